@@ -1,0 +1,182 @@
+"""Application intake: apply, confirm the email address, and their web answers.
+
+One live application per person, role and cohort is guaranteed by a claim
+item written in the same transaction as the application and its
+confirmation mail.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
+
+from chalicelib import clock, mail, tokens, web
+from chalicelib.aws import signing_key
+from chalicelib.models import Application, Claim
+from chalicelib.store import ConflictError, conditions_failed, is_member, normalise_membership_id, open_cohort, transaction
+from chalicelib.validation import Invalid, from_json, validate_application
+
+log = logging.getLogger(__name__)
+
+CONFIRM_LINK_LIFETIME = timedelta(days=14)
+ELIGIBLE = "eligible"
+PENDING_VERIFICATION = "pending_verification"
+WITHDRAWN = "withdrawn"
+
+
+class ApplicationsClosed(Exception):
+    pass
+
+
+def claim_key(cohort: str, role: str, email: str) -> str:
+    return f"application#{cohort}#{role}#{email.lower()}"
+
+
+def submit(submitted: dict[str, list[str]]) -> Application:
+    """Validate and store an application, and queue its confirmation mail."""
+    answers = validate_application(submitted)
+    cohort = open_cohort()
+    if cohort is None:
+        raise ApplicationsClosed()
+    for _ in range(3):  # a lost race re-reads the claim and tries again
+        try:
+            claim = Claim.get(claim_key(cohort.id, answers["role"], answers["email"]), consistent_read=True)
+        except Claim.DoesNotExist:
+            claim = None
+        try:
+            if claim is None:
+                return create_application(cohort.id, answers)
+            return _replace_unconfirmed(claim.owner, answers)
+        except TransactWriteError as error:
+            if not conditions_failed(error):
+                raise
+    raise ConflictError("Your application was being changed at the same time. Please send it again.")
+
+
+def _status_for(answers: dict[str, Any]) -> str:
+    return ELIGIBLE if is_member(answers["membership_id"], answers["email"]) else PENDING_VERIFICATION
+
+
+def create_application(cohort_id: str, answers: dict[str, Any], *, confirmed: bool = False) -> Application:
+    """Store a new application with its claim; unless it arrives already
+    confirmed (demo data), queue and send the confirmation mail."""
+    now = clock.now()
+    application = Application(
+        id=uuid.uuid4().hex,
+        cohort=cohort_id,
+        role=answers["role"],
+        cohort_role=f"{cohort_id}#{answers['role']}",
+        email=answers["email"],
+        membership_id=normalise_membership_id(answers["membership_id"]),
+        status=_status_for(answers),
+        answers=answers,
+        created_at=now,
+        updated_at=now,
+        email_confirmed_at=now if confirmed else None,
+    )
+    with transaction() as write:
+        write.save(Claim(claim_key(cohort_id, application.role, application.email), owner=application.id),
+                   condition=Claim.key.does_not_exist())
+        write.save(application, condition=Application.id.does_not_exist())
+        queued = None if confirmed else mail.queue(write, _confirmation_mail(application))
+    log.info("application %s created", application.id)
+    if queued:
+        mail.deliver(queued.id)
+    return application
+
+
+def _replace_unconfirmed(application_id: str, answers: dict[str, Any]) -> Application:
+    application = Application.get(application_id, consistent_read=True)
+    if application.email_confirmed_at is not None and application.status != WITHDRAWN:
+        raise ConflictError(
+            f"You have already applied as a {application.role} this year with this email address, "
+            "and confirmed it. To change your application, write to the committee."
+        )
+    application.answers = answers
+    application.membership_id = normalise_membership_id(answers["membership_id"])
+    application.status = _status_for(answers)
+    application.email_confirmed_at = None
+    application.updated_at = clock.now()
+    with transaction() as write:
+        write.save(application)
+        queued = mail.queue(write, _confirmation_mail(application))
+    log.info("application %s replaced before confirmation", application.id)
+    mail.deliver(queued.id)
+    return application
+
+
+def _confirmation_mail(application: Application) -> mail.Mail:
+    link_token = tokens.make_for_id(signing_key(), "confirm", application.id, clock.now(), CONFIRM_LINK_LIFETIME)
+    return mail.compose(
+        "confirm_application",
+        to=(application.email,),
+        context={"application": application.answers, "confirm_token": link_token},
+    )
+
+
+def confirm(token: str) -> Application:
+    """Mark the email confirmed; following the link again changes nothing."""
+    application_id = tokens.read_id(signing_key(), "confirm", token, clock.now())
+    try:
+        application = Application.get(application_id, consistent_read=True)
+    except Application.DoesNotExist:
+        raise tokens.TokenError("This application no longer exists.") from None
+    if application.email_confirmed_at is None:
+        try:
+            application.update(actions=[Application.email_confirmed_at.set(clock.now())],
+                               condition=Application.email_confirmed_at.does_not_exist())
+            log.info("application %s confirmed", application.id)
+        except PynamoDBException:
+            application.refresh(consistent_read=True)
+    return application
+
+
+# Web answers: each handler in app.py calls exactly one of these.
+
+def apply_page() -> web.Answer:
+    return web.page("pages/apply.html", status=200, values={}, errors={}, closed=open_cohort() is None)
+
+
+def apply_with_form(raw_body: bytes) -> web.Answer:
+    try:
+        submitted = web.decode_form(raw_body)
+    except web.BadRequest as error:
+        return web.page("pages/apply.html", status=error.status, values={}, errors={"_body": error.message}, closed=False)
+    try:
+        submit(submitted)
+    except Invalid as error:
+        return web.page("pages/apply.html", status=400, values=submitted, errors=error.errors, closed=False)
+    except ConflictError as error:
+        return web.page("pages/apply.html", status=409, values=submitted, errors={"email": str(error)}, closed=False)
+    except ApplicationsClosed:
+        return web.page("pages/apply.html", status=409, values=submitted, errors={}, closed=True)
+    return web.redirect("/apply/thanks")
+
+
+def apply_with_json(raw_body: bytes) -> web.Answer:
+    try:
+        application = submit(from_json(web.decode_json(raw_body)))
+    except web.BadRequest as error:
+        return web.json_answer({"errors": {"_body": error.message}}, status=error.status)
+    except Invalid as error:
+        return web.json_answer({"errors": error.errors}, status=400)
+    except ConflictError as error:
+        return web.json_answer({"errors": {"email": str(error)}}, status=409)
+    except ApplicationsClosed:
+        return web.json_answer({"errors": {"_body": "Applications are closed at the moment."}}, status=409)
+    return web.json_answer({"id": application.id, "status": application.status}, status=201)
+
+
+def confirm_page(token: str) -> web.Answer:
+    try:
+        application = confirm(token)
+    except tokens.TokenError as error:
+        return web.page("pages/confirm_failed.html", status=400, reason=str(error))
+    return web.page("pages/confirmed.html", status=200, application=application.answers, status_name=application.status)
+
+
+def thanks_page() -> web.Answer:
+    return web.page("pages/thanks.html", status=200)

@@ -1,0 +1,171 @@
+"""Compose, queue and send every mail the system sends.
+
+A mail is rendered from Jinja2 templates (subject, plain text and HTML),
+built as a MIME message with the standard library, and written to the outbox
+in the same DynamoDB transaction as the record change that caused it. After
+the transaction commits it is sent raw through SES v2 (raw keeps Reply-To
+and our headers), and marked sent with a conditional write. A scheduled
+sweeper sends whatever is left unsent.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formataddr, format_datetime, make_msgid
+
+from pynamodb.exceptions import PynamoDBException
+
+from chalicelib import clock
+from chalicelib.aws import client
+from chalicelib.config import settings
+from chalicelib.models import OutboxMail
+from chalicelib.templating import render
+
+log = logging.getLogger(__name__)
+
+PENDING = "pending"
+LEASE = timedelta(minutes=5)
+SWEEP_GRACE = timedelta(minutes=2)  # leave fresh mail to the request that queued it
+KEEP_SENT_FOR = timedelta(days=400)
+
+
+@dataclass(frozen=True)
+class Mail:
+    template: str
+    to: tuple[str, ...]
+    subject: str
+    text: str
+    html: str
+    reply_to: tuple[str, ...] = ()
+    headers: tuple[tuple[str, str], ...] = field(default=())
+
+
+def compose(template: str, to: tuple[str, ...], context: dict, reply_to: tuple[str, ...] = ()) -> Mail:
+    """Render mail/<template>.{subject.txt,txt,html} with the context."""
+    context = {"base_url": settings().base_url, "committee_address": settings().committee_address, **context}
+    subject = " ".join(render(f"mail/{template}.subject.txt", **context).split())
+    return Mail(
+        template=template,
+        to=to,
+        subject=subject,
+        text=render(f"mail/{template}.txt", **context),
+        html=render(f"mail/{template}.html", subject=subject, **context),
+        reply_to=reply_to,
+    )
+
+
+def to_mime(mail: Mail, sender: str, sent_at) -> str:
+    message = EmailMessage(policy=SMTP)
+    message["From"] = formataddr(("Mentoring Committee", sender))
+    message["To"] = ", ".join(mail.to)
+    if mail.reply_to:
+        message["Reply-To"] = ", ".join(mail.reply_to)
+    message["Subject"] = mail.subject
+    message["Date"] = format_datetime(sent_at)
+    message["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1])
+    message["Auto-Submitted"] = "auto-generated"
+    for name, value in mail.headers:
+        message[name] = value
+    message.set_content(mail.text, cte="quoted-printable")
+    message.add_alternative(mail.html, subtype="html", cte="quoted-printable")
+    return message.as_string()
+
+
+def outbox_item(mail: Mail) -> OutboxMail:
+    """The outbox record to save in the caller's transaction."""
+    now = clock.now()
+    sender = settings().sender_address
+    return OutboxMail(
+        id=uuid.uuid4().hex,
+        template=mail.template,
+        sender=sender,
+        recipients=list(mail.to),
+        mime=to_mime(mail, sender, now),
+        queue=PENDING,
+        created_at=now,
+        attempts=0,
+    )
+
+
+def queue(transaction, mail: Mail) -> OutboxMail:
+    item = outbox_item(mail)
+    transaction.save(item, condition=OutboxMail.id.does_not_exist())
+    return item
+
+
+def deliver(mail_id: str) -> bool:
+    """Send one queued mail unless it is sent or leased; True once it is sent."""
+    now = clock.now()
+    try:
+        item = OutboxMail.get(mail_id, consistent_read=True)
+    except OutboxMail.DoesNotExist:
+        return False
+    if item.queue is None:
+        return True
+    try:
+        item.update(
+            actions=[OutboxMail.lease_until.set(now + LEASE), OutboxMail.attempts.add(1)],
+            condition=OutboxMail.queue.exists()
+            & (OutboxMail.lease_until.does_not_exist() | (OutboxMail.lease_until < now)),
+        )
+    except PynamoDBException:
+        return False  # another sender holds it, or the store is unavailable: the sweeper retries
+    try:
+        answer = _send(item)
+    except Exception as error:  # noqa: BLE001 - any SES failure leaves the mail for the sweeper
+        log.warning("mail %s not sent: %s", mail_id, type(error).__name__)
+        _release(item, type(error).__name__)
+        return False
+    _mark_sent(item, answer["MessageId"])
+    return True
+
+
+def _send(item: OutboxMail) -> dict:
+    arguments = {"FromEmailAddress": item.sender, "Content": {"Raw": {"Data": item.mime.encode("utf-8")}}}
+    if settings().configuration_set:
+        arguments["ConfigurationSetName"] = settings().configuration_set
+    return client("sesv2").send_email(**arguments)
+
+
+def _mark_sent(item: OutboxMail, ses_message_id: str) -> None:
+    now = clock.now()
+    actions = [
+        OutboxMail.queue.remove(),
+        OutboxMail.lease_until.remove(),
+        OutboxMail.sent_at.set(now),
+        OutboxMail.ses_message_id.set(ses_message_id),
+        OutboxMail.expires_at.set(now + KEEP_SENT_FOR),
+    ]
+    # SES accepted the mail: marking it must not give up easily, or it is sent twice.
+    for attempt in range(5):
+        try:
+            item.update(actions=actions, condition=OutboxMail.queue.exists(), add_version_condition=False)
+            return
+        except PynamoDBException as error:
+            log.warning("marking mail %s sent failed (attempt %d): %s", item.id, attempt + 1, type(error).__name__)
+    log.error("mail %s was sent but could not be marked; its lease will expire and it may be resent", item.id)
+
+
+def _release(item: OutboxMail, reason: str) -> None:
+    try:
+        item.update(actions=[OutboxMail.lease_until.remove(), OutboxMail.last_error.set(reason)])
+    except PynamoDBException:
+        pass  # the lease simply runs out
+
+
+def deliver_all(items) -> None:
+    for item in items:
+        deliver(item.id)
+
+
+def sweep(limit: int = 500) -> int:
+    """Send mail left unsent; returns how many were sent now."""
+    cutoff = clock.now() - SWEEP_GRACE
+    sent = 0
+    for key in OutboxMail.pending.query(PENDING, OutboxMail.created_at <= cutoff, limit=limit):
+        sent += deliver(key.id)
+    return sent

@@ -1,0 +1,68 @@
+"""Small storage helpers shared by the services: transactions, cohorts, roster.
+
+Reads are gets and index queries; nothing here scans a table.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib import clock
+from chalicelib.models import Cohort, Member
+
+OPEN = "open"
+
+
+class ConflictError(Exception):
+    """A write lost a race or broke a uniqueness rule; the message says which."""
+
+
+@lru_cache(maxsize=1)
+def _connection():
+    from pynamodb.connection import Connection
+
+    return Connection()
+
+
+def transaction() -> TransactWrite:
+    return TransactWrite(connection=_connection())
+
+
+def conditions_failed(error: TransactWriteError) -> list[int]:
+    """Positions of the transaction items whose condition failed."""
+    reasons = error.cancellation_reasons or []
+    return [index for index, reason in enumerate(reasons) if reason and reason.code == "ConditionalCheckFailed"]
+
+
+def open_cohort() -> Cohort | None:
+    for cohort in Cohort.by_status.query(OPEN, scan_index_forward=False, limit=1):
+        return cohort
+    return None
+
+
+def normalise_membership_id(value: str) -> str:
+    return "".join(value.split()).upper()
+
+
+def is_member(membership_id: str, email: str) -> bool:
+    """Membership is the only requirement: found on the roster by number or email."""
+    if membership_id:
+        try:
+            Member.get(normalise_membership_id(membership_id))
+            return True
+        except Member.DoesNotExist:
+            pass
+    return any(True for _ in Member.by_email.query(email.lower(), limit=1))
+
+
+def open_new_cohort(cohort_id: str, name: str) -> Cohort:
+    cohort = Cohort(id=cohort_id, name=name, status=OPEN, opened_at=clock.now())
+    cohort.save(condition=Cohort.id.does_not_exist())
+    return cohort
+
+
+def reset() -> None:
+    """Forget the cached connection (tests start each case afresh)."""
+    _connection.cache_clear()

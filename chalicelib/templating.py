@@ -1,0 +1,33 @@
+"""Jinja2 environments for pages and mail. Autoescaping is on for HTML.
+
+Plain-text mail templates (.txt) are not HTML-escaped: they are never shown
+as HTML, and escaping would put entities into people's inboxes.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+
+
+@lru_cache(maxsize=1)
+def environment():
+    import jinja2
+
+    from chalicelib import schema
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["schema"] = schema
+    env.filters["label"] = schema.label_of
+    return env
+
+
+def render(name: str, **context) -> str:
+    return environment().get_template(name).render(**context)

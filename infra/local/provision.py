@@ -1,0 +1,33 @@
+"""Create, from the code's own definitions, the AWS resources the app expects.
+
+Used by the local sandbox (against a moto server) and by the tests (inside
+mock_aws). On AWS, the CloudFormation template in infra/ creates them.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from chalicelib import aws, clock
+from chalicelib.config import settings
+from chalicelib.models import ALL_MODELS
+from chalicelib.store import open_cohort, open_new_cohort
+
+
+def provision(signing_key: str) -> None:
+    for model in ALL_MODELS:
+        if not model.exists():
+            model.create_table(wait=True, billing_mode="PAY_PER_REQUEST")
+    ses = aws.client("sesv2")
+    for identity in (settings().sender_address.split("@", 1)[1], settings().committee_address):
+        ses.create_email_identity(EmailIdentity=identity)
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket=settings().inbound_bucket)
+    aws.client("ssm").put_parameter(
+        Name=settings().signing_key_parameter, Value=signing_key, Type="SecureString", Overwrite=True
+    )
+
+
+def ensure_open_cohort() -> None:
+    if open_cohort() is None:
+        year = (clock.now() + timedelta(days=31)).year
+        open_new_cohort(str(year), f"{year} program year")
