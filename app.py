@@ -3,14 +3,20 @@
 Each handler reads its trigger, calls one function in chalicelib, and returns
 what it answers. Nothing heavy is imported here: cold starts stay short.
 """
+import logging
+
 from chalice import Chalice, Rate, Response
 
-from chalicelib import inbound, intake, mail, web
+from chalicelib import admin, committee, inbound, intake, mail, web
 
 app = Chalice(app_name="mentoring")
+app.api.binary_types.append("multipart/form-data")
+log = logging.getLogger("mentoring")
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
+MULTIPART = "multipart/form-data"
+CSV = "text/csv"
 INBOUND_TOPIC = "mentoring-inbound-mail"
 
 
@@ -44,6 +50,95 @@ def confirm_email(token):
     return _respond(intake.confirm_page(token))
 
 
+# The committee's sign-in. Everything else under /admin passes the guard below.
+
+@app.route("/admin/login", methods=["GET"])
+def show_sign_in():
+    return _respond(committee.login_page())
+
+
+@app.route("/admin/login", methods=["POST"], content_types=[FORM, JSON])
+def request_sign_in():
+    request = app.current_request
+    return _respond(committee.login_request(request.raw_body, request.headers.get("content-type", "")))
+
+
+@app.route("/admin/login/{token}", methods=["GET"])
+def show_sign_in_button(token):
+    return _respond(committee.confirm_sign_in_page(token))
+
+
+@app.route("/admin/login/{token}", methods=["POST"], content_types=[FORM])
+def sign_in(token):
+    return _respond(committee.complete_sign_in(token))
+
+
+@app.route("/admin/logout", methods=["POST"], content_types=[FORM])
+def sign_out():
+    return _respond(admin.sign_out(_session()))
+
+
+@app.route("/admin", methods=["GET"])
+def show_dashboard():
+    return _respond(admin.dashboard(_session()))
+
+
+@app.route("/admin/applications", methods=["GET"])
+def show_applications():
+    return _respond(admin.applications_page(_session(), _query()))
+
+
+@app.route("/admin/applications/{application_id}", methods=["GET"])
+def show_application(application_id):
+    return _respond(admin.application_page(_session(), application_id))
+
+
+@app.route("/admin/applications/{application_id}", methods=["POST"], content_types=[FORM])
+def act_on_application_form(application_id):
+    return _respond(admin.application_action_form(_session(), application_id, app.current_request.raw_body))
+
+
+@app.route("/admin/api/applications", methods=["GET"])
+def list_applications():
+    return _respond(admin.applications_json(_query()))
+
+
+@app.route("/admin/api/applications/{application_id}", methods=["POST"], content_types=[JSON])
+def act_on_application(application_id):
+    return _respond(admin.application_action_json(_session(), application_id, app.current_request.raw_body))
+
+
+@app.route("/admin/roster", methods=["GET"])
+def show_roster():
+    return _respond(admin.roster_page(_session()))
+
+
+@app.route("/admin/roster", methods=["POST"], content_types=[MULTIPART])
+def upload_roster():
+    request = app.current_request
+    return _respond(admin.roster_upload(_session(), request.raw_body, request.headers.get("content-type", "")))
+
+
+@app.route("/admin/api/roster", methods=["PUT"], content_types=[CSV])
+def replace_roster():
+    return _respond(admin.roster_put(_session(), app.current_request.raw_body))
+
+
+@app.route("/admin/committee", methods=["GET"])
+def show_committee():
+    return _respond(admin.committee_page(_session()))
+
+
+@app.route("/admin/committee/add", methods=["POST"], content_types=[FORM])
+def add_committee_member():
+    return _respond(admin.committee_change(_session(), "add", app.current_request.raw_body))
+
+
+@app.route("/admin/committee/remove", methods=["POST"], content_types=[FORM])
+def remove_committee_member():
+    return _respond(admin.committee_change(_session(), "remove", app.current_request.raw_body))
+
+
 @app.schedule(Rate(5, unit=Rate.MINUTES))
 def sweep_outbox(event):
     return {"sent": mail.sweep()}
@@ -55,13 +150,30 @@ def receive_inbound_mail(event):
 
 
 @app.middleware("http")
-def answer_failures_kindly(event, get_response):
+def guard_admin_and_soften_failures(event, get_response):
+    # Every /admin route is guarded here, so a new route cannot forget it.
     # Chalice turns an unexpected exception into a bare 500; people get a calm
     # page (or JSON) that invites them to try again, and no stack trace.
+    try:
+        outcome = committee.guard(event.path, event.method, event.headers, event.raw_body)
+    except Exception:  # noqa: BLE001 - the store is unreachable: refuse calmly
+        log.exception("admin guard failed on %s", event.path)
+        outcome = web.unavailable(event.headers.get("accept", ""))
+    if isinstance(outcome, web.Answer):
+        return _respond(outcome)
+    event.context["committee_session"] = outcome
     response = get_response(event)
     if response.status_code >= 500:
         return _respond(web.unavailable(event.headers.get("accept", "")))
     return response
+
+
+def _session():
+    return app.current_request.context["committee_session"]
+
+
+def _query():
+    return dict(app.current_request.query_params or {})
 
 
 def _respond(answer):

@@ -21,6 +21,7 @@ class Settings:
     inbound_bucket: str
     configuration_set: str
     secure_cookies: bool
+    founding_committee: tuple[str, ...]  # members from configuration; others are added in the admin area
 
 
 @lru_cache(maxsize=1)
@@ -37,6 +38,9 @@ def settings() -> Settings:
         inbound_bucket=env.get("INBOUND_BUCKET", "mentoring-dev-inbound"),
         configuration_set=env.get("SES_CONFIGURATION_SET", ""),
         secure_cookies=env.get("SECURE_COOKIES", "true").lower() != "false",
+        founding_committee=tuple(
+            address.strip().lower() for address in env.get("COMMITTEE_MEMBERS", "").split(",") if address.strip()
+        ),
     )
 
 

@@ -16,14 +16,14 @@ from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from chalicelib import clock, mail, tokens, web
 from chalicelib.aws import signing_key
 from chalicelib.models import Application, Claim
-from chalicelib.store import ConflictError, conditions_failed, is_member, normalise_membership_id, open_cohort, transaction
+from chalicelib.membership import status_for
+from chalicelib.roster import normalise_membership_id
+from chalicelib.store import ConflictError, conditions_failed, open_cohort, transaction
 from chalicelib.validation import Invalid, from_json, validate_application
 
 log = logging.getLogger(__name__)
 
 CONFIRM_LINK_LIFETIME = timedelta(days=14)
-ELIGIBLE = "eligible"
-PENDING_VERIFICATION = "pending_verification"
 WITHDRAWN = "withdrawn"
 
 
@@ -56,10 +56,6 @@ def submit(submitted: dict[str, list[str]]) -> Application:
     raise ConflictError("Your application was being changed at the same time. Please send it again.")
 
 
-def _status_for(answers: dict[str, Any]) -> str:
-    return ELIGIBLE if is_member(answers["membership_id"], answers["email"]) else PENDING_VERIFICATION
-
-
 def create_application(cohort_id: str, answers: dict[str, Any], *, confirmed: bool = False) -> Application:
     """Store a new application with its claim; unless it arrives already
     confirmed (demo data), queue and send the confirmation mail."""
@@ -71,7 +67,7 @@ def create_application(cohort_id: str, answers: dict[str, Any], *, confirmed: bo
         cohort_role=f"{cohort_id}#{answers['role']}",
         email=answers["email"],
         membership_id=normalise_membership_id(answers["membership_id"]),
-        status=_status_for(answers),
+        status=status_for(answers["membership_id"], answers["email"]),
         answers=answers,
         created_at=now,
         updated_at=now,
@@ -97,7 +93,7 @@ def _replace_unconfirmed(application_id: str, answers: dict[str, Any]) -> Applic
         )
     application.answers = answers
     application.membership_id = normalise_membership_id(answers["membership_id"])
-    application.status = _status_for(answers)
+    application.status = status_for(answers["membership_id"], answers["email"])
     application.email_confirmed_at = None
     application.updated_at = clock.now()
     with transaction() as write:

@@ -117,16 +117,21 @@ class MemberEmailIndex(GlobalSecondaryIndex["Member"]):
         index_name = "email-index"
         projection = AllProjection()
 
-    email = UnicodeAttribute(hash_key=True)
+    roster_email = UnicodeAttribute(hash_key=True)
 
 
 class Member(Model):
-    """One row of the association's member roster, loaded by the committee."""
+    """One row of the association's member roster, loaded by the committee.
+
+    Each upload is a new roster version; a pointer claim names the current
+    one, so a replacement becomes visible all at once or not at all."""
 
     class Meta(_Meta):
         table_name = table_name("members")
 
-    membership_id = UnicodeAttribute(hash_key=True)
+    roster = UnicodeAttribute(hash_key=True)
+    membership_id = UnicodeAttribute(range_key=True)
+    roster_email = UnicodeAttribute()  # "<roster>#<email>", for lookups by email within one version
     email = UnicodeAttribute()
     name = UnicodeAttribute(null=True)
     expires = UnicodeAttribute(null=True)
@@ -174,4 +179,32 @@ class InboundMessage(Model):
     expires_at = TTLAttribute(null=True)
 
 
-ALL_MODELS = (Application, Claim, OutboxMail, Member, Cohort, InboundMessage)
+class CommitteeMember(Model):
+    """A committee member added in the admin area (founding members come from configuration).
+    All share one partition, so the list is a Query and membership a get."""
+
+    class Meta(_Meta):
+        table_name = table_name("committee")
+
+    PARTITION = "committee"
+    group = UnicodeAttribute(hash_key=True, default=PARTITION)
+    email = UnicodeAttribute(range_key=True)
+    added_by = UnicodeAttribute()
+    added_at = UTCDateTimeAttribute()
+
+
+class AuditEntry(Model):
+    """One committee action: who did what to which record, and when."""
+
+    class Meta(_Meta):
+        table_name = table_name("audit")
+
+    month = UnicodeAttribute(hash_key=True)  # "2026-11": the admin area reads a month at a time
+    at_id = UnicodeAttribute(range_key=True)  # ISO time + a random suffix, so entries sort by time
+    member = UnicodeAttribute()
+    action = UnicodeAttribute()
+    target = UnicodeAttribute(null=True)
+    details = JSONAttribute(null=True)
+
+
+ALL_MODELS = (Application, Claim, OutboxMail, Member, Cohort, InboundMessage, CommitteeMember, AuditEntry)

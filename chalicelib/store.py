@@ -10,7 +10,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import clock
-from chalicelib.models import Cohort, Member
+from chalicelib.models import Cohort
 
 OPEN = "open"
 
@@ -40,21 +40,6 @@ def open_cohort() -> Cohort | None:
     for cohort in Cohort.by_status.query(OPEN, scan_index_forward=False, limit=1):
         return cohort
     return None
-
-
-def normalise_membership_id(value: str) -> str:
-    return "".join(value.split()).upper()
-
-
-def is_member(membership_id: str, email: str) -> bool:
-    """Membership is the only requirement: found on the roster by number or email."""
-    if membership_id:
-        try:
-            Member.get(normalise_membership_id(membership_id))
-            return True
-        except Member.DoesNotExist:
-            pass
-    return any(True for _ in Member.by_email.query(email.lower(), limit=1))
 
 
 def open_new_cohort(cohort_id: str, name: str) -> Cohort:

@@ -54,21 +54,60 @@ def redirect(location: str, status: int = 303) -> Answer:
     return Answer(status, "", HTML, {"Location": location})
 
 
-def _text_of(raw_body: bytes | None) -> str:
+def _checked_size(raw_body: bytes | None, limit: int) -> bytes:
     raw_body = raw_body or b""
-    if len(raw_body) > MAX_BODY_BYTES:
-        raise BadRequest(413, f"The submission is too large. Keep it under {MAX_BODY_BYTES // 1024} KB.")
+    if len(raw_body) > limit:
+        raise BadRequest(413, f"The submission is too large. Keep it under {limit // 1024} KB.")
+    return raw_body
+
+
+def _text_of(raw_body: bytes | None, limit: int = MAX_BODY_BYTES) -> str:
     try:
-        return raw_body.decode("utf-8")
+        return _checked_size(raw_body, limit).decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest(400, "The submission is not valid UTF-8 text.") from None
 
 
-def decode_form(raw_body: bytes | None) -> dict[str, list[str]]:
+def decode_text_file(raw: bytes) -> str:
+    """A spreadsheet export: UTF-8 (with or without a byte-order mark), else Windows' own encoding."""
     try:
-        return parse_qs(_text_of(raw_body), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
+def decode_form(raw_body: bytes | None, limit: int = MAX_BODY_BYTES) -> dict[str, list[str]]:
+    try:
+        return parse_qs(_text_of(raw_body, limit), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
     except ValueError:
         raise BadRequest(400, "The form has too many fields.") from None
+
+
+def decode_multipart(raw_body: bytes | None, content_type: str, limit: int) -> dict[str, list[str]]:
+    """Fields of a multipart/form-data upload; files come back as their text."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    body = _checked_size(raw_body, limit)
+    if "boundary=" not in content_type:
+        raise BadRequest(400, "The upload is not a multipart form.")
+    message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n" + body)
+    if not message.is_multipart():
+        raise BadRequest(400, "The upload is not a multipart form.")
+    fields: dict[str, list[str]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not name:
+            continue
+        payload = part.get_payload(decode=True) or b""
+        fields.setdefault(str(name), []).append(decode_text_file(payload))
+    return fields
+
+
+def decode_submission(raw_body: bytes | None, content_type: str, limit: int = MAX_BODY_BYTES) -> dict[str, list[str]]:
+    if content_type.startswith("multipart/form-data"):
+        return decode_multipart(raw_body, content_type, limit)
+    return decode_form(raw_body, limit)
 
 
 def decode_json(raw_body: bytes | None):

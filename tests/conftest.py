@@ -196,3 +196,30 @@ def fresh_clock():
 
     yield clock
     clock.set_offset(timedelta(0))
+
+
+COMMITTEE_EMAIL = "committee@example.org"
+
+
+def sign_in(client, email: str = COMMITTEE_EMAIL) -> str:
+    """Sign in through the mailed link, as a member would; returns the Cookie header."""
+    import re
+
+    before = len(sent_mail())
+    client.http.post("/admin/login", headers={"Content-Type": "application/json"},
+                     body=json.dumps({"email": email}).encode())
+    link = re.search(r"/admin/login/([a-z0-9]+)", sent_mail()[before]["text"]).group(0)
+    answer = client.http.post(link, headers={"Content-Type": "application/x-www-form-urlencoded"}, body=b"")
+    return answer.headers["Set-Cookie"].split(";")[0]
+
+
+@pytest.fixture
+def committee_cookie(client):
+    return sign_in(client)
+
+
+def csrf_of(client, cookie: str) -> str:
+    import re
+
+    page = client.http.get("/admin/committee", headers={"Cookie": cookie}).body.decode()
+    return re.search(r'name="csrf_token" value="([0-9a-f]+)"', page).group(1)

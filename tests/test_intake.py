@@ -5,7 +5,9 @@ from datetime import timedelta
 import pytest
 
 from chalicelib import clock, intake, tokens
-from chalicelib.models import Application, Claim, Member, OutboxMail
+from chalicelib.membership import ELIGIBLE, PENDING_VERIFICATION, replace_roster
+from chalicelib.models import Application, Claim, OutboxMail
+from chalicelib.roster import parse_roster
 from chalicelib.store import ConflictError
 from chalicelib.validation import Invalid
 from tests.conftest import sent_mail, valid_answers
@@ -23,7 +25,7 @@ def test_an_application_is_stored_with_its_claim_and_a_confirmation_mail_is_sent
     application = intake.submit(as_form(valid_answers()))
     stored = Application.get(application.id)
     assert stored.answers["name"] == "Jo Reader" and stored.role == "mentee"
-    assert stored.status == intake.PENDING_VERIFICATION and stored.email_confirmed_at is None
+    assert stored.status == PENDING_VERIFICATION and stored.email_confirmed_at is None
     assert Claim.get(intake.claim_key(stored.cohort, "mentee", "jo.reader@example.org")).owner == stored.id
     [mail] = sent_mail()
     assert mail["to"] == ["jo.reader@example.org"]
@@ -33,18 +35,21 @@ def test_an_application_is_stored_with_its_claim_and_a_confirmation_mail_is_sent
     assert outbox.queue is None and outbox.sent_at is not None and outbox.ses_message_id
 
 
-@pytest.mark.parametrize("roster_row", [
-    {"membership_id": "KLA1001", "email": "someone.else@example.org"},
-    {"membership_id": "OTHER-9", "email": "jo.reader@example.org"},
-])
-def test_a_member_on_the_roster_is_eligible_by_number_or_email(aws, roster_row):
-    Member(**roster_row).save()
-    assert intake.submit(as_form(valid_answers(membership_id="kla 1001"))).status == intake.ELIGIBLE
+@pytest.mark.parametrize("roster_line", ["KLA1001,someone.else@example.org,Someone", "OTHER-9,Jo.Reader@example.org,Jo"])
+def test_a_member_on_the_roster_is_eligible_by_number_or_email(aws, roster_line):
+    replace_roster(parse_roster("membership_id,email,name\n" + roster_line), by="test")
+    assert intake.submit(as_form(valid_answers(membership_id="kla 1001"))).status == ELIGIBLE
 
 
 def test_without_a_roster_match_the_application_waits_for_verification(aws):
-    Member(membership_id="KLA-9999", email="other@example.org").save()
-    assert intake.submit(as_form(valid_answers())).status == intake.PENDING_VERIFICATION
+    assert intake.submit(as_form(valid_answers())).status == PENDING_VERIFICATION
+    replace_roster(parse_roster("membership_id,email,name\nKLA-9999,other@example.org,Other"), by="test")
+    assert intake.submit(as_form(valid_answers("mentor"))).status == PENDING_VERIFICATION
+
+
+def test_an_expired_membership_does_not_make_an_application_eligible(aws):
+    replace_roster(parse_roster("membership_id,email,name,expires\nKLA-1001,jo.reader@example.org,Jo,2020-01-31"), by="test")
+    assert intake.submit(as_form(valid_answers())).status == PENDING_VERIFICATION
 
 
 def test_confirming_marks_the_email_confirmed_and_a_second_visit_changes_nothing(aws):

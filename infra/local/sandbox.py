@@ -58,6 +58,7 @@ def configure_environment(port: int, moto_port: int, committee: str) -> None:
         "AWS_DEFAULT_REGION": REGION,
         "BASE_URL": f"http://127.0.0.1:{port}",
         "COMMITTEE_ADDRESS": committee,
+        "COMMITTEE_MEMBERS": committee,
     })
 
 

@@ -2,26 +2,41 @@
 from __future__ import annotations
 
 from chalicelib.intake import create_application
-from chalicelib.models import Application, Member
-from chalicelib.store import normalise_membership_id, open_cohort
+from chalicelib.membership import replace_roster
+from chalicelib.models import Application
+from chalicelib.roster import RosterRow, normalise_membership_id
+from chalicelib.store import open_cohort
 
 DEMO_MENTEES = 26
 DEMO_MENTORS = 14
 DEMO_SEED = 2026
 
 
-def seed_demo_cohort() -> str:
-    """Add about 40 confirmed applicants, and their roster rows so they are
-    eligible, once; later runs add none."""
+def demo_applications() -> list[dict]:
     from infra.local.demo import synthetic_applications
 
+    return synthetic_applications(mentees=DEMO_MENTEES, mentors=DEMO_MENTORS, seed=DEMO_SEED)
+
+
+def demo_roster_csv() -> str:
+    """The roster a committee member would upload for the demo applicants."""
+    lines = ["membership_id,email,name"]
+    lines += [f'{record["membership_id"]},{record["email"]},"{record["name"]}"' for record in demo_applications()]
+    return "\n".join(lines) + "\n"
+
+
+def seed_demo_cohort() -> str:
+    """Add about 40 confirmed applicants, and a roster that makes them
+    eligible, once; later runs add none."""
     cohort = open_cohort()
     existing = sum(1 for role in ("mentor", "mentee")
                    for _ in Application.by_cohort_role.query(f"{cohort.id}#{role}", limit=1))
     if existing:
         return "the open cohort already has applicants; none added"
-    for record in synthetic_applications(mentees=DEMO_MENTEES, mentors=DEMO_MENTORS, seed=DEMO_SEED):
-        answers = {key: value for key, value in record.items() if key != "id"}
-        Member(normalise_membership_id(answers["membership_id"]), email=answers["email"], name=answers["name"]).save()
-        create_application(cohort.id, answers, confirmed=True)
-    return f"{DEMO_MENTORS} mentors and {DEMO_MENTEES} mentees added to cohort {cohort.name}"
+    records = demo_applications()
+    replace_roster([RosterRow(normalise_membership_id(r["membership_id"]), r["email"], r["name"], None)
+                    for r in records], by="sandbox demo")
+    for record in records:
+        create_application(cohort.id, {key: value for key, value in record.items() if key != "id"}, confirmed=True)
+    mentors = sum(1 for record in records if record["role"] == "mentor")
+    return f"{mentors} mentors and {len(records) - mentors} mentees added to cohort {cohort.name}"
