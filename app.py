@@ -5,9 +5,9 @@ what it answers. Nothing heavy is imported here: cold starts stay short.
 """
 import logging
 
-from chalice import Chalice, Rate, Response
+from chalice import Chalice, Cron, Rate, Response
 
-from chalicelib import admin, committee, inbound, intake, mail, web
+from chalicelib import admin, admin_pairings, alerts, committee, deliverability, inbound, intake, mail, respond, web, workflow
 
 app = Chalice(app_name="mentoring")
 app.api.binary_types.append("multipart/form-data")
@@ -18,6 +18,7 @@ JSON = "application/json"
 MULTIPART = "multipart/form-data"
 CSV = "text/csv"
 INBOUND_TOPIC = "mentoring-inbound-mail"
+MAIL_EVENTS_TOPIC = "mentoring-mail-events"  # SES bounces and complaints
 
 
 @app.route("/", methods=["GET"])
@@ -48,6 +49,16 @@ def submit_application_json():
 @app.route("/confirm/{token}", methods=["GET"])
 def confirm_email(token):
     return _respond(intake.confirm_page(token))
+
+
+@app.route("/respond/{token}", methods=["GET"])
+def show_response_form(token):
+    return _respond(respond.form_page(token))
+
+
+@app.route("/respond/{token}", methods=["POST"], content_types=[FORM])
+def submit_response(token):
+    return _respond(respond.submit(token, app.current_request.raw_body))
 
 
 # The committee's sign-in. Everything else under /admin passes the guard below.
@@ -139,14 +150,84 @@ def remove_committee_member():
     return _respond(admin.committee_change(_session(), "remove", app.current_request.raw_body))
 
 
+@app.route("/admin/matching", methods=["GET"])
+def show_matching_proposal():
+    return _respond(admin_pairings.proposal_page(_session()))
+
+
+@app.route("/admin/matching", methods=["POST"], content_types=[FORM])
+def adjust_matching_proposal():
+    return _respond(admin_pairings.proposal_page(_session(), app.current_request.raw_body))
+
+
+@app.route("/admin/matching/approve", methods=["POST"], content_types=[FORM])
+def approve_pairs_form():
+    return _respond(admin_pairings.approve_form(_session(), app.current_request.raw_body))
+
+
+@app.route("/admin/api/matching/proposal", methods=["POST"], content_types=[JSON])
+def propose_matches():
+    return _respond(admin_pairings.proposal_json(app.current_request.raw_body))
+
+
+@app.route("/admin/api/pairings", methods=["POST"], content_types=[JSON])
+def approve_pairs():
+    return _respond(admin_pairings.approve_json(_session(), app.current_request.raw_body))
+
+
+@app.route("/admin/api/pairings", methods=["GET"])
+def list_pairings():
+    return _respond(admin_pairings.pairings_json(_query()))
+
+
+@app.route("/admin/api/pairings/{pairing_id}", methods=["GET"])
+def show_pairing_json(pairing_id):
+    return _respond(admin_pairings.pairing_json(pairing_id))
+
+
+@app.route("/admin/pairings", methods=["GET"])
+def show_pairings():
+    return _respond(admin_pairings.pairings_page(_session(), _query()))
+
+
+@app.route("/admin/pairings/{pairing_id}", methods=["GET"])
+def show_pairing(pairing_id):
+    return _respond(admin_pairings.pairing_page(_session(), pairing_id))
+
+
+@app.route("/admin/pairings/{pairing_id}", methods=["POST"], content_types=[FORM])
+def act_on_pairing_form(pairing_id):
+    return _respond(admin_pairings.pairing_action_form(_session(), pairing_id, app.current_request.raw_body))
+
+
+@app.route("/admin/api/pairings/{pairing_id}/actions", methods=["POST"], content_types=[JSON])
+def act_on_pairing(pairing_id):
+    return _respond(admin_pairings.pairing_action_json(_session(), pairing_id, app.current_request.raw_body))
+
+
 @app.schedule(Rate(5, unit=Rate.MINUTES))
 def sweep_outbox(event):
     return {"sent": mail.sweep()}
 
 
+@app.schedule(Cron(0, 12, "*", "*", "?", "*"))
+def fire_due_timers(event):
+    return vars(workflow.tick())
+
+
+@app.schedule(Cron(0, 13, "*", "*", "?", "*"))
+def send_committee_digest(event):
+    return {"alerts": alerts.send_digest()}
+
+
 @app.on_sns_message(topic=INBOUND_TOPIC)
 def receive_inbound_mail(event):
     return inbound.receive(event.message)
+
+
+@app.on_sns_message(topic=MAIL_EVENTS_TOPIC)
+def receive_mail_event(event):
+    return deliverability.record(event.message)
 
 
 @app.middleware("http")

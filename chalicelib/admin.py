@@ -9,13 +9,13 @@ from collections import Counter
 
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 
-from chalicelib import audit, committee, membership, web
+from chalicelib import alerts, audit, committee, membership, web
 from chalicelib.committee import Session
 from chalicelib.intake import WITHDRAWN, claim_key
 from chalicelib.models import Application, Claim, Cohort
 from chalicelib.roster import RosterInvalid, parse_roster
 from chalicelib.schema import FIELDS_BY_NAME, ROLES
-from chalicelib.store import ConflictError, open_cohort, transaction
+from chalicelib.store import ConflictError, cohort_applications, open_cohort, transaction
 
 STATUSES = (membership.PENDING_VERIFICATION, membership.ELIGIBLE, WITHDRAWN)
 ROLE_VALUES = tuple(value for value, _ in ROLES)
@@ -45,16 +45,6 @@ def cohort_or_open(cohort_id: str | None) -> Cohort | None:
         except Cohort.DoesNotExist:
             return None
     return open_cohort()
-
-
-def applications(cohort: Cohort, role: str | None = None, status: str | None = None) -> list[Application]:
-    roles = [role] if role in ROLE_VALUES else ROLE_VALUES
-    found = []
-    for each_role in roles:
-        for application in Application.by_cohort_role.query(f"{cohort.id}#{each_role}"):
-            if status in (None, "", application.status):
-                found.append(application)
-    return found
 
 
 def get_application(application_id: str) -> Application:
@@ -115,17 +105,19 @@ def dashboard(session: Session) -> web.Answer:
     cohort = open_cohort()
     summary = {}
     if cohort:
-        for application in applications(cohort):
+        for application in cohort_applications(cohort.id):
             counts = summary.setdefault(application.role, Counter())
             counts[application.status] += 1
             counts["unconfirmed"] += application.email_confirmed_at is None
-    return _page("pages/admin/dashboard.html", session, cohort=cohort, summary=summary, statuses=STATUSES)
+    return _page("pages/admin/dashboard.html", session, cohort=cohort, summary=summary, statuses=STATUSES,
+                 alerts=alerts.recent(cohort.id) if cohort else [],
+                 quarantined=alerts.replies_to_read("quarantined"), unrated=alerts.replies_to_read("unrated"))
 
 
 def applications_page(session: Session, query: dict) -> web.Answer:
     cohort = cohort_or_open(query.get("cohort"))
     role, status = query.get("role") or "", query.get("status") or ""
-    found = [application_record(a) for a in applications(cohort, role, status)] if cohort else []
+    found = [application_record(a) for a in cohort_applications(cohort.id, role, status)] if cohort else []
     return _page("pages/admin/applications.html", session, cohort=cohort, applications=found,
                  role_filter=role, status_filter=status, statuses=STATUSES)
 
@@ -140,7 +132,7 @@ def applications_json(query: dict) -> web.Answer:
     if status and status not in STATUSES:
         return web.json_answer({"errors": {"status": f"Use one of: {', '.join(STATUSES)}."}}, status=400)
     return web.json_answer({"cohort": cohort.id,
-                            "applications": [application_record(a) for a in applications(cohort, role, status)]})
+                            "applications": [application_record(a) for a in cohort_applications(cohort.id, role, status)]})
 
 
 def application_page(session: Session, application_id: str, flash: str = "", problem: str = "", status: int = 200) -> web.Answer:

@@ -2,41 +2,142 @@
 
 The SNS message is SES's notification: it names the S3 object holding the raw
 mail and carries the envelope recipients and the spam, virus, SPF and DKIM
-verdicts. Each SES message is handled once, however often it is delivered.
+verdicts. A reply is applied to its pairing when everything checks out;
+otherwise it is quarantined with a reason and changes nothing. Either way it
+is kept for the committee: nothing a participant writes is dropped. Each SES
+message is handled once, however often it is delivered.
 """
 from __future__ import annotations
 
 import json
 import logging
+import secrets
+from dataclasses import dataclass
 
 from pynamodb.exceptions import PutError
 
-from chalicelib import clock
+from chalicelib import clock, lifecycle, replies, tokens
 from chalicelib.aws import client
-from chalicelib.models import InboundMessage
+from chalicelib.config import settings
+from chalicelib.models import Alert, InboundMessage, Pairing
+from chalicelib.pairings import get_pairing
+from chalicelib.store import ConflictError, open_cohort
+from chalicelib.workflow import ANSWER_EVENTS, BOTH, apply_event, read_reply_token
 
 log = logging.getLogger(__name__)
 
-RECEIVED = "received"
+APPLIED = "applied"
+UNRATED = "unrated"  # applied, but no rating could be read: the committee reads the text
+AUTO_REPLY = "auto_reply"
+KEPT = "kept"  # understood, but the pairing could not take it (closed, say)
+QUARANTINED = "quarantined"
+DUPLICATE = "duplicate"
+MAX_KEPT_TEXT = 20_000
+
+
+@dataclass
+class Handling:
+    outcome: str
+    reason: str | None = None
+    pairing: Pairing | None = None
+    participant: str | None = None
+    message: replies.InboundMessage | None = None
 
 
 def receive(sns_message: str) -> dict:
     try:
         notification = json.loads(sns_message)
-        message_id = notification["mail"]["messageId"]
+        message_id = str(notification["mail"]["messageId"])
         action = notification["receipt"]["action"]
         bucket, key = action["bucketName"], action["objectKey"]
         recipients = [str(address) for address in notification["receipt"].get("recipients", [])]
+        receipt = notification["receipt"]
     except (ValueError, KeyError, TypeError):
         log.warning("inbound notification ignored: not an SES receipt notification")
         return {"outcome": "ignored", "reason": "not an SES receipt notification"}
+    try:
+        if InboundMessage.get(message_id, consistent_read=True):
+            return {"message_id": message_id, "outcome": DUPLICATE}
+    except InboundMessage.DoesNotExist:
+        pass
     raw = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    handling = handle(raw, recipients, receipt, message_id)
+    message = handling.message
     record = InboundMessage(
-        id=message_id, received_at=clock.now(), object_key=key, recipients=recipients, outcome=RECEIVED,
+        id=message_id, received_at=clock.now(), object_key=key, recipients=recipients,
+        outcome=handling.outcome, reason=handling.reason,
+        pairing_id=handling.pairing.id if handling.pairing else None, participant=handling.participant,
+        from_address=message.from_address if message else None, subject=message.subject[:500] if message else None,
+        text=(message.reply_text or message.full_text)[:MAX_KEPT_TEXT] if message else None,
     )
     try:
         record.save(condition=InboundMessage.id.does_not_exist())
     except PutError:
-        return {"message_id": message_id, "outcome": "duplicate"}
-    log.info("inbound message %s received (%d bytes)", message_id, len(raw))
-    return {"message_id": message_id, "outcome": RECEIVED, "bytes": len(raw)}
+        return {"message_id": message_id, "outcome": DUPLICATE}
+    if handling.outcome in (QUARANTINED, UNRATED):
+        _tell_committee(record, handling)
+    log.info("inbound message %s: %s", message_id, handling.outcome)
+    return {"message_id": message_id, "outcome": handling.outcome, "reason": handling.reason,
+            "pairing_id": record.pairing_id}
+
+
+def handle(raw: bytes, recipients: list[str], receipt: dict, message_id: str) -> Handling:
+    """What one received mail means, applied to its pairing when it checks out."""
+    problem = replies.verdict_problem(receipt)
+    message = replies.parse_message(raw)
+    if problem:
+        return Handling(QUARANTINED, problem, message=message)
+    if message.problem:
+        return Handling(QUARANTINED, message.problem, message=message)
+    token = replies.reply_token(recipients, settings().reply_domain)
+    if token is None:
+        return Handling(QUARANTINED, "it was not sent to a reply address", message=message)
+    try:
+        address = read_reply_token(token)
+        pairing = get_pairing(address.pairing_id)
+    except tokens.TokenError as error:
+        return Handling(QUARANTINED, f"its reply address is not valid: {error}", message=message)
+    except Pairing.DoesNotExist:
+        return Handling(QUARANTINED, "its reply address names a pairing that does not exist", message=message)
+    participant = _participant(pairing, address.role, message.from_address)
+    if participant is None:
+        return Handling(QUARANTINED, "it comes from an address that is not the participant's", pairing, message=message)
+    if message.auto_reply_reason:
+        return Handling(AUTO_REPLY, f"an automatic reply ({message.auto_reply_reason}); not counted as an answer",
+                        pairing, participant, message)
+    reading = replies.interpret(message.reply_text)
+    event = _event(address.kind, participant, reading, message_id)
+    try:
+        outcome = apply_event(pairing.id, event)
+    except lifecycle.TransitionRefused as error:
+        return Handling(KEPT, f"the pairing could not take it: {error}", pairing, participant, message)
+    except ConflictError as error:
+        return Handling(KEPT, str(error), pairing, participant, message)
+    if not outcome.applied:
+        return Handling(DUPLICATE, "this message was applied before", pairing, participant, message)
+    if not reading.understood:
+        return Handling(UNRATED, "no rating could be read; the committee reads the text", pairing, participant, message)
+    return Handling(APPLIED, None, pairing, participant, message)
+
+
+def _participant(pairing: Pairing, role: str, from_address: str) -> str | None:
+    emails = {"mentor": pairing.mentor_email.lower(), "mentee": pairing.mentee_email.lower()}
+    candidates = ("mentor", "mentee") if role == BOTH else (role,)
+    return next((candidate for candidate in candidates if emails[candidate] == from_address), None)
+
+
+def _event(kind, participant: str, reading: replies.Interpretation, message_id: str) -> lifecycle.Event:
+    by, trigger = f"participant:{participant}", f"ses/{message_id}"
+    if reading.rematch_requested:
+        return lifecycle.Event(lifecycle.EventKind.REMATCH_REQUESTED, by, trigger, reason=reading.text[:2000])
+    return lifecycle.Event(ANSWER_EVENTS[kind], by, trigger,
+                           rating=lifecycle.Rating(reading.rating) if reading.rating else None, text=reading.text[:5000])
+
+
+def _tell_committee(record: InboundMessage, handling: Handling) -> None:
+    """A quarantined or unreadable reply joins the committee's next digest."""
+    cohort = handling.pairing.cohort if handling.pairing else (open_cohort().id if open_cohort() else "none")
+    what = "was quarantined" if handling.outcome == QUARANTINED else "has no rating we could read"
+    Alert(cohort=cohort, at_id=f"{clock.iso(clock.now())}#{secrets.token_hex(4)}",
+          pairing_id=record.pairing_id, kind=f"reply_{handling.outcome}", severity="digest",
+          text=f"A reply {what}: {handling.reason}.", digest=Alert.PENDING).save()

@@ -19,10 +19,10 @@ from email.utils import formataddr, format_datetime, make_msgid
 
 from pynamodb.exceptions import PynamoDBException
 
-from chalicelib import clock
+from chalicelib import clock, metrics
 from chalicelib.aws import client
 from chalicelib.config import settings
-from chalicelib.models import OutboxMail
+from chalicelib.models import OutboxMail, UndeliverableAddress
 from chalicelib.templating import render
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,8 @@ PENDING = "pending"
 LEASE = timedelta(minutes=5)
 SWEEP_GRACE = timedelta(minutes=2)  # leave fresh mail to the request that queued it
 KEEP_SENT_FOR = timedelta(days=400)
+UNDELIVERABLE = "undeliverable"  # last_error of a mail dropped because no recipient can receive it
+BACKLOG_METRIC = "OutboxBacklog"  # mail the sweeper found due and could not send; alarmed on in infra/
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,10 @@ def queue(transaction, mail: Mail) -> OutboxMail:
 
 
 def deliver(mail_id: str) -> bool:
-    """Send one queued mail unless it is sent or leased; True once it is sent."""
+    """Send one queued mail unless it is sent or leased; True once it is sent.
+
+    Addresses SES reported as bouncing or complaining are left out; a mail
+    with no one else to go to leaves the queue unsent (and counts as done)."""
     now = clock.now()
     try:
         item = OutboxMail.get(mail_id, consistent_read=True)
@@ -114,8 +119,12 @@ def deliver(mail_id: str) -> bool:
         )
     except PynamoDBException:
         return False  # another sender holds it, or the store is unavailable: the sweeper retries
+    blocked = undeliverable(item.recipients)
+    if blocked and blocked >= {address.lower() for address in item.recipients}:
+        _drop(item)
+        return True
     try:
-        answer = _send(item)
+        answer = _send(item, skip=blocked) if blocked else _send(item)
     except Exception as error:  # noqa: BLE001 - any SES failure leaves the mail for the sweeper
         log.warning("mail %s not sent: %s", mail_id, type(error).__name__)
         _release(item, type(error).__name__)
@@ -124,8 +133,16 @@ def deliver(mail_id: str) -> bool:
     return True
 
 
-def _send(item: OutboxMail) -> dict:
+def undeliverable(addresses) -> set[str]:
+    """The addresses (lower case) that SES told us not to mail again (see deliverability.py)."""
+    keys = sorted({address.lower() for address in addresses})
+    return {entry.email for entry in UndeliverableAddress.batch_get(keys)} if keys else set()
+
+
+def _send(item: OutboxMail, skip: set[str] = frozenset()) -> dict:
     arguments = {"FromEmailAddress": item.sender, "Content": {"Raw": {"Data": item.mime.encode("utf-8")}}}
+    if skip:  # the envelope names the others; the headers still show everyone it was written to
+        arguments["Destination"] = {"ToAddresses": [r for r in item.recipients if r.lower() not in skip]}
     if settings().configuration_set:
         arguments["ConfigurationSetName"] = settings().configuration_set
     return client("sesv2").send_email(**arguments)
@@ -150,6 +167,17 @@ def _mark_sent(item: OutboxMail, ses_message_id: str) -> None:
     log.error("mail %s was sent but could not be marked; its lease will expire and it may be resent", item.id)
 
 
+def _drop(item: OutboxMail) -> None:
+    now = clock.now()
+    try:
+        item.update(actions=[OutboxMail.queue.remove(), OutboxMail.lease_until.remove(),
+                             OutboxMail.last_error.set(UNDELIVERABLE), OutboxMail.expires_at.set(now + KEEP_SENT_FOR)],
+                    condition=OutboxMail.queue.exists(), add_version_condition=False)
+    except PynamoDBException:
+        pass  # the lease runs out and the next sweep drops it again
+    log.info("mail %s dropped: no recipient can receive mail", item.id)
+
+
 def _release(item: OutboxMail, reason: str) -> None:
     try:
         item.update(actions=[OutboxMail.lease_until.remove(), OutboxMail.last_error.set(reason)])
@@ -163,9 +191,14 @@ def deliver_all(items) -> None:
 
 
 def sweep(limit: int = 500) -> int:
-    """Send mail left unsent; returns how many were sent now."""
+    """Send mail left unsent; returns how many were sent now.
+
+    Each sweep reports how many due mails it could not send as a metric; the
+    deployed stack raises an alarm when that stays above zero."""
     cutoff = clock.now() - SWEEP_GRACE
-    sent = 0
+    sent = due = 0
     for key in OutboxMail.pending.query(PENDING, OutboxMail.created_at <= cutoff, limit=limit):
+        due += 1
         sent += deliver(key.id)
+    metrics.emit({BACKLOG_METRIC: due - sent})
     return sent

@@ -158,10 +158,22 @@ class Cohort(Model):
     name = UnicodeAttribute()
     status = UnicodeAttribute()
     opened_at = UTCDateTimeAttribute()
+    schedule = JSONAttribute(null=True)  # the committee's changes to lifecycle.Schedule's defaults
 
     by_status = CohortStatusIndex()
 
 
+
+
+class InboundOutcomeIndex(GlobalSecondaryIndex["InboundMessage"]):
+    """The committee reads quarantined and uninterpreted replies by outcome."""
+
+    class Meta:
+        index_name = "outcome-index"
+        projection = AllProjection()
+
+    outcome = UnicodeAttribute(hash_key=True)
+    received_at = UTCDateTimeAttribute(range_key=True)
 
 
 class InboundMessage(Model):
@@ -176,7 +188,14 @@ class InboundMessage(Model):
     recipients = ListAttribute(of=UnicodeAttribute)
     outcome = UnicodeAttribute()
     reason = UnicodeAttribute(null=True)
+    pairing_id = UnicodeAttribute(null=True)
+    participant = UnicodeAttribute(null=True)
+    from_address = UnicodeAttribute(null=True)
+    subject = UnicodeAttribute(null=True)
+    text = UnicodeAttribute(null=True)  # the reply as read, kept for the committee
     expires_at = TTLAttribute(null=True)
+
+    by_outcome = InboundOutcomeIndex()
 
 
 class CommitteeMember(Model):
@@ -207,4 +226,139 @@ class AuditEntry(Model):
     details = JSONAttribute(null=True)
 
 
-ALL_MODELS = (Application, Claim, OutboxMail, Member, Cohort, InboundMessage, CommitteeMember, AuditEntry)
+class DueIndex(GlobalSecondaryIndex["Pairing"]):
+    """Sparse: only pairings with a pending timer have next_due_at, so the
+    daily tick reads the due pairings and nothing else."""
+
+    class Meta:
+        index_name = "due-index"
+        projection = AllProjection()
+
+    timer = UnicodeAttribute(hash_key=True)
+    next_due_at = UTCDateTimeAttribute(range_key=True)
+
+
+class PairingCohortIndex(GlobalSecondaryIndex["Pairing"]):
+    class Meta:
+        index_name = "cohort-index"
+        projection = AllProjection()
+
+    cohort = UnicodeAttribute(hash_key=True)
+    introduced_at = UTCDateTimeAttribute(range_key=True)
+
+
+class PairingMenteeEmailIndex(GlobalSecondaryIndex["Pairing"]):
+    """A person's past pairings across cohorts (application ids change each year)."""
+
+    class Meta:
+        index_name = "mentee-email-index"
+        projection = KeysOnlyProjection()
+
+    mentee_email = UnicodeAttribute(hash_key=True)
+
+
+class Pairing(Model):
+    """A mentor and a mentee, introduced by the committee, through their program year.
+
+    The fields from `state` to `evaluations_returned` are lifecycle.PairingView's;
+    every change is a conditional write on `version`, with its history entry."""
+
+    class Meta(_Meta):
+        table_name = table_name("pairings")
+
+    TIMER = "pending"
+    id = UnicodeAttribute(hash_key=True)
+    cohort = UnicodeAttribute()
+    mentor_id = UnicodeAttribute()
+    mentee_id = UnicodeAttribute()
+    mentor_email = UnicodeAttribute()
+    mentee_email = UnicodeAttribute()
+    mentor_name = UnicodeAttribute()  # names and emails are kept here so the daily tick reads one item
+    mentee_name = UnicodeAttribute()
+    mentor_slot = UnicodeAttribute()  # the claim that holds one unit of the mentor's capacity
+    score = NumberAttribute(null=True)
+    reasons = ListAttribute(of=UnicodeAttribute, null=True)
+    state = UnicodeAttribute()
+    version = NumberAttribute()
+    introduced_at = UTCDateTimeAttribute()
+    timer = UnicodeAttribute(default=TIMER)
+    next_due_at = UTCDateTimeAttribute(null=True)
+    next_due = UnicodeAttribute(null=True)
+    extension_days = NumberAttribute(default=0)
+    awaiting_reply_since = UTCDateTimeAttribute(null=True)
+    unanswered_checkins = NumberAttribute(default=0)
+    flags = ListAttribute(of=UnicodeAttribute, default=list)
+    paused_from = UnicodeAttribute(null=True)
+    evaluations_returned = ListAttribute(of=UnicodeAttribute, default=list)
+    last_contact_at = UTCDateTimeAttribute(null=True)
+    history = JSONAttribute(default=list)
+
+    due = DueIndex()
+    by_cohort = PairingCohortIndex()
+    by_mentee_email = PairingMenteeEmailIndex()
+
+
+class Response(Model):
+    """A participant's answer to a check-in, feedback or evaluation, by mail or web form."""
+
+    class Meta(_Meta):
+        table_name = table_name("responses")
+
+    pairing_id = UnicodeAttribute(hash_key=True)
+    at_id = UnicodeAttribute(range_key=True)  # ISO time + a random suffix
+    participant = UnicodeAttribute()  # "mentor" or "mentee"
+    kind = UnicodeAttribute()  # lifecycle.ResponseKind
+    rating = NumberAttribute(null=True)
+    text = UnicodeAttribute(null=True)
+    answers = JSONAttribute(null=True)  # a web form's answers to the feedback or evaluation questions
+    source = UnicodeAttribute()  # "email" or "web"
+    trigger_id = UnicodeAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
+class PendingDigestIndex(GlobalSecondaryIndex["Alert"]):
+    """Sparse: only alerts not yet in a digest carry `digest`."""
+
+    class Meta:
+        index_name = "digest-index"
+        projection = AllProjection()
+
+    digest = UnicodeAttribute(hash_key=True)
+    at_id = UnicodeAttribute(range_key=True)
+
+
+class Alert(Model):
+    """Something the committee should know about a pairing: shown on the
+    dashboard, mailed at once when urgent, else in the daily digest."""
+
+    class Meta(_Meta):
+        table_name = table_name("alerts")
+
+    PENDING = "pending"
+    cohort = UnicodeAttribute(hash_key=True)
+    at_id = UnicodeAttribute(range_key=True)
+    pairing_id = UnicodeAttribute(null=True)
+    kind = UnicodeAttribute()
+    severity = UnicodeAttribute()
+    text = UnicodeAttribute()
+    digest = UnicodeAttribute(null=True)
+
+    pending_digest = PendingDigestIndex()
+
+
+class UndeliverableAddress(Model):
+    """An address SES reported as bouncing permanently, or whose owner marked
+    our mail as spam: the outbox stops mailing it (see deliverability.py)."""
+
+    class Meta(_Meta):
+        table_name = table_name("undeliverable")
+
+    email = UnicodeAttribute(hash_key=True)  # lower case
+    reason = UnicodeAttribute()  # "bounce" or "complaint"
+    detail = UnicodeAttribute(null=True)  # SES's bounce subtype or complaint feedback type
+    recorded_at = UTCDateTimeAttribute()
+    ses_message_id = UnicodeAttribute(null=True)  # the mail that bounced or was complained about
+
+
+ALL_MODELS = (Application, Claim, OutboxMail, Member, Cohort, InboundMessage, CommitteeMember, AuditEntry, Pairing,
+              UndeliverableAddress, Response, Alert)

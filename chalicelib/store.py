@@ -10,7 +10,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import clock
-from chalicelib.models import Cohort
+from chalicelib.models import Application, Cohort
 
 OPEN = "open"
 
@@ -40,6 +40,13 @@ def open_cohort() -> Cohort | None:
     for cohort in Cohort.by_status.query(OPEN, scan_index_forward=False, limit=1):
         return cohort
     return None
+
+
+def cohort_applications(cohort_id: str, role: str | None = None, status: str | None = None) -> list[Application]:
+    roles = [role] if role in ("mentor", "mentee") else ["mentor", "mentee"]
+    return [application for each_role in roles
+            for application in Application.by_cohort_role.query(f"{cohort_id}#{each_role}")
+            if status in (None, "", application.status)]
 
 
 def open_new_cohort(cohort_id: str, name: str) -> Cohort:

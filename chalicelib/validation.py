@@ -64,18 +64,28 @@ def clean_text(value: str, multiline: bool) -> str:
 
 def validate_application(submitted: Submitted, fields: Sequence[Field] = FIELDS) -> dict[str, Any]:
     """Return the clean application, or raise Invalid with a message per field."""
-    errors: dict[str, str] = {}
     role_values = list(submitted.get("role") or [])
     role = role_values[0] if role_values else ""
+    errors: dict[str, str] = {}
     if role not in ("mentor", "mentee"):
         errors["role"] = "Choose whether you are applying as a mentor or as a mentee."
-    clean: dict[str, Any] = {"role": role}
+    asked = [field for field in fields if field.name != "role" and (role not in ("mentor", "mentee") or field.asks(role))]
+    try:
+        clean = validate_fields(submitted, asked, role)
+    except Invalid as invalid:
+        errors.update(invalid.errors)
+    if errors:
+        raise Invalid(errors)
+    return {"role": role, **clean}
+
+
+def validate_fields(submitted: Submitted, fields: Sequence[Field], role: str = "") -> dict[str, Any]:
+    """Check each field's submitted values; clean values, or Invalid with a message per field."""
+    errors: dict[str, str] = {}
+    clean: dict[str, Any] = {}
     for field in fields:
-        if field.name == "role" or (role in ("mentor", "mentee") and not field.asks(role)):
-            continue
-        values = list(submitted.get(field.name) or [])
         try:
-            value = _check(field, values, role)
+            value = _check(field, list(submitted.get(field.name) or []), role)
         except ValueError as error:
             errors[field.name] = str(error)
             continue

@@ -1,0 +1,42 @@
+"""What the committee should know: the daily digest and the dashboard's list.
+
+Urgent alerts (a "need help" answer, a request for a different partner) are
+mailed at once by the workflow; the rest wait here for one digest a day.
+"""
+from __future__ import annotations
+
+from pynamodb.exceptions import TransactWriteError
+
+from chalicelib import mail
+from chalicelib.config import settings
+from chalicelib.models import Alert, InboundMessage
+from chalicelib.store import transaction
+
+DIGEST_BATCH = 90  # alerts per transaction; DynamoDB allows 100 items with the mail
+
+
+def send_digest() -> int:
+    """Mail the committee one digest of every alert not yet in one; returns how many."""
+    pending = list(Alert.pending_digest.query(Alert.PENDING))
+    sent = 0
+    for start in range(0, len(pending), DIGEST_BATCH):
+        batch = pending[start:start + DIGEST_BATCH]
+        try:
+            with transaction() as write:
+                for alert in batch:
+                    write.update(alert, actions=[Alert.digest.remove()], condition=Alert.digest.exists())
+                queued = mail.queue(write, mail.compose("committee_digest", (settings().committee_address,),
+                                                        {"alerts": [a.attribute_values for a in batch]}))
+        except TransactWriteError:
+            continue  # another digest run took some of these: they are in its mail
+        mail.deliver(queued.id)
+        sent += len(batch)
+    return sent
+
+
+def recent(cohort_id: str, limit: int = 30) -> list[Alert]:
+    return list(Alert.query(cohort_id, scan_index_forward=False, limit=limit))
+
+
+def replies_to_read(outcome: str, limit: int = 50) -> list[InboundMessage]:
+    return list(InboundMessage.by_outcome.query(outcome, scan_index_forward=False, limit=limit))

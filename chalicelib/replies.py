@@ -1,0 +1,750 @@
+"""Inbound email replies: read the raw MIME a participant sent and interpret it.
+
+Participants answer check-in, feedback and evaluation mails from their own mail
+programs. This module turns those raw bytes into the latest reply text (quoted
+history, forwarded mail and signatures removed), detects auto-replies, reads a
+1/2/3 rating and rematch requests from the text, finds the reply token among the
+envelope recipients and turns SES receipt verdicts into a quarantine reason.
+
+Everything here is pure: it takes bytes, strings and dicts and returns frozen
+dataclasses. It must not import chalice, boto3 or pynamodb; the SNS handler
+fetches the mail from S3 and calls in.
+
+Two standard-library traps shape the code (Python 3.11.7):
+- ``email.policy.default`` parses structured headers with a parser that raises
+  RecursionError/IndexError on hostile values and is quadratic in header length,
+  even inside ``parsebytes`` (a 60 KB Content-Type took 26 s). Mail is therefore
+  parsed with ``BytesParser(policy=compat32)``, which splits headers simply, and
+  the few headers used here are decoded explicitly, with length caps.
+- ``html.parser`` is quadratic on unclosed tags (15 KB of ``<a `` took 1.7 s), so
+  HTML is defused before parsing (see ``_defuse_html``).
+
+Quote and signature stripping uses mail-parser-reply; the small steps around it
+are documented in ``extract_reply``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from email import policy
+from email.errors import HeaderParseError
+from email.header import decode_header
+from email.message import Message
+from email.parser import BytesParser
+from email.utils import getaddresses
+from html.parser import HTMLParser
+from typing import NamedTuple
+
+from mailparser_reply import EmailMessage
+from mailparser_reply.constants import MAIL_LANGUAGES
+
+# --- Vocabularies: declared once, used by the functions below ----------------
+
+RATING_LABELS = {1: "going well", 2: "some concerns", 3: "need help"}
+
+# Answers in words. Regex fragments, matched case-insensitively at word
+# boundaries. When a reply mentions several ratings the most worried one wins:
+# missing a call for help costs more than a false alarm.
+RATING_PHRASES: dict[int, tuple[str, ...]] = {
+    3: (
+        r"needs? (?:some |more |urgent |a little |a bit of )?help",
+        r"help (?:is )?needed",
+        r"please help",
+        r"(?:not|isn't|isn’t) working(?: out)?",
+        r"struggling",
+        r"^help(?: please)?(?=\s*(?:[!.]|$))",
+    ),
+    2: (
+        r"(?:some|a few|few|minor|several) concerns",
+        r"concern(?:s|ed)?",
+        r"so[- ]so",
+        r"not sure",
+        r"unsure",
+        r"mixed feelings",
+        r"could be better",
+        r"not (?:going )?(?:so |that |very |too |really )?(?:well|great|good)",
+    ),
+    1: (
+        r"going (?:really |very |quite |pretty |so )?(?:well|great|good|fine)",
+        r"great",
+        r"fine",
+        r"all good",
+        r"(?:very|really|pretty|quite) good",
+        r"excellent",
+        r"wonderful",
+        r"fantastic",
+        r"no (?:\w+ )?(?:concerns|problems|issues)",
+    ),
+}
+
+# Words that may introduce a digit answer anywhere: "Rating: 2", "my answer is 1".
+RATING_CUE_WORDS = (
+    "rating", "score", "answer", "option", "choice", "rate it", "rate this",
+    "rate us", "rate the match",
+)
+
+_REMATCH_REQUEST = (
+    r"(?:want|would like|'d like|’d like|wish|need|request(?:ing)?|ask(?:ing)? for|"
+    r"hoping for|looking for|prefer|(?:can|could|may) (?:i|we) (?:please )?(?:have|get|be given|be assigned))"
+)
+_OTHER_PARTNER = (
+    r"(?:a different|a new|another|some other|someone else as (?:a|my|our)) (?:\w+ )?"
+    r"(?:mentor|mentee|partner|match)(?![-\w])"
+)
+# Asking for a different partner. Each needs a request or a verb of change, so
+# "my mentor is different from what I expected" or "another mentor told me"
+# are not requests.
+REMATCH_PHRASES = (
+    rf"{_REMATCH_REQUEST}(?: to (?:have|get|be given|be assigned|request|try))? {_OTHER_PARTNER}",
+    r"(?:different|new|another) (?:mentor|mentee|partner|match) please",
+    rf"{_REMATCH_REQUEST}(?: to)?(?: (?:a|be|get))? re-?match(?:ed)?\b",
+    r"(?:can|could|may) (?:i|we) (?:please )?(?:be|get) re-?matched",
+    r"please re-?match",
+    r"re-?match(?:ed)?,? please",
+    r"^re-?match\b",
+    r"(?:re-?)?(?:matched|paired) with (?:someone|somebody) else",
+    r"(?:switch|change|swap|replace)(?:ing)? (?:my |our )?(?:mentor|mentee|partner)s?\b(?!['’])",
+)
+
+# A negation shortly before a phrase cancels it: "no concerns", "I don't need
+# help" (contractions ending in n't count too).
+NEGATION_WORDS = ("not", "no", "never", "without", "hardly", "nothing")
+
+# Subjects of out-of-office replies, matched at the start of the subject.
+OUT_OF_OFFICE_SUBJECTS = (
+    "out of office", "out of the office", "automatic reply", "auto reply",
+    "auto-reply", "autoreply", "auto response", "auto-response",
+    "automatic response", "away from the office", "away from my desk",
+    "on vacation", "on holiday", "on leave", "abwesenheitsnotiz",
+    "automatische antwort", "réponse automatique", "absence du bureau",
+    "respuesta automática", "fuera de la oficina", "automatisch antwoord",
+    "afwezigheidsbericht",
+)
+
+# Headers that mark a machine-sent message. Outlook sets X-Auto-Response-Suppress
+# on ordinary mail too, so it is deliberately absent: Exchange auto-replies are
+# recognised by their "Automatic reply:" subject instead.
+AUTO_REPLY_FLAG_HEADERS = ("X-Autoreply", "X-Autorespond")
+AUTO_PRECEDENCE_VALUES = ("bulk", "auto_reply", "junk", "list")
+
+# Markers after which a forwarded message starts (Gmail, Thunderbird, Apple
+# Mail). mail-parser-reply knows "-----Original Message-----" but not these.
+FORWARD_MARKERS = (
+    r"-{5,} ?forwarded message ?-{5,}",
+    r"begin forwarded message:",
+)
+
+# Languages whose reply headers ("On ... wrote:", "Am ... schrieb", "Von:/Gesendet:")
+# mail-parser-reply should recognise.
+REPLY_LANGUAGES = ("en", "de", "fr", "es", "nl")
+
+# Reply addresses look like reply+TOKEN@<reply domain>; TOKEN is base32 without
+# padding (either alphabet), opaque here.
+REPLY_ADDRESS_PREFIX = "reply"
+
+# --- Limits that keep hostile mail cheap --------------------------------------
+
+# The latest reply sits at the top (or right under a dropped quote), so only
+# this much text goes through quote detection.
+MAX_REPLY_SCAN_CHARS = 20_000
+# mail-parser-reply's "On ... wrote:" regex is quadratic in line length (a
+# 20,000-character line took 6 s); no attribution line is this long, so longer
+# lines are set aside during quote detection and restored afterwards.
+LONG_LINE_CHARS = 300
+MAX_HTML_CHARS = 1_000_000
+MAX_HEADER_CHARS = 10_000
+MAX_MULTIPART_DEPTH = 20
+
+UNEXPECTED_FAILURE = "unexpected parser failure"
+
+VERDICT_LABELS = {
+    "spamVerdict": "spam check",
+    "virusVerdict": "virus check",
+    "spfVerdict": "SPF",
+    "dkimVerdict": "DKIM",
+    "dmarcVerdict": "DMARC",
+}
+
+
+# --- Results ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One received mail, reduced to what the mentoring program needs.
+
+    Address fields hold lowercased addr-specs. ``problem`` is set, and the text
+    fields are empty, when the bytes could not be understood as mail."""
+
+    message_id: str
+    from_address: str
+    to_addresses: tuple[str, ...]
+    cc_addresses: tuple[str, ...]
+    subject: str
+    reply_text: str
+    full_text: str
+    auto_reply_reason: str | None
+    attachment_names: tuple[str, ...]
+    problem: str | None
+
+
+@dataclass(frozen=True)
+class Interpretation:
+    """What a reply says. ``understood`` means a rating or a rematch request was
+    found; free text without either is still kept in ``text``."""
+
+    rating: int | None
+    rematch_requested: bool
+    text: str
+    understood: bool
+
+
+# --- Parsing ------------------------------------------------------------------
+
+def parse_message(raw: bytes) -> InboundMessage:
+    """Parse raw MIME bytes. Never raises: mail that cannot be read comes back
+    with ``problem`` set."""
+    try:
+        return _parse(raw)
+    except Exception as error:  # last line of defence: hostile bytes must not crash the handler
+        return _unreadable(f"{UNEXPECTED_FAILURE}: {type(error).__name__}: {error}")
+
+
+def _parse(raw: bytes) -> InboundMessage:
+    try:
+        message = BytesParser(policy=policy.compat32).parsebytes(raw)
+    except RecursionError:  # the stdlib parser recurses once per nested multipart
+        return _unreadable("not readable: MIME parts are nested too deeply")
+    if not any(_raw_header_values(message, name) for name in ("From", "To", "Subject")):
+        return _unreadable("not an email: no From, To or Subject header")
+
+    body = _body_of(message, depth=0)
+    attachment_names = tuple(_attachment_names(message))
+    headers = dict(
+        message_id=_header_text(message, "Message-ID"),
+        from_address=next(iter(_addresses(message, "From")), ""),
+        to_addresses=_addresses(message, "To"),
+        cc_addresses=_addresses(message, "Cc"),
+        subject=_decoded_header(message, "Subject"),
+        attachment_names=attachment_names,
+    )
+    auto_reply_reason = _auto_reply_reason(message, headers["subject"])
+    if body is None:
+        listed = f" (attachments: {', '.join(attachment_names)})" if attachment_names else ""
+        return InboundMessage(
+            **headers, reply_text="", full_text="", auto_reply_reason=auto_reply_reason,
+            problem=f"no text body{listed}",
+        )
+    return InboundMessage(
+        **headers, reply_text=extract_reply(body.text), full_text=body.text,
+        auto_reply_reason=auto_reply_reason, problem=None,
+    )
+
+
+def _unreadable(problem: str) -> InboundMessage:
+    return InboundMessage(
+        message_id="", from_address="", to_addresses=(), cc_addresses=(), subject="",
+        reply_text="", full_text="", auto_reply_reason=None, attachment_names=(),
+        problem=problem,
+    )
+
+
+# --- Headers ------------------------------------------------------------------
+
+def _raw_header_values(message: Message, name: str) -> list[str]:
+    wanted = name.lower()
+    return [str(value) for key, value in message.raw_items() if key.lower() == wanted]
+
+
+def _header_text(message: Message, name: str) -> str:
+    """First value of a header, unfolded, 8-bit bytes decoded, capped."""
+    values = _raw_header_values(message, name)
+    return _unfold(values[0]) if values else ""
+
+
+def _unfold(value: str) -> str:
+    # BytesParser keeps 8-bit header bytes as surrogate escapes (RFC 6532 UTF-8
+    # headers, or a legacy charset); turn them back into text.
+    value = value[:MAX_HEADER_CHARS]
+    try:
+        raw_bytes = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate from an RFC 2231 value in UTF-7 or the like
+        raw_bytes = value.encode("utf-8", "replace")
+    return re.sub(r"\s*\r?\n[ \t]+", " ", _decode_bytes(raw_bytes, None)).strip()
+
+
+def _decoded_header(message: Message, name: str) -> str:
+    """A header with RFC 2047 encoded words decoded; bad encodings stay as sent."""
+    value = _header_text(message, name)
+    if "=?" not in value:
+        return value
+    try:
+        parts = decode_header(value)
+    except (HeaderParseError, ValueError):
+        return value
+    return "".join(
+        part if isinstance(part, str) else _decode_bytes(part, charset)
+        for part, charset in parts
+    ).strip()
+
+
+def _addresses(message: Message, name: str) -> tuple[str, ...]:
+    values = [_unfold(value) for value in _raw_header_values(message, name)]
+    try:
+        pairs = getaddresses(values)
+    except (RecursionError, ValueError, IndexError):  # e.g. thousands of nested "(" comments
+        return ()
+    return tuple(address.lower() for _, address in pairs if "@" in address)
+
+
+def _auto_reply_reason(message: Message, subject: str) -> str | None:
+    auto_submitted = _header_text(message, "Auto-Submitted")
+    if auto_submitted and auto_submitted.split(";")[0].strip().lower() != "no":
+        return f"Auto-Submitted: {auto_submitted}"
+    for name in AUTO_REPLY_FLAG_HEADERS:
+        values = _raw_header_values(message, name)
+        if values and _unfold(values[0]).lower() not in ("no", "false"):
+            return f"{name}: {_unfold(values[0])}"
+    precedence = _header_text(message, "Precedence").lower()
+    if precedence in AUTO_PRECEDENCE_VALUES:
+        return f"Precedence: {precedence}"
+    if message.get_content_type() == "multipart/report":
+        return "delivery status report (multipart/report)"
+    if _OUT_OF_OFFICE_SUBJECT.match(subject):
+        return f"out-of-office subject: {subject}"
+    return None
+
+
+_OUT_OF_OFFICE_SUBJECT = re.compile(
+    r"\s*(?:\[[^\]]{0,40}\]\s*)?(?:%s)\b" % "|".join(map(re.escape, OUT_OF_OFFICE_SUBJECTS)),
+    re.IGNORECASE,
+)
+
+
+# --- Bodies and attachments ---------------------------------------------------
+
+class _Body(NamedTuple):
+    text: str
+    is_html: bool
+
+
+def _body_of(part: Message, depth: int) -> _Body | None:
+    """The readable text of a MIME part, or None when it has none.
+
+    multipart/alternative yields one alternative (plain text preferred, as the
+    HTML one says the same thing); other multiparts join their text parts, as
+    Apple Mail splits a body around inline images. Attached messages
+    (message/rfc822) are attachments, not body."""
+    if depth > MAX_MULTIPART_DEPTH:
+        return None
+    content_type = part.get_content_type()
+    if content_type.startswith("multipart/") and part.is_multipart():
+        bodies = [
+            body for child in part.get_payload()
+            if isinstance(child, Message) and (body := _body_of(child, depth + 1)) is not None
+        ]
+        if not bodies:
+            return None
+        if content_type == "multipart/alternative":
+            with_text = [body for body in bodies if body.text.strip()] or bodies
+            return next((body for body in with_text if not body.is_html), with_text[0])
+        text = "\n\n".join(body.text for body in bodies if body.text.strip())
+        return _Body(text, all(body.is_html for body in bodies))
+    if _is_attachment(part) or content_type not in ("text/plain", "text/html"):
+        return None
+    text = _decode_bytes(_payload_bytes(part), _charset(part)).replace("\r\n", "\n")
+    if content_type == "text/html":
+        return _Body(html_to_text(text), True)
+    return _Body(text, False)
+
+
+def _is_attachment(part: Message) -> bool:
+    return part.get_content_disposition() == "attachment" or part.get_filename() is not None
+
+
+def _attachment_names(message: Message) -> list[str]:
+    """Names of the parts that are not body text: the filename, or the content
+    type in parentheses when the part has no name (e.g. "(message/rfc822)")."""
+    names = []
+    pending = [(message, 0)]  # a stack, children pushed in reverse to keep mail order
+    while pending:
+        part, depth = pending.pop()
+        content_type = part.get_content_type()
+        if content_type.startswith("multipart/") and part.is_multipart():
+            if depth < MAX_MULTIPART_DEPTH:
+                pending.extend(
+                    (child, depth + 1) for child in reversed(part.get_payload()) if isinstance(child, Message)
+                )
+            continue
+        if _is_attachment(part) or part.get_content_maintype() not in ("text", "multipart"):
+            filename = part.get_filename()
+            names.append(_decode_words(filename) if filename else f"({content_type})")
+    return names
+
+
+def _decode_words(text: str) -> str:
+    """Decode RFC 2047 words (which Outlook and Gmail put in filenames) and 8-bit bytes."""
+    decoded = _unfold(text)
+    if "=?" not in decoded:
+        return decoded
+    try:
+        return "".join(
+            part if isinstance(part, str) else _decode_bytes(part, charset)
+            for part, charset in decode_header(decoded)
+        )
+    except (HeaderParseError, ValueError):
+        return decoded
+
+
+def _payload_bytes(part: Message) -> bytes:
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
+
+
+def _charset(part: Message) -> str | None:
+    charset = part.get_content_charset()
+    return charset if isinstance(charset, str) else None
+
+
+# Labels mail programs use for windows-1252 text: Outlook labels it iso-8859-1,
+# which lacks the curly quotes and dashes of 0x80-0x9F (as browsers also assume).
+_WINDOWS_1252_LABELS = {"iso-8859-1", "iso8859-1", "latin-1", "latin1", "l1", "cp819"}
+_UNSPECIFIC_LABELS = {None, "us-ascii", "ascii", "unknown-8bit", "x-unknown"}
+
+
+def _decode_bytes(data: bytes, charset: str | None) -> str:
+    """Decode with the declared charset. With no, a vague or an unknown label:
+    UTF-8 when the bytes are valid UTF-8, else windows-1252, which maps every
+    byte, so a bogus label still yields readable text."""
+    if charset in _WINDOWS_1252_LABELS:
+        charset = "windows-1252"
+    if charset not in _UNSPECIFIC_LABELS:
+        try:
+            return data.decode(charset, errors="replace")
+        except (LookupError, UnicodeError, ValueError):  # unknown name, or a non-text codec such as "base64"
+            pass
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("windows-1252", errors="replace")
+
+
+# --- HTML ---------------------------------------------------------------------
+
+def html_to_text(html: str) -> str:
+    """Plain text of an HTML body. Clearly quoted history (Gmail's gmail_quote,
+    <blockquote type="cite"> of Apple Mail and Thunderbird, Yahoo's
+    yahoo_quoted) comes out as "> " lines, which reply extraction drops."""
+    converter = _HtmlText()
+    converter.feed(_defuse_html(html[:MAX_HTML_CHARS]))
+    converter.close()
+    return converter.text()
+
+
+_UNCLOSED_TAG_OPEN = re.compile(r"<(?![^<>]*>)")
+
+
+def _defuse_html(html: str) -> str:
+    """Remove comments and escape every "<" that is not closed by ">" before the
+    next "<". html.parser rescans the rest of the document for each unclosed
+    construct, which is quadratic; after this step it never has to. Comments go
+    first because Outlook's conditional comments contain tags."""
+    pieces = []
+    position = 0
+    while (start := html.find("<!--", position)) != -1:
+        pieces.append(html[position:start])
+        end = html.find("-->", start + 4)
+        position = len(html) if end == -1 else end + 3
+    pieces.append(html[position:])
+    return _UNCLOSED_TAG_OPEN.sub("&lt;", "".join(pieces))
+
+
+_VOID_TAGS = {
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
+    "param", "source", "track", "wbr",
+}
+_BLOCK_TAGS = {
+    "address", "article", "aside", "blockquote", "center", "dd", "div", "dl", "dt",
+    "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr",
+    "li", "ol", "p", "pre", "section", "table", "tbody", "td", "th", "thead", "tr", "ul",
+}
+_HIDDEN_TAGS = {"head", "script", "style", "template", "title", "noscript", "xml"}
+_QUOTE_CLASSES = {"gmail_quote", "gmail_quote_container", "yahoo_quoted", "moz-cite-prefix", "protonmail_quote"}
+
+
+class _OpenElement(NamedTuple):
+    tag: str
+    quotes: bool
+    hides: bool
+
+
+class _HtmlText(HTMLParser):
+    """Collects text lines; counters rather than scans of the open-element
+    stack keep deeply nested hostile HTML linear."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self._lines: list[str] = []
+        self._line: list[str] = []
+        self._line_quoted = False
+        self._open: list[_OpenElement] = []
+        self._open_counts: dict[str, int] = {}
+        self._quoting = 0
+        self._hiding = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _VOID_TAGS:
+            if tag in ("br", "hr"):
+                self._end_line(force=tag == "br")
+            return
+        attributes = {name: (value or "") for name, value in attrs}
+        quotes = bool(set(attributes.get("class", "").split()) & _QUOTE_CLASSES) or (
+            tag == "blockquote" and attributes.get("type", "").lower() == "cite"
+        )
+        if tag in _BLOCK_TAGS:
+            self._end_line(force=False)
+        element = _OpenElement(tag, quotes, tag in _HIDDEN_TAGS)
+        self._open.append(element)
+        self._open_counts[tag] = self._open_counts.get(tag, 0) + 1
+        self._quoting += element.quotes
+        self._hiding += element.hides
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag not in _VOID_TAGS:
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "br":  # "</br>" is read as <br> by browsers too
+            self._end_line(force=True)
+            return
+        if self._open_counts.get(tag):  # else a stray end tag: ignored
+            while True:  # close everything opened after the matching element
+                element = self._open.pop()
+                self._open_counts[element.tag] -= 1
+                self._quoting -= element.quotes
+                self._hiding -= element.hides
+                if element.tag == tag:
+                    break
+        if tag in _BLOCK_TAGS:
+            self._end_line(force=False)
+            if tag == "p":
+                self._end_line(force=True)
+
+    def handle_data(self, data: str) -> None:
+        if self._hiding:
+            return
+        if not self._open_counts.get("pre"):
+            data = re.sub(r"\s+", " ", data)
+        first, *more_lines = data.split("\n")
+        self._append(first)
+        for line in more_lines:
+            self._end_line(force=True)
+            self._append(line)
+
+    def _append(self, data: str) -> None:
+        if not data.strip() and not self._line:
+            return
+        self._line.append(data)
+        if self._quoting:
+            self._line_quoted = True
+
+    def _end_line(self, force: bool) -> None:
+        line = "".join(self._line).strip()
+        if line or force:
+            self._lines.append(f"> {line}".rstrip() if self._line_quoted else line)
+        self._line = []
+        self._line_quoted = False
+
+    def text(self) -> str:
+        self._end_line(force=False)
+        return re.sub(r"\n{3,}", "\n\n", "\n".join(self._lines)).strip()
+
+
+# --- Reply extraction ---------------------------------------------------------
+
+_FORWARD_MARKER = re.compile(
+    r"^[ \t]*(?:%s)[ \t]*$" % "|".join(FORWARD_MARKERS), re.IGNORECASE | re.MULTILINE
+)
+_QUOTED_LINE = re.compile(r"^[ \t]*>.*(?:\n|$)", re.MULTILINE)
+_LONG_LINE = re.compile(r"[^\n]{%d,}" % LONG_LINE_CHARS)
+_LONG_LINE_PLACEHOLDER = re.compile(r"\x00(\d+)\x00")
+_SIGN_OFFS = "|".join(
+    "|".join(MAIL_LANGUAGES[language].get("signatures", ())) for language in REPLY_LANGUAGES
+).strip("|")
+# A sign-off opening a sentence: "Thank you, things are going well with my mentor."
+_PROSE_AFTER_SIGN_OFF = re.compile(
+    r"^(?:> ?)*(?:%s)[\s,.!]*(?:\S+\s+){3,}\S" % _SIGN_OFFS, re.IGNORECASE
+)
+
+
+def extract_reply(text: str) -> str:
+    """The latest reply in a plain-text mail body, trimmed.
+
+    mail-parser-reply splits the body at reply headers ("On ... wrote:",
+    Outlook's "From:/Sent:" block, "-----Original Message-----") and finds
+    signatures and disclaimers. Around it:
+    - before: cut at forwarded-message markers it does not know; drop ">"
+      quoted lines (it never removes them, and a quoted "-- " signature would
+      make it discard a reply written below the quote); set aside very long
+      lines (see LONG_LINE_CHARS); keep hyphen lists ("- we met twice"), which
+      it would otherwise take for a "-Jane" signature;
+    - after: when the body starts with a reply header (bottom-posting), the
+      text after it is the reply; a sign-off that opens a sentence ("Thanks, it
+      is going well") is not treated as the start of a signature.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    if forward := _FORWARD_MARKER.search(text):
+        text = text[:forward.start()]
+    text = _QUOTED_LINE.sub("", text)[:MAX_REPLY_SCAN_CHARS]
+    long_lines: list[str] = []
+
+    def set_aside(match: re.Match[str]) -> str:
+        long_lines.append(match.group())
+        return f"\x00{len(long_lines) - 1}\x00"
+
+    text = _LONG_LINE.sub(set_aside, text)
+    parsed = EmailMessage(text=text, languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True).read()
+    latest = parsed.replies[0]
+    body = latest.content.replace(latest.headers, "", 1)
+    for disclaimer in latest.disclaimers:
+        body = body.replace(disclaimer, "")
+    body = _cut_signature(parsed.SIGNATURE_REGEX, body)
+    body = _LONG_LINE_PLACEHOLDER.sub(lambda match: long_lines[int(match.group(1))], body)
+    return re.sub(r"\n{3,}", "\n\n", body).strip()
+
+
+def _cut_signature(signature: re.Pattern[str], text: str) -> str:
+    position = 0
+    while match := signature.search(text, position):
+        opening = match.start() + len(match.group()) - len(match.group().lstrip())
+        line_end = text.find("\n", opening)
+        if not _PROSE_AFTER_SIGN_OFF.match(text[opening:] if line_end == -1 else text[opening:line_end]):
+            return text[:match.start()]
+        if line_end == -1:
+            break
+        position = line_end
+    return text
+
+
+# --- Interpretation -----------------------------------------------------------
+
+_GREETING = re.compile(
+    r"\s*(?:hi|hello|hey|dear|greetings|good (?:morning|afternoon|evening|day))\b[^\n]{0,60}\n",
+    re.IGNORECASE,
+)
+
+
+def _phrase_pattern(phrases: tuple[str, ...]) -> str:
+    """Alternation of phrases at word boundaries; a phrase starting with "^"
+    must open a line instead."""
+    return "|".join(phrase if phrase.startswith("^") else rf"\b(?:{phrase})" for phrase in phrases)
+
+
+_RATING_WORDS = {
+    rating: re.compile(rf"(?:{_phrase_pattern(phrases)})\b", re.IGNORECASE | re.MULTILINE)
+    for rating, phrases in RATING_PHRASES.items()
+}
+_ANY_RATING_PHRASE = "|".join(phrase.lstrip("^") for phrases in RATING_PHRASES.values() for phrase in phrases)
+# A digit standing alone at the start: "1", "2.", "3 -", "(1)", "#2", "2 some
+# concerns" - but not "2 times", "1.5 hours" or "3-4 meetings".
+_LEADING_DIGIT = re.compile(
+    r"\s*[(\[#]?\s*([123])"
+    r"(?:\s*[)\]]|\s*[.:,;!=\-–—/](?!\s*\d)|[ \t]*(?=\n|\Z)|[ \t]+\(?(?=(?:%s)\b))[ \t]*" % _ANY_RATING_PHRASE,
+    re.IGNORECASE,
+)
+# A digit after a cue anywhere: "Rating: 2", "my answer is 1", "I'd rate it a 3".
+_CUED_DIGIT = re.compile(
+    r"\b(?:%s)\b(?:\s*(?:is|would be|of|as|at|a|=|:|-))*\s*[(\[#]?([123])(?!\d|[.,/]\d)"
+    % "|".join(map(re.escape, RATING_CUE_WORDS)),
+    re.IGNORECASE,
+)
+_REMATCH = re.compile(_phrase_pattern(REMATCH_PHRASES), re.IGNORECASE | re.MULTILINE)
+_NEGATED_TAIL = re.compile(
+    r"(?:\b(?:%s)|n['’]t)\s+(?:[\w'’]+\s+){0,2}\Z" % "|".join(NEGATION_WORDS), re.IGNORECASE
+)
+_CLAUSE_BREAK = re.compile(r"[.,;:!?\n]|\bbut\b", re.IGNORECASE)
+
+
+def interpret(reply_text: str) -> Interpretation:
+    """Read a rating (1 going well, 2 some concerns, 3 need help) and a rematch
+    request from a reply.
+
+    A digit counts when it stands alone at the start (after an optional
+    greeting line) or follows a cue such as "Rating:"; a leading digit is then
+    removed from ``text``. Otherwise rating words decide, the most worried
+    rating winning. Phrases right after a negation ("no concerns", "don't need
+    help") do not count."""
+    text = reply_text.strip()
+    greeting = _GREETING.match(text)
+    after_greeting = greeting.end() if greeting else 0
+    rating = None
+    kept_text = text
+    if leading := _LEADING_DIGIT.match(text, after_greeting):
+        rating = int(leading.group(1))
+        kept_text = re.sub(r"\n{3,}", "\n\n", text[:after_greeting] + text[leading.end():]).strip()
+    elif cued := _CUED_DIGIT.search(text):
+        rating = int(cued.group(1))
+    else:
+        for worried_first in sorted(_RATING_WORDS, reverse=True):
+            if _mentions(_RATING_WORDS[worried_first], text):
+                rating = worried_first
+                break
+    rematch_requested = _mentions(_REMATCH, text)
+    return Interpretation(
+        rating=rating,
+        rematch_requested=rematch_requested,
+        text=kept_text,
+        understood=rating is not None or rematch_requested,
+    )
+
+
+def _mentions(pattern: re.Pattern[str], text: str) -> bool:
+    return any(not _is_negated(text, match.start()) for match in pattern.finditer(text))
+
+
+def _is_negated(text: str, start: int) -> bool:
+    before = text[max(0, start - 60):start]
+    clause = _CLAUSE_BREAK.split(before)[-1]
+    return bool(_NEGATED_TAIL.search(clause))
+
+
+# --- Routing and trust --------------------------------------------------------
+
+def reply_token(recipients: list[str], reply_domain: str) -> str | None:
+    """The TOKEN of the first reply+TOKEN@reply_domain among the envelope
+    recipients, lowercased; None when no recipient is a reply address."""
+    domain = reply_domain.strip().rstrip(".").lower()
+    pattern = re.compile(rf"{REPLY_ADDRESS_PREFIX}\+([a-z0-9]+)@{re.escape(domain)}\.?", re.IGNORECASE)
+    for recipient in recipients:
+        if isinstance(recipient, str) and (match := pattern.fullmatch(recipient.strip().strip("<>"))):
+            return match.group(1).lower()
+    return None
+
+
+def verdict_problem(receipt: dict) -> str | None:
+    """Why an SES-received mail should be quarantined, or None.
+
+    Quarantine when the spam or virus verdict is not PASS, or when SPF and DKIM
+    both FAIL. A receipt without any verdict (scanning switched off on the
+    receipt rule) has nothing to judge; once it carries some verdicts, a missing
+    spam or virus verdict counts as not PASS. DMARC alone does not quarantine:
+    forwarding and mailing lists break it for legitimate senders."""
+    if not isinstance(receipt, dict):
+        return "SES receipt is missing"
+    statuses = {key: _verdict_status(receipt.get(key)) for key in VERDICT_LABELS}
+    if all(status is None for status in statuses.values()):
+        return None
+    reasons = [
+        f"{VERDICT_LABELS[key]} {statuses[key] or 'missing'}"
+        for key in ("spamVerdict", "virusVerdict")
+        if statuses[key] != "PASS"
+    ]
+    if statuses["spfVerdict"] == "FAIL" and statuses["dkimVerdict"] == "FAIL":
+        reasons.append("SPF and DKIM both FAIL")
+    return "; ".join(reasons) or None
+
+
+def _verdict_status(verdict: object) -> str | None:
+    if isinstance(verdict, dict) and isinstance(verdict.get("status"), str):
+        return verdict["status"].strip().upper()
+    return None

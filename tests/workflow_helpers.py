@@ -1,0 +1,46 @@
+"""Helpers for tests that walk pairings through their year."""
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from chalicelib import alerts, pairings, proposals, workflow
+from chalicelib.store import open_cohort
+from infra.local.seed import seed_demo_cohort
+from tests.conftest import sent_mail
+
+
+def approved_pairs(count: int | None = None) -> list:
+    """Seed the demo cohort and approve the engine's proposal (or its first `count` pairs)."""
+    seed_demo_cohort()
+    proposal = proposals.propose(open_cohort(), {}).proposal
+    chosen = proposal["pairs"][:count] if count else proposal["pairs"]
+    return pairings.approve("committee@example.org", [pairings.PairRequest(p["mentor_id"], p["mentee_id"]) for p in chosen])
+
+
+def run_days(clock, days: int) -> None:
+    """Let the days pass as EventBridge would: the tick and the digest once a day."""
+    for _ in range(days):
+        clock.shift_by(timedelta(days=1))
+        workflow.tick()
+        alerts.send_digest()
+
+
+def mails_to(address: str, template_word: str = "") -> list[dict]:
+    return [m for m in sent_mail() if address in m["to"] and template_word.lower() in m["subject"].lower()]
+
+
+def reply_to(mail: dict, sender: str, body: str, subject: str | None = None, headers: str = "") -> bytes:
+    """A participant's reply to one of the system's mails, as their mail program sends it."""
+    return (f"From: Participant <{sender}>\r\nTo: {mail['reply_to'][0]}\r\n"
+            f"Subject: {subject or 'Re: ' + mail['subject']}\r\nMessage-ID: <{secrets.token_hex(8)}@example.org>\r\n"
+            f"{headers}Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n\r\n"
+            f"On Mon, 5 Jan 2026 at 09:00, Mentoring Committee <mentoring@example.org> wrote:\r\n"
+            f"> {mail['text'].splitlines()[0]}\r\n").encode()
+
+
+def deliver(raw: bytes, message_id: str | None = None) -> dict:
+    from app import app
+    from infra.local.inbound import deliver_like_ses
+
+    return deliver_like_ses(app, raw, message_id)
