@@ -103,6 +103,7 @@ REMATCH_PHRASES = (
     r"re-?match(?:ed)?,? please",
     r"^re-?match\b",
     r"(?:re-?)?(?:matched|paired) with (?:someone|somebody) else",
+    rf"(?:be|get|being|getting) (?:re-?)?(?:matched|paired) with {_OTHER_PARTNER}",
     r"(?:switch|change|swap|replace)(?:ing)? (?:my |our )?(?:mentor|mentee|partner)s?\b(?!['’])",
 )
 
