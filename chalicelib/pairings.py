@@ -81,9 +81,10 @@ def cohort_pairings(cohort_id: str, state: str | None = None) -> list[Pairing]:
 
 
 def past_partner_emails(mentee_email: str) -> set[str]:
-    """The mentors a person has been paired with as a mentee, in any cohort."""
+    """The mentors a person was paired with as a mentee, in any cohort, in pairings that have ended."""
     keys = [key.id for key in Pairing.by_mentee_email.query(mentee_email)]
-    return {pairing.mentor_email for pairing in Pairing.batch_get(keys)} if keys else set()
+    return {pairing.mentor_email for pairing in Pairing.batch_get(keys)
+            if pairing.state in lifecycle.TERMINAL} if keys else set()
 
 
 # Approval.
@@ -138,6 +139,9 @@ def _check(request: PairRequest):
     if score is None:
         return _refusal(request, f"This pair breaks a rule: {'; '.join(reasons)}.")
     if not _free_slots(mentor):
+        existing = _live_pairing_of(mentee.id)  # this very pair may have been approved a moment ago
+        if existing is not None and existing.mentor_id == mentor.id:
+            return mentor, mentee, existing
         return _refusal(request, f"{mentor.answers['name']} is at capacity ({mentor.answers['capacity']} mentees).")
     return mentor, mentee, None
 
@@ -190,18 +194,20 @@ def _create(member: str, mentor: Application, mentee: Application) -> Pairing:
                                        {"mentor_id": mentor.id, "mentee_id": mentee.id}))
                 queued = mail.queue(write, introduction_mail(mentor, mentee))
         except TransactWriteError as error:
-            failed = conditions_failed(error)
-            if 0 in failed:
-                existing = _live_pairing_of(mentee.id)
-                if existing is not None and existing.mentor_id == mentor.id:
-                    return existing  # the same pair, approved twice at once
+            if not conditions_failed(error):
+                raise
+            existing = _live_pairing_of(mentee.id)
+            if existing is not None and existing.mentor_id == mentor.id:
+                return existing  # the same pair, approved twice at once
+            if existing is not None:
                 raise ConflictError(f"{mentee.answers['name']} was just paired by someone else.") from None
-            if 1 in failed:
-                continue  # another approval took this slot a moment ago: try the next
-            raise
+            continue  # another approval took this slot a moment ago: try the next
         log.info("pairing %s introduced", pairing_id)
         mail.deliver(queued.id)
         return pairing
+    existing = _live_pairing_of(mentee.id)
+    if existing is not None and existing.mentor_id == mentor.id:
+        return existing
     raise ConflictError(f"{mentor.answers['name']} reached capacity a moment ago.")
 
 

@@ -31,6 +31,30 @@ TEST_SIGNING_KEY = "test-signing-key-not-secret"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def _serialise_moto_dynamodb() -> None:
+    """DynamoDB applies each request atomically; moto, in-process, lets concurrent
+    transactions interleave (and rolls back by restoring a copy). One lock around
+    its DynamoDB handler restores the real service's behaviour for threaded tests."""
+    import threading
+
+    from moto.dynamodb.responses import DynamoHandler
+
+    if getattr(DynamoHandler, "_serialised", False):
+        return
+    lock = threading.RLock()
+    original = DynamoHandler.call_action
+
+    def call_action(self):
+        with lock:
+            return original(self)
+
+    DynamoHandler.call_action = call_action
+    DynamoHandler._serialised = True
+
+
+_serialise_moto_dynamodb()
+
+
 @pytest.fixture
 def aws():
     """A fresh emulated AWS account with the app's resources and an open cohort."""
