@@ -40,9 +40,7 @@ from mailparser_reply.constants import MAIL_LANGUAGES
 
 # --- Vocabularies: declared once, used by the functions below ----------------
 
-RATING_LABELS = {1: "going well", 2: "some concerns", 3: "need help"}
-
-# Answers in words. Regex fragments, matched case-insensitively at word
+# Answers in words (1 going well, 2 some concerns, 3 need help). Regex fragments, matched case-insensitively at word
 # boundaries. When a reply mentions several ratings the most worried one wins:
 # missing a call for help costs more than a false alarm.
 RATING_PHRASES: dict[int, tuple[str, ...]] = {
@@ -236,7 +234,7 @@ def _parse(raw: bytes) -> InboundMessage:
             problem=f"no text body{listed}",
         )
     return InboundMessage(
-        **headers, reply_text=extract_reply(body.text), full_text=body.text,
+        **headers, reply_text=extract_reply(body), full_text=body,
         auto_reply_reason=auto_reply_reason, problem=None,
     )
 
@@ -274,17 +272,22 @@ def _unfold(value: str) -> str:
 
 
 def _decoded_header(message: Message, name: str) -> str:
-    """A header with RFC 2047 encoded words decoded; bad encodings stay as sent."""
-    value = _header_text(message, name)
-    if "=?" not in value:
-        return value
+    values = _raw_header_values(message, name)
+    return _decode_words(values[0]) if values else ""
+
+
+def _decode_words(value: str) -> str:
+    """Unfold and decode RFC 2047 encoded words (subjects, and the filenames
+    Outlook and Gmail send); a bad encoding stays as sent."""
+    decoded = _unfold(value)
+    if "=?" not in decoded:
+        return decoded
     try:
-        parts = decode_header(value)
+        parts = decode_header(decoded)
     except (HeaderParseError, ValueError):
-        return value
+        return decoded
     return "".join(
-        part if isinstance(part, str) else _decode_bytes(part, charset)
-        for part, charset in parts
+        part if isinstance(part, str) else _decode_bytes(part, charset) for part, charset in parts
     ).strip()
 
 
@@ -302,9 +305,9 @@ def _auto_reply_reason(message: Message, subject: str) -> str | None:
     if auto_submitted and auto_submitted.split(";")[0].strip().lower() != "no":
         return f"Auto-Submitted: {auto_submitted}"
     for name in AUTO_REPLY_FLAG_HEADERS:
-        values = _raw_header_values(message, name)
-        if values and _unfold(values[0]).lower() not in ("no", "false"):
-            return f"{name}: {_unfold(values[0])}"
+        flag = _header_text(message, name) if _raw_header_values(message, name) else None
+        if flag is not None and flag.lower() not in ("no", "false"):
+            return f"{name}: {flag}"
     precedence = _header_text(message, "Precedence").lower()
     if precedence in AUTO_PRECEDENCE_VALUES:
         return f"Precedence: {precedence}"
@@ -323,39 +326,35 @@ _OUT_OF_OFFICE_SUBJECT = re.compile(
 
 # --- Bodies and attachments ---------------------------------------------------
 
-class _Body(NamedTuple):
-    text: str
-    is_html: bool
-
-
-def _body_of(part: Message, depth: int) -> _Body | None:
+def _body_of(part: Message, depth: int) -> str | None:
     """The readable text of a MIME part, or None when it has none.
 
-    multipart/alternative yields one alternative (plain text preferred, as the
-    HTML one says the same thing); other multiparts join their text parts, as
-    Apple Mail splits a body around inline images. Attached messages
-    (message/rfc822) are attachments, not body."""
+    multipart/alternative yields one alternative with text (plain text
+    preferred, as the HTML one says the same thing); other multiparts join their
+    text parts, as Apple Mail splits a body around inline images. Attached
+    messages (message/rfc822) are attachments, not body."""
     if depth > MAX_MULTIPART_DEPTH:
         return None
     content_type = part.get_content_type()
     if content_type.startswith("multipart/") and part.is_multipart():
-        bodies = [
-            body for child in part.get_payload()
-            if isinstance(child, Message) and (body := _body_of(child, depth + 1)) is not None
-        ]
-        if not bodies:
-            return None
+        children = [child for child in part.get_payload() if isinstance(child, Message)]
         if content_type == "multipart/alternative":
-            with_text = [body for body in bodies if body.text.strip()] or bodies
-            return next((body for body in with_text if not body.is_html), with_text[0])
-        text = "\n\n".join(body.text for body in bodies if body.text.strip())
-        return _Body(text, all(body.is_html for body in bodies))
+            # Plain text first: converting an HTML alternative that goes unused
+            # was a fifth of the parsing time.
+            children.sort(key=lambda child: child.get_content_type() != "text/plain")
+            found_empty = False
+            for child in children:
+                text = _body_of(child, depth + 1)
+                if text and text.strip():
+                    return text
+                found_empty = found_empty or text is not None
+            return "" if found_empty else None
+        texts = [text for child in children if (text := _body_of(child, depth + 1)) is not None]
+        return "\n\n".join(text for text in texts if text.strip()) if texts else None
     if _is_attachment(part) or content_type not in ("text/plain", "text/html"):
         return None
     text = _decode_bytes(_payload_bytes(part), _charset(part)).replace("\r\n", "\n")
-    if content_type == "text/html":
-        return _Body(html_to_text(text), True)
-    return _Body(text, False)
+    return html_to_text(text) if content_type == "text/html" else text
 
 
 def _is_attachment(part: Message) -> bool:
@@ -380,20 +379,6 @@ def _attachment_names(message: Message) -> list[str]:
             filename = part.get_filename()
             names.append(_decode_words(filename) if filename else f"({content_type})")
     return names
-
-
-def _decode_words(text: str) -> str:
-    """Decode RFC 2047 words (which Outlook and Gmail put in filenames) and 8-bit bytes."""
-    decoded = _unfold(text)
-    if "=?" not in decoded:
-        return decoded
-    try:
-        return "".join(
-            part if isinstance(part, str) else _decode_bytes(part, charset)
-            for part, charset in decode_header(decoded)
-        )
-    except (HeaderParseError, ValueError):
-        return decoded
 
 
 def _payload_bytes(part: Message) -> bytes:
