@@ -107,9 +107,11 @@ def apply_event(pairing_id: str, event: lifecycle.Event, *, source: str = "email
         try:
             queued = _write(pairing, event, decision, now, source, answers)
         except TransactWriteError as error:
-            if 0 not in conditions_failed(error):
+            if not conditions_failed(error):
                 raise
-            pairing = None  # another trigger changed it first: reload and decide again
+            # The version check is the transaction's only condition that can fail:
+            # another trigger changed the pairing first. Reload and decide again.
+            pairing = None
             continue
         mail.deliver_all(queued)
         return Outcome(decision.state.value, applied=True)

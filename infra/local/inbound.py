@@ -18,17 +18,21 @@ INBOUND_HANDLER = "receive_inbound_mail"
 PASS = {"status": "PASS"}
 
 
+def _header(message, name: str) -> list[str]:
+    return [str(value) for value in message.get_all(name, [])]  # 8-bit headers come back as Header objects
+
+
 def ses_notification(raw: bytes, message_id: str, bucket: str, key: str) -> dict:
     message = message_from_bytes(raw, policy=policy.compat32)
-    recipients = [address for _, address in getaddresses(message.get_all("To", []) + message.get_all("Cc", [])) if address]
-    sender = next((address for _, address in getaddresses(message.get_all("From", [])) if address), "")
+    recipients = [address for _, address in getaddresses(_header(message, "To") + _header(message, "Cc")) if address]
+    sender = next((address for _, address in getaddresses(_header(message, "From")) if address), "")
     return {
         "notificationType": "Received",
         "mail": {
             "timestamp": clock.iso(clock.now()), "source": sender, "messageId": message_id,
             "destination": recipients,
-            "commonHeaders": {"from": message.get_all("From", []), "to": message.get_all("To", []),
-                              "subject": str(message.get("Subject", ""))},
+            "commonHeaders": {"from": _header(message, "From"), "to": _header(message, "To"),
+                              "subject": " ".join(_header(message, "Subject"))},
         },
         "receipt": {
             "timestamp": clock.iso(clock.now()), "recipients": recipients,
