@@ -8,6 +8,7 @@ import logging
 from chalice import Chalice, Cron, Rate, Response
 
 from chalicelib import admin, admin_pairings, alerts, committee, deliverability, inbound, intake, mail, respond, web, workflow
+from chalicelib import exports, report
 
 app = Chalice(app_name="mentoring")
 app.api.binary_types.append("multipart/form-data")
@@ -203,6 +204,31 @@ def act_on_pairing_form(pairing_id):
 @app.route("/admin/api/pairings/{pairing_id}/actions", methods=["POST"], content_types=[JSON])
 def act_on_pairing(pairing_id):
     return _respond(admin_pairings.pairing_action_json(_session(), pairing_id, app.current_request.raw_body))
+
+
+@app.route("/admin/report", methods=["GET"])
+def show_report():
+    return _respond(report.report_page(_session(), _query()))
+
+
+@app.route("/admin/api/report", methods=["GET"])
+def get_report():
+    return _respond(report.report_json(_query()))
+
+
+@app.route("/admin/api/export/applications.csv", methods=["GET"])
+def export_applications():
+    return _respond(exports.applications_csv(_query()))
+
+
+@app.route("/admin/api/export/pairings.csv", methods=["GET"])
+def export_pairings():
+    return _respond(exports.pairings_csv(_query()))
+
+
+@app.route("/admin/api/export/responses.csv", methods=["GET"])
+def export_responses():
+    return _respond(exports.responses_csv(_query()))
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES))

@@ -182,8 +182,8 @@ def guard(path: str, method: str, headers, raw_body: bytes | None) -> Session | 
 
 # Web answers for the sign-in pages.
 
-def login_page(sent: bool = False) -> web.Answer:
-    return web.page("pages/admin/login.html", sent=sent)
+def login_page(sent: bool = False, problem: str = "", status: int = 200) -> web.Answer:
+    return web.page("pages/admin/login.html", status=status, sent=sent, problem=problem)
 
 
 def login_request(raw_body: bytes, content_type: str) -> web.Answer:
@@ -211,7 +211,7 @@ def complete_sign_in(link_token: str) -> web.Answer:
     try:
         _, cookie = sign_in(link_token)
     except tokens.TokenError as error:
-        return web.page("pages/admin/login.html", status=400, sent=False, problem=str(error))
+        return login_page(problem=str(error), status=400)
     answer = web.redirect("/admin")
     answer.headers["Set-Cookie"] = cookie
     return answer

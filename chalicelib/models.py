@@ -159,6 +159,7 @@ class Cohort(Model):
     status = UnicodeAttribute()
     opened_at = UTCDateTimeAttribute()
     schedule = JSONAttribute(null=True)  # the committee's changes to lifecycle.Schedule's defaults
+    report = JSONAttribute(null=True)  # report.freeze(): the aggregate report, kept after retention
 
     by_status = CohortStatusIndex()
 

@@ -39,6 +39,13 @@ def test_every_admin_route_refuses_without_a_session(client, path, method, conte
         assert answer.status_code == 303 and answer.headers["Location"] == "/admin/login"
 
 
+def test_the_sign_in_page_asks_for_an_email_address(client):
+    answer = client.http.get("/admin/login")
+    assert answer.status_code == 200 and b'<label for="email">Email address</label>' in answer.body
+    button = client.http.get("/admin/login/" + "a" * 53)
+    assert button.status_code == 200 and b"Sign in" in button.body
+
+
 def test_a_member_signs_in_through_the_mailed_link(client):
     answer = client.http.post("/admin/login", headers=JSON, body=json.dumps({"email": "Committee@Example.org"}).encode())
     assert answer.status_code == 202

@@ -244,3 +244,12 @@ def test_the_kickoff_form_asks_who_is_answering(aws, fresh_clock, client):
 def test_a_forged_respond_link_gets_a_friendly_400(client, token):
     assert client.http.get(f"/respond/{token}").status_code == 400
     assert client.http.post(f"/respond/{token}", headers=FORM, body=b"rating=1").status_code == 400
+
+
+def test_the_dashboard_shows_alerts_and_quarantined_replies(checked_in, client, committee_cookie):
+    pairing, mentee_mail, _ = checked_in
+    deliver(reply_to(mentee_mail, "someone@example.com", "1 - going well <script>x</script>"))
+    page = client.http.get("/admin", headers={"Cookie": committee_cookie}).body.decode()
+    assert "<title>Committee dashboard</title>" in page
+    assert "Quarantined replies" in page and "not the participant" in page
+    assert "&lt;script&gt;x&lt;/script&gt;" in page and "<script>x" not in page
