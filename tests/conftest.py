@@ -130,7 +130,7 @@ class RunningSandbox:
         request = urllib.request.Request(self.base_url + path, data=body, method="POST",
                                          headers={"Content-Type": content_type})
         try:
-            with urllib.request.urlopen(request, timeout=120) as answer:
+            with urllib.request.urlopen(request, timeout=600) as answer:
                 return answer.status, self._parsed(answer)
         except urllib.error.HTTPError as error:
             return error.code, self._parsed(error)
