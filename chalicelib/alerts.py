@@ -29,7 +29,7 @@ def send_digest() -> int:
                                                         {"alerts": [a.attribute_values for a in batch]}))
         except TransactWriteError:
             continue  # another digest run took some of these: they are in its mail
-        mail.deliver(queued.id)
+        mail.send_queued(queued)
         sent += len(batch)
     return sent
 

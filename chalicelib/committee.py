@@ -100,7 +100,7 @@ def request_sign_in(email: str) -> None:
     with transaction() as write:
         write.save(Claim(key=f"signin#{link_id}", owner=email, expires_at=now + SIGN_IN_LIFETIME))
         queued = mail.queue(write, mail.compose("sign_in", (email,), {"sign_in_token": link_token}))
-    mail.deliver(queued.id)
+    mail.send_queued(queued)
 
 
 def sign_in(link_token: str) -> tuple[Session, str]:

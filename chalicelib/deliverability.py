@@ -79,5 +79,5 @@ def _mark(address: str, reason: str, detail: str | None, message_id: str | None)
             return False  # marked before (SNS delivers at least once; one address may bounce often)
         raise
     log.warning("address marked undeliverable after a %s (%s)", reason, detail or "no detail")
-    mail.deliver(queued.id)
+    mail.send_queued(queued)
     return True

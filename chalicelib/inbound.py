@@ -108,7 +108,9 @@ def handle(raw: bytes, recipients: list[str], receipt: dict, message_id: str) ->
     reading = replies.interpret(message.reply_text)
     event = _event(address.kind, participant, reading, message_id)
     try:
-        outcome = apply_event(pairing.id, event)
+        # The pairing was just read (consistently) above: apply_event decides on it instead of reading
+        # it again; its write is conditional on the version, and a lost race reloads as before.
+        outcome = apply_event(pairing.id, event, pairing=pairing)
     except lifecycle.TransitionRefused as error:
         return Handling(KEPT, f"the pairing could not take it: {error}", pairing, participant, message)
     except ConflictError as error:
@@ -136,7 +138,11 @@ def _event(kind, participant: str, reading: replies.Interpretation, message_id: 
 
 def _tell_committee(record: InboundMessage, handling: Handling) -> None:
     """A quarantined or unreadable reply joins the committee's next digest."""
-    cohort = handling.pairing.cohort if handling.pairing else (open_cohort().id if open_cohort() else "none")
+    if handling.pairing:
+        cohort = handling.pairing.cohort
+    else:
+        current = open_cohort()  # one query, not one to test and another to read
+        cohort = current.id if current else "none"
     what = "was quarantined" if handling.outcome == QUARANTINED else "has no rating we could read"
     Alert(cohort=cohort, at_id=f"{clock.iso(clock.now())}#{secrets.token_hex(4)}",
           pairing_id=record.pairing_id, kind=f"reply_{handling.outcome}", severity="digest",

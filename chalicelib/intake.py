@@ -80,7 +80,7 @@ def create_application(cohort_id: str, answers: dict[str, Any], *, confirmed: bo
         queued = None if confirmed else mail.queue(write, _confirmation_mail(application))
     log.info("application %s created", application.id)
     if queued:
-        mail.deliver(queued.id)
+        mail.send_queued(queued)
     return application
 
 
@@ -100,7 +100,7 @@ def _replace_unconfirmed(application_id: str, answers: dict[str, Any]) -> Applic
         write.save(application)
         queued = mail.queue(write, _confirmation_mail(application))
     log.info("application %s replaced before confirmation", application.id)
-    mail.deliver(queued.id)
+    mail.send_queued(queued)
     return application
 
 

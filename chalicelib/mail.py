@@ -13,6 +13,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
+from email import message_from_string
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formataddr, format_datetime, make_msgid
@@ -104,13 +105,19 @@ def deliver(mail_id: str) -> bool:
 
     Addresses SES reported as bouncing or complaining are left out; a mail
     with no one else to go to leaves the queue unsent (and counts as done)."""
-    now = clock.now()
     try:
         item = OutboxMail.get(mail_id, consistent_read=True)
     except OutboxMail.DoesNotExist:
         return False
     if item.queue is None:
         return True
+    return send_queued(item)
+
+
+def send_queued(item: OutboxMail) -> bool:
+    """Send a mail this process has just queued, without reading it back: taking
+    the lease is conditional on the mail being queued and not leased already."""
+    now = clock.now()
     try:
         item.update(
             actions=[OutboxMail.lease_until.set(now + LEASE), OutboxMail.attempts.add(1)],
@@ -126,7 +133,7 @@ def deliver(mail_id: str) -> bool:
     try:
         answer = _send(item, skip=blocked) if blocked else _send(item)
     except Exception as error:  # noqa: BLE001 - any SES failure leaves the mail for the sweeper
-        log.warning("mail %s not sent: %s", mail_id, type(error).__name__)
+        log.warning("mail %s not sent: %s", item.id, type(error).__name__)
         _release(item, type(error).__name__)
         return False
     _mark_sent(item, answer["MessageId"])
@@ -140,9 +147,16 @@ def undeliverable(addresses) -> set[str]:
 
 
 def _send(item: OutboxMail, skip: set[str] = frozenset()) -> dict:
-    arguments = {"FromEmailAddress": item.sender, "Content": {"Raw": {"Data": item.mime.encode("utf-8")}}}
-    if skip:  # the envelope names the others; the headers still show everyone it was written to
-        arguments["Destination"] = {"ToAddresses": [r for r in item.recipients if r.lower() not in skip]}
+    mime = item.mime
+    arguments = {}
+    if skip:  # the others still get it, addressed (header and envelope) to them alone
+        keep = [address for address in item.recipients if address.lower() not in skip]
+        message = message_from_string(mime, policy=SMTP)
+        del message["To"]
+        message["To"] = ", ".join(keep)
+        mime = message.as_string()
+        arguments["Destination"] = {"ToAddresses": keep}
+    arguments.update({"FromEmailAddress": item.sender, "Content": {"Raw": {"Data": mime.encode("utf-8")}}})
     if settings().configuration_set:
         arguments["ConfigurationSetName"] = settings().configuration_set
     return client("sesv2").send_email(**arguments)
@@ -187,7 +201,7 @@ def _release(item: OutboxMail, reason: str) -> None:
 
 def deliver_all(items) -> None:
     for item in items:
-        deliver(item.id)
+        send_queued(item)
 
 
 def sweep(limit: int = 500) -> int:

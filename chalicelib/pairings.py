@@ -203,7 +203,7 @@ def _create(member: str, mentor: Application, mentee: Application) -> Pairing:
                 raise ConflictError(f"{mentee.answers['name']} was just paired by someone else.") from None
             continue  # another approval took this slot a moment ago: try the next
         log.info("pairing %s introduced", pairing_id)
-        mail.deliver(queued.id)
+        mail.send_queued(queued)
         return pairing
     existing = _live_pairing_of(mentee.id)
     if existing is not None and existing.mentor_id == mentor.id:

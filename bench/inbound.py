@@ -1,0 +1,418 @@
+"""Benchmark of inbound replies: parsed, interpreted and applied per second, in-process.
+
+Run from the project root: `.venv/bin/python bench/inbound.py [--pairings 100] [--profile]`.
+
+In-process emulated AWS (moto's mock_aws, provisioned as the tests do). The
+pairings are built as pairings._create builds them and walked through the pure
+lifecycle core to "check-in sent, awaiting replies"; each participant's
+check-in mail is composed by the workflow's own code (workflow._mails_for), so
+the reply address carries a real signed token. Each participant replies once,
+from a mail program: Gmail (multipart, "On ... wrote:" with "> " quotes and a
+gmail_quote HTML part), Outlook (multipart, windows-1252, quoted-printable, a
+"From:/Sent:" block, no "> ") or plain text (top-posted, signature, "> "
+quotes). The answers are a realistic mix: mostly "going well", some concerns,
+a call for help (mails the committee at once), a request for another partner,
+free text without a rating (goes to the committee's digest), an out-of-office,
+now and then a mail to a reply address with a mangled token (quarantined).
+
+As SES would, each raw mail is put in the inbound bucket and its SNS event
+built beforehand (not timed: that is SES's work). Timed is the app's own SNS
+handler, `receive_inbound_mail` (inbound.receive: dedup check, S3 fetch,
+parse, token, pairing, interpret, apply_event's transaction, mail, record).
+
+Printed: replies per second end to end, and where the time goes: inside moto
+(the emulator, including the whole-table copies its TransactWriteItems takes
+for rollback), in the botocore client (serialising, signing, parsing answers),
+and in our code with PynamoDB and the standard library's mail parser. Then the
+pure part (replies.parse_message + replies.interpret) per second on the same
+mails. Target: >= 200 replies/s end to end. Exits 1 if it is missed.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import random
+import statistics
+import sys
+import time
+import uuid
+from collections import Counter
+from datetime import timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr, make_msgid
+from html import escape
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_DIR))
+
+from infra.local.sandbox import stage_environment  # noqa: E402
+
+# The app reads its stage's environment when first used: set it before importing (as tests/conftest.py does).
+os.environ.update(stage_environment("local"))
+os.environ.update({
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+})
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+TARGET_PER_SECOND = 200
+SIGNING_KEY = "bench-signing-key-not-secret"
+WARM_UP_PAIRINGS = 5  # their replies warm the container (clients, templates) and are not timed
+PURE_ROUNDS = 5
+
+
+class Instruments:
+    """Wall time inside moto (its whole handling of each request) and, within it, the
+    table copies its TransactWriteItems takes for rollback; wall time in the botocore
+    client's _make_api_call (which includes moto's); calls per service and operation.
+    Measured in CPU time of this process (moto runs in it), so other work on the
+    machine does not inflate the shares; and by wrapping: nothing is changed."""
+
+    def __init__(self) -> None:
+        self.moto = self.snapshots = self.client = 0.0
+        self.calls: Counter[str] = Counter()
+        self.clients_created = 0
+        self._depth = 0
+
+    def install(self) -> None:
+        import copy
+        import types
+
+        import botocore.client
+        import botocore.session
+        import moto.dynamodb.models as dynamodb_models
+        from moto.core.botocore_stubber import BotocoreStubber
+        from moto.dynamodb.models.table import Table
+
+        instruments, answer, call = self, BotocoreStubber.__call__, botocore.client.BaseClient._make_api_call
+        create_client = botocore.session.Session.create_client
+        cpu = time.process_time
+
+        def timed_answer(stubber, *args, **kwargs):
+            started = cpu()
+            try:
+                return answer(stubber, *args, **kwargs)
+            finally:
+                instruments.moto += cpu() - started
+
+        def timed_call(client, operation_name, api_params):
+            instruments.calls[f"{client.meta.service_model.service_name}.{operation_name}"] += 1
+            instruments._depth += 1
+            started = cpu()
+            try:
+                return call(client, operation_name, api_params)
+            finally:
+                instruments._depth -= 1
+                if not instruments._depth:
+                    instruments.client += cpu() - started
+
+        def counted_create_client(session, *args, **kwargs):
+            instruments.clients_created += 1
+            return create_client(session, *args, **kwargs)
+
+        def timed_deepcopy(value, *args, **kwargs):
+            if not isinstance(value, Table):
+                return copy.deepcopy(value, *args, **kwargs)
+            started = cpu()
+            try:
+                return copy.deepcopy(value, *args, **kwargs)
+            finally:
+                instruments.snapshots += cpu() - started
+
+        BotocoreStubber.__call__ = timed_answer
+        botocore.client.BaseClient._make_api_call = timed_call
+        botocore.session.Session.create_client = counted_create_client
+        dynamodb_models.copy = types.SimpleNamespace(deepcopy=timed_deepcopy, copy=copy.copy)
+
+    def start(self) -> None:
+        self.moto = self.snapshots = self.client = 0.0
+        self.calls.clear()
+        self.clients_created = 0
+
+
+INSTRUMENTS = Instruments()
+INSTRUMENTS.install()
+
+from chalice.local import LambdaContext  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from app import app  # noqa: E402
+from chalicelib import aws, clock, lifecycle, replies, store, workflow  # noqa: E402
+from chalicelib.config import settings  # noqa: E402
+from chalicelib.models import Pairing, Response  # noqa: E402
+from chalicelib.pairings import cohort_schedule, mentor_slot_key  # noqa: E402
+from infra.local.inbound import INBOUND_HANDLER, ses_notification, sns_event  # noqa: E402
+from infra.local.provision import ensure_open_cohort, provision  # noqa: E402
+
+
+# --- Pairings awaiting their check-in replies ----------------------------------------------
+
+def awaiting_checkin(pairing_id: str, introduced_at, schedule: lifecycle.Schedule):
+    """Introduced, kickoff check sent and answered the next day, first check-in sent on its day."""
+    view = lifecycle.introduce(pairing_id, introduced_at, schedule)
+    history = [{"at": clock.iso(introduced_at), "event": "introduced", "from": None, "to": view.state.value,
+                "by": "committee:bench@example.org", "trigger_id": f"approve/{pairing_id}"}]
+
+    def step(event: lifecycle.Event, at) -> None:
+        nonlocal view
+        decision = lifecycle.decide(view, event, at, schedule)
+        view = lifecycle.apply(view, decision)
+        history.append(dict(decision.history))
+
+    kickoff = view.next_due_at
+    step(lifecycle.timer_event(view), kickoff)
+    step(lifecycle.Event(lifecycle.EventKind.KICKOFF_CONFIRMED, "participant:mentee", f"ses/{uuid.uuid4().hex}",
+                         rating=lifecycle.Rating.GOING_WELL, text="going well"), kickoff + timedelta(days=1))
+    step(lifecycle.timer_event(view), view.next_due_at)
+    assert view.state == lifecycle.State.ACTIVE and view.next_due == lifecycle.EventKind.NO_REPLY
+    return view, history
+
+
+FIRST_NAMES = ("Jo", "Pat", "Sam", "Alex", "Robin", "Kim", "Lee", "Dana", "Chris", "Morgan", "Renée", "José")
+LAST_NAMES = ("Reader", "Booker", "Page", "Stacks", "Shelver", "Dewey", "Archer", "Binder", "Müller", "O'Brien")
+
+
+def fill(count: int) -> list[Pairing]:
+    cohort = store.open_cohort().id
+    schedule = cohort_schedule(cohort)
+    now = clock.now()
+    rng = random.Random(7)
+    created = []
+    with Pairing.batch_write() as batch:
+        for number in range(count):
+            pairing_id = uuid.uuid4().hex
+            # The check-in went out one to five days ago.
+            view, history = awaiting_checkin(pairing_id, now - timedelta(days=90 + rng.uniform(1, 5)), schedule)
+            mentor_id, mentee_id = uuid.uuid4().hex, uuid.uuid4().hex
+            names = [f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}" for _ in range(2)]
+            pairing = Pairing(
+                id=pairing_id, cohort=cohort, mentor_id=mentor_id, mentee_id=mentee_id,
+                mentor_email=f"mentor{number}@library{number % 37}.example.org",
+                mentee_email=f"mentee{number}@library{number % 41}.example.org",
+                mentor_name=names[0], mentee_name=names[1], mentor_slot=mentor_slot_key(mentor_id, 1),
+                score=round(rng.uniform(0.4, 0.95), 3), reasons=["same region", "shared interest: technology"],
+                state=view.state.value, version=view.version, introduced_at=view.introduced_at,
+                next_due_at=view.next_due_at, next_due=view.next_due.value if view.next_due else None,
+                awaiting_reply_since=view.awaiting_reply_since, unanswered_checkins=view.unanswered_checkins,
+                flags=sorted(view.flags), evaluations_returned=sorted(view.evaluations_returned),
+                extension_days=view.extension_days, last_contact_at=view.introduced_at + timedelta(days=15),
+                history=history,
+            )
+            batch.save(pairing)
+            created.append(pairing)
+    return created
+
+
+def checkin_mails(pairing: Pairing) -> dict:
+    """The check-in each participant received, composed by the workflow's own code."""
+    people = workflow._people(pairing)
+    mails = {}
+    for role in ("mentor", "mentee"):
+        effect = lifecycle.SendMail(lifecycle.Template.CHECKIN, (role,), {"pairing_id": pairing.id, "role": role})
+        [mail] = workflow._mails_for(effect, pairing, people)
+        mails[role] = mail
+    return mails
+
+
+# --- Replies as mail programs write them ---------------------------------------------------
+
+# (weight, body, expected outcome)
+ANSWERS = (
+    (30, "1 - going well. We met for coffee and set three goals for the spring.", "applied"),
+    (15, "Going well, thanks! We meet every other week by video and I have learned a lot.", "applied"),
+    (12, "Rating: 1\n\nOur last meeting was about the summer reading program; very useful.", "applied"),
+    (8, "2\nSome concerns: we keep missing our calls because of my schedule.", "applied"),
+    (6, "We have mixed feelings about it so far. The meetings are short and a bit rushed.", "applied"),
+    (4, "3 - we need help. My partner has not answered my last three messages.", "applied"),
+    (3, "I would like a different mentor, please. We do not seem to have much in common.", "applied"),
+    (8, "Thanks for checking in. We met twice this quarter and talked about cataloguing.", "unrated"),
+    (4, "OUT_OF_OFFICE", "auto_reply"),
+    (2, "FORGED", "quarantined"),  # to a reply address whose token was mangled: kept for the committee only
+)
+SHAPES = ("gmail", "outlook", "plain")
+ORIGINAL_SENT = "Mon, 5 Jan 2026 09:00:00 +0000"
+
+
+def reply(shape: str, mail, sender_name: str, sender: str, body: str) -> bytes:
+    message = EmailMessage(policy=SMTP)
+    out_of_office, forged = body == "OUT_OF_OFFICE", body == "FORGED"
+    if out_of_office:
+        body = f"I am out of the office until Monday with limited access to email.\n\n{sender_name}"
+    reply_address = mail.reply_to[0]
+    if forged:
+        body = "Dear friend, your mailbox is almost full. Click here to keep receiving mail."
+        local, domain = reply_address.split("@", 1)
+        reply_address = f"{local[:-6]}{'a' * 6}@{domain}"
+    message["From"] = formataddr((sender_name, sender))
+    message["To"] = reply_address
+    message["Subject"] = (f"Automatic reply: {mail.subject}" if out_of_office and shape == "outlook"
+                          else f"Re: {mail.subject}")
+    message["Date"] = format_datetime(clock.now())
+    message["Message-ID"] = make_msgid(domain=sender.split("@", 1)[1])
+    message["In-Reply-To"] = message["References"] = make_msgid(domain="example.org")
+    message["MIME-Version"] = "1.0"
+    if out_of_office and shape != "outlook":
+        message["Auto-Submitted"] = "auto-replied"
+    original = mail.text.strip()
+    if shape == "gmail":
+        quoted = "\n".join(f"> {line}" if line else ">" for line in original.splitlines())
+        plain = (f"{body}\n\nOn {ORIGINAL_SENT}, Mentoring Committee <{settings().sender_address}> wrote:\n\n"
+                 f"{quoted}\n")
+        html = (f'<div dir="ltr">{escape(body).replace(chr(10), "<br>")}</div><br><div class="gmail_quote">'
+                f'<div dir="ltr" class="gmail_attr">On {ORIGINAL_SENT}, Mentoring Committee &lt;'
+                f'{settings().sender_address}&gt; wrote:<br></div><blockquote class="gmail_quote" '
+                f'style="margin:0px 0px 0px 0.8ex;border-left:1px solid rgb(204,204,204);padding-left:1ex">'
+                f'{mail.html}</blockquote></div>\n')
+        message.set_content(plain, cte="quoted-printable")
+        message.add_alternative(html, subtype="html", cte="quoted-printable")
+    elif shape == "outlook":
+        message["Thread-Topic"] = mail.subject
+        message["Thread-Index"] = "AQHZ" + uuid.uuid4().hex[:20]
+        message["X-MS-Has-Attach"] = ""
+        message["Content-Language"] = "en-US"
+        message["X-Auto-Response-Suppress"] = "All"
+        header_block = (f"From: Mentoring Committee <{settings().sender_address}>\n"
+                        f"Sent: Monday, January 5, 2026 9:00 AM\nTo: {sender_name} <{sender}>\n"
+                        f"Subject: {mail.subject}")
+        plain = (f"{body}\n\nBest regards,\n{sender_name}\n\n________________________________\n"
+                 f"{header_block}\n\n{original}\n")
+        html = ('<html><head><meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1">'
+                '<style type="text/css" style="display:none;"> P {margin-top:0;margin-bottom:0;} </style></head>'
+                f'<body dir="ltr"><div class="elementToProof" style="font-family: Aptos, sans-serif;">'
+                f'{escape(body).replace(chr(10), "<br>")}</div><div>Best regards,<br>{escape(sender_name)}</div>'
+                '<hr style="display:inline-block;width:98%" tabindex="-1"><div id="divRplyFwdMsg" dir="ltr">'
+                f'<b>From:</b> Mentoring Committee &lt;{settings().sender_address}&gt;<br><b>Sent:</b> Monday, '
+                f'January 5, 2026 9:00 AM<br><b>Subject:</b> {escape(mail.subject)}</div><div>{mail.html}</div>'
+                '</body></html>')
+        message.set_content(plain, charset="windows-1252", cte="quoted-printable")
+        message.add_alternative(html, subtype="html", charset="windows-1252", cte="quoted-printable")
+    else:
+        quoted = "\n".join(f"> {line}" for line in original.splitlines())
+        plain = f"{body}\n\n-- \n{sender_name}\nReference librarian\n\n{quoted}\n"
+        message.set_content(plain)
+    return message.as_bytes()
+
+
+def replies_for(pairings: list[Pairing], rng: random.Random) -> list[tuple[bytes, str, str]]:
+    """(raw mail, expected outcome, shape) for each participant of each pairing."""
+    pool = [(body, expected) for weight, body, expected in ANSWERS for _ in range(weight)]
+    rng.shuffle(pool)  # the mix in its proportions, in a random order
+    made = []
+    for number, pairing in enumerate(pairings):
+        mails = checkin_mails(pairing)
+        for role in ("mentor", "mentee"):
+            body, expected = pool[(2 * number + (role == "mentee")) % len(pool)]
+            shape = rng.choice(SHAPES)
+            name, email = getattr(pairing, f"{role}_name"), getattr(pairing, f"{role}_email")
+            made.append((reply(shape, mails[role], name, email, body), expected, shape))
+    return made
+
+
+def as_ses_delivers(raw: bytes) -> dict:
+    """Store the raw mail in the inbound bucket and build SNS's event, as SES does."""
+    message_id = uuid.uuid4().hex + uuid.uuid4().hex[:8]
+    bucket, key = settings().inbound_bucket, f"inbound/{message_id}"
+    aws.client("s3").put_object(Bucket=bucket, Key=key, Body=raw)
+    return sns_event(ses_notification(raw, message_id, bucket, key))
+
+
+# --- The run -----------------------------------------------------------------------------------
+
+def run(pairing_count: int, profile: bool) -> int:
+    rng = random.Random(2026)
+    handler = app.handler_map[INBOUND_HANDLER]
+    with mock_aws():
+        aws.reset()
+        store.reset()
+        provision(SIGNING_KEY)
+        ensure_open_cohort()
+        pairings = fill(pairing_count + WARM_UP_PAIRINGS)
+        mails = replies_for(pairings, rng)
+        events = [as_ses_delivers(raw) for raw, _, _ in mails]
+        warm, timed = WARM_UP_PAIRINGS * 2, len(mails) - WARM_UP_PAIRINGS * 2
+        context = LambdaContext(INBOUND_HANDLER, 512)
+
+        started = time.perf_counter()
+        handler(events[0], context)
+        first = time.perf_counter() - started
+        for event in events[1:warm]:
+            handler(event, context)
+
+        INSTRUMENTS.start()
+        profiler = cProfile.Profile() if profile else None
+        outcomes: Counter[str] = Counter()
+        wrong: Counter[str] = Counter()
+        each = []
+        if profiler:
+            profiler.enable()
+        started, started_cpu = time.perf_counter(), time.process_time()
+        for event, (_, expected, shape) in zip(events[warm:], mails[warm:]):
+            began = time.perf_counter()
+            outcome = handler(event, context)["outcome"]
+            each.append(time.perf_counter() - began)
+            outcomes[outcome] += 1
+            if outcome != expected:
+                wrong[f"{shape}: expected {expected}, got {outcome}"] += 1
+        seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
+        if profiler:
+            profiler.disable()
+        moto, snapshots, client = INSTRUMENTS.moto, INSTRUMENTS.snapshots, INSTRUMENTS.client
+        calls, clients_created = dict(INSTRUMENTS.calls), INSTRUMENTS.clients_created
+        responses = sum(1 for pairing in pairings[WARM_UP_PAIRINGS:] for _ in Response.query(pairing.id))
+
+    raws = [raw for raw, _, _ in mails[warm:]]
+    started, started_cpu = time.perf_counter(), time.process_time()
+    for _ in range(PURE_ROUNDS):
+        for raw in raws:
+            replies.interpret(replies.parse_message(raw).reply_text)
+    pure, pure_cpu = (time.perf_counter() - started) / PURE_ROUNDS, (time.process_time() - started_cpu) / PURE_ROUNDS
+
+    per_second, per_cpu_second = timed / seconds, timed / cpu
+    ours = cpu - client
+    ms = 1000 / timed
+    shapes = Counter(shape for _, _, shape in mails[warm:])
+    print(f"pairings: {pairing_count} awaiting check-in replies (+{WARM_UP_PAIRINGS} for warm-up); "
+          f"replies timed: {timed} ({', '.join(f'{shape} {n}' for shape, n in sorted(shapes.items()))})")
+    print(f"outcomes:                    {', '.join(f'{k} {v}' for k, v in sorted(outcomes.items()))}; "
+          f"Response items written: {responses}")
+    if wrong:
+        print("UNEXPECTED OUTCOMES:         " + "; ".join(f"{k} x{v}" for k, v in wrong.items()))
+    print(f"first reply (cold):          {first * 1000:.0f} ms wall")
+    print(f"end to end:                  {per_second:.1f} replies/s wall clock ({seconds * ms:.1f} ms per reply; "
+          f"median {statistics.median(each) * 1000:.1f} ms, p95 {sorted(each)[int(len(each) * 0.95)] * 1000:.1f} ms)")
+    print(f"end to end, CPU time:        {per_cpu_second:.1f} replies/s  ({cpu * ms:.1f} ms CPU per reply; "
+          f"what one idle core would do)")
+    print(f"  inside moto (emulator):    {moto * ms:5.1f} ms/reply  ({moto / cpu:4.0%}), of which "
+          f"{snapshots * ms:.1f} ms copying whole tables for TransactWriteItems rollback")
+    print(f"  botocore client:           {(client - moto) * ms:5.1f} ms/reply  ({(client - moto) / cpu:4.0%})"
+          f"  serialising, signing, event hooks, parsing answers")
+    print(f"  ours + PynamoDB + stdlib:  {ours * ms:5.1f} ms/reply  ({ours / cpu:4.0%})  "
+          f"of which parse + interpret about {pure_cpu * ms:.1f} ms")
+    print(f"  without the emulator:      {timed / (cpu - moto):.0f} replies/s  (our code and the AWS SDK, "
+          f"one core; AWS's network round trips not included)")
+    print(f"AWS calls per reply:         {sum(calls.values()) / timed:.2f}  ("
+          + ", ".join(f"{op} {n / timed:.2f}" for op, n in sorted(calls.items())) + f"); "
+          f"clients created: {clients_created}")
+    print(f"pure parse + interpret:      {timed / pure_cpu:.0f} replies/s CPU time, {timed / pure:.0f}/s wall "
+          f"({pure_cpu * ms:.2f} ms CPU per reply)")
+    print(f"target end to end:           >= {TARGET_PER_SECOND}/s: "
+          + ("met" if per_second >= TARGET_PER_SECOND else "MISSED"))
+    if profiler:
+        print("\n--- cProfile of the timed replies (cumulative, top 40) ---")
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+    return 0 if per_second >= TARGET_PER_SECOND and not wrong else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairings", type=int, default=100, help="pairings; each participant replies once")
+    parser.add_argument("--profile", action="store_true", help="also print a cProfile of the timed replies")
+    options = parser.parse_args()
+    return run(options.pairings, options.profile)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
