@@ -27,3 +27,38 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
+
+# Deploying to AWS, one stack per stage (docs/deploy.md). STAGE is a stage of
+# .chalice/config.json with an "infra" block: dev or prod.
+#   make package STAGE=prod   offline: build/prod/package/sam.json (linted) + deployment.zip,
+#                             and .chalice/policy-prod.json regenerated from the code
+#   make deploy STAGE=prod ARTIFACT_BUCKET=my-bucket   package, then the AWS CLI deploys it
+STAGE ?= dev
+BUILD := build/$(STAGE)
+AWS ?= aws
+STAGE_NAME = $(shell $(PY) -m infra.build_template name $(1) --stage $(STAGE))
+
+.PHONY: package deploy signing-key activate-receipt-rules
+
+package: $(STAMP)
+	$(PY) -m infra.build_template package --stage $(STAGE)
+	$(VENV)/bin/cfn-lint $(BUILD)/package/sam.json
+
+deploy: package
+	@test -n "$(ARTIFACT_BUCKET)" || { echo "make deploy needs ARTIFACT_BUCKET=<an S3 bucket of yours for deployment packages> (docs/deploy.md)"; exit 2; }
+	$(AWS) cloudformation package --template-file $(BUILD)/package/sam.json --s3-bucket $(ARTIFACT_BUCKET) \
+		--s3-prefix $(call STAGE_NAME,stack) --use-json --output-template-file $(BUILD)/packaged.json
+	$(AWS) cloudformation deploy --template-file $(BUILD)/packaged.json --stack-name $(call STAGE_NAME,stack) \
+		--capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --no-fail-on-empty-changeset \
+		--tags app=mentoring stage=$(STAGE)
+	$(AWS) cloudformation describe-stacks --stack-name $(call STAGE_NAME,stack) --query "Stacks[0].Outputs" --output table
+
+# One-time steps CloudFormation cannot do (docs/deploy.md): the signing key is an
+# SSM SecureString, created once and never overwritten; the receipt rule set must be
+# made the account's active one (this replaces any other active rule set in the region).
+signing-key: $(STAMP)
+	$(AWS) ssm put-parameter --type SecureString --name "$(call STAGE_NAME,signing-key-parameter)" \
+		--value "$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(48))')"
+
+activate-receipt-rules: $(STAMP)
+	$(AWS) ses set-active-receipt-rule-set --rule-set-name "$(call STAGE_NAME,rule-set)"

@@ -2,12 +2,14 @@
 
 In Lambda, whatever a function prints reaches CloudWatch Logs, which turns a
 line in this JSON shape into metric data points. That needs no PutMetricData
-call and no extra IAM permission. Elsewhere (tests, the sandbox) the line is
-only printed. The deploy template's alarms read these names from here.
+call and no extra IAM permission. Outside Lambda nobody collects the line, so
+it is not printed: the sandbox's terminal (or a pipe nobody reads) stays
+quiet. The deploy template's alarms read these names from here.
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from chalicelib import clock
@@ -23,6 +25,8 @@ def namespace(stage: str) -> str:
 
 def emit(values: dict[str, float], unit: str = "Count") -> None:
     """One EMF line holding each value, in the stage's namespace, without dimensions."""
+    if "AWS_LAMBDA_FUNCTION_NAME" not in os.environ:  # set by the Lambda runtime
+        return
     document = {
         "_aws": {
             "Timestamp": int(clock.now().timestamp() * 1000),
