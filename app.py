@@ -8,7 +8,7 @@ import logging
 from chalice import Chalice, Cron, Rate, Response
 
 from chalicelib import admin, admin_pairings, alerts, committee, deliverability, inbound, intake, mail, respond, web, workflow
-from chalicelib import exports, report
+from chalicelib import admin_settings, exports, report, settings_store
 
 app = Chalice(app_name="mentoring")
 app.api.binary_types.append("multipart/form-data")
@@ -40,6 +40,11 @@ def submit_application_form():
 @app.route("/apply/thanks", methods=["GET"])
 def show_thanks():
     return _respond(intake.thanks_page())
+
+
+@app.route("/program", methods=["GET"])
+def show_program_guidelines():
+    return _respond(intake.program_page())
 
 
 @app.route("/api/applications", methods=["POST"], content_types=[JSON])
@@ -134,6 +139,51 @@ def upload_roster():
 @app.route("/admin/api/roster", methods=["PUT"], content_types=[CSV])
 def replace_roster():
     return _respond(admin.roster_put(_session(), app.current_request.raw_body))
+
+
+@app.route("/admin/cohorts", methods=["GET"])
+def show_cohorts():
+    return _respond(admin.cohorts_page(_session()))
+
+
+@app.route("/admin/cohorts/open", methods=["POST"], content_types=[FORM])
+def open_cohort_form():
+    return _respond(admin.cohort_change_form(_session(), "open", app.current_request.raw_body))
+
+
+@app.route("/admin/cohorts/close", methods=["POST"], content_types=[FORM])
+def close_cohort_form():
+    return _respond(admin.cohort_change_form(_session(), "close", app.current_request.raw_body))
+
+
+@app.route("/admin/api/cohorts", methods=["POST"], content_types=[JSON])
+def open_cohort():
+    return _respond(admin.cohort_change_json(_session(), "open", app.current_request.raw_body))
+
+
+@app.route("/admin/api/cohorts/{cohort_id}/close", methods=["POST"], content_types=[JSON])
+def close_cohort(cohort_id):
+    return _respond(admin.cohort_change_json(_session(), "close", app.current_request.raw_body, cohort_id))
+
+
+@app.route("/admin/people", methods=["GET"])
+def show_person():
+    return _respond(admin.person_page(_session(), _query()))
+
+
+@app.route("/admin/people/erase", methods=["POST"], content_types=[FORM])
+def erase_person_form():
+    return _respond(admin.person_erase_form(_session(), app.current_request.raw_body))
+
+
+@app.route("/admin/api/people/export", methods=["GET"])
+def export_person():
+    return _respond(admin.person_export_json(_query()))
+
+
+@app.route("/admin/api/people/erase", methods=["POST"], content_types=[JSON])
+def erase_person():
+    return _respond(admin.person_erase_json(_session(), app.current_request.raw_body))
 
 
 @app.route("/admin/committee", methods=["GET"])
@@ -231,6 +281,31 @@ def export_responses():
     return _respond(exports.responses_csv(_query()))
 
 
+@app.route("/admin/settings", methods=["GET"])
+def show_program_settings():
+    return _respond(admin_settings.settings_page(_session(), _query()))
+
+
+@app.route("/admin/settings/{editor}", methods=["GET"])
+def show_settings_editor(editor):
+    return _respond(admin_settings.editor_page(_session(), editor, _query()))
+
+
+@app.route("/admin/settings/{editor}", methods=["POST"], content_types=[FORM])
+def save_settings_editor(editor):
+    return _respond(admin_settings.editor_form(_session(), editor, app.current_request.raw_body))
+
+
+@app.route("/admin/api/settings", methods=["GET"])
+def get_program_settings():
+    return _respond(admin_settings.settings_json(_query()))
+
+
+@app.route("/admin/api/settings", methods=["PUT"], content_types=[JSON])
+def replace_program_settings():
+    return _respond(admin_settings.settings_put(_session(), _query(), app.current_request.raw_body))
+
+
 @app.schedule(Rate(5, unit=Rate.MINUTES))
 def sweep_outbox(event):
     return {"sent": mail.sweep()}
@@ -254,6 +329,13 @@ def receive_inbound_mail(event):
 @app.on_sns_message(topic=MAIL_EVENTS_TOPIC)
 def receive_mail_event(event):
     return deliverability.record(event.message)
+
+
+@app.middleware("all")
+def read_program_settings_afresh(event, get_response):
+    # Settings are cached for one invocation (see settings_store): each starts with an empty cache.
+    settings_store.forget()
+    return get_response(event)
 
 
 @app.middleware("http")

@@ -1,7 +1,8 @@
 """Cold start: how long `import app` takes in a fresh process, against the
 bare framework imports every Chalice + PynamoDB Lambda pays anyway.
 
-Prints the medians and their ratio; the target is a ratio of at most 1.5.
+Prints the medians and their ratio; the target is a ratio of at most 1.5. Our
+modules are byte-compiled first, as the deployment package ships them.
 Run: .venv/bin/python bench/cold_start.py [runs]
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_DIR))
 TARGET_RATIO = 1.5
 TIMED_IMPORT = (
     "import time, sys; start = time.perf_counter(); {statement}; "
@@ -22,7 +24,7 @@ TIMED_IMPORT = (
 
 
 def time_import(statement: str) -> tuple[float, str]:
-    environment = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "PYTHONDONTWRITEBYTECODE": "1"}
+    environment = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
     output = subprocess.run(
         [sys.executable, "-c", TIMED_IMPORT.format(statement=statement)],
         cwd=PROJECT_DIR, env=environment, capture_output=True, text=True, check=True,
@@ -41,6 +43,9 @@ def median_of(statement: str, runs: int) -> tuple[float, str]:
 
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 9
+    from infra.build_template import compile_bytecode
+
+    compile_bytecode()  # as `make package` ships it; the framework side has pip's bytecode too
     app_median, app_loaded = median_of("import app", runs)
     base_median, _ = median_of("import chalice, boto3, pynamodb.models", runs)
     ratio = app_median / base_median

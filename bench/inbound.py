@@ -49,14 +49,10 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))
 
-from infra.local.sandbox import stage_environment  # noqa: E402
+from infra.local.sandbox import configure_for_in_process_moto  # noqa: E402
 
-# The app reads its stage's environment when first used: set it before importing (as tests/conftest.py does).
-os.environ.update(stage_environment("local"))
-os.environ.update({
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-})
-os.environ.pop("AWS_ENDPOINT_URL", None)
+# The app reads its stage's environment when first used: set it before importing.
+configure_for_in_process_moto()
 
 TARGET_PER_SECOND = 200
 SIGNING_KEY = "bench-signing-key-not-secret"

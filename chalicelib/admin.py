@@ -9,13 +9,15 @@ from collections import Counter
 
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 
-from chalicelib import alerts, audit, committee, membership, web
+from chalicelib import alerts, audit, committee, membership, program_settings, retention, settings_store, web
 from chalicelib.committee import Session
+from chalicelib.config import settings
 from chalicelib.intake import WITHDRAWN, claim_key
 from chalicelib.models import Application, Claim, Cohort
 from chalicelib.roster import RosterInvalid, parse_roster
 from chalicelib.schema import FIELDS_BY_NAME, ROLES
 from chalicelib.store import ConflictError, cohort_applications, open_cohort, transaction
+from chalicelib.validation import EMAIL_PATTERN
 
 STATUSES = (membership.PENDING_VERIFICATION, membership.ELIGIBLE, WITHDRAWN)
 ROLE_VALUES = tuple(value for value, _ in ROLES)
@@ -135,13 +137,26 @@ def applications_json(query: dict) -> web.Answer:
                             "applications": [application_record(a) for a in cohort_applications(cohort.id, role, status)]})
 
 
+def answered_form(application: Application) -> tuple[int, tuple]:
+    """The settings version whose form the application answered, and that form's fields as
+    asked of the applicant (retired topics included), so old answers keep their labels."""
+    number = int(application.form_version or 0)
+    try:
+        document = settings_store.version(application.cohort, number).document
+    except LookupError:
+        document = settings_store.current(application.cohort).document
+    fields = program_settings.application_fields(document, include_retired=True)
+    return number, tuple(field for field in fields if field.asks(application.role))
+
+
 def application_page(session: Session, application_id: str, flash: str = "", problem: str = "", status: int = 200) -> web.Answer:
     try:
         application = get_application(application_id)
     except NotFound as error:
         return web.page("pages/error.html", status=404, heading="Not found", message=str(error))
+    form_version, fields = answered_form(application)
     return _page("pages/admin/application.html", session, status=status, application=application_record(application),
-                 flash=flash, problem=problem)
+                 fields=fields, form_version=form_version, flash=flash, problem=problem)
 
 
 def application_action_form(session: Session, application_id: str, raw_body: bytes) -> web.Answer:
@@ -231,3 +246,84 @@ def sign_out(session: Session) -> web.Answer:
     answer = web.redirect("/admin/login")
     answer.headers["Set-Cookie"] = committee.sign_out(session)
     return answer
+
+
+# Cohorts, and one person's data (retention and erasure).
+
+def cohorts_page(session: Session, flash: str = "", problem: str = "", status: int = 200) -> web.Answer:
+    cohorts = [cohort for state in ("open", "closed") for cohort in Cohort.by_status.query(state, scan_index_forward=False)]
+    return _page("pages/admin/cohorts.html", session, status=status, cohorts=cohorts, flash=flash, problem=problem,
+                 retention_months=settings().retention_months)
+
+
+def _cohort_change(session: Session, change: str, values: dict) -> str:
+    if change == "open":
+        cohort = retention.open_cohort_named(session.email, str(values.get("id", "")), str(values.get("name", "")))
+        return f"Cohort {cohort.name} is open for applications."
+    if values.get("confirm") not in ("yes", True):
+        raise ValueError("Tick the box to confirm: closing a cohort cannot be undone.")
+    expires = retention.close_cohort(session.email, str(values.get("cohort", "")))
+    return f"The cohort is closed. Its personal data will be deleted on {expires.date().isoformat()}; the report is kept."
+
+
+def cohort_change_form(session: Session, change: str, raw_body: bytes) -> web.Answer:
+    values = {name: items[0] for name, items in web.decode_form(raw_body).items()}
+    try:
+        return cohorts_page(session, flash=_cohort_change(session, change, values))
+    except ValueError as error:
+        return cohorts_page(session, problem=str(error), status=400)
+    except (ConflictError, Cohort.DoesNotExist) as error:
+        return cohorts_page(session, problem=str(error) or "No such cohort.", status=409)
+
+
+def cohort_change_json(session: Session, change: str, raw_body: bytes, cohort_id: str = "") -> web.Answer:
+    try:
+        document = web.decode_json(raw_body) if raw_body else {}
+        if not isinstance(document, dict):
+            raise ValueError("Send a JSON object.")
+        message = _cohort_change(session, change, {**document, "cohort": cohort_id, "confirm": True})
+    except web.BadRequest as error:
+        return web.json_answer({"errors": {"_body": error.message}}, status=error.status)
+    except ValueError as error:
+        return web.json_answer({"errors": {"_body": str(error)}}, status=400)
+    except Cohort.DoesNotExist:
+        return web.json_answer({"errors": {"_body": f"No cohort {cohort_id}."}}, status=404)
+    except ConflictError as error:
+        return web.json_answer({"errors": {"_body": str(error)}}, status=409)
+    return web.json_answer({"message": message}, status=201 if change == "open" else 200)
+
+
+def person_page(session: Session, query: dict, flash: str = "", problem: str = "", status: int = 200) -> web.Answer:
+    email = (query.get("email") or "").strip().lower()
+    found = retention.export_person(email) if email else None
+    return _page("pages/admin/person.html", session, status=status, email=email, found=found, flash=flash, problem=problem)
+
+
+def person_export_json(query: dict) -> web.Answer:
+    email = (query.get("email") or "").strip().lower()
+    if not EMAIL_PATTERN.match(email):
+        return web.json_answer({"errors": {"email": "Give the person's email address: ?email=name@example.org"}}, status=400)
+    answer = web.json_answer(retention.export_person(email))
+    answer.headers["Content-Disposition"] = 'attachment; filename="personal-data.json"'
+    return answer
+
+
+def person_erase_form(session: Session, raw_body: bytes) -> web.Answer:
+    values = {name: items[0] for name, items in web.decode_form(raw_body).items()}
+    email = values.get("email", "").strip().lower()
+    if values.get("confirm") != "yes" or not EMAIL_PATTERN.match(email):
+        return person_page(session, {"email": email}, problem="Tick the box to confirm: erasing cannot be undone.", status=400)
+    counts = retention.erase_person(session.email, email)
+    return person_page(session, {}, flash=f"Erased: {counts['applications']} applications, {counts['pairings']} pairings, "
+                                         f"{counts['roster_rows']} roster rows.")
+
+
+def person_erase_json(session: Session, raw_body: bytes) -> web.Answer:
+    try:
+        document = web.decode_json(raw_body)
+    except web.BadRequest as error:
+        return web.json_answer({"errors": {"_body": error.message}}, status=error.status)
+    email = document.get("email", "") if isinstance(document, dict) else ""
+    if not isinstance(email, str) or not EMAIL_PATTERN.match(email.strip().lower()):
+        return web.json_answer({"errors": {"email": "Give the person's email address."}}, status=400)
+    return web.json_answer({"erased": retention.erase_person(session.email, email)})

@@ -22,6 +22,7 @@ class Settings:
     configuration_set: str
     secure_cookies: bool
     founding_committee: tuple[str, ...]  # members from configuration; others are added in the admin area
+    retention_months: int  # personal data is deleted this long after its cohort closes
 
 
 @lru_cache(maxsize=1)
@@ -38,6 +39,7 @@ def settings() -> Settings:
         inbound_bucket=env.get("INBOUND_BUCKET", "mentoring-dev-inbound"),
         configuration_set=env.get("SES_CONFIGURATION_SET", ""),
         secure_cookies=env.get("SECURE_COOKIES", "true").lower() != "false",
+        retention_months=int(env.get("RETENTION_MONTHS", "6")),
         founding_committee=tuple(
             address.strip().lower() for address in env.get("COMMITTEE_MEMBERS", "").split(",") if address.strip()
         ),

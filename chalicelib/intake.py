@@ -13,8 +13,9 @@ from typing import Any
 
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 
-from chalicelib import clock, mail, tokens, web
+from chalicelib import clock, mail, program_settings, settings_store, tokens, web
 from chalicelib.aws import signing_key
+from chalicelib.config import settings
 from chalicelib.models import Application, Claim
 from chalicelib.membership import status_for
 from chalicelib.roster import normalise_membership_id
@@ -36,29 +37,30 @@ def claim_key(cohort: str, role: str, email: str) -> str:
 
 
 def submit(submitted: dict[str, list[str]]) -> Application:
-    """Validate and store an application, and queue its confirmation mail."""
-    answers = validate_application(submitted)
-    cohort = open_cohort()
-    if cohort is None:
+    """Validate and store an application against the open cohort's form, and queue its confirmation mail."""
+    form = settings_store.for_cohort(open_cohort())
+    answers = validate_application(submitted, program_settings.application_fields(form.document))
+    if form.cohort is None:
         raise ApplicationsClosed()
     for _ in range(3):  # a lost race re-reads the claim and tries again
         try:
-            claim = Claim.get(claim_key(cohort.id, answers["role"], answers["email"]), consistent_read=True)
+            claim = Claim.get(claim_key(form.cohort, answers["role"], answers["email"]), consistent_read=True)
         except Claim.DoesNotExist:
             claim = None
         try:
             if claim is None:
-                return create_application(cohort.id, answers)
-            return _replace_unconfirmed(claim.owner, answers)
+                return create_application(form.cohort, answers, form_version=form.version)
+            return _replace_unconfirmed(claim.owner, answers, form.version)
         except TransactWriteError as error:
             if not conditions_failed(error):
                 raise
     raise ConflictError("Your application was being changed at the same time. Please send it again.")
 
 
-def create_application(cohort_id: str, answers: dict[str, Any], *, confirmed: bool = False) -> Application:
-    """Store a new application with its claim; unless it arrives already
-    confirmed (demo data), queue and send the confirmation mail."""
+def create_application(cohort_id: str, answers: dict[str, Any], *, confirmed: bool = False,
+                       form_version: int = 0) -> Application:
+    """Store a new application with its claim, and the settings version whose form it
+    answered; unless it arrives already confirmed (demo data), queue and send the confirmation mail."""
     now = clock.now()
     application = Application(
         id=uuid.uuid4().hex,
@@ -69,6 +71,7 @@ def create_application(cohort_id: str, answers: dict[str, Any], *, confirmed: bo
         membership_id=normalise_membership_id(answers["membership_id"]),
         status=status_for(answers["membership_id"], answers["email"]),
         answers=answers,
+        form_version=form_version,
         created_at=now,
         updated_at=now,
         email_confirmed_at=now if confirmed else None,
@@ -84,7 +87,7 @@ def create_application(cohort_id: str, answers: dict[str, Any], *, confirmed: bo
     return application
 
 
-def _replace_unconfirmed(application_id: str, answers: dict[str, Any]) -> Application:
+def _replace_unconfirmed(application_id: str, answers: dict[str, Any], form_version: int) -> Application:
     application = Application.get(application_id, consistent_read=True)
     if application.email_confirmed_at is not None and application.status != WITHDRAWN:
         raise ConflictError(
@@ -92,6 +95,7 @@ def _replace_unconfirmed(application_id: str, answers: dict[str, Any]) -> Applic
             "and confirmed it. To change your application, write to the committee."
         )
     application.answers = answers
+    application.form_version = form_version
     application.membership_id = normalise_membership_id(answers["membership_id"])
     application.status = status_for(answers["membership_id"], answers["email"])
     application.email_confirmed_at = None
@@ -110,6 +114,7 @@ def _confirmation_mail(application: Application) -> mail.Mail:
         "confirm_application",
         to=(application.email,),
         context={"application": application.answers, "confirm_token": link_token},
+        cohort=application.cohort,
     )
 
 
@@ -132,23 +137,31 @@ def confirm(token: str) -> Application:
 
 # Web answers: each handler in app.py calls exactly one of these.
 
+def _form_page(status: int, values: dict, errors: dict, closed: bool | None = None) -> web.Answer:
+    """The application form as the open cohort's settings make it; closed when no cohort is open."""
+    cohort = open_cohort()
+    fields = program_settings.application_fields(settings_store.for_cohort(cohort).document)
+    return web.page("pages/apply.html", status=status, values=values, errors=errors,
+                    closed=cohort is None if closed is None else closed, fields=fields)
+
+
 def apply_page() -> web.Answer:
-    return web.page("pages/apply.html", status=200, values={}, errors={}, closed=open_cohort() is None)
+    return _form_page(200, {}, {})
 
 
 def apply_with_form(raw_body: bytes) -> web.Answer:
     try:
         submitted = web.decode_form(raw_body)
     except web.BadRequest as error:
-        return web.page("pages/apply.html", status=error.status, values={}, errors={"_body": error.message}, closed=False)
+        return _form_page(error.status, {}, {"_body": error.message}, closed=False)
     try:
         submit(submitted)
     except Invalid as error:
-        return web.page("pages/apply.html", status=400, values=submitted, errors=error.errors, closed=False)
+        return _form_page(400, submitted, error.errors, closed=False)
     except ConflictError as error:
-        return web.page("pages/apply.html", status=409, values=submitted, errors={"email": str(error)}, closed=False)
+        return _form_page(409, submitted, {"email": str(error)}, closed=False)
     except ApplicationsClosed:
-        return web.page("pages/apply.html", status=409, values=submitted, errors={}, closed=True)
+        return _form_page(409, submitted, {}, closed=True)
     return web.redirect("/apply/thanks")
 
 
@@ -176,3 +189,9 @@ def confirm_page(token: str) -> web.Answer:
 
 def thanks_page() -> web.Answer:
     return web.page("pages/thanks.html", status=200)
+
+
+def program_page() -> web.Answer:
+    """The public program page: the open cohort's guidelines, Markdown made safe HTML."""
+    guidelines = program_settings.guidelines_html(settings_store.for_open_cohort().document["guidelines"])
+    return web.page("pages/program.html", guidelines=guidelines, committee_address=settings().committee_address)

@@ -20,7 +20,7 @@ from email.utils import formataddr, format_datetime, make_msgid
 
 from pynamodb.exceptions import PynamoDBException
 
-from chalicelib import clock, metrics
+from chalicelib import clock, metrics, program_settings, settings_store
 from chalicelib.aws import client
 from chalicelib.config import settings
 from chalicelib.models import OutboxMail, UndeliverableAddress
@@ -47,9 +47,21 @@ class Mail:
     headers: tuple[tuple[str, str], ...] = field(default=())
 
 
-def compose(template: str, to: tuple[str, ...], context: dict, reply_to: tuple[str, ...] = ()) -> Mail:
-    """Render mail/<template>.{subject.txt,txt,html} with the context."""
+def compose(template: str, to: tuple[str, ...], context: dict, reply_to: tuple[str, ...] = (),
+            cohort: str | None = None) -> Mail:
+    """Render the mail with the context: the committee's subject and text when they changed
+    this mail in the cohort's settings (the open cohort's when none is named), the HTML
+    part derived from that text; otherwise mail/<template>.{subject.txt,txt,html}."""
     context = {"base_url": settings().base_url, "committee_address": settings().committee_address, **context}
+    edited = program_settings.edited_mail(settings_store.of(cohort).document, template)
+    if edited is not None:
+        try:
+            subject, text = program_settings.render_mail(template, edited, context)
+        except Exception:  # noqa: BLE001 - checked when saved; should it still fail, the system's own text goes
+            log.exception("the committee's %s mail did not render; the default is sent", template)
+        else:
+            html = render("mail/_edited.html", subject=subject, paragraphs=program_settings.paragraphs(text), **context)
+            return Mail(template=template, to=to, subject=subject, text=text, html=html, reply_to=reply_to)
     subject = " ".join(render(f"mail/{template}.subject.txt", **context).split())
     return Mail(
         template=template,

@@ -28,6 +28,12 @@ meet in person) leaves the mean. Criteria:
 - communication: the share of the mentee's ways to communicate that the
   mentor also offers.
 
+The committee's own choice questions can join these (see `question_criterion`):
+"same answer" fits fully when both gave the same answer, "overlapping
+answers" by the share of the mentee's answers the mentor also gave. Callers
+pass the cohort's criteria (`CRITERIA` by default); the interests criterion
+can be rebuilt with the cohort's topic labels (`interests_criterion`).
+
 Hard rules, never broken: a shared way to communicate; the mentor has at
 least the mentee's years of experience; the library type rule above; not the
 same library (conflict of interest); not past partners; not a pair the
@@ -48,11 +54,11 @@ import heapq
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from types import MappingProxyType
 
-from chalicelib.schema import CAREER_STAGES, COMMUNICATION_MODES, INTERESTS, LIBRARY_TYPES
+from chalicelib.schema import CAREER_STAGES, COMMUNICATION_MODES, FIELDS, INTERESTS, LIBRARY_TYPES
 
 EXPERIENCE_GAP_FOR_FULL_MARKS = 5
 # Career stages in order of seniority; support staff sit beside new professionals.
@@ -66,7 +72,6 @@ _UNKNOWN_REGION, _NOT_IN_PERSON = -1, -2  # meeting-region codes that are not a 
 _CHUNK_CELLS = 1 << 17
 
 _LIBRARY_TYPE_CODE = {value: code for code, (value, _) in enumerate(LIBRARY_TYPES)}
-_INTEREST_BIT = {value: 1 << bit for bit, (value, _) in enumerate(INTERESTS)}
 _MODE_BIT = {value: 1 << bit for bit, (value, _) in enumerate(COMMUNICATION_MODES)}
 # Lower-case labels for the reasons, in the schema's order.
 _TYPE_LABEL, _STAGE_LABEL, _INTEREST_LABEL, _MODE_LABEL = (
@@ -96,6 +101,8 @@ class Participant:
     cross_type_ok: bool = False
     preferred_library_type: str = ANY_LIBRARY_TYPE
     past_partners: frozenset[str] = frozenset()
+    # Answers to the committee's own questions, by question name (a choice is a one-answer set).
+    question_answers: Mapping[str, frozenset[str]] = field(default_factory=dict, compare=False)
 
     @cached_property
     def library_key(self) -> str:
@@ -134,7 +141,20 @@ def participant_from_application(record: Mapping) -> Participant:
         preferred_library_type=ANY_LIBRARY_TYPE if is_mentor
         else record.get("preferred_library_type") or ANY_LIBRARY_TYPE,
         past_partners=frozenset(record.get("past_partners") or ()),
+        question_answers=MappingProxyType({name: _answer_set(value) for name, value in record.items()
+                                           if name not in _NOT_QUESTIONS}),
     )
+
+
+_NOT_QUESTIONS = frozenset(field.name for field in FIELDS) | {"id", "past_partners"}
+
+
+def _answer_set(value) -> frozenset[str]:
+    if isinstance(value, bool):
+        return frozenset({"yes" if value else "no"})
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return frozenset(str(item) for item in value)
+    return frozenset({str(value)}) if value not in (None, "") else frozenset()
 
 
 def _comparable(text: str) -> str:
@@ -149,10 +169,12 @@ def _tidy(text: str) -> str:
 # Criteria. A criterion's scalar `assess` is its definition: (fit 0-1, reason)
 # for one pair, or (None, None) where it does not apply. Its `fit_table` is the
 # same rule for the whole cohort at once and must agree exactly (tests check).
-# A criterion reads one thing about the mentee, `mentee_key` (an attribute of
+# A criterion reads one thing about the mentee, `mentee_key` (a column of
 # _Side): fit_table(mentors, keys) gets a column of distinct key values and
 # returns their fits with every mentor (NaN where it does not apply), which the
-# scorer then spreads to the mentees holding each value.
+# scorer then spreads to the mentees holding each value. A criterion may bring
+# its own column (`column`, a bit mask per participant, kept under its name):
+# that is how the interests and the committee's questions are encoded.
 # ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -162,6 +184,7 @@ class Criterion:
     assess: Callable[[Participant, Participant], tuple[float | None, str | None]]
     mentee_key: str
     fit_table: Callable[["_Side", object], object]
+    column: Callable[[Participant], int] | None = None
 
 
 def _assess_library_type(mentor: Participant, mentee: Participant):
@@ -182,11 +205,23 @@ def _library_type_table(mentors: _Side, wanted_types):
     return np.where(wanted_types == mentors.library_type, 1.0, np.where(mentors.cross_type_ok, 0.5, 0.0))
 
 
-def _assess_interests(mentor: Participant, mentee: Participant):
-    wanted = len(mentee.interests)
+def interests_criterion(labels: Mapping[str, str], weight: float = 30) -> Criterion:
+    """The interests criterion over a topic vocabulary (value -> lower-case label, at most 64 topics).
+    Topics outside the vocabulary are left out on both sides."""
+    if len(labels) > 64:
+        raise MatchingError("Matching handles at most 64 topics.")
+    labels = dict(labels)
+    bits = {value: 1 << bit for bit, value in enumerate(labels)}
+    return Criterion("interests", weight, lambda mentor, mentee: _assess_interests(mentor, mentee, labels),
+                     "interests", _interests_table, column=lambda person: _mask(bits, person.interests))
+
+
+def _assess_interests(mentor: Participant, mentee: Participant, labels: Mapping[str, str]):
+    mentee_interests = mentee.interests & labels.keys()
+    wanted = len(mentee_interests)
     if not wanted:
         return None, None
-    covered = _labels(mentee.interests & mentor.interests, _INTEREST_LABEL)
+    covered = _labels(mentee_interests & mentor.interests, labels)
     if not covered:
         reason = ("mentor does not list the mentee's interest" if wanted == 1
                   else f"mentor covers none of the mentee's {wanted} interests")
@@ -201,7 +236,7 @@ def _assess_interests(mentor: Participant, mentee: Participant):
 
 def _interests_table(mentors: _Side, interest_masks):
     np = _numpy()
-    return _share(np.bitwise_count(interest_masks & mentors.interests), np.bitwise_count(interest_masks))
+    return _share(np.bitwise_count(interest_masks & mentors.own["interests"]), np.bitwise_count(interest_masks))
 
 
 def _assess_experience(mentor: Participant, mentee: Participant):
@@ -271,9 +306,54 @@ def _share(covered, wanted):
     return np.divide(covered, wanted, out=np.full(covered.shape, np.nan), where=wanted > 0)
 
 
+SAME, OVERLAP = "same", "overlap"  # how a committee question drives matching
+
+
+def question_criterion(name: str, question: str, choices: Mapping[str, str], rule: str, weight: float) -> Criterion:
+    """A committee choice question as a criterion; it applies when both answered.
+
+    SAME: fits fully when mentor and mentee gave the same answer(s), else not.
+    OVERLAP: the share of the mentee's answers that the mentor also gave.
+    Answers outside `choices` (value -> label, at most 64) are left out."""
+    if rule not in (SAME, OVERLAP):
+        raise MatchingError(f"A question drives matching by {SAME!r} or {OVERLAP!r} answers, not {rule!r}.")
+    if len(choices) > 64:
+        raise MatchingError("A matching question has at most 64 choices.")
+    choices = dict(choices)
+    bits = {value: 1 << bit for bit, value in enumerate(choices)}
+
+    def answers(person: Participant) -> frozenset[str]:
+        return person.question_answers.get(name, frozenset()) & choices.keys()
+
+    def words(values: frozenset[str]) -> str:
+        return _and([label for value, label in choices.items() if value in values])
+
+    def assess(mentor: Participant, mentee: Participant):
+        theirs, wanted = answers(mentor), answers(mentee)
+        if not theirs or not wanted:
+            return None, None
+        shared = theirs & wanted
+        if rule == SAME and theirs == wanted or rule == OVERLAP and len(wanted) == 1 and shared:
+            return 1.0, f"both answered {words(shared)} to \"{question}\""
+        if rule == SAME or len(wanted) == 1:
+            return 0.0, f"different answers to \"{question}\": mentor {words(theirs)}, mentee {words(wanted)}"
+        listed = f": {words(shared)}" if shared else ""
+        return len(shared) / len(wanted), f"share {len(shared)} of {len(wanted)} answers to \"{question}\"{listed}"
+
+    def fit_table(mentors: _Side, masks):
+        np = _numpy()
+        theirs = mentors.own[name]
+        answered = (masks != 0) & (theirs != 0)
+        if rule == SAME:
+            return np.where(answered, (masks == theirs).astype(float), np.nan)
+        return np.where(answered, _share(np.bitwise_count(masks & theirs), np.bitwise_count(masks)), np.nan)
+
+    return Criterion(name, weight, assess, name, fit_table, column=lambda person: _mask(bits, answers(person)))
+
+
 CRITERIA: tuple[Criterion, ...] = (
     Criterion("library_type", 25, _assess_library_type, "wanted_type", _library_type_table),
-    Criterion("interests", 30, _assess_interests, "interests", _interests_table),
+    interests_criterion(_INTEREST_LABEL),
     Criterion("experience", 15, _assess_experience, "years", _experience_table),
     Criterion("career_stage", 10, _assess_career_stage, "career_rank", _career_stage_table),
     Criterion("region", 10, _assess_region, "meeting_region", _region_table),
@@ -438,37 +518,39 @@ Application = Mapping | Participant
 PairIds = Iterable[tuple[str, str] | list[str]]
 
 
-def score_pair(mentor: Application, mentee: Application,
-               weights: Mapping[str, float] | None = None) -> tuple[int | None, list[str]]:
+def score_pair(mentor: Application, mentee: Application, weights: Mapping[str, float] | None = None,
+               criteria: tuple[Criterion, ...] = CRITERIA) -> tuple[int | None, list[str]]:
     """Score one pair: (score 0-100, reasons), or (None, the hard rules it breaks)."""
-    return _score_pair(_as_participant(mentor), _as_participant(mentee), resolve_weights(weights), frozenset())
+    return _score_pair(_as_participant(mentor), _as_participant(mentee), resolve_weights(weights, criteria),
+                       frozenset(), criteria)
 
 
 def propose(mentors: Iterable[Application], mentees: Iterable[Application],
             weights: Mapping[str, float] | None = None,
-            locks: PairIds = (), forbids: PairIds = ()) -> Proposal:
+            locks: PairIds = (), forbids: PairIds = (), criteria: tuple[Criterion, ...] = CRITERIA) -> Proposal:
     """Match as many mentees as the hard rules allow, then maximise the total score.
 
     mentors and mentees are application dicts (or Participants). Solved
     exactly with scipy's linear_sum_assignment over mentor capacity slots.
     Locks ([mentor_id, mentee_id]) are kept as given; forbids are never
     proposed. Raises MatchingError when the input cannot be honoured (unknown
-    ids, a lock that breaks a rule or exceeds a capacity, ...).
+    ids, a lock that breaks a rule or exceeds a capacity, ...). `criteria` are
+    the cohort's (the built-in ones, and the committee's questions).
     """
-    cohort = _Cohort.build(mentors, mentees, weights, locks, forbids)
+    cohort = _Cohort.build(mentors, mentees, weights, locks, forbids, criteria)
     scores = cohort.pair_scores()
     return cohort.proposal(scores, _optimal_assignment(scores, cohort.capacity_left))
 
 
 def greedy_baseline(mentors: Iterable[Application], mentees: Iterable[Application],
                     weights: Mapping[str, float] | None = None,
-                    locks: PairIds = (), forbids: PairIds = ()) -> Proposal:
+                    locks: PairIds = (), forbids: PairIds = (), criteria: tuple[Criterion, ...] = CRITERIA) -> Proposal:
     """The naive method, for comparison: repeatedly take the best-scoring pair still possible.
 
     Same rules, scores and explanations as `propose`; only the choice of pairs
     differs (ties go to the lower mentee id, then the lower mentor id).
     """
-    cohort = _Cohort.build(mentors, mentees, weights, locks, forbids)
+    cohort = _Cohort.build(mentors, mentees, weights, locks, forbids, criteria)
     scores = cohort.pair_scores()
     return cohort.proposal(scores, _greedy_assignment(scores, cohort.capacity_left))
 
@@ -481,9 +563,9 @@ def assignment_matrix(mentors: Iterable[Application], mentees: Iterable[Applicat
     return _cost_matrix(cohort.pair_scores(), cohort.capacity_left)[0]
 
 
-def resolve_weights(weights: Mapping[str, float] | None) -> dict[str, float]:
-    """The default weights with the given overrides; refuses unknown names and bad numbers."""
-    resolved = dict(DEFAULT_WEIGHTS)
+def resolve_weights(weights: Mapping[str, float] | None, criteria: tuple[Criterion, ...] = CRITERIA) -> dict[str, float]:
+    """The criteria's default weights with the given overrides; refuses unknown names and bad numbers."""
+    resolved = {criterion.name: float(criterion.default_weight) for criterion in criteria}
     for name, weight in (weights or {}).items():
         if name not in resolved:
             raise MatchingError(f"Unknown matching criterion {name!r}; the criteria are: {', '.join(resolved)}.")
@@ -500,17 +582,18 @@ def resolve_weights(weights: Mapping[str, float] | None) -> dict[str, float]:
 # ---------------------------------------------------------------------------
 
 def _score_pair(mentor: Participant, mentee: Participant, weights: dict[str, float],
-                forbidden: frozenset) -> tuple[int | None, list[str]]:
+                forbidden: frozenset, criteria: tuple[Criterion, ...] = CRITERIA) -> tuple[int | None, list[str]]:
     broken = _broken_rules(mentor, mentee, forbidden)
-    return (None, broken) if broken else _weighted_score(mentor, mentee, weights)
+    return (None, broken) if broken else _weighted_score(mentor, mentee, weights, criteria)
 
 
-def _weighted_score(mentor: Participant, mentee: Participant, weights: dict[str, float]) -> tuple[int, list[str]]:
+def _weighted_score(mentor: Participant, mentee: Participant, weights: dict[str, float],
+                    criteria: tuple[Criterion, ...]) -> tuple[int, list[str]]:
     """Score and reasons of a pair that breaks no rule."""
     # Same operations in the same order as _weighted_scores, so both round alike.
     numerator = denominator = 0.0
     reasons = []
-    for criterion in CRITERIA:
+    for criterion in criteria:
         weight = weights[criterion.name]
         if not weight:
             continue
@@ -543,10 +626,12 @@ class _Cohort:
     capacity_left: tuple[int, ...]  # each mentor's capacity after the locks
     weights: dict[str, float]
     forbidden: frozenset[tuple[str, str]]
+    criteria: tuple[Criterion, ...] = CRITERIA
 
     @classmethod
-    def build(cls, mentor_records, mentee_records, weights, locks, forbids) -> _Cohort:
-        resolved = resolve_weights(weights)
+    def build(cls, mentor_records, mentee_records, weights, locks, forbids,
+              criteria: tuple[Criterion, ...] = CRITERIA) -> _Cohort:
+        resolved = resolve_weights(weights, criteria)
         mentors = _participants(mentor_records, "mentor")
         mentees = _participants(mentee_records, "mentee")
         by_id = {person.id: person for person in mentors + mentees}
@@ -574,14 +659,15 @@ class _Cohort:
             capacity_left=tuple(mentor.capacity - mentees_of[mentor.id] for mentor in mentors),
             weights=resolved,
             forbidden=forbidden,
+            criteria=tuple(criteria),
         )
 
     @cached_property
     def sides(self) -> tuple[_Side, _Side]:
         """Mentors and free mentees encoded for numpy, with shared codes for libraries and regions."""
         library_codes, region_codes = {}, {}
-        return (_Side.encode(self.mentors, library_codes, region_codes),
-                _Side.encode(self.free_mentees, library_codes, region_codes))
+        return (_Side.encode(self.mentors, library_codes, region_codes, self.criteria),
+                _Side.encode(self.free_mentees, library_codes, region_codes, self.criteria))
 
     def pair_scores(self):
         """Score of every free mentee (rows) with every mentor (columns), BLOCKED where a rule forbids."""
@@ -592,7 +678,7 @@ class _Cohort:
         for start in range(0, len(all_mentees), step):
             rows = slice(start, start + step)
             mentees = all_mentees.rows(rows)
-            scores[rows] = _weighted_scores(mentors, mentees, self.weights)
+            scores[rows] = _weighted_scores(mentors, mentees, self.weights, self.criteria)
             np.copyto(scores[rows], BLOCKED, where=_blocks(mentors, mentees, self.forbidden))
         return scores
 
@@ -614,7 +700,7 @@ class _Cohort:
         )
 
     def _pair(self, mentor: Participant, mentee: Participant, locked: bool) -> ProposedPair:
-        score, reasons = _weighted_score(mentor, mentee, self.weights)  # locks and choices keep the rules
+        score, reasons = _weighted_score(mentor, mentee, self.weights, self.criteria)  # locks and choices keep the rules
         if locked:
             reasons = ["locked by the committee", *reasons]
         return ProposedPair(mentor.id, mentee.id, score, tuple(reasons))
@@ -699,11 +785,12 @@ class _Side:
     asked_type: object
     cross_type_ok: object
     career_rank: object
-    interests: object  # bit mask over INTERESTS
     communication: object  # bit mask over COMMUNICATION_MODES
+    own: Mapping[str, object]  # the columns criteria bring (Criterion.column), by criterion name
 
     @classmethod
-    def encode(cls, people: tuple[Participant, ...], library_codes: dict, region_codes: dict) -> _Side:
+    def encode(cls, people: tuple[Participant, ...], library_codes: dict, region_codes: dict,
+               criteria: tuple[Criterion, ...]) -> _Side:
         np = _numpy()
 
         def column(values, dtype):
@@ -727,16 +814,21 @@ class _Side:
             asked_type=column((p.asked_library_type for p in people), bool),
             cross_type_ok=column((p.cross_type_ok for p in people), bool),
             career_rank=column((CAREER_STAGE_RANK[p.career_stage] for p in people), np.int8),
-            interests=column((_mask(_INTEREST_BIT, p.interests) for p in people), np.uint64),
             communication=column((_mask(_MODE_BIT, p.communication) for p in people), np.uint8),
+            own={criterion.name: column((criterion.column(p) for p in people), np.uint64)
+                 for criterion in criteria if criterion.column},
         )
 
     def rows(self, selection: slice | list[int]) -> _Side:
         """The same side restricted to some participants (a slice, or a list of positions)."""
         people = (self.participants[selection] if isinstance(selection, slice)
                   else tuple(self.participants[index] for index in selection))
-        return _Side(people, **{field.name: getattr(self, field.name)[selection]
-                                for field in fields(self) if field.name != "participants"})
+        return _Side(people, own={name: values[selection] for name, values in self.own.items()},
+                     **{field.name: getattr(self, field.name)[selection]
+                        for field in fields(self) if field.name not in ("participants", "own")})
+
+    def column(self, key: str):
+        return self.own[key] if key in self.own else getattr(self, key)
 
     @cached_property
     def position(self) -> dict[str, int]:
@@ -751,7 +843,7 @@ class _Side:
 
 
 def _mask(bits: dict[str, int], values: frozenset[str]) -> int:
-    return sum(bits[value] for value in values)
+    return sum(bits.get(value, 0) for value in values)
 
 
 def _blocks(mentors: _Side, mentees: _Side, forbidden: frozenset):
@@ -761,7 +853,7 @@ def _blocks(mentors: _Side, mentees: _Side, forbidden: frozenset):
     return blocked
 
 
-def _weighted_scores(mentors: _Side, mentees: _Side, weights: dict[str, float]):
+def _weighted_scores(mentors: _Side, mentees: _Side, weights: dict[str, float], criteria: tuple[Criterion, ...]):
     """Scores 0-100 of mentees × mentors, computed exactly as _score_pair computes one.
 
     The floating-point operations and their order match _score_pair's, so both
@@ -772,11 +864,11 @@ def _weighted_scores(mentors: _Side, mentees: _Side, weights: dict[str, float]):
     np = _numpy()
     numerator = np.zeros((len(mentees), len(mentors)))
     denominator = 0.0  # a matrix only once some criterion does not apply somewhere
-    for criterion in CRITERIA:
+    for criterion in criteria:
         weight = weights[criterion.name]
         if not weight:
             continue
-        keys, mentee_rows = np.unique(getattr(mentees, criterion.mentee_key), return_inverse=True)
+        keys, mentee_rows = np.unique(mentees.column(criterion.mentee_key), return_inverse=True)
         fits = criterion.fit_table(mentors, keys[:, None])
         applies = ~np.isnan(fits)
         numerator += np.where(applies, weight * fits, 0.0)[mentee_rows]
@@ -899,7 +991,10 @@ def _labels(values: frozenset[str], vocabulary_labels: dict[str, str]) -> list[s
 
 def _listing(modes: frozenset[str]) -> str:
     """Ways to communicate as words: "email, phone and video call"."""
-    labels = _labels(modes, _MODE_LABEL)
+    return _and(_labels(modes, _MODE_LABEL))
+
+
+def _and(labels: list[str]) -> str:
     if len(labels) <= 1:
         return labels[0] if labels else "none"
     return f"{', '.join(labels[:-1])} and {labels[-1]}"

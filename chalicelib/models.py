@@ -59,6 +59,8 @@ class Application(Model):
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     email_confirmed_at = UTCDateTimeAttribute(null=True)
+    form_version = NumberAttribute(null=True)  # the program settings version whose form was answered (none: 0)
+    expires_at = TTLAttribute(null=True)  # set when the cohort closes (retention)
     version = VersionAttribute()
 
     by_cohort_role = CohortRoleIndex()
@@ -158,8 +160,8 @@ class Cohort(Model):
     name = UnicodeAttribute()
     status = UnicodeAttribute()
     opened_at = UTCDateTimeAttribute()
-    schedule = JSONAttribute(null=True)  # the committee's changes to lifecycle.Schedule's defaults
     report = JSONAttribute(null=True)  # report.freeze(): the aggregate report, kept after retention
+    closed_at = UTCDateTimeAttribute(null=True)
 
     by_status = CohortStatusIndex()
 
@@ -174,6 +176,17 @@ class InboundOutcomeIndex(GlobalSecondaryIndex["InboundMessage"]):
         projection = AllProjection()
 
     outcome = UnicodeAttribute(hash_key=True)
+    received_at = UTCDateTimeAttribute(range_key=True)
+
+
+class InboundPairingIndex(GlobalSecondaryIndex["InboundMessage"]):
+    """The replies received for one pairing."""
+
+    class Meta:
+        index_name = "pairing-index"
+        projection = AllProjection()
+
+    pairing_id = UnicodeAttribute(hash_key=True)
     received_at = UTCDateTimeAttribute(range_key=True)
 
 
@@ -197,6 +210,7 @@ class InboundMessage(Model):
     expires_at = TTLAttribute(null=True)
 
     by_outcome = InboundOutcomeIndex()
+    by_pairing = InboundPairingIndex()
 
 
 class CommitteeMember(Model):
@@ -248,6 +262,16 @@ class PairingCohortIndex(GlobalSecondaryIndex["Pairing"]):
     introduced_at = UTCDateTimeAttribute(range_key=True)
 
 
+class PairingMentorEmailIndex(GlobalSecondaryIndex["Pairing"]):
+    """A person's pairings as a mentor, for exporting or erasing their data."""
+
+    class Meta:
+        index_name = "mentor-email-index"
+        projection = KeysOnlyProjection()
+
+    mentor_email = UnicodeAttribute(hash_key=True)
+
+
 class PairingMenteeEmailIndex(GlobalSecondaryIndex["Pairing"]):
     """A person's past pairings across cohorts (application ids change each year)."""
 
@@ -293,9 +317,11 @@ class Pairing(Model):
     evaluations_returned = ListAttribute(of=UnicodeAttribute, default=list)
     last_contact_at = UTCDateTimeAttribute(null=True)
     history = JSONAttribute(default=list)
+    expires_at = TTLAttribute(null=True)  # set when the cohort closes (retention)
 
     due = DueIndex()
     by_cohort = PairingCohortIndex()
+    by_mentor_email = PairingMentorEmailIndex()
     by_mentee_email = PairingMenteeEmailIndex()
 
 
@@ -361,5 +387,21 @@ class UndeliverableAddress(Model):
     ses_message_id = UnicodeAttribute(null=True)  # the mail that bounced or was complained about
 
 
+class SettingsVersion(Model):
+    """One saved version of a cohort's program settings (see program_settings.py).
+
+    Versions are never changed or deleted: the current one is the highest, and
+    an application names the version whose form it answered."""
+
+    class Meta(_Meta):
+        table_name = table_name("settings")
+
+    cohort = UnicodeAttribute(hash_key=True)
+    version = NumberAttribute(range_key=True)  # 1, 2, ...; 0 stands for the defaults and is never stored
+    document = JSONAttribute()
+    saved_by = UnicodeAttribute()
+    saved_at = UTCDateTimeAttribute()
+
+
 ALL_MODELS = (Application, Claim, OutboxMail, Member, Cohort, InboundMessage, CommitteeMember, AuditEntry, Pairing,
-              UndeliverableAddress, Response, Alert)
+              UndeliverableAddress, Response, Alert, SettingsVersion)

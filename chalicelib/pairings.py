@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from pynamodb.exceptions import TransactWriteError
 
-from chalicelib import audit, clock, lifecycle, mail, matching
-from chalicelib.models import Application, Claim, Cohort, Pairing
+from chalicelib import audit, clock, lifecycle, mail, matching, program_settings, settings_store
+from chalicelib.models import Application, Claim, Pairing
 from chalicelib.store import ConflictError, conditions_failed, transaction
 
 log = logging.getLogger(__name__)
@@ -51,12 +51,13 @@ def mentor_slot_key(mentor_id: str, slot: int) -> str:
 
 
 def cohort_schedule(cohort_id: str) -> lifecycle.Schedule:
-    """The cohort's program rhythm: the defaults, with the committee's changes."""
-    try:
-        changes = Cohort.get(cohort_id).schedule
-    except Cohort.DoesNotExist:
-        changes = None
-    return lifecycle.Schedule.from_dict(changes) if changes else lifecycle.Schedule()
+    """The cohort's program rhythm, from its program settings."""
+    return program_settings.schedule_of(settings_store.current(cohort_id).document)
+
+
+def cohort_criteria(cohort_id: str) -> tuple[matching.Criterion, ...]:
+    """The cohort's matching criteria: the built-in ones and the committee's matching questions."""
+    return program_settings.matching_criteria(settings_store.current(cohort_id).document)
 
 
 def pairing_record(pairing: Pairing) -> dict:
@@ -135,7 +136,8 @@ def _check(request: PairRequest):
             return mentor, mentee, existing
         return _refusal(request, f"{mentee.answers['name']} is already in a live pairing.")
     past = [mentor.id] if mentor.email in past_partner_emails(mentee.email) else []
-    score, reasons = matching.score_pair(matching_record(mentor), matching_record(mentee, past))
+    score, reasons = matching.score_pair(matching_record(mentor), matching_record(mentee, past),
+                                         criteria=cohort_criteria(mentee.cohort))
     if score is None:
         return _refusal(request, f"This pair breaks a rule: {'; '.join(reasons)}.")
     if not _free_slots(mentor):
@@ -174,7 +176,8 @@ def _create(member: str, mentor: Application, mentee: Application) -> Pairing:
     pairing_id = uuid.uuid4().hex
     schedule = cohort_schedule(mentee.cohort)
     view = lifecycle.introduce(pairing_id, now, schedule)
-    score, reasons = matching.score_pair(matching_record(mentor), matching_record(mentee))
+    score, reasons = matching.score_pair(matching_record(mentor), matching_record(mentee),
+                                         criteria=cohort_criteria(mentee.cohort))
     for slot in _free_slots(mentor):
         pairing = Pairing(
             id=pairing_id, cohort=mentee.cohort, mentor_id=mentor.id, mentee_id=mentee.id,
@@ -217,4 +220,5 @@ def introduction_mail(mentor: Application, mentee: Application) -> mail.Mail:
         to=(mentor.email, mentee.email),
         context={"mentor": mentor.answers, "mentee": mentee.answers},
         reply_to=(mentor.email, mentee.email),
+        cohort=mentee.cohort,
     )

@@ -12,7 +12,7 @@ from typing import Any
 from chalicelib import matching
 from chalicelib.membership import ELIGIBLE
 from chalicelib.models import Cohort
-from chalicelib.pairings import LIVE_STATES, cohort_pairings, matching_record, past_partner_emails
+from chalicelib.pairings import LIVE_STATES, cohort_criteria, cohort_pairings, matching_record, past_partner_emails
 from chalicelib.store import cohort_applications
 
 
@@ -71,7 +71,8 @@ def propose(cohort: Cohort, options: Any) -> ProposalView:
     locks, forbids = _pairs(options.get("locks"), "locks"), _pairs(options.get("forbids"), "forbids")
     mentors, mentees, people = matching_pool(cohort)
     try:
-        proposal = matching.propose(mentors, mentees, weights=weights, locks=locks, forbids=forbids).as_dict()
+        proposal = matching.propose(mentors, mentees, weights=weights, locks=locks, forbids=forbids,
+                                    criteria=cohort_criteria(cohort.id)).as_dict()
     except matching.MatchingError as error:
         raise ProposalInvalid(str(error)) from None
     return ProposalView(proposal, {person_id: answers["name"] for person_id, answers in people.items()},

@@ -52,8 +52,8 @@ from chalicelib import clock
 from chalicelib.intake import WITHDRAWN
 from chalicelib.lifecycle import EventKind, Rating, ResponseKind, State
 from chalicelib.membership import ELIGIBLE, PENDING_VERIFICATION
+from chalicelib.store import CLOSED
 
-CLOSED = "closed"  # a cohort whose year is over; its frozen report stands for it
 SATISFACTION = range(1, 6)
 
 # Each section: the request event, the Response kind that answers it, and the

@@ -1,20 +1,22 @@
 """The web alternative to replying by mail: /respond/{token}.
 
 Every check-in, feedback and evaluation mail links here with the same signed
-token as its Reply-To address. The questions come from the program: were
-goals set and what progress was made, how and how often the pair talks, what
-worked and what should change, would you take part again, and overall
-satisfaction. Submitting the same link twice changes nothing the second time.
+token as its Reply-To address. The kickoff and check-in questions are the
+system's; the feedback and evaluation questions are the cohort's program
+settings (by default the program's: were goals set and what progress was
+made, how and how often the pair talks, what worked and what should change,
+would you take part again, and overall satisfaction). Submitting the same
+link twice changes nothing the second time.
 """
 from __future__ import annotations
 
 import hashlib
 
-from chalicelib import lifecycle, tokens, web
+from chalicelib import lifecycle, program_settings, settings_store, tokens, web
 from chalicelib.lifecycle import ResponseKind
 from chalicelib.models import Pairing
 from chalicelib.pairings import get_pairing
-from chalicelib.schema import COMMUNICATION_MODES, MEETING_FREQUENCIES, Field
+from chalicelib.schema import Field
 from chalicelib.store import ConflictError
 from chalicelib.validation import Invalid, validate_fields
 from chalicelib.workflow import ANSWER_EVENTS, BOTH, ReplyAddress, apply_event, read_reply_token
@@ -33,26 +35,10 @@ KICKOFF_QUESTIONS = (
     Field("goals_set", "Have you set goals for the year?", "choice", choices=YES_NO + (("started", "We have started"),),
           noun="whether you have set goals"),
 ) + CHECKIN_QUESTIONS
-PROGRAM_QUESTIONS = (
-    Field("goals_set", "Have you and your partner set goals?", "choice",
-          choices=(("yes", "Yes"), ("partly", "Partly"), ("no", "No")), noun="whether you have set goals"),
-    Field("goals_progress", "What progress have you made toward your goals?", "textarea", required=False, max_length=5000),
-    Field("communication_modes", "How do you and your partner communicate?", "choices", choices=COMMUNICATION_MODES,
-          noun="at least one way you communicate"),
-    Field("communication_frequency", "How often are you in touch?", "choice",
-          choices=MEETING_FREQUENCIES + (("rarely", "Rarely"),), noun="how often you are in touch"),
-    Field("what_worked", "What has worked well?", "textarea", required=False, max_length=5000),
-    Field("what_to_change", "What should change?", "textarea", required=False, max_length=5000),
-    Field("take_part_again", "Would you take part in the program again?", "choice",
-          choices=(("yes", "Yes"), ("maybe", "Maybe"), ("no", "No")), noun="whether you would take part again"),
-    Field("satisfaction", "Overall, how satisfied are you with the program?", "choice", numeric=True,
-          choices=(("1", "1 (not at all)"), ("2", "2"), ("3", "3"), ("4", "4"), ("5", "5 (very)")),
-          noun="how satisfied you are"),
-)
-QUESTIONS = {
-    ResponseKind.KICKOFF: KICKOFF_QUESTIONS, ResponseKind.CHECKIN: CHECKIN_QUESTIONS,
-    ResponseKind.FEEDBACK: PROGRAM_QUESTIONS, ResponseKind.EVALUATION: PROGRAM_QUESTIONS,
-}
+# The program's feedback and evaluation questions as the defaults have them (exports name their columns).
+PROGRAM_QUESTIONS = tuple(program_settings.question_field(question) for question in program_settings.PROGRAM_QUESTIONS)
+QUESTIONS = {ResponseKind.KICKOFF: KICKOFF_QUESTIONS, ResponseKind.CHECKIN: CHECKIN_QUESTIONS}
+SETTINGS_PARTS = {ResponseKind.FEEDBACK: "feedback_questions", ResponseKind.EVALUATION: "evaluation_questions"}
 REMATCH = Field("rematch", "I would like a different partner. Only the committee is told, never my partner.",
                 "yes_no", required=False)
 TITLES = {
@@ -69,7 +55,12 @@ def _who(pairing: Pairing) -> Field:
 
 def _form(address: ReplyAddress, pairing: Pairing) -> tuple[Field, ...]:
     who = (_who(pairing),) if address.role == BOTH else ()
-    return who + QUESTIONS[address.kind] + (REMATCH,)
+    if address.kind in SETTINGS_PARTS:
+        document = settings_store.current(pairing.cohort).document
+        questions = program_settings.response_fields(document, SETTINGS_PARTS[address.kind], address.role)
+    else:
+        questions = QUESTIONS[address.kind]
+    return who + questions + (REMATCH,)
 
 
 def _load(token: str) -> tuple[ReplyAddress, Pairing]:
@@ -103,7 +94,8 @@ def submit(token: str, raw_body: bytes) -> web.Answer:
     try:
         address, pairing = _load(token)
         submitted = web.decode_form(raw_body)
-        answers = validate_fields(submitted, _form(address, pairing))
+        form = _form(address, pairing)
+        answers = validate_fields(submitted, form)
     except tokens.TokenError as error:
         return _failed(error)
     except web.BadRequest as error:
@@ -113,8 +105,7 @@ def submit(token: str, raw_body: bytes) -> web.Answer:
     participant = address.role if address.role != BOTH else answers.pop("who")
     wants_rematch = answers.pop("rematch", False)
     by, trigger = f"participant:{participant}", f"web/{hashlib.sha256(token.encode()).hexdigest()[:32]}"
-    text = "\n\n".join(str(answers[name]) for name in ("comments", "goals_progress", "what_worked", "what_to_change")
-                       if answers.get(name))
+    text = "\n\n".join(str(answers[field.name]) for field in form if field.kind == "textarea" and answers.get(field.name))
     rating = answers.get("rating")
     events = [lifecycle.Event(ANSWER_EVENTS[address.kind], by, trigger, text=text,
                               rating=lifecycle.Rating(rating) if rating else None)]

@@ -13,6 +13,7 @@ from chalicelib import clock
 from chalicelib.models import Application, Cohort
 
 OPEN = "open"
+CLOSED = "closed"  # a cohort whose year is over; its frozen report stands for it
 
 
 class ConflictError(Exception):

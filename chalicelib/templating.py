@@ -26,7 +26,15 @@ def environment():
     )
     env.globals["schema"] = schema
     env.filters["label"] = schema.label_of
+    env.filters["library_type"] = library_type_label
     return env
+
+
+def library_type_label(value: str) -> str:
+    """A filter of page and mail templates (committee-edited mail too): "academic" -> "Academic library"."""
+    from chalicelib import schema
+
+    return schema.label_of(schema.LIBRARY_TYPES, value)
 
 
 def render(name: str, **context) -> str:

@@ -110,8 +110,8 @@ def decode_submission(raw_body: bytes | None, content_type: str, limit: int = MA
     return decode_form(raw_body, limit)
 
 
-def decode_json(raw_body: bytes | None):
-    text = _text_of(raw_body)
+def decode_json(raw_body: bytes | None, limit: int = MAX_BODY_BYTES):
+    text = _text_of(raw_body, limit)
     try:
         return json.loads(text)
     except (ValueError, RecursionError):

@@ -181,21 +181,22 @@ def _response(pairing: Pairing, effect: RecordResponse, event: lifecycle.Event, 
 def _mails_for(effect: SendMail, pairing: Pairing, people: dict[str, dict]) -> list[mail.Mail]:
     context = {**effect.context, "mentor": people["mentor"], "mentee": people["mentee"], "pairing_id": pairing.id}
     if effect.to == (COMMITTEE,):
-        return [mail.compose(effect.template.value, (settings().committee_address,), context)]
+        return [mail.compose(effect.template.value, (settings().committee_address,), context, cohort=pairing.cohort)]
     kind = TEMPLATE_KINDS.get(effect.template)
     roles = [role for role in effect.to if people[role].get("email")]
     if not roles:
         return []
     if kind is None:  # a notice that asks nothing back
         return [mail.compose(effect.template.value, (people[role]["email"],),
-                             {**context, "participant": people[role], "role": role}) for role in roles]
+                             {**context, "participant": people[role], "role": role}, cohort=pairing.cohort)
+                for role in roles]
     role = roles[0] if len(roles) == 1 else BOTH
     token = make_reply_token(ReplyAddress(pairing.id, role, kind))
     reply_to = (f"reply+{token}@{settings().reply_domain}",)
     participant = people[role] if role != BOTH else None
     return [mail.compose(effect.template.value, tuple(people[r]["email"] for r in roles),
                          {**context, "participant": participant, "role": role, "respond_token": token},
-                         reply_to=reply_to)]
+                         reply_to=reply_to, cohort=pairing.cohort)]
 
 
 COMMITTEE_ACTIONS = {

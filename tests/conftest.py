@@ -16,14 +16,10 @@ import pytest
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))
 
-from infra.local.sandbox import free_port, stage_environment  # noqa: E402
+from infra.local.sandbox import configure_for_in_process_moto, free_port  # noqa: E402
 
 # The app reads its stage's environment when first used: set it before importing.
-os.environ.update(stage_environment("local"))
-os.environ.update({
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-})
-os.environ.pop("AWS_ENDPOINT_URL", None)
+configure_for_in_process_moto()
 
 from moto import mock_aws  # noqa: E402
 
@@ -59,12 +55,13 @@ _serialise_moto_dynamodb()
 def aws():
     """A fresh emulated AWS account with the app's resources and an open cohort."""
     from chalicelib import aws as aws_clients
-    from chalicelib import store
+    from chalicelib import settings_store, store
     from infra.local.provision import ensure_open_cohort, provision
 
     with mock_aws():
         aws_clients.reset()
         store.reset()
+        settings_store.forget()
         provision(TEST_SIGNING_KEY)
         ensure_open_cohort()
         yield

@@ -77,11 +77,12 @@ def test_the_tick_delivered_three_times_a_day_changes_nothing_more(aws, fresh_cl
 
 
 def test_a_schedule_change_moves_the_next_check_in_of_new_pairings(aws, fresh_clock):
-    from chalicelib.models import Cohort
+    from chalicelib import settings_store
     from chalicelib.store import open_cohort
 
     cohort = open_cohort()
-    cohort.update(actions=[Cohort.schedule.set({"kickoff_day": 7})])
+    document = settings_store.current(cohort.id).document
+    settings_store.save(cohort.id, {**document, "schedule": {**document["schedule"], "kickoff_day": 7}}, "test")
     [pairing] = approved_pairs(1)
     assert (pairing.next_due_at - pairing.introduced_at).days == 7
     assert pairing.next_due == lifecycle.EventKind.KICKOFF_DUE

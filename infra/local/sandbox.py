@@ -49,6 +49,15 @@ def stage_environment(stage: str) -> dict[str, str]:
     return variables
 
 
+def configure_for_in_process_moto() -> None:
+    """The local stage's settings, for tests and benchmarks that run moto inside
+    their own process (mock_aws): no endpoint, and credentials that are no one's."""
+    os.environ.update(stage_environment("local"))
+    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": REGION})
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+
+
 def configure_environment(port: int, moto_port: int, committee: str) -> None:
     os.environ.update(stage_environment("local"))
     os.environ.update({

@@ -1,0 +1,118 @@
+"""Data retention when a cohort closes, and one person's export and erasure."""
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from chalicelib import retention
+from chalicelib.models import Application, Claim, Cohort, InboundMessage, Pairing, Response
+from chalicelib.store import open_cohort
+from tests.workflow_helpers import approved_pairs, deliver, mails_to, reply_to, run_days
+
+JSON = {"Content-Type": "application/json"}
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+@pytest.fixture
+def year_with_answers(aws, fresh_clock):
+    [pairing] = approved_pairs(1)
+    run_days(fresh_clock, 90)
+    [checkin] = mails_to(pairing.mentee_email, "check-in")
+    deliver(reply_to(checkin, pairing.mentee_email, "1 - going well. Confidential detail."))
+    return pairing
+
+
+@pytest.mark.parametrize("start,months,expected", [
+    (datetime(2026, 1, 31, tzinfo=timezone.utc), 1, datetime(2026, 2, 28, tzinfo=timezone.utc)),
+    (datetime(2026, 11, 15, tzinfo=timezone.utc), 6, datetime(2027, 5, 15, tzinfo=timezone.utc)),
+    (datetime(2026, 6, 1, tzinfo=timezone.utc), 24, datetime(2028, 6, 1, tzinfo=timezone.utc)),
+])
+def test_months_after_counts_calendar_months(start, months, expected):
+    assert retention.months_after(start, months) == expected
+
+
+def test_closing_a_cohort_keeps_the_report_and_sets_a_ttl_on_every_personal_record(year_with_answers, client, committee_cookie):
+    pairing = year_with_answers
+    cohort = open_cohort()
+    answer = client.http.post(f"/admin/api/cohorts/{cohort.id}/close", headers={**JSON, "Cookie": committee_cookie}, body=b"")
+    assert answer.status_code == 200 and "deleted on" in answer.json_body["message"]
+    closed = Cohort.get(cohort.id)
+    assert closed.status == "closed" and closed.report["pairings"]["total"] == 1
+    expected = int(retention.months_after(closed.closed_at, 6).timestamp())  # TTL keeps whole seconds
+
+    def expiry(record):
+        return int(record.expires_at.timestamp()) if record.expires_at else None
+
+    applications = list(Application.scan())
+    assert applications and all(expiry(a) == expected for a in applications)
+    assert expiry(Pairing.get(pairing.id)) == expected
+    assert all(expiry(r) == expected for r in Response.query(pairing.id))
+    replies = [m for m in InboundMessage.scan() if m.pairing_id == pairing.id]
+    assert replies and all(expiry(m) == expected for m in replies)
+    again = client.http.post(f"/admin/api/cohorts/{cohort.id}/close", headers={**JSON, "Cookie": committee_cookie}, body=b"")
+    assert again.status_code == 409
+    # Once DynamoDB's TTL has deleted them, the frozen report still answers.
+    for application in Application.scan():
+        application.delete()
+    report = client.http.get(f"/admin/api/report?cohort={cohort.id}", headers={"Cookie": committee_cookie}).json_body
+    assert report["pairings"]["total"] == 1 and report["applications"]["mentors"] + report["applications"]["mentees"] == 40
+
+
+def test_a_new_cohort_opens_only_when_none_is_open(aws, client, committee_cookie):
+    headers = {**JSON, "Cookie": committee_cookie}
+    refused = client.http.post("/admin/api/cohorts", headers=headers, body=json.dumps({"id": "2099", "name": "2099 year"}).encode())
+    assert refused.status_code == 409
+    current = open_cohort()
+    client.http.post(f"/admin/api/cohorts/{current.id}/close", headers=headers, body=b"")
+    opened = client.http.post("/admin/api/cohorts", headers=headers, body=json.dumps({"id": "2099", "name": "2099 year"}).encode())
+    assert opened.status_code == 201 and open_cohort().id == "2099"
+    assert client.http.post("/admin/api/cohorts", headers=headers, body=b'{"id": ""}').status_code == 400
+    page = client.http.get("/admin/cohorts", headers={"Cookie": committee_cookie}).body.decode()
+    assert "2099 year" in page and "closed" in page
+
+
+def test_a_persons_data_is_exported_whole(year_with_answers, client, committee_cookie):
+    pairing = year_with_answers
+    exported = client.http.get(f"/admin/api/people/export?email={pairing.mentee_email}", headers={"Cookie": committee_cookie})
+    assert exported.status_code == 200 and "attachment" in exported.headers["Content-Disposition"]
+    data = exported.json_body
+    assert [a["role"] for a in data["applications"]] == ["mentee"]
+    assert [p["role"] for p in data["pairings"]] == ["mentee"] and data["pairings"][0]["partner"] == pairing.mentor_name
+    assert any("Confidential detail" in (r["text"] or "") for r in data["responses"])
+    assert data["replies"] and data["roster"]
+    assert client.http.get("/admin/api/people/export?email=nonsense", headers={"Cookie": committee_cookie}).status_code == 400
+
+
+def test_erasing_a_person_replaces_their_fields_and_keeps_the_history_consistent(year_with_answers, client, committee_cookie):
+    pairing = year_with_answers
+    history_before = Pairing.get(pairing.id).history
+    answer = client.http.post("/admin/api/people/erase", headers={**JSON, "Cookie": committee_cookie},
+                              body=json.dumps({"email": pairing.mentee_email}).encode())
+    assert answer.status_code == 200 and answer.json_body["erased"]["applications"] == 1
+    after = Pairing.get(pairing.id)
+    assert after.mentee_name == "(erased)" and pairing.mentee_email not in after.mentee_email
+    assert after.mentor_name == pairing.mentor_name  # the partner's own data stays
+    assert after.history == history_before and after.state == pairing.state or after.state == "active"
+    [application] = [a for a in Application.scan() if a.id == pairing.mentee_id]
+    assert application.answers == {"role": "mentee", "name": "(erased)"} and application.email.endswith("@erased.invalid")
+    assert all(r.text is None for r in Response.query(pairing.id) if r.participant == "mentee")
+    dump = json.dumps([i.attribute_values for model in (Application, Pairing, Response, InboundMessage, Claim)
+                       for i in model.scan()], default=str)
+    assert pairing.mentee_email not in dump and "Confidential detail" not in dump
+    found = client.http.get(f"/admin/api/people/export?email={pairing.mentee_email}", headers={"Cookie": committee_cookie}).json_body
+    assert found["applications"] == [] and found["pairings"] == [] and found["roster"] == []
+
+
+def test_the_erase_form_needs_a_confirmation(year_with_answers, client, committee_cookie):
+    from tests.conftest import csrf_of
+
+    pairing = year_with_answers
+    token = csrf_of(client, committee_cookie)
+    page = client.http.get(f"/admin/people?email={pairing.mentee_email}", headers={"Cookie": committee_cookie}).body.decode()
+    assert "1 application(s)" in page and "Download all of it" in page
+    unconfirmed = client.http.post("/admin/people/erase", headers={**FORM, "Cookie": committee_cookie},
+                                   body=f"csrf_token={token}&email={pairing.mentee_email}".encode())
+    assert unconfirmed.status_code == 400 and Pairing.get(pairing.id).mentee_name == pairing.mentee_name
+    confirmed = client.http.post("/admin/people/erase", headers={**FORM, "Cookie": committee_cookie},
+                                 body=f"csrf_token={token}&email={pairing.mentee_email}&confirm=yes".encode())
+    assert confirmed.status_code == 200 and b"Erased: 1 applications" in confirmed.body
