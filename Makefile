@@ -24,6 +24,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/cold_start.py
 	$(PY) bench/matching.py
+	$(PY) bench/tick.py
+	$(PY) bench/inbound.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
