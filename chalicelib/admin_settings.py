@@ -245,19 +245,19 @@ def _questions_from_rows(rows: list[dict], before: dict[str, dict]) -> tuple[lis
             continue  # removed, or the empty "add a question" row
         name = row["name"] or program_settings.name_from(row["label"], taken)
         taken.add(name)
-        kind = row["kind"]
         old_choices = {choice["label"].casefold(): choice["value"] for choice in before.get(name, {}).get("choices", [])}
         choices, values = [], set()
         for label in (line.strip() for line in row["choices"].splitlines()):
-            if label and kind in program_settings.CHOICE_KINDS:
+            if label:  # choices typed for a question of another kind are refused by validation, not dropped
                 value = old_choices.get(label.casefold()) or program_settings.name_from(label, values, choice=True)
                 values.add(value)
                 choices.append({"value": value, "label": label})
         matching = None
         if row["rule"]:
             weight = row["weight"].strip()
-            matching = {"rule": row["rule"], "weight": float(weight) if _is_number(weight) else weight}
-        items.append({"name": name, "label": row["label"], "kind": kind, "asked": row["asked"],
+            matching = {"rule": row["rule"], "weight": (int(weight) if weight.isdigit() else float(weight))
+                        if _is_number(weight) else weight}
+        items.append({"name": name, "label": row["label"], "kind": row["kind"], "asked": row["asked"],
                       "required": row["required"], "hint": row["hint"], "choices": choices, "matching": matching})
         positions.append(index)
     return items, positions

@@ -41,7 +41,6 @@ from chalicelib.schema import BOTH_ROLES, COMMUNICATION_MODES, FIELDS, FIELDS_BY
 from chalicelib.templating import TEMPLATE_DIR, library_type_label
 
 PARTS = ("interests", "questions", "mail", "schedule", "feedback_questions", "evaluation_questions", "guidelines")
-QUESTION_PARTS = ("questions", "feedback_questions", "evaluation_questions")
 META_KEYS = ("cohort", "version", "saved_by", "saved_at")  # what GET adds; a PUT may send them back
 
 # The kinds of question, as the committee names them, and the form field each becomes.
