@@ -13,16 +13,20 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pynamodb.exceptions import PutError
 
-from chalicelib import clock, lifecycle, replies, tokens
+from chalicelib import clock, lifecycle, tokens
 from chalicelib.aws import client
 from chalicelib.config import settings
 from chalicelib.models import Alert, InboundMessage, Pairing
 from chalicelib.pairings import get_pairing
 from chalicelib.store import ConflictError, open_cohort
 from chalicelib.workflow import ANSWER_EVENTS, BOTH, apply_event, read_reply_token
+
+if TYPE_CHECKING:
+    from chalicelib import replies
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +87,8 @@ def receive(sns_message: str) -> dict:
 
 def handle(raw: bytes, recipients: list[str], receipt: dict, message_id: str) -> Handling:
     """What one received mail means, applied to its pairing when it checks out."""
+    from chalicelib import replies  # the parser's patterns load only where mail arrives, not on every cold start
+
     problem = replies.verdict_problem(receipt)
     message = replies.parse_message(raw)
     if problem:
