@@ -49,6 +49,7 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))
 
+from bench.emulator_time import EmulatorTime  # noqa: E402
 from infra.local.sandbox import configure_for_in_process_moto  # noqa: E402
 
 # The app reads its stage's environment when first used: set it before importing.
@@ -60,39 +61,26 @@ WARM_UP_PAIRINGS = 5  # their replies warm the container (clients, templates) an
 PURE_ROUNDS = 5
 
 
-class Instruments:
-    """Wall time inside moto (its whole handling of each request) and, within it, the
-    table copies its TransactWriteItems takes for rollback; wall time in the botocore
-    client's _make_api_call (which includes moto's); calls per service and operation.
-    Measured in CPU time of this process (moto runs in it), so other work on the
-    machine does not inflate the shares; and by wrapping: nothing is changed."""
+class Instruments(EmulatorTime):
+    """Besides the time inside moto: wall time in the botocore client's _make_api_call
+    (which includes moto's), calls per service and operation, and clients created.
+    Measured in CPU time of this process, by wrapping: nothing is changed."""
 
     def __init__(self) -> None:
-        self.moto = self.snapshots = self.client = 0.0
+        super().__init__()
+        self.client = 0.0
         self.calls: Counter[str] = Counter()
         self.clients_created = 0
         self._depth = 0
 
     def install(self) -> None:
-        import copy
-        import types
-
         import botocore.client
         import botocore.session
-        import moto.dynamodb.models as dynamodb_models
-        from moto.core.botocore_stubber import BotocoreStubber
-        from moto.dynamodb.models.table import Table
 
-        instruments, answer, call = self, BotocoreStubber.__call__, botocore.client.BaseClient._make_api_call
+        super().install()
+        instruments, call = self, botocore.client.BaseClient._make_api_call
         create_client = botocore.session.Session.create_client
         cpu = time.process_time
-
-        def timed_answer(stubber, *args, **kwargs):
-            started = cpu()
-            try:
-                return answer(stubber, *args, **kwargs)
-            finally:
-                instruments.moto += cpu() - started
 
         def timed_call(client, operation_name, api_params):
             instruments.calls[f"{client.meta.service_model.service_name}.{operation_name}"] += 1
@@ -109,22 +97,12 @@ class Instruments:
             instruments.clients_created += 1
             return create_client(session, *args, **kwargs)
 
-        def timed_deepcopy(value, *args, **kwargs):
-            if not isinstance(value, Table):
-                return copy.deepcopy(value, *args, **kwargs)
-            started = cpu()
-            try:
-                return copy.deepcopy(value, *args, **kwargs)
-            finally:
-                instruments.snapshots += cpu() - started
-
-        BotocoreStubber.__call__ = timed_answer
         botocore.client.BaseClient._make_api_call = timed_call
         botocore.session.Session.create_client = counted_create_client
-        dynamodb_models.copy = types.SimpleNamespace(deepcopy=timed_deepcopy, copy=copy.copy)
 
     def start(self) -> None:
-        self.moto = self.snapshots = self.client = 0.0
+        super().start()
+        self.client = 0.0
         self.calls.clear()
         self.clients_created = 0
 
@@ -355,7 +333,7 @@ def run(pairing_count: int, profile: bool) -> int:
         seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
         if profiler:
             profiler.disable()
-        moto, snapshots, client = INSTRUMENTS.moto, INSTRUMENTS.snapshots, INSTRUMENTS.client
+        moto, snapshots, client = INSTRUMENTS.inside, INSTRUMENTS.snapshots, INSTRUMENTS.client
         calls, clients_created = dict(INSTRUMENTS.calls), INSTRUMENTS.clients_created
         responses = sum(1 for pairing in pairings[WARM_UP_PAIRINGS:] for _ in Response.query(pairing.id))
 

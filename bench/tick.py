@@ -39,6 +39,7 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))
 
+from bench.emulator_time import EmulatorTime  # noqa: E402
 from infra.local.sandbox import configure_for_in_process_moto  # noqa: E402
 
 # The app reads its stage's environment when first used: set it before importing.
@@ -112,50 +113,6 @@ class DynamoReads:
 def _short(table: str) -> str:
     prefix = os.environ.get("TABLE_PREFIX", "")
     return table[len(prefix):] if prefix and table.startswith(prefix) else table
-
-
-class EmulatorTime:
-    """Wall time spent inside moto (routing, parsing the request, the emulated service,
-    serialising the answer), and within it the table snapshots moto's TransactWriteItems
-    takes: it deep-copies every table a transaction touches, so its cost grows with the
-    table, which real DynamoDB's does not. Measured in CPU time of this process (moto
-    runs in it, so other work on the machine does not inflate it), by wrapping: nothing
-    is changed."""
-
-    def __init__(self) -> None:
-        self.inside = self.snapshots = 0.0
-
-    def install(self) -> None:
-        import copy
-        import types
-
-        import moto.dynamodb.models as dynamodb_models
-        from moto.core.botocore_stubber import BotocoreStubber
-        from moto.dynamodb.models.table import Table
-
-        timings, answer, cpu = self, BotocoreStubber.__call__, time.process_time
-
-        def timed_answer(stubber, *args, **kwargs):
-            started = cpu()
-            try:
-                return answer(stubber, *args, **kwargs)
-            finally:
-                timings.inside += cpu() - started
-
-        def timed_deepcopy(value, *args, **kwargs):
-            if not isinstance(value, Table):
-                return copy.deepcopy(value, *args, **kwargs)
-            started = cpu()
-            try:
-                return copy.deepcopy(value, *args, **kwargs)
-            finally:
-                timings.snapshots += cpu() - started
-
-        BotocoreStubber.__call__ = timed_answer
-        dynamodb_models.copy = types.SimpleNamespace(deepcopy=timed_deepcopy, copy=copy.copy)
-
-    def start(self) -> None:
-        self.inside = self.snapshots = 0.0
 
 
 READS = DynamoReads()
