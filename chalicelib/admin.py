@@ -9,7 +9,7 @@ from collections import Counter
 
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 
-from chalicelib import alerts, audit, committee, membership, program_settings, retention, settings_store, web
+from chalicelib import alerts, audit, committee, membership, pairings, program_settings, retention, settings_store, web
 from chalicelib.committee import Session
 from chalicelib.config import settings
 from chalicelib.intake import WITHDRAWN, claim_key
@@ -73,6 +73,9 @@ def act_on_application(session: Session, application_id: str, action: str, capac
             raise ValueError("Only mentors have a capacity.")
         if capacity not in dict(field.choices):
             raise ValueError("Choose a capacity of 1, 2 or 3 mentees.")
+        if any(slot > int(capacity) for slot in pairings.taken_slots(application.id)):
+            raise ConflictError(f"{application.answers['name']}'s live pairings already use more places than that. "
+                                "Lower the capacity once one of them has ended.")
         application.answers = {**application.answers, "capacity": int(capacity)}
     else:
         raise ValueError(f"Unknown action. Use one of: {', '.join(ACTIONS)}.")

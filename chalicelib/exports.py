@@ -1,8 +1,9 @@
 """CSV exports of a cohort's applications, pairings and responses, for the committee.
 
 Column names come from where the data is declared: the application form's
-fields (schema.FIELDS) and the feedback and evaluation questions
-(respond.PROGRAM_QUESTIONS). Applicants type free text, and a spreadsheet runs
+fields (schema.FIELDS), the committee's own questions and its feedback and
+evaluation questions (the cohort's program settings), then any other answer
+the records hold. Applicants type free text, and a spreadsheet runs
 a cell that starts with =, +, - or @ as a formula: such cells (and ones that
 start with a tab or carriage return) get a leading apostrophe.
 The file starts with a UTF-8 byte-order mark so spreadsheet programs read
@@ -31,10 +32,19 @@ PAIRING_COLUMNS = ("id", "cohort", "mentor_id", "mentee_id", "mentor_name", "men
 RESPONSE_COLUMNS = ("pairing_id", "participant", "kind", "rating", "source", "at", "text")
 
 
-def _question_columns() -> tuple[str, ...]:
-    from chalicelib.respond import PROGRAM_QUESTIONS
+def answer_columns(known: Iterable[str], answers: Iterable[Mapping | None]) -> tuple[str, ...]:
+    """The known answer columns, then any other answer the records hold (a question
+    the committee has since removed, say), so an export never leaves an answer out."""
+    columns = list(dict.fromkeys(known))
+    extra = sorted({name for answer in answers for name in (answer or {}) if name not in columns})
+    return tuple(columns + extra)
 
-    return tuple(field.name for field in PROGRAM_QUESTIONS)
+
+def _question_names(parts: Iterable[str], cohort_id: str) -> list[str]:
+    from chalicelib import settings_store
+
+    document = settings_store.of(cohort_id).document
+    return [question["name"] for part in parts for question in document[part]]
 
 
 def cell(value) -> str | int | float:
@@ -65,14 +75,13 @@ def to_csv(columns: Iterable[str], rows: Iterable[Mapping]) -> str:
 
 def application_rows(records: Iterable[Mapping]) -> list[dict]:
     """records: admin.application_record's dicts."""
-    return [{**{name: record["answers"].get(name) for name in APPLICATION_FIELD_COLUMNS},
+    return [{**{name: value for name, value in record["answers"].items() if name not in APPLICATION_COLUMNS},
              **{name: record[name] for name in APPLICATION_COLUMNS}} for record in records]
 
 
 def response_rows(records: Iterable[Mapping]) -> list[dict]:
     """records: report.response_record's dicts."""
-    questions = _question_columns()
-    return [{**{name: (record.get("answers") or {}).get(name) for name in questions},
+    return [{**{name: value for name, value in (record.get("answers") or {}).items() if name not in RESPONSE_COLUMNS},
              **{name: record.get(name) for name in RESPONSE_COLUMNS}} for record in records]
 
 
@@ -103,8 +112,10 @@ def applications_csv(query: Mapping) -> web.Answer:
         return _no_cohort()
     records = sorted((application_record(a) for a in cohort_applications(cohort.id)),
                      key=lambda record: (record["role"], record["created_at"], record["id"]))
-    return _attachment(to_csv(APPLICATION_COLUMNS + APPLICATION_FIELD_COLUMNS, application_rows(records)),
-                       "applications", cohort.id)
+    columns = answer_columns([*APPLICATION_FIELD_COLUMNS, *_question_names(["questions"], cohort.id)],
+                             [record["answers"] for record in records])
+    return _attachment(to_csv(APPLICATION_COLUMNS + tuple(c for c in columns if c not in APPLICATION_COLUMNS),
+                              application_rows(records)), "applications", cohort.id)
 
 
 def pairings_csv(query: Mapping) -> web.Answer:
@@ -125,5 +136,7 @@ def responses_csv(query: Mapping) -> web.Answer:
     if cohort is None:
         return _no_cohort()
     records = [response_record(r) for r in cohort_responses(cohort_pairings(cohort.id))]
-    return _attachment(to_csv(RESPONSE_COLUMNS + _question_columns(), response_rows(records)),
-                       "responses", cohort.id)
+    questions = answer_columns(_question_names(["feedback_questions", "evaluation_questions"], cohort.id),
+                               [record.get("answers") for record in records])
+    return _attachment(to_csv(RESPONSE_COLUMNS + tuple(q for q in questions if q not in RESPONSE_COLUMNS),
+                              response_rows(records)), "responses", cohort.id)

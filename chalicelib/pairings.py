@@ -164,11 +164,15 @@ def _live_pairing_of(mentee_id: str) -> Pairing | None:
     return get_pairing(claim.owner)
 
 
+def taken_slots(mentor_id: str) -> set[int]:
+    """The places of the mentor's capacity that live pairings hold (1 to MAX_CAPACITY)."""
+    keys = [mentor_slot_key(mentor_id, slot) for slot in range(1, MAX_CAPACITY + 1)]
+    return {int(claim.key.rsplit("#", 1)[1]) for claim in Claim.batch_get(keys, consistent_read=True)}
+
+
 def _free_slots(mentor: Application) -> list[int]:
-    capacity = int(mentor.answers.get("capacity", 1))
-    keys = [mentor_slot_key(mentor.id, slot) for slot in range(1, MAX_CAPACITY + 1)]
-    taken = {claim.key for claim in Claim.batch_get(keys, consistent_read=True)}
-    return [slot for slot in range(1, capacity + 1) if mentor_slot_key(mentor.id, slot) not in taken]
+    taken = taken_slots(mentor.id)
+    return [slot for slot in range(1, int(mentor.answers.get("capacity", 1)) + 1) if slot not in taken]
 
 
 def _create(member: str, mentor: Application, mentee: Application) -> Pairing:

@@ -54,10 +54,20 @@ def test_locks_and_forbids_are_honoured(client, committee_cookie, cohort):
     pair = first["pairs"][0]
     forbidden = propose(client, committee_cookie, forbids=[[pair["mentor_id"], pair["mentee_id"]]])
     assert not any((p["mentor_id"], p["mentee_id"]) == (pair["mentor_id"], pair["mentee_id"]) for p in forbidden["pairs"])
-    other = first["pairs"][1]
-    locked = propose(client, committee_cookie, locks=[[other["mentor_id"], pair["mentee_id"]]])
-    assert {"mentor_id": other["mentor_id"], "mentee_id": pair["mentee_id"]}.items() <= next(
-        p for p in locked["pairs"] if p["mentee_id"] == pair["mentee_id"]).items() or pytest.fail("lock ignored")
+    from chalicelib import matching
+
+    mentors, mentees = applications(client, committee_cookie, "mentor"), applications(client, committee_cookie, "mentee")
+
+    def other_possible_mentors(proposed):
+        mentee = {**mentees[proposed["mentee_id"]]["answers"], "id": proposed["mentee_id"]}
+        return [mentor_id for mentor_id, mentor in sorted(mentors.items()) if mentor_id != proposed["mentor_id"]
+                and matching.score_pair({**mentor["answers"], "id": mentor_id}, mentee)[0] is not None]
+
+    # A lock the rules allow: a proposed mentee, with a mentor the engine did not choose for them.
+    mentee_id, mentor_id = next((p["mentee_id"], others[0]) for p in first["pairs"] if (others := other_possible_mentors(p)))
+    locked = propose(client, committee_cookie, locks=[[mentor_id, mentee_id]])
+    [kept] = [p for p in locked["pairs"] if p["mentee_id"] == mentee_id]
+    assert kept["mentor_id"] == mentor_id
 
 
 @pytest.mark.parametrize("options,message", [
@@ -186,3 +196,15 @@ def test_the_proposal_page_approves_the_ticked_pairs(client, committee_cookie, c
     assert answer.status_code == 303 and answer.headers["Location"] == "/admin/pairings?approved=2"
     board = client.http.get("/admin/pairings?approved=2", headers={"Cookie": committee_cookie}).body.decode()
     assert "2 pairings approved" in board and board.count("introduced") >= 2
+
+
+def test_a_mentors_capacity_cannot_drop_below_their_live_pairings(client, committee_cookie, cohort):
+    proposal = propose(client, committee_cookie)
+    mentors = applications(client, committee_cookie, "mentor")
+    busy = next(m for m, a in mentors.items() if a["answers"]["capacity"] == 2
+                and sum(p["mentor_id"] == m for p in proposal["pairs"]) == 2)
+    post(client, committee_cookie, "/admin/api/pairings", {"pairs": [p for p in proposal["pairs"] if p["mentor_id"] == busy]})
+    lowered = post(client, committee_cookie, f"/admin/api/applications/{busy}", {"action": "set_capacity", "capacity": 1})
+    assert lowered.status_code == 409 and "already use more places" in lowered.json_body["errors"]["_body"]
+    raised = post(client, committee_cookie, f"/admin/api/applications/{busy}", {"action": "set_capacity", "capacity": 3})
+    assert raised.status_code == 200 and raised.json_body["answers"]["capacity"] == 3

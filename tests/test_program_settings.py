@@ -448,3 +448,14 @@ def test_the_feedback_form_asks_the_committees_feedback_questions(client, commit
     assert "What was the best moment so far?" not in client.http.get(f"/respond/{mentor_token}").body.decode()
     evaluation = workflow.make_reply_token(workflow.ReplyAddress(pairing["id"], "mentee", ResponseKind.EVALUATION))
     assert "best moment" not in client.http.get(f"/respond/{evaluation}").body.decode()
+
+
+def test_exports_carry_the_committees_questions_and_answers_to_removed_ones(client, committee_cookie):
+    question = {**MATCHING_QUESTION, "matching": None, "asked": "mentees"}
+    changed(client, committee_cookie, questions=[question])
+    client.http.post("/apply", headers=FORM, body=form_body(valid_answers(library_system="alma")))
+    changed(client, committee_cookie, questions=[])  # the committee drops the question later
+    csv_text = client.http.get("/admin/api/export/applications.csv", headers={"Cookie": committee_cookie}).body.decode("utf-8-sig")
+    header, row = csv_text.splitlines()[:2]
+    assert "library_system" in header.split(",")
+    assert row.split(",")[header.split(",").index("library_system")] == "alma"

@@ -209,7 +209,8 @@ def test_a_year_of_two_pairs_fills_the_report_and_the_exports(client, fresh_cloc
     responses = csv_rows(client.http.get("/admin/api/export/responses.csv", headers=cookie))
     header, rows = responses[0], responses[1:]
     assert header == ["pairing_id", "participant", "kind", "rating", "source", "at", "text",
-                      *[question.name for question in PROGRAM_QUESTIONS]]
+                      *[question.name for question in PROGRAM_QUESTIONS],
+                      "comments"]  # the check-in form's answer, after the declared questions
     stored = [r for pairing in (first, second) for r in Response.query(pairing.id)]
     assert len(rows) == len(stored) == 8
     scores = sorted(row[header.index("satisfaction")] for row in rows if row[header.index("satisfaction")])
