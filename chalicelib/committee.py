@@ -170,8 +170,10 @@ def guard(path: str, method: str, headers, raw_body: bytes | None) -> Session | 
             return web.json_answer({"errors": {"_body": "Sign in as a committee member first."}}, status=401)
         return web.redirect("/admin/login")
     if method == "POST" and not is_api:
+        content_type = headers.get("content-type", "")
+        limit = UPLOAD_LIMIT if content_type.startswith("multipart/form-data") else web.MAX_BODY_BYTES
         try:
-            submitted = web.decode_submission(raw_body, headers.get("content-type", ""), UPLOAD_LIMIT)
+            submitted = web.decode_submission(raw_body, content_type, limit)
         except web.BadRequest as error:
             return web.page("pages/error.html", status=error.status, heading="Please try again", message=error.message)
         if not hmac.compare_digest(submitted.get(CSRF_FIELD, [""])[0], session.csrf_token):

@@ -162,3 +162,10 @@ def test_signing_out_ends_the_session(client, committee_cookie):
     answer = client.http.post("/admin/logout", headers={**FORM, "Cookie": committee_cookie}, body=f"csrf_token={token}".encode())
     assert answer.status_code == 303 and "Max-Age=0" in answer.headers["Set-Cookie"]
     assert client.http.get("/admin/api/applications", headers={"Cookie": committee_cookie}).status_code == 401
+
+
+def test_an_oversized_admin_form_is_refused_with_413(client, committee_cookie):
+    token = csrf_of(client, committee_cookie)
+    body = f"csrf_token={token}&email=a%40example.org&filler={'x' * 70_000}".encode()
+    answer = client.http.post("/admin/committee/add", headers={**FORM, "Cookie": committee_cookie}, body=body)
+    assert answer.status_code == 413 and b"too large" in answer.body
