@@ -59,11 +59,8 @@ def receive(sns_message: str) -> dict:
     except (ValueError, KeyError, TypeError):
         log.warning("inbound notification ignored: not an SES receipt notification")
         return {"outcome": "ignored", "reason": "not an SES receipt notification"}
-    try:
-        if InboundMessage.get(message_id, consistent_read=True):
-            return {"message_id": message_id, "outcome": DUPLICATE}
-    except InboundMessage.DoesNotExist:
-        pass
+    # A message delivered again is handled again, harmlessly: its pairing's history already
+    # holds the trigger, and the record below is written only if it does not exist yet.
     raw = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     handling = handle(raw, recipients, receipt, message_id)
     message = handling.message
