@@ -183,13 +183,13 @@ def application_action_json(session: Session, application_id: str, raw_body: byt
         application = act_on_application(session, application_id, str(document.get("action", "")),
                                          None if capacity is None else str(capacity))
     except web.BadRequest as error:
-        return web.json_answer({"errors": {"_body": error.message}}, status=error.status)
+        return web.json_error(error.status, error.message)
     except NotFound as error:
-        return web.json_answer({"errors": {"_body": str(error)}}, status=404)
+        return web.json_error(404, str(error))
     except ConflictError as error:
-        return web.json_answer({"errors": {"_body": str(error)}}, status=409)
+        return web.json_error(409, str(error))
     except ValueError as error:
-        return web.json_answer({"errors": {"_body": str(error)}}, status=400)
+        return web.json_error(400, str(error))
     return web.json_answer(application_record(application))
 
 
@@ -217,11 +217,11 @@ def roster_put(session: Session, raw_body: bytes) -> web.Answer:
             raise web.BadRequest(413, "The roster is too large: keep it under 5 MB.")
         result = load_roster(session, web.decode_text_file(raw_body or b""))
     except web.BadRequest as error:
-        return web.json_answer({"errors": {"_body": error.message}}, status=error.status)
+        return web.json_error(error.status, error.message)
     except RosterInvalid as error:
         return web.json_answer({"errors": {"_body": "The roster was not loaded.", "lines": error.problems}}, status=400)
     except ConflictError as error:
-        return web.json_answer({"errors": {"_body": str(error)}}, status=409)
+        return web.json_error(409, str(error))
     return web.json_answer(result)
 
 
@@ -286,13 +286,13 @@ def cohort_change_json(session: Session, change: str, raw_body: bytes, cohort_id
             raise ValueError("Send a JSON object.")
         message = _cohort_change(session, change, {**document, "cohort": cohort_id, "confirm": True})
     except web.BadRequest as error:
-        return web.json_answer({"errors": {"_body": error.message}}, status=error.status)
+        return web.json_error(error.status, error.message)
     except ValueError as error:
-        return web.json_answer({"errors": {"_body": str(error)}}, status=400)
+        return web.json_error(400, str(error))
     except Cohort.DoesNotExist:
-        return web.json_answer({"errors": {"_body": f"No cohort {cohort_id}."}}, status=404)
+        return web.json_error(404, f"No cohort {cohort_id}.")
     except ConflictError as error:
-        return web.json_answer({"errors": {"_body": str(error)}}, status=409)
+        return web.json_error(409, str(error))
     return web.json_answer({"message": message}, status=201 if change == "open" else 200)
 
 
@@ -325,7 +325,7 @@ def person_erase_json(session: Session, raw_body: bytes) -> web.Answer:
     try:
         document = web.decode_json(raw_body)
     except web.BadRequest as error:
-        return web.json_answer({"errors": {"_body": error.message}}, status=error.status)
+        return web.json_error(error.status, error.message)
     email = document.get("email", "") if isinstance(document, dict) else ""
     if not isinstance(email, str) or not EMAIL_PATTERN.match(email.strip().lower()):
         return web.json_answer({"errors": {"email": "Give the person's email address."}}, status=400)

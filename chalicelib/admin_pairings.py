@@ -19,23 +19,19 @@ def _page(template: str, session: Session, status: int = 200, **context) -> web.
     return web.page(template, status=status, session=session, **{"flash": "", "problem": "", **context})
 
 
-def _error(status: int, message: str) -> web.Answer:
-    return web.json_answer({"errors": {"_body": message}}, status=status)
-
-
 # Proposals.
 
 def proposal_json(raw_body: bytes) -> web.Answer:
     cohort = open_cohort()
     if cohort is None:
-        return _error(409, "No cohort is open.")
+        return web.json_error(409, "No cohort is open.")
     try:
         options = web.decode_json(raw_body) if raw_body else {}
         view = proposals.propose(cohort, options)
     except web.BadRequest as error:
-        return _error(error.status, error.message)
+        return web.json_error(error.status, error.message)
     except proposals.ProposalInvalid as error:
-        return _error(400, str(error))
+        return web.json_error(400, str(error))
     return web.json_answer(view.proposal)
 
 
@@ -77,13 +73,13 @@ def approve_json(session: Session, raw_body: bytes) -> web.Answer:
         requests = _requests(document.get("pairs") if isinstance(document, dict) else None)
         created = pairings.approve(session.email, requests)
     except web.BadRequest as error:
-        return _error(error.status, error.message)
+        return web.json_error(error.status, error.message)
     except ValueError as error:
-        return _error(400, str(error))
+        return web.json_error(400, str(error))
     except PairingRefused as error:
         return web.json_answer({"errors": {"_body": str(error), "pairs": error.problems}}, status=409)
     except ConflictError as error:
-        return _error(409, str(error))
+        return web.json_error(409, str(error))
     return web.json_answer({"pairings": [_summary(p) for p in created]}, status=201)
 
 
@@ -115,7 +111,7 @@ def pairings_json(query: dict) -> web.Answer:
     cohort = open_cohort()
     state = query.get("state")
     if state and state not in STATES:
-        return _error(400, f"state must be one of: {', '.join(STATES)}.")
+        return web.json_error(400, f"state must be one of: {', '.join(STATES)}.")
     found = pairings.cohort_pairings(cohort.id, state) if cohort else []
     return web.json_answer({"pairings": [pairings.pairing_record(p) for p in found]})
 
@@ -130,7 +126,7 @@ def pairing_json(pairing_id: str) -> web.Answer:
     try:
         record = pairings.pairing_record(pairings.get_pairing(pairing_id))
     except Pairing.DoesNotExist:
-        return _error(404, f"No pairing {pairing_id}.")
+        return web.json_error(404, f"No pairing {pairing_id}.")
     return web.json_answer({**record, "responses": responses_of(pairing_id)})
 
 
@@ -149,13 +145,13 @@ def pairing_action_json(session: Session, pairing_id: str, raw_body: bytes) -> w
             raise ValueError('Send {"action": "pause" | "resume" | "dissolve" | "extend", "reason"?, "days"?}.')
         outcome = _act(session, pairing_id, document)
     except web.BadRequest as error:
-        return _error(error.status, error.message)
+        return web.json_error(error.status, error.message)
     except Pairing.DoesNotExist:
-        return _error(404, f"No pairing {pairing_id}.")
+        return web.json_error(404, f"No pairing {pairing_id}.")
     except ValueError as error:
-        return _error(400, str(error))
+        return web.json_error(400, str(error))
     except (lifecycle.TransitionRefused, pairings.ConflictError) as error:
-        return _error(409, str(error))
+        return web.json_error(409, str(error))
     return web.json_answer({"id": pairing_id, "state": outcome.state})
 
 

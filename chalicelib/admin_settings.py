@@ -71,7 +71,7 @@ def settings_put(session: Session, query: dict, raw_body: bytes) -> web.Answer:
                                    status=400)
         saved = settings_store.save(cohort.id, document, session.email, based_on)
     except web.BadRequest as error:
-        return web.json_answer({"errors": {"_body": error.message}}, status=error.status)
+        return web.json_error(error.status, error.message)
     except SettingsInvalid as invalid:
         return web.json_answer({"errors": invalid.errors}, status=400)
     except ConflictError as error:

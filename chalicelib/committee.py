@@ -167,7 +167,7 @@ def guard(path: str, method: str, headers, raw_body: bytes | None) -> Session | 
     session = session_from(headers.get("cookie"))
     if session is None:
         if is_api:
-            return web.json_answer({"errors": {"_body": "Sign in as a committee member first."}}, status=401)
+            return web.json_error(401, "Sign in as a committee member first.")
         return web.redirect("/admin/login")
     if method == "POST" and not is_api:
         content_type = headers.get("content-type", "")
@@ -197,7 +197,7 @@ def login_request(raw_body: bytes, content_type: str) -> web.Answer:
         else:
             email = web.decode_form(raw_body).get("email", [""])[0]
     except web.BadRequest as error:
-        return web.json_answer({"errors": {"_body": error.message}}, status=error.status)
+        return web.json_error(error.status, error.message)
     request_sign_in(email if isinstance(email, str) else "")
     message = "If that address belongs to a committee member, a sign-in link is on its way. It works once, for 15 minutes."
     if content_type.startswith("application/json"):

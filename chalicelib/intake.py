@@ -169,13 +169,13 @@ def apply_with_json(raw_body: bytes) -> web.Answer:
     try:
         application = submit(from_json(web.decode_json(raw_body)))
     except web.BadRequest as error:
-        return web.json_answer({"errors": {"_body": error.message}}, status=error.status)
+        return web.json_error(error.status, error.message)
     except Invalid as error:
         return web.json_answer({"errors": error.errors}, status=400)
     except ConflictError as error:
         return web.json_answer({"errors": {"email": str(error)}}, status=409)
     except ApplicationsClosed:
-        return web.json_answer({"errors": {"_body": "Applications are closed at the moment."}}, status=409)
+        return web.json_error(409, "Applications are closed at the moment.")
     return web.json_answer({"id": application.id, "status": application.status}, status=201)
 
 

@@ -50,6 +50,11 @@ def json_answer(document, status: int = 200) -> Answer:
     return Answer(status, json.dumps(document), JSON)
 
 
+def json_error(status: int, message: str) -> Answer:
+    """A refusal the API explains in one sentence (field errors use their own keys)."""
+    return json_answer({"errors": {"_body": message}}, status=status)
+
+
 def redirect(location: str, status: int = 303) -> Answer:
     return Answer(status, "", HTML, {"Location": location})
 
