@@ -10,7 +10,7 @@ from collections import Counter
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 
 from chalicelib import alerts, audit, committee, membership, pairings, program_settings, retention, settings_store, web
-from chalicelib.committee import Session
+from chalicelib.committee import Session, admin_page
 from chalicelib.config import settings
 from chalicelib.intake import WITHDRAWN, claim_key
 from chalicelib.models import Application, Claim, Cohort
@@ -101,11 +101,6 @@ def load_roster(session: Session, csv_text: str) -> dict:
 
 # Web answers: HTML pages and the JSON API. Each app.py handler calls one.
 
-def _page(template: str, session: Session, status: int = 200, **context) -> web.Answer:
-    context = {"flash": "", "problem": "", **context}
-    return web.page(template, status=status, session=session, **context)
-
-
 def dashboard(session: Session) -> web.Answer:
     cohort = open_cohort()
     summary = {}
@@ -114,7 +109,7 @@ def dashboard(session: Session) -> web.Answer:
             counts = summary.setdefault(application.role, Counter())
             counts[application.status] += 1
             counts["unconfirmed"] += application.email_confirmed_at is None
-    return _page("pages/admin/dashboard.html", session, cohort=cohort, summary=summary, statuses=STATUSES,
+    return admin_page("pages/admin/dashboard.html", session, cohort=cohort, summary=summary, statuses=STATUSES,
                  alerts=alerts.recent(cohort.id) if cohort else [],
                  quarantined=alerts.replies_to_read("quarantined"), unrated=alerts.replies_to_read("unrated"))
 
@@ -123,7 +118,7 @@ def applications_page(session: Session, query: dict) -> web.Answer:
     cohort = cohort_or_open(query.get("cohort"))
     role, status = query.get("role") or "", query.get("status") or ""
     found = [application_record(a) for a in cohort_applications(cohort.id, role, status)] if cohort else []
-    return _page("pages/admin/applications.html", session, cohort=cohort, applications=found,
+    return admin_page("pages/admin/applications.html", session, cohort=cohort, applications=found,
                  role_filter=role, status_filter=status, statuses=STATUSES)
 
 
@@ -158,7 +153,7 @@ def application_page(session: Session, application_id: str, flash: str = "", pro
     except NotFound as error:
         return web.page("pages/error.html", status=404, heading="Not found", message=str(error))
     form_version, fields = answered_form(application)
-    return _page("pages/admin/application.html", session, status=status, application=application_record(application),
+    return admin_page("pages/admin/application.html", session, status=status, application=application_record(application),
                  fields=fields, form_version=form_version, flash=flash, problem=problem)
 
 
@@ -194,7 +189,7 @@ def application_action_json(session: Session, application_id: str, raw_body: byt
 
 
 def roster_page(session: Session, problems: list[str] = (), flash: str = "", status: int = 200) -> web.Answer:
-    return _page("pages/admin/roster.html", session, status=status, problems=problems, flash=flash)
+    return admin_page("pages/admin/roster.html", session, status=status, problems=problems, flash=flash)
 
 
 def roster_upload(session: Session, raw_body: bytes, content_type: str) -> web.Answer:
@@ -226,7 +221,7 @@ def roster_put(session: Session, raw_body: bytes) -> web.Answer:
 
 
 def committee_page(session: Session, flash: str = "", problem: str = "", status: int = 200) -> web.Answer:
-    return _page("pages/admin/committee.html", session, status=status, members=committee.members(),
+    return admin_page("pages/admin/committee.html", session, status=status, members=committee.members(),
                  flash=flash, problem=problem)
 
 
@@ -255,7 +250,7 @@ def sign_out(session: Session) -> web.Answer:
 
 def cohorts_page(session: Session, flash: str = "", problem: str = "", status: int = 200) -> web.Answer:
     cohorts = [cohort for state in ("open", "closed") for cohort in Cohort.by_status.query(state, scan_index_forward=False)]
-    return _page("pages/admin/cohorts.html", session, status=status, cohorts=cohorts, flash=flash, problem=problem,
+    return admin_page("pages/admin/cohorts.html", session, status=status, cohorts=cohorts, flash=flash, problem=problem,
                  retention_months=settings().retention_months)
 
 
@@ -299,7 +294,7 @@ def cohort_change_json(session: Session, change: str, raw_body: bytes, cohort_id
 def person_page(session: Session, query: dict, flash: str = "", problem: str = "", status: int = 200) -> web.Answer:
     email = (query.get("email") or "").strip().lower()
     found = retention.export_person(email) if email else None
-    return _page("pages/admin/person.html", session, status=status, email=email, found=found, flash=flash, problem=problem)
+    return admin_page("pages/admin/person.html", session, status=status, email=email, found=found, flash=flash, problem=problem)
 
 
 def person_export_json(query: dict) -> web.Answer:

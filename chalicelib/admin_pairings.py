@@ -6,17 +6,13 @@ signed-in member's Session.
 from __future__ import annotations
 
 from chalicelib import lifecycle, pairings, proposals, web, workflow
-from chalicelib.committee import Session
+from chalicelib.committee import Session, admin_page
 from chalicelib.lifecycle import State
 from chalicelib.models import Application, Pairing, Response
 from chalicelib.pairings import PairingRefused, PairRequest
 from chalicelib.store import ConflictError, open_cohort
 
 STATES = tuple(state.value for state in State)
-
-
-def _page(template: str, session: Session, status: int = 200, **context) -> web.Answer:
-    return web.page(template, status=status, session=session, **{"flash": "", "problem": "", **context})
 
 
 # Proposals.
@@ -42,7 +38,7 @@ def _split_pairs(values: list[str]) -> list[list[str]]:
 def proposal_page(session: Session, raw_body: bytes | None = None) -> web.Answer:
     cohort = open_cohort()
     if cohort is None:
-        return _page("pages/admin/matching.html", session, cohort=None, view=None, locks=[], forbids=[])
+        return admin_page("pages/admin/matching.html", session, cohort=None, view=None, locks=[], forbids=[])
     submitted = web.decode_form(raw_body) if raw_body else {}
     locks = _split_pairs(submitted.get("lock", []))
     if submitted.get("lock_mentor", [""])[0] and submitted.get("lock_mentee", [""])[0]:
@@ -52,9 +48,9 @@ def proposal_page(session: Session, raw_body: bytes | None = None) -> web.Answer
         proposal = proposals.propose(cohort, {"locks": locks, "forbids": forbids})
     except proposals.ProposalInvalid as error:
         proposal = proposals.propose(cohort, {"forbids": forbids})
-        return _page("pages/admin/matching.html", session, status=400, cohort=cohort, view=proposal,
+        return admin_page("pages/admin/matching.html", session, status=400, cohort=cohort, view=proposal,
                      locks=[], forbids=forbids, problem=f"That lock cannot be kept: {error}")
-    return _page("pages/admin/matching.html", session, cohort=cohort, view=proposal, locks=locks, forbids=forbids)
+    return admin_page("pages/admin/matching.html", session, cohort=cohort, view=proposal, locks=locks, forbids=forbids)
 
 
 # Approval.
@@ -86,12 +82,12 @@ def approve_json(session: Session, raw_body: bytes) -> web.Answer:
 def approve_form(session: Session, raw_body: bytes) -> web.Answer:
     chosen = _split_pairs(web.decode_form(raw_body).get("pair", []))
     if not chosen:
-        return _page("pages/admin/matching.html", session, status=400, cohort=open_cohort(), view=None,
+        return admin_page("pages/admin/matching.html", session, status=400, cohort=open_cohort(), view=None,
                      locks=[], forbids=[], problem="Tick at least one pair to approve.")
     try:
         created = pairings.approve(session.email, [PairRequest(mentor, mentee) for mentor, mentee in chosen])
     except (PairingRefused, ConflictError) as error:
-        return _page("pages/admin/matching.html", session, status=409, cohort=open_cohort(), view=None,
+        return admin_page("pages/admin/matching.html", session, status=409, cohort=open_cohort(), view=None,
                      locks=[], forbids=[], problem=f"Nothing was approved. {error}")
     return web.redirect(f"/admin/pairings?approved={len(created)}")
 
@@ -174,7 +170,7 @@ def pairings_page(session: Session, query: dict) -> web.Answer:
     found = pairings.cohort_pairings(cohort.id, state) if cohort else []
     approved = query.get("approved", "")
     flash = f"{approved} pairing{'s' if approved != '1' else ''} approved; the introductions are on their way." if approved.isdigit() else ""
-    return _page("pages/admin/pairings.html", session, cohort=cohort, pairings=[pairings.pairing_record(p) for p in found],
+    return admin_page("pages/admin/pairings.html", session, cohort=cohort, pairings=[pairings.pairing_record(p) for p in found],
                  names=_names(found), state_filter=state, states=STATES, flash=flash)
 
 
@@ -183,7 +179,7 @@ def pairing_page(session: Session, pairing_id: str, problem: str = "", status: i
         pairing = pairings.get_pairing(pairing_id)
     except Pairing.DoesNotExist:
         return web.page("pages/error.html", status=404, heading="Not found", message=f"No pairing {pairing_id}.")
-    return _page("pages/admin/pairing.html", session, status=status, pairing=pairings.pairing_record(pairing),
+    return admin_page("pages/admin/pairing.html", session, status=status, pairing=pairings.pairing_record(pairing),
                  names=_names([pairing]), responses=responses_of(pairing_id), problem=problem,
                  actions=_allowed_actions(pairing.state))
 

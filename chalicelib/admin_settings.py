@@ -12,7 +12,7 @@ import re
 
 from chalicelib import program_settings, settings_store, web
 from chalicelib.admin import cohort_or_open
-from chalicelib.committee import Session
+from chalicelib.committee import Session, admin_page
 from chalicelib.models import Cohort
 from chalicelib.program_settings import SettingsInvalid
 from chalicelib.store import ConflictError
@@ -32,12 +32,8 @@ QUESTION_EDITORS = ("questions", "feedback", "evaluation")
 _LOCATION = re.compile(r"^(?P<part>\w+)(?:\[(?P<index>\d+)\])?(?:\.(?P<key>\w+))?")
 
 
-def _page(template: str, session: Session, status: int = 200, **context) -> web.Answer:
-    return web.page(template, status=status, session=session, **{"flash": "", "problem": "", **context})
-
-
 def _no_cohort(session: Session) -> web.Answer:
-    return _page("pages/admin/settings.html", session, status=404, cohort=None, saved=None, history=[],
+    return admin_page("pages/admin/settings.html", session, status=404, cohort=None, saved=None, history=[],
                  editors=EDITORS, problem="No such cohort, and none is open.")
 
 
@@ -86,7 +82,7 @@ def settings_page(session: Session, query: dict) -> web.Answer:
     if cohort is None:
         return _no_cohort(session)
     saved = settings_store.current(cohort.id)
-    return _page("pages/admin/settings.html", session, cohort=cohort, saved=saved, editors=EDITORS,
+    return admin_page("pages/admin/settings.html", session, cohort=cohort, saved=saved, editors=EDITORS,
                  program=program_settings, history=settings_store.history(cohort.id), changed_mail=[
                      name for name in program_settings.MAILS if program_settings.edited_mail(saved.document, name)])
 
@@ -144,7 +140,7 @@ def _editor(session: Session, editor: str, cohort: Cohort, saved: settings_store
             status: int = 200, mail_name: str | None = None, **context) -> web.Answer:
     part, title = EDITORS[editor]
     template = "questions" if editor in QUESTION_EDITORS else editor
-    return _page(f"pages/admin/settings_{template}.html", session, status=status, editor=editor, part=part,
+    return admin_page(f"pages/admin/settings_{template}.html", session, status=status, editor=editor, part=part,
                  title=title, cohort=cohort, saved=saved, rows=rows, errors=errors, mail_name=mail_name,
                  program=program_settings, **{"preview": None, **context})
 

@@ -46,6 +46,11 @@ class Session:
         return hmac.new(signing_key(), f"csrf:{self.session_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def admin_page(template: str, session: Session, status: int = 200, **context) -> web.Answer:
+    """A page of the admin area: it greets the signed-in member, and carries their CSRF token."""
+    return web.page(template, status=status, session=session, **{"flash": "", "problem": "", **context})
+
+
 # Membership.
 
 def is_member(email: str) -> bool:

@@ -278,13 +278,12 @@ def report_json(query: Mapping):
 
 
 def report_page(session, query: Mapping):
-    from chalicelib import web
+    from chalicelib.committee import admin_page
 
     cohort = _cohort(query)
     if cohort is None:
-        return web.page("pages/admin/report.html", session=session, flash="", problem="", cohort=None,
-                        report=None, rates=[], satisfaction=[], states=[])
+        return admin_page("pages/admin/report.html", session, cohort=None, report=None, rates=[], satisfaction=[], states=[])
     report = report_for(cohort)
-    return web.page("pages/admin/report.html", session=session, flash="", problem="", cohort=cohort, report=report,
-                    rates=rate_rows(report), satisfaction=satisfaction_rows(report),
-                    states=list(report["pairings"]["by_state"].items()))
+    return admin_page("pages/admin/report.html", session, cohort=cohort, report=report,
+                      rates=rate_rows(report), satisfaction=satisfaction_rows(report),
+                      states=list(report["pairings"]["by_state"].items()))
