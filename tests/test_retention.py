@@ -116,3 +116,19 @@ def test_the_erase_form_needs_a_confirmation(year_with_answers, client, committe
     confirmed = client.http.post("/admin/people/erase", headers={**FORM, "Cookie": committee_cookie},
                                  body=f"csrf_token={token}&email={pairing.mentee_email}&confirm=yes".encode())
     assert confirmed.status_code == 200 and b"Erased: 1 applications" in confirmed.body
+
+
+def test_the_cohort_forms_need_a_confirmation_to_close_and_then_open_the_next(aws, client, committee_cookie):
+    from tests.conftest import csrf_of
+
+    token, current = csrf_of(client, committee_cookie), open_cohort()
+    headers = {**FORM, "Cookie": committee_cookie}
+    unconfirmed = client.http.post("/admin/cohorts/close", headers=headers, body=f"csrf_token={token}&cohort={current.id}".encode())
+    assert unconfirmed.status_code == 400 and b"cannot be undone" in unconfirmed.body and open_cohort().id == current.id
+    closed = client.http.post("/admin/cohorts/close", headers=headers,
+                              body=f"csrf_token={token}&cohort={current.id}&confirm=yes".encode())
+    assert closed.status_code == 200 and b"personal data will be deleted on" in closed.body and open_cohort() is None
+    opened = client.http.post("/admin/cohorts/open", headers=headers, body=f"csrf_token={token}&id=2031&name=2031+year".encode())
+    assert opened.status_code == 200 and b"2031 year is open" in opened.body and open_cohort().id == "2031"
+    again = client.http.post("/admin/cohorts/open", headers=headers, body=f"csrf_token={token}&id=2032&name=2032+year".encode())
+    assert again.status_code == 409 and b"Close it first" in again.body
