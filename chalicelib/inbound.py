@@ -15,15 +15,15 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import TransactWriteError
 
 from chalicelib import clock, lifecycle, tokens
 from chalicelib.aws import client
 from chalicelib.config import settings
 from chalicelib.models import Alert, InboundMessage, Pairing
 from chalicelib.pairings import get_pairing
-from chalicelib.store import ConflictError, open_cohort
-from chalicelib.workflow import ANSWER_EVENTS, BOTH, apply_event, read_reply_token
+from chalicelib.store import ConflictError, conditions_failed, open_cohort, transaction
+from chalicelib.workflow import ANSWER_EVENTS, BOTH, TriggerRecord, apply_event, read_reply_token
 
 if TYPE_CHECKING:
     from chalicelib import replies
@@ -39,6 +39,16 @@ DUPLICATE = "duplicate"
 MAX_KEPT_TEXT = 20_000
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One received mail as SES announced it: where it is stored, who it was for, SES's verdicts."""
+
+    message_id: str
+    object_key: str
+    recipients: list[str]
+    receipt: dict
+
+
 @dataclass
 class Handling:
     outcome: str
@@ -46,53 +56,42 @@ class Handling:
     pairing: Pairing | None = None
     participant: str | None = None
     message: replies.InboundMessage | None = None
+    recorded: bool = False  # its record was written in the same transaction as the reply's effect
 
 
 def receive(sns_message: str) -> dict:
     try:
         notification = json.loads(sns_message)
-        message_id = str(notification["mail"]["messageId"])
-        action = notification["receipt"]["action"]
-        bucket, key = action["bucketName"], action["objectKey"]
-        recipients = [str(address) for address in notification["receipt"].get("recipients", [])]
         receipt = notification["receipt"]
+        action = receipt["action"]
+        bucket = action["bucketName"]
+        delivery = Delivery(str(notification["mail"]["messageId"]), action["objectKey"],
+                            [str(address) for address in receipt.get("recipients", [])], receipt)
     except (ValueError, KeyError, TypeError):
         log.warning("inbound notification ignored: not an SES receipt notification")
         return {"outcome": "ignored", "reason": "not an SES receipt notification"}
     # A message delivered again is handled again, harmlessly: its pairing's history already
-    # holds the trigger, and the record below is written only if it does not exist yet.
-    raw = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-    handling = handle(raw, recipients, receipt, message_id)
-    message = handling.message
-    record = InboundMessage(
-        id=message_id, received_at=clock.now(), object_key=key, recipients=recipients,
-        outcome=handling.outcome, reason=handling.reason,
-        pairing_id=handling.pairing.id if handling.pairing else None, participant=handling.participant,
-        from_address=message.from_address if message else None, subject=message.subject[:500] if message else None,
-        text=(message.reply_text or message.full_text)[:MAX_KEPT_TEXT] if message else None,
-    )
-    try:
-        record.save(condition=InboundMessage.id.does_not_exist())
-    except PutError:
-        return {"message_id": message_id, "outcome": DUPLICATE}
-    if handling.outcome in (QUARANTINED, UNRATED):
-        _tell_committee(record, handling)
-    log.info("inbound message %s: %s", message_id, handling.outcome)
-    return {"message_id": message_id, "outcome": handling.outcome, "reason": handling.reason,
-            "pairing_id": record.pairing_id}
+    # holds the trigger, and its record is written only if it does not exist yet.
+    raw = client("s3").get_object(Bucket=bucket, Key=delivery.object_key)["Body"].read()
+    handling = handle(raw, delivery)
+    if not handling.recorded and not _keep(_records(delivery, handling)):
+        return {"message_id": delivery.message_id, "outcome": DUPLICATE}
+    log.info("inbound message %s: %s", delivery.message_id, handling.outcome)
+    return {"message_id": delivery.message_id, "outcome": handling.outcome, "reason": handling.reason,
+            "pairing_id": handling.pairing.id if handling.pairing else None}
 
 
-def handle(raw: bytes, recipients: list[str], receipt: dict, message_id: str) -> Handling:
+def handle(raw: bytes, delivery: Delivery) -> Handling:
     """What one received mail means, applied to its pairing when it checks out."""
     from chalicelib import replies  # the parser's patterns load only where mail arrives, not on every cold start
 
-    problem = replies.verdict_problem(receipt)
+    problem = replies.verdict_problem(delivery.receipt)
     message = replies.parse_message(raw)
     if problem:
         return Handling(QUARANTINED, problem, message=message)
     if message.problem:
         return Handling(QUARANTINED, message.problem, message=message)
-    token = replies.reply_token(recipients, settings().reply_domain)
+    token = replies.reply_token(delivery.recipients, settings().reply_domain)
     if token is None:
         return Handling(QUARANTINED, "it was not sent to a reply address", message=message)
     try:
@@ -109,20 +108,50 @@ def handle(raw: bytes, recipients: list[str], receipt: dict, message_id: str) ->
         return Handling(AUTO_REPLY, f"an automatic reply ({message.auto_reply_reason}); not counted as an answer",
                         pairing, participant, message)
     reading = replies.interpret(message.reply_text)
-    event = _event(address.kind, participant, reading, message_id)
+    event = _event(address.kind, participant, reading, delivery.message_id)
+    applied = (Handling(APPLIED, None, pairing, participant, message, recorded=True) if reading.understood else
+               Handling(UNRATED, "no rating could be read; the committee reads the text", pairing, participant,
+                        message, recorded=True))
     try:
         # The pairing was just read (consistently) above: apply_event decides on it instead of reading
         # it again; its write is conditional on the version, and a lost race reloads as before.
-        outcome = apply_event(pairing.id, event, pairing=pairing)
+        outcome = apply_event(pairing.id, event, pairing=pairing, records=_records(delivery, applied))
     except lifecycle.TransitionRefused as error:
         return Handling(KEPT, f"the pairing could not take it: {error}", pairing, participant, message)
     except ConflictError as error:
         return Handling(KEPT, str(error), pairing, participant, message)
     if not outcome.applied:
         return Handling(DUPLICATE, "this message was applied before", pairing, participant, message)
-    if not reading.understood:
-        return Handling(UNRATED, "no rating could be read; the committee reads the text", pairing, participant, message)
-    return Handling(APPLIED, None, pairing, participant, message)
+    return applied
+
+
+def _records(delivery: Delivery, handling: Handling) -> list[TriggerRecord]:
+    """The mail's record, written once, and the committee's digest alert when it must read the mail."""
+    message = handling.message
+    record = InboundMessage(
+        id=delivery.message_id, received_at=clock.now(), object_key=delivery.object_key,
+        recipients=delivery.recipients, outcome=handling.outcome, reason=handling.reason,
+        pairing_id=handling.pairing.id if handling.pairing else None, participant=handling.participant,
+        from_address=message.from_address if message else None, subject=message.subject[:500] if message else None,
+        text=(message.reply_text or message.full_text)[:MAX_KEPT_TEXT] if message else None,
+    )
+    records: list[TriggerRecord] = [(record, InboundMessage.id.does_not_exist())]
+    if handling.outcome in (QUARANTINED, UNRATED):
+        records.append((_alert(record, handling), None))
+    return records
+
+
+def _keep(records: list[TriggerRecord]) -> bool:
+    """Write a mail's records, all or none. False when the mail was recorded before."""
+    try:
+        with transaction() as write:
+            for item, condition in records:
+                write.save(item, condition=condition)
+    except TransactWriteError as error:
+        if not conditions_failed(error):
+            raise
+        return False
+    return True
 
 
 def _participant(pairing: Pairing, role: str, from_address: str) -> str | None:
@@ -139,14 +168,14 @@ def _event(kind, participant: str, reading: replies.Interpretation, message_id: 
                            rating=lifecycle.Rating(reading.rating) if reading.rating else None, text=reading.text[:5000])
 
 
-def _tell_committee(record: InboundMessage, handling: Handling) -> None:
-    """A quarantined or unreadable reply joins the committee's next digest."""
+def _alert(record: InboundMessage, handling: Handling) -> Alert:
+    """For the committee's next digest: a quarantined or unreadable reply."""
     if handling.pairing:
         cohort = handling.pairing.cohort
     else:
         current = open_cohort()  # one query, not one to test and another to read
         cohort = current.id if current else "none"
     what = "was quarantined" if handling.outcome == QUARANTINED else "has no rating we could read"
-    Alert(cohort=cohort, at_id=f"{clock.iso(clock.now())}#{secrets.token_hex(4)}",
-          pairing_id=record.pairing_id, kind=f"reply_{handling.outcome}", severity="digest",
-          text=f"A reply {what}: {handling.reason}.", digest=Alert.PENDING).save()
+    return Alert(cohort=cohort, at_id=f"{clock.iso(clock.now())}#{secrets.token_hex(4)}",
+                 pairing_id=record.pairing_id, kind=f"reply_{handling.outcome}", severity="digest",
+                 text=f"A reply {what}: {handling.reason}.", digest=Alert.PENDING)

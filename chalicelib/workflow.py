@@ -4,8 +4,9 @@
 the history), asks the core what happens, and writes in ONE transaction,
 conditional on the pairing's version: the new fields and history entry, the
 mails (outbox), the responses and alerts, the freed claims when the pairing
-ends, and the audit entry for a committee action. A lost race reloads and
-decides again, so concurrent triggers are each applied exactly once.
+ends, the audit entry for a committee action, and the trigger's own record
+when its caller keeps one (a received mail). A lost race reloads and decides
+again, so concurrent triggers are each applied exactly once.
 
 Participant mails carry a signed token, both in the Reply-To address
 (reply+TOKEN@reply domain) and in a link to the web form (/respond/TOKEN).
@@ -18,14 +19,16 @@ import struct
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import Sequence
 
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.condition import Condition
 
 from chalicelib import audit, clock, lifecycle, mail, tokens
 from chalicelib.aws import signing_key
 from chalicelib.config import settings
 from chalicelib.lifecycle import COMMITTEE, Alert as AlertEffect, RecordResponse, ResponseKind, SendMail, Template
-from chalicelib.models import Alert, Claim, Pairing, Response
+from chalicelib.models import Alert, Claim, InboundMessage, Pairing, Response
 from chalicelib.pairings import cohort_schedule, get_pairing, live_mentee_key
 from chalicelib.store import ConflictError, conditions_failed, transaction
 
@@ -74,6 +77,12 @@ def read_reply_token(token: str) -> ReplyAddress:
     return ReplyAddress(subject[:16].hex(), roles[role_code], kinds[kind_code])
 
 
+# What a caller keeps of a trigger, written with its transition: a received mail's record and
+# the committee's alert, each with its condition. A failed condition (the record exists) means
+# the trigger was handled before, and nothing is written.
+TriggerRecord = tuple[InboundMessage | Alert, Condition | None]
+
+
 @dataclass(frozen=True)
 class Outcome:
     state: str  # the pairing's state once the trigger is handled
@@ -91,10 +100,12 @@ def view_of(pairing: Pairing) -> lifecycle.PairingView:
 
 
 def apply_event(pairing_id: str, event: lifecycle.Event, *, source: str = "email", answers: dict | None = None,
-                pairing: Pairing | None = None, schedule: lifecycle.Schedule | None = None) -> Outcome:
+                pairing: Pairing | None = None, schedule: lifecycle.Schedule | None = None,
+                records: Sequence[TriggerRecord] = ()) -> Outcome:
     """Apply one trigger to a pairing exactly once. Raises lifecycle.TransitionRefused
     when the event does not apply, and ConflictError if the pairing keeps changing.
-    A caller that has just read the pairing (the tick) passes it, and its cohort's schedule."""
+    A caller that has just read the pairing (the tick) passes it, and its cohort's schedule;
+    one that keeps a record of the trigger passes it, to be written in the same transaction."""
     for _ in range(MAX_ATTEMPTS):
         pairing = pairing or get_pairing(pairing_id)
         if lifecycle.already_applied(pairing.history or [], event.trigger_id):
@@ -105,14 +116,15 @@ def apply_event(pairing_id: str, event: lifecycle.Event, *, source: str = "email
         except lifecycle.DuplicateTrigger:
             return Outcome(pairing.state, applied=False)
         try:
-            queued = _write(pairing, event, decision, now, source, answers)
+            queued = _write(pairing, event, decision, now, source, answers, records)
         except TransactWriteError as error:
             if not conditions_failed(error):
                 raise
-            # The version check is the transaction's only condition that can fail:
-            # another trigger changed the pairing first. Reload and decide again.
-            pairing = None
-            continue
+            seen_version = pairing.version
+            pairing = get_pairing(pairing_id)
+            if pairing.version == seen_version:  # the pairing is as it was: the trigger's record exists
+                return Outcome(pairing.state, applied=False)
+            continue  # another trigger changed the pairing first: decide again on it
         mail.deliver_all(queued)
         return Outcome(decision.state.value, applied=True)
     raise ConflictError("The pairing kept changing; please try again.")
@@ -128,7 +140,7 @@ def _stored(value):
 
 
 def _write(pairing: Pairing, event: lifecycle.Event, decision: lifecycle.Decision, now: datetime,
-           source: str, answers: dict | None) -> list:
+           source: str, answers: dict | None, records: Sequence[TriggerRecord]) -> list:
     previous_version = pairing.version
     actions = []
     for name, value in decision.updates.items():
@@ -143,6 +155,8 @@ def _write(pairing: Pairing, event: lifecycle.Event, decision: lifecycle.Decisio
     with transaction() as write:
         write.update(pairing, actions=actions, condition=Pairing.version == previous_version,
                      add_version_condition=False)
+        for item, condition in records:
+            write.save(item, condition=condition)
         for effect in decision.effects:
             if isinstance(effect, SendMail):
                 queued += [mail.queue(write, composed) for composed in _mails_for(effect, pairing, people)]

@@ -167,6 +167,10 @@ class _Module:
                     self.imports[alias.asname or alias.name] = f"{node.module}.{alias.name}"
         self.functions = {node.name: node for node in self.tree.body
                           if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        # Type aliases (`Name = tuple[Model, ...]`), so annotations that use them name their models too.
+        self.aliases = {node.targets[0].id: node.value for node in self.tree.body
+                        if isinstance(node, ast.Assign) and len(node.targets) == 1
+                        and isinstance(node.targets[0], ast.Name) and isinstance(node.value, (ast.Subscript, ast.BinOp))}
 
     def qualify(self, name: str) -> str:
         return self.imports.get(name, f"{self.name}.{name}")
@@ -229,7 +233,11 @@ class Analysis:
         name = self._dotted(node)
         if name is None:
             return set()
-        resolved = self._resolve(module.qualify(name.split(".")[0]) + ("." + name.split(".", 1)[1] if "." in name else ""))
+        qualified = module.qualify(name.split(".")[0]) + ("." + name.split(".", 1)[1] if "." in name else "")
+        home, _, alias = qualified.rpartition(".")
+        if home in self.modules and alias in self.modules[home].aliases:
+            return self._annotation(self.modules[home], self.modules[home].aliases[alias])
+        resolved = self._resolve(qualified)
         if resolved and resolved[0] == "class":
             return {("model", resolved[1])}
         if resolved == ("transaction_class",):

@@ -4,6 +4,7 @@ import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -138,6 +139,54 @@ def test_the_same_ses_message_delivered_three_times_changes_nothing_more(checked
     assert outcomes == ["applied", "duplicate", "duplicate"]
     assert len(list(Response.query(pairing.id))) == 1
     assert sum(entry.get("trigger_id") == "ses/ses-message-1" for entry in get_pairing(pairing.id).history) == 1
+
+
+def test_a_failure_after_the_replys_transaction_loses_nothing(checked_in):
+    """The reply's record and the committee's alert are written with its effect, all or nothing:
+    when a later write fails and SNS delivers the mail again, the committee still gets both."""
+    from botocore.exceptions import ClientError
+    from pynamodb.connection.base import Connection
+
+    pairing, mentee_mail, _ = checked_in
+    raw = reply_to(mentee_mail, pairing.mentee_email, "Could we talk about the conference next week?")
+    real_call, committed = Connection._make_api_call, []
+
+    def fail_writes_after_the_first_transaction(self, operation_name, *args, **kwargs):
+        if committed and operation_name in ("PutItem", "UpdateItem", "TransactWriteItems"):
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "injected"}}, operation_name)
+        answer = real_call(self, operation_name, *args, **kwargs)
+        committed.extend([operation_name] if operation_name == "TransactWriteItems" else [])
+        return answer
+
+    with mock.patch.object(Connection, "_make_api_call", fail_writes_after_the_first_transaction):
+        try:
+            deliver(raw, message_id="ses-message-2")
+        except Exception:  # noqa: BLE001 - a failed invocation: SNS delivers the mail again
+            pass
+    assert committed  # the reply's effect was written before the failure injected after it
+    again = deliver(raw, message_id="ses-message-2")
+    [record] = InboundMessage.scan()
+    assert (record.outcome, again["outcome"]) == ("unrated", "duplicate")
+    assert [alert.kind for alert in Alert.scan()].count("reply_unrated") == 1
+    assert len(list(Response.query(pairing.id))) == 1
+
+
+def test_a_trigger_whose_record_exists_already_changes_nothing(checked_in, fresh_clock):
+    from chalicelib import lifecycle
+
+    pairing, _, _ = checked_in
+    def record(outcome):
+        return InboundMessage(id="seen-before", received_at=fresh_clock.now(), object_key="inbound/seen-before",
+                              recipients=[], outcome=outcome)
+
+    record("kept").save()
+    event = lifecycle.Event(lifecycle.EventKind.REPLY_RECEIVED, "participant:mentee", "ses/seen-before",
+                            rating=lifecycle.Rating.GOING_WELL, text="going well")
+    version = get_pairing(pairing.id).version
+    outcome = workflow.apply_event(pairing.id, event, records=[(record("applied"), InboundMessage.id.does_not_exist())])
+    assert not outcome.applied
+    assert get_pairing(pairing.id).version == version and list(Response.query(pairing.id)) == []
+    assert InboundMessage.get("seen-before").outcome == "kept"
 
 
 def test_a_rematch_request_reaches_only_the_committee_and_the_previous_mentor_is_never_proposed_again(checked_in, client, committee_cookie):

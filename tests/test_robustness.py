@@ -60,6 +60,35 @@ def test_twenty_threads_sending_events_to_one_pairing_are_each_recorded_once(aws
     assert get_pairing(pairing.id).version == len(versions)
 
 
+def test_one_ses_message_delivered_four_times_at_once_is_applied_and_recorded_once(aws, fresh_clock):
+    from chalicelib.models import Alert
+
+    [pairing] = approved_pairs(1)
+    run_days(fresh_clock, 90)
+    [checkin] = mails_to(pairing.mentee_email, "check-in")
+    raw = reply_to(checkin, pairing.mentee_email, "Could we talk about the conference next week?")
+    outcomes, broken = [], []
+
+    def receive():
+        try:
+            outcomes.append(deliver(raw, message_id="same-ses-id-at-once")["outcome"])
+        except Exception as error:  # noqa: BLE001 - anything else is a failure of the test
+            broken.append(repr(error))
+
+    threads = [threading.Thread(target=receive) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert broken == []
+    assert sorted(outcomes) == ["duplicate", "duplicate", "duplicate", "unrated"]
+    [record] = InboundMessage.scan()
+    assert record.outcome == "unrated"
+    assert [alert.kind for alert in Alert.scan()].count("reply_unrated") == 1
+    assert len(list(Response.query(pairing.id))) == 1
+    assert sum(entry["trigger_id"] == "ses/same-ses-id-at-once" for entry in get_pairing(pairing.id).history) == 1
+
+
 def test_every_trigger_delivered_three_times_changes_nothing_the_second_time(aws, fresh_clock, client):
     [pairing] = approved_pairs(1)
     run_days(fresh_clock, 90)
