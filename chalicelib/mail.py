@@ -174,11 +174,15 @@ def _send(item: OutboxMail, skip: set[str] = frozenset()) -> dict:
     return client("sesv2").send_email(**arguments)
 
 
+# A mail that has left the queue, sent or dropped, keeps no one's address and no content.
+_LEFT_THE_QUEUE = (OutboxMail.queue.remove(), OutboxMail.lease_until.remove(),
+                   OutboxMail.recipients.remove(), OutboxMail.mime.remove())
+
+
 def _mark_sent(item: OutboxMail, ses_message_id: str) -> None:
     now = clock.now()
     actions = [
-        OutboxMail.queue.remove(),
-        OutboxMail.lease_until.remove(),
+        *_LEFT_THE_QUEUE,
         OutboxMail.sent_at.set(now),
         OutboxMail.ses_message_id.set(ses_message_id),
         OutboxMail.expires_at.set(now + KEEP_SENT_FOR),
@@ -196,8 +200,8 @@ def _mark_sent(item: OutboxMail, ses_message_id: str) -> None:
 def _drop(item: OutboxMail) -> None:
     now = clock.now()
     try:
-        item.update(actions=[OutboxMail.queue.remove(), OutboxMail.lease_until.remove(),
-                             OutboxMail.last_error.set(UNDELIVERABLE), OutboxMail.expires_at.set(now + KEEP_SENT_FOR)],
+        item.update(actions=[*_LEFT_THE_QUEUE, OutboxMail.last_error.set(UNDELIVERABLE),
+                             OutboxMail.expires_at.set(now + KEEP_SENT_FOR)],
                     condition=OutboxMail.queue.exists(), add_version_condition=False)
     except PynamoDBException:
         pass  # the lease runs out and the next sweep drops it again

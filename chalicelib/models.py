@@ -100,8 +100,10 @@ class OutboxMail(Model):
     id = UnicodeAttribute(hash_key=True)
     template = UnicodeAttribute()
     sender = UnicodeAttribute()
-    recipients = ListAttribute(of=UnicodeAttribute)
-    mime = UnicodeAttribute()
+    # The addresses and the message are needed only until the mail has left (or is dropped):
+    # then they are removed, so no mail's content outlives its sending.
+    recipients = ListAttribute(of=UnicodeAttribute, null=True)
+    mime = UnicodeAttribute(null=True)
     queue = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     attempts = NumberAttribute(default=0)

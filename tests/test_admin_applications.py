@@ -1,6 +1,4 @@
 """The committee's roster and application tools, through the routes."""
-import json
-
 import pytest
 
 from chalicelib import intake

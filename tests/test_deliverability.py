@@ -76,6 +76,7 @@ def test_mail_to_an_undeliverable_address_leaves_the_queue_unsent(aws):
     assert len(sent_mail()) == before
     dropped = OutboxMail.get(mail_id)
     assert dropped.queue is None and dropped.last_error == mail.UNDELIVERABLE and dropped.sent_at is None
+    assert dropped.mime is None and dropped.recipients is None
 
 
 def test_a_mail_to_several_goes_only_to_those_who_can_receive_it(aws):

@@ -1,20 +1,19 @@
 """Replies by mail and by web form, quarantine, rematch, committee actions."""
 import json
 import re
-import secrets
 from datetime import timedelta
 from pathlib import Path
 from unittest import mock
 
 import pytest
 
-from chalicelib import inbound, proposals, workflow
-from chalicelib.models import Alert, Claim, InboundMessage, Pairing, Response
+from chalicelib import clock, proposals, workflow
+from chalicelib.config import settings
+from chalicelib.models import Alert, Claim, InboundMessage, Response
 from chalicelib.pairings import get_pairing
 from chalicelib.store import open_cohort
-from infra.local.inbound import ses_notification
 from tests.conftest import sent_mail
-from tests.workflow_helpers import approved_pairs, deliver, mails_to, reply_to, run_days
+from tests.workflow_helpers import approved_pairs, deliver, mails_to, receive_with, reply_to, run_days
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -34,20 +33,6 @@ def as_participant(raw: bytes, sender: str, reply_address: str) -> bytes:
     """A corpus message, re-addressed from the participant to a live reply address."""
     raw = re.sub(rb"reply\+[A-Za-z0-9]+@reply\.example\.org", reply_address.encode(), raw)
     return re.sub(rb"(?im)^From:.*$", f"From: Participant <{sender}>".encode(), raw, count=1)
-
-
-def receive_with(raw: bytes, **verdicts) -> dict:
-    """Deliver with chosen SES verdicts, as the SNS handler receives them."""
-    from chalicelib import aws
-    from chalicelib.config import settings
-
-    message_id = secrets.token_hex(8)
-    key = f"inbound/{message_id}"
-    aws.client("s3").put_object(Bucket=settings().inbound_bucket, Key=key, Body=raw)
-    notification = ses_notification(raw, message_id, settings().inbound_bucket, key)
-    for name, status in verdicts.items():
-        notification["receipt"][name] = {"status": status}
-    return inbound.receive(json.dumps(notification))
 
 
 @pytest.mark.parametrize("fixture,expected", [
@@ -102,6 +87,9 @@ def test_forged_reply_addresses_are_quarantined(checked_in, damage, reason):
     assert list(Response.query(pairing.id)) == []
     [kept] = list(InboundMessage.by_outcome.query("quarantined"))
     assert "going well" in kept.text  # kept for the committee, never dropped
+    # It reached no pairing, so no cohort's closing deletes it: it expires as long after its arrival.
+    expected = clock.months_after(kept.received_at, settings().retention_months)
+    assert int(kept.expires_at.timestamp()) == int(expected.timestamp())
 
 
 def test_an_expired_reply_address_is_quarantined(checked_in, fresh_clock):

@@ -54,6 +54,17 @@ def test_a_mail_that_ses_refuses_stays_in_the_outbox_and_the_sweeper_sends_it_on
     assert OutboxMail.get(queued.id).queue is None
 
 
+def test_a_sent_mail_keeps_neither_its_content_nor_its_addresses(aws):
+    with mock.patch.object(mail, "_send", side_effect=throttled):
+        intake.submit(as_form(valid_answers()))
+    [queued] = list(OutboxMail.scan())
+    assert queued.mime and queued.recipients  # kept while it waits to be sent
+    assert mail.deliver(queued.id) is True
+    kept = OutboxMail.get(queued.id)
+    assert (kept.mime, kept.recipients, kept.queue) == (None, None, None)
+    assert kept.sent_at and kept.ses_message_id == sent_mail()[0]["id"]
+
+
 def test_a_leased_mail_is_not_sent_by_a_second_sender(aws):
     with mock.patch.object(mail, "_send", side_effect=throttled):
         intake.submit(as_form(valid_answers()))

@@ -1,11 +1,13 @@
 """Helpers for tests that walk pairings through their year."""
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import timedelta
 
-from chalicelib import alerts, pairings, proposals, workflow
+from chalicelib import alerts, inbound, pairings, proposals, workflow
 from chalicelib.store import open_cohort
+from infra.local.inbound import ses_notification
 from infra.local.seed import seed_demo_cohort
 from tests.conftest import sent_mail
 
@@ -54,3 +56,17 @@ def deliver(raw: bytes, message_id: str | None = None) -> dict:
     from infra.local.inbound import deliver_like_ses
 
     return deliver_like_ses(app, raw, message_id)
+
+
+def receive_with(raw: bytes, **verdicts) -> dict:
+    """Deliver with chosen SES verdicts, as the SNS handler receives them."""
+    from chalicelib import aws
+    from chalicelib.config import settings
+
+    message_id = secrets.token_hex(8)
+    key = f"inbound/{message_id}"
+    aws.client("s3").put_object(Bucket=settings().inbound_bucket, Key=key, Body=raw)
+    notification = ses_notification(raw, message_id, settings().inbound_bucket, key)
+    for name, status in verdicts.items():
+        notification["receipt"][name] = {"status": status}
+    return inbound.receive(json.dumps(notification))
