@@ -5,6 +5,7 @@ code base calls datetime.now().
 """
 from __future__ import annotations
 
+import calendar
 from datetime import datetime, timedelta, timezone
 
 _offset = timedelta(0)
@@ -32,3 +33,10 @@ def offset() -> timedelta:
 
 def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def months_after(moment: datetime, months: int) -> datetime:
+    """The same day so many calendar months later (the month's last day if it is shorter)."""
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))

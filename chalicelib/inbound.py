@@ -127,13 +127,15 @@ def handle(raw: bytes, delivery: Delivery) -> Handling:
 
 def _records(delivery: Delivery, handling: Handling) -> list[TriggerRecord]:
     """The mail's record, written once, and the committee's digest alert when it must read the mail."""
-    message = handling.message
+    message, now = handling.message, clock.now()
     record = InboundMessage(
-        id=delivery.message_id, received_at=clock.now(), object_key=delivery.object_key,
+        id=delivery.message_id, received_at=now, object_key=delivery.object_key,
         recipients=delivery.recipients, outcome=handling.outcome, reason=handling.reason,
         pairing_id=handling.pairing.id if handling.pairing else None, participant=handling.participant,
         from_address=message.from_address if message else None, subject=message.subject[:500] if message else None,
         text=(message.reply_text or message.full_text)[:MAX_KEPT_TEXT] if message else None,
+        # A mail that reached no pairing is no cohort's to delete when it closes: it goes after as long.
+        expires_at=None if handling.pairing else clock.months_after(now, settings().retention_months),
     )
     records: list[TriggerRecord] = [(record, InboundMessage.id.does_not_exist())]
     if handling.outcome in (QUARANTINED, UNRATED):

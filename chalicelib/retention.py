@@ -12,12 +12,12 @@ report stay true.
 """
 from __future__ import annotations
 
-import calendar
 import secrets
 from datetime import datetime
 
 from chalicelib import audit, clock, report
 from chalicelib.config import settings
+from chalicelib.inbound import QUARANTINED
 from chalicelib.intake import claim_key
 from chalicelib.models import Application, Claim, Cohort, InboundMessage, Member, Pairing, Response
 from chalicelib.membership import current_roster
@@ -25,12 +25,6 @@ from chalicelib.roster import normalise_membership_id
 from chalicelib.store import CLOSED, OPEN, ConflictError, open_new_cohort, transaction
 
 ERASED = "(erased)"
-
-
-def months_after(moment: datetime, months: int) -> datetime:
-    month_index = moment.month - 1 + months
-    year, month = moment.year + month_index // 12, month_index % 12 + 1
-    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
 
 
 # Cohorts.
@@ -58,7 +52,7 @@ def close_cohort(member: str, cohort_id: str) -> datetime:
         raise ConflictError(f"Cohort {cohort_id} is closed already.")
     report.freeze(cohort_id)
     now = clock.now()
-    expires = months_after(now, settings().retention_months)
+    expires = clock.months_after(now, settings().retention_months)
     cohort.update(actions=[Cohort.status.set(CLOSED), Cohort.closed_at.set(now)], condition=Cohort.status == OPEN)
     for role in ("mentor", "mentee"):
         for application in Application.by_cohort_role.query(f"{cohort_id}#{role}"):
@@ -130,14 +124,17 @@ def erase_person(member: str, email: str) -> dict:
     for role, pairing in pairings:
         name_field, email_field = (Pairing.mentor_name, Pairing.mentor_email) if role == "mentor" else (
             Pairing.mentee_name, Pairing.mentee_email)
-        pairing.update(actions=[name_field.set(ERASED), email_field.set(erased_email)])
+        pairing.update(actions=[name_field.set(ERASED), email_field.set(erased_email),
+                                Pairing.history.set(_without_reasons_of(f"participant:{role}", pairing.history))])
         for response in Response.query(pairing.id):
             if response.participant == role:
                 response.update(actions=[Response.text.remove(), Response.answers.remove()])
         for message in InboundMessage.by_pairing.query(pairing.id):
             if (message.from_address or "").lower() == email:
-                message.update(actions=[InboundMessage.from_address.set(erased_email), InboundMessage.subject.remove(),
-                                        InboundMessage.text.remove()])
+                _erase_message(message, erased_email)
+    # Their mail that reached no pairing (quarantined) is found by its sender.
+    for message in InboundMessage.by_outcome.query(QUARANTINED, filter_condition=InboundMessage.from_address == email):
+        _erase_message(message, erased_email)
     roster = current_roster()
     removed_members = 0
     if roster:
@@ -147,3 +144,14 @@ def erase_person(member: str, email: str) -> dict:
     counts = {"applications": len(applications), "pairings": len(pairings), "roster_rows": removed_members}
     audit.record(member, "person_erased", None, counts)  # who asked is not recorded again here
     return counts
+
+
+def _without_reasons_of(by: str, history: list[dict]) -> list[dict]:
+    """The history with the participant's own words (a rematch request's reason) replaced."""
+    return [{**entry, "reason": ERASED} if entry.get("by") == by and entry.get("reason") else entry
+            for entry in history]
+
+
+def _erase_message(message: InboundMessage, erased_email: str) -> None:
+    message.update(actions=[InboundMessage.from_address.set(erased_email), InboundMessage.subject.remove(),
+                            InboundMessage.text.remove()])

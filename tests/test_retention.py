@@ -4,10 +4,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from chalicelib import retention
+from chalicelib import clock
 from chalicelib.models import Application, Claim, Cohort, InboundMessage, Pairing, Response
 from chalicelib.store import open_cohort
-from tests.workflow_helpers import approved_pairs, deliver, mails_to, reply_to, run_days
+from tests.workflow_helpers import approved_pairs, deliver, mails_to, receive_with, reply_to, run_days
 
 JSON = {"Content-Type": "application/json"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -28,7 +28,7 @@ def year_with_answers(aws, fresh_clock):
     (datetime(2026, 6, 1, tzinfo=timezone.utc), 24, datetime(2028, 6, 1, tzinfo=timezone.utc)),
 ])
 def test_months_after_counts_calendar_months(start, months, expected):
-    assert retention.months_after(start, months) == expected
+    assert clock.months_after(start, months) == expected
 
 
 def test_closing_a_cohort_keeps_the_report_and_sets_a_ttl_on_every_personal_record(year_with_answers, client, committee_cookie):
@@ -38,7 +38,7 @@ def test_closing_a_cohort_keeps_the_report_and_sets_a_ttl_on_every_personal_reco
     assert answer.status_code == 200 and "deleted on" in answer.json_body["message"]
     closed = Cohort.get(cohort.id)
     assert closed.status == "closed" and closed.report["pairings"]["total"] == 1
-    expected = int(retention.months_after(closed.closed_at, 6).timestamp())  # TTL keeps whole seconds
+    expected = int(clock.months_after(closed.closed_at, 6).timestamp())  # TTL keeps whole seconds
 
     def expiry(record):
         return int(record.expires_at.timestamp()) if record.expires_at else None
@@ -101,6 +101,34 @@ def test_erasing_a_person_replaces_their_fields_and_keeps_the_history_consistent
     assert pairing.mentee_email not in dump and "Confidential detail" not in dump
     found = client.http.get(f"/admin/api/people/export?email={pairing.mentee_email}", headers={"Cookie": committee_cookie}).json_body
     assert found["applications"] == [] and found["pairings"] == [] and found["roster"] == []
+
+
+@pytest.fixture
+def rematch_asked_and_spam_kept(aws, fresh_clock):
+    """The mentee asked for a different mentor in their own words, and a mail of theirs was quarantined."""
+    [pairing] = approved_pairs(1)
+    run_days(fresh_clock, 90)
+    [checkin] = mails_to(pairing.mentee_email, "check-in")
+    deliver(reply_to(checkin, pairing.mentee_email, "I would like a different mentor, please. It is about my divorce."))
+    spam = receive_with(reply_to(checkin, pairing.mentee_email, "1 - going well. Another private matter."),
+                        spamVerdict="FAIL")
+    assert spam["outcome"] == "quarantined" and spam["pairing_id"] is None  # reached no pairing
+    return pairing
+
+
+def test_erasing_reaches_their_words_wherever_the_system_kept_them(rematch_asked_and_spam_kept, client,
+                                                                   committee_cookie):
+    from chalicelib.models import ALL_MODELS
+
+    pairing = rematch_asked_and_spam_kept
+    answer = client.http.post("/admin/api/people/erase", headers={**JSON, "Cookie": committee_cookie},
+                              body=json.dumps({"email": pairing.mentee_email}).encode())
+    assert answer.status_code == 200
+    dump = json.dumps([item.attribute_values for model in ALL_MODELS for item in model.scan()], default=str)
+    for personal in (pairing.mentee_email, "divorce", "Another private matter"):
+        assert personal not in dump  # not in the history, the replies, nor the mail sent about them
+    history = Pairing.get(pairing.id).history
+    assert [entry["reason"] for entry in history if entry["event"] == "rematch_requested"] == ["(erased)"]
 
 
 def test_the_erase_form_needs_a_confirmation(year_with_answers, client, committee_cookie):
