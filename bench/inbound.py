@@ -23,7 +23,8 @@ parse, token, pairing, interpret, apply_event's transaction, mail, record).
 Printed: replies per second end to end, and where the time goes: inside moto
 (the emulator, including the whole-table copies its TransactWriteItems takes
 for rollback), in the botocore client (serialising, signing, parsing answers),
-and in our code with PynamoDB and the standard library's mail parser. Then the
+in our code with PynamoDB and the standard library's mail parser, and in
+garbage collection (which walks moto's tables too). Then the
 pure part (replies.parse_message + replies.interpret) per second on the same
 mails. Then the emulator's floor: only the three calls any implementation must
 make for a reply (get the raw mail from S3, get the pairing, one transaction
@@ -103,6 +104,9 @@ class Instruments(EmulatorTime):
 
         botocore.client.BaseClient._make_api_call = timed_call
         botocore.session.Session.create_client = counted_create_client
+
+    def place(self) -> str:
+        return "moto" if self._in_moto else "client" if self._depth else "ours"
 
     def start(self) -> None:
         super().start()
@@ -371,6 +375,7 @@ def run(pairing_count: int, profile: bool) -> int:
         if profiler:
             profiler.disable()
         moto, snapshots, client = INSTRUMENTS.inside, INSTRUMENTS.snapshots, INSTRUMENTS.client
+        collecting = dict(INSTRUMENTS.collecting)
         calls, clients_created = dict(INSTRUMENTS.calls), INSTRUMENTS.clients_created
         responses = sum(1 for pairing in pairings[WARM_UP_PAIRINGS:] for _ in Response.query(pairing.id))
 
@@ -396,14 +401,19 @@ def run(pairing_count: int, profile: bool) -> int:
           f"median {statistics.median(each) * 1000:.1f} ms, p95 {sorted(each)[int(len(each) * 0.95)] * 1000:.1f} ms)")
     print(f"end to end, CPU time:        {per_cpu_second:.1f} replies/s  ({cpu * ms:.1f} ms CPU per reply; "
           f"what one idle core would do)")
+    gc_moto, gc_client, gc_ours = (collecting.get(place, 0.0) for place in ("moto", "client", "ours"))
     print(f"  inside moto (emulator):    {moto * ms:5.1f} ms/reply  ({moto / cpu:4.0%}), of which "
-          f"{snapshots * ms:.1f} ms copying whole tables for TransactWriteItems rollback")
-    print(f"  botocore client:           {(client - moto) * ms:5.1f} ms/reply  ({(client - moto) / cpu:4.0%})"
-          f"  serialising, signing, event hooks, parsing answers")
-    print(f"  ours + PynamoDB + stdlib:  {ours * ms:5.1f} ms/reply  ({ours / cpu:4.0%})  "
+          f"{snapshots * ms:.1f} ms copying whole tables for TransactWriteItems rollback, "
+          f"{gc_moto * ms:.1f} ms garbage collection (much of it during those copies)")
+    print(f"  botocore client:           {(client - moto - gc_client) * ms:5.1f} ms/reply  "
+          f"({(client - moto - gc_client) / cpu:4.0%})  serialising, signing, event hooks, parsing answers")
+    print(f"  ours + PynamoDB + stdlib:  {(ours - gc_ours) * ms:5.1f} ms/reply  ({(ours - gc_ours) / cpu:4.0%})  "
           f"of which parse + interpret about {pure_cpu * ms:.1f} ms")
+    print(f"  garbage collection outside moto: {(gc_client + gc_ours) * ms:.1f} ms/reply  "
+          f"({(gc_client + gc_ours) / cpu:4.0%})  full collections walk moto's tables and their copies too")
     print(f"  without the emulator:      {timed / (cpu - moto):.0f} replies/s  (our code and the AWS SDK, "
-          f"one core; AWS's network round trips not included)")
+          f"one core; AWS's network round trips not included); "
+          f"{timed / (cpu - moto - gc_client - gc_ours):.0f}/s without garbage collection either")
     print(f"AWS calls per reply:         {sum(calls.values()) / timed:.2f}  ("
           + ", ".join(f"{op} {n / timed:.2f}" for op, n in sorted(calls.items())) + f"); "
           f"clients created: {clients_created}")
