@@ -15,6 +15,8 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
+from pynamodb.exceptions import UpdateError
+
 from chalicelib import audit, clock, report
 from chalicelib.config import settings
 from chalicelib.inbound import QUARANTINED
@@ -46,23 +48,35 @@ def open_cohort_named(member: str, cohort_id: str, name: str) -> Cohort:
 
 
 def close_cohort(member: str, cohort_id: str) -> datetime:
-    """Freeze the report, close the cohort, and schedule its personal data for deletion."""
+    """Freeze the report, schedule the cohort's personal data for deletion, and close it.
+
+    The cohort closes last: a close cut short (a timeout, an outage) leaves it open, and
+    closing it again finishes the work, skipping the records that already expire."""
     cohort = Cohort.get(cohort_id, consistent_read=True)
     if cohort.status != OPEN:
         raise ConflictError(f"Cohort {cohort_id} is closed already.")
     report.freeze(cohort_id)
     now = clock.now()
     expires = clock.months_after(now, settings().retention_months)
-    cohort.update(actions=[Cohort.status.set(CLOSED), Cohort.closed_at.set(now)], condition=Cohort.status == OPEN)
     for role in ("mentor", "mentee"):
         for application in Application.by_cohort_role.query(f"{cohort_id}#{role}"):
-            application.update(actions=[Application.expires_at.set(expires)], add_version_condition=False)
+            if application.expires_at is None:
+                application.update(actions=[Application.expires_at.set(expires)], add_version_condition=False)
     for pairing in Pairing.by_cohort.query(cohort_id):
-        pairing.update(actions=[Pairing.expires_at.set(expires)])
+        if pairing.expires_at is None:
+            pairing.update(actions=[Pairing.expires_at.set(expires)])
         for response in Response.query(pairing.id):
-            response.update(actions=[Response.expires_at.set(expires)])
+            if response.expires_at is None:
+                response.update(actions=[Response.expires_at.set(expires)])
         for message in InboundMessage.by_pairing.query(pairing.id):
-            message.update(actions=[InboundMessage.expires_at.set(expires)])
+            if message.expires_at is None:
+                message.update(actions=[InboundMessage.expires_at.set(expires)])
+    try:
+        cohort.update(actions=[Cohort.status.set(CLOSED), Cohort.closed_at.set(now)], condition=Cohort.status == OPEN)
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        raise ConflictError(f"Cohort {cohort_id} was closed meanwhile.") from error
     audit.record(member, "cohort_closed", cohort_id, {"personal_data_deleted_after": clock.iso(expires)})
     return expires
 

@@ -58,6 +58,25 @@ def test_closing_a_cohort_keeps_the_report_and_sets_a_ttl_on_every_personal_reco
     assert report["pairings"]["total"] == 1 and report["applications"]["mentors"] + report["applications"]["mentees"] == 40
 
 
+def test_a_close_cut_short_leaves_the_cohort_open_and_closing_again_finishes(year_with_answers, client,
+                                                                            committee_cookie):
+    from unittest import mock
+
+    from pynamodb.exceptions import UpdateError
+
+    cohort = open_cohort()
+    url, headers = f"/admin/api/cohorts/{cohort.id}/close", {**JSON, "Cookie": committee_cookie}
+    with mock.patch.object(Response, "update", side_effect=UpdateError("injected: the close is cut short")):
+        cut_short = client.http.post(url, headers=headers, body=b"")
+    assert cut_short.status_code == 503 and "Traceback" not in cut_short.body.decode()
+    assert Cohort.get(cohort.id).status == "open"
+    assert any(a.expires_at for a in Application.scan())  # the first attempt got this far
+    assert client.http.post(url, headers=headers, body=b"").status_code == 200
+    assert Cohort.get(cohort.id).status == "closed"
+    for model in (Application, Pairing, Response):
+        assert all(item.expires_at for item in model.scan())
+
+
 def test_a_new_cohort_opens_only_when_none_is_open(aws, client, committee_cookie):
     headers = {**JSON, "Cookie": committee_cookie}
     refused = client.http.post("/admin/api/cohorts", headers=headers, body=json.dumps({"id": "2099", "name": "2099 year"}).encode())
