@@ -134,8 +134,10 @@ def _records(delivery: Delivery, handling: Handling) -> list[TriggerRecord]:
         pairing_id=handling.pairing.id if handling.pairing else None, participant=handling.participant,
         from_address=message.from_address if message else None, subject=message.subject[:500] if message else None,
         text=(message.reply_text or message.full_text)[:MAX_KEPT_TEXT] if message else None,
-        # A mail that reached no pairing is no cohort's to delete when it closes: it goes after as long.
-        expires_at=None if handling.pairing else clock.months_after(now, settings().retention_months),
+        # Kept as long as its pairing (which expires once its cohort closes). A mail that reached
+        # no pairing is no cohort's to delete: it goes as long after it arrived.
+        expires_at=(handling.pairing.expires_at if handling.pairing
+                    else clock.months_after(now, settings().retention_months)),
     )
     records: list[TriggerRecord] = [(record, InboundMessage.id.does_not_exist())]
     if handling.outcome in (QUARANTINED, UNRATED):

@@ -189,7 +189,8 @@ def _response(pairing: Pairing, effect: RecordResponse, event: lifecycle.Event, 
     return Response(pairing_id=pairing.id, at_id=f"{clock.iso(now)}#{secrets.token_hex(4)}",
                     participant=effect.participant, kind=effect.kind.value,
                     rating=int(effect.rating) if effect.rating is not None else None,
-                    text=effect.text or None, answers=answers, source=source, trigger_id=event.trigger_id)
+                    text=effect.text or None, answers=answers, source=source, trigger_id=event.trigger_id,
+                    expires_at=pairing.expires_at)  # set once its cohort has closed: an answer goes with it
 
 
 def _mails_for(effect: SendMail, pairing: Pairing, people: dict[str, dict]) -> list[mail.Mail]:

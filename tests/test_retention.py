@@ -58,6 +58,19 @@ def test_closing_a_cohort_keeps_the_report_and_sets_a_ttl_on_every_personal_reco
     assert report["pairings"]["total"] == 1 and report["applications"]["mentors"] + report["applications"]["mentees"] == 40
 
 
+def test_an_answer_that_arrives_after_the_cohort_closed_expires_with_its_pairing(year_with_answers, client,
+                                                                                committee_cookie):
+    pairing = year_with_answers
+    cohort = open_cohort()
+    client.http.post(f"/admin/api/cohorts/{cohort.id}/close", headers={**JSON, "Cookie": committee_cookie}, body=b"")
+    expires = Pairing.get(pairing.id).expires_at
+    [checkin] = mails_to(pairing.mentor_email, "check-in")
+    assert deliver(reply_to(checkin, pairing.mentor_email, "2 - a late answer"))["outcome"] == "applied"
+    [late] = [r for r in Response.query(pairing.id) if r.participant == "mentor"]
+    [record] = [m for m in InboundMessage.scan() if m.participant == "mentor"]
+    assert expires and late.expires_at == expires and record.expires_at == expires
+
+
 def test_a_close_cut_short_leaves_the_cohort_open_and_closing_again_finishes(year_with_answers, client,
                                                                             committee_cookie):
     from unittest import mock
