@@ -5,9 +5,9 @@ signed-in member's Session.
 """
 from __future__ import annotations
 
-from chalicelib import lifecycle, pairings, proposals, web, workflow
+from chalicelib import lifecycle, pairings, proposals, respond, web, workflow
 from chalicelib.committee import Session, admin_page
-from chalicelib.lifecycle import State
+from chalicelib.lifecycle import ResponseKind, State
 from chalicelib.models import Application, Pairing, Response
 from chalicelib.pairings import PairingRefused, PairRequest
 from chalicelib.store import ConflictError, open_cohort
@@ -179,9 +179,21 @@ def pairing_page(session: Session, pairing_id: str, problem: str = "", status: i
         pairing = pairings.get_pairing(pairing_id)
     except Pairing.DoesNotExist:
         return web.page("pages/error.html", status=404, heading="Not found", message=f"No pairing {pairing_id}.")
+    responses = [{**response, "about": ResponseKind(response["kind"]).label,
+                  "questions": _answered_questions(response, pairing.cohort)} for response in responses_of(pairing_id)]
     return admin_page("pages/admin/pairing.html", session, status=status, pairing=pairings.pairing_record(pairing),
-                 names=_names([pairing]), responses=responses_of(pairing_id), problem=problem,
+                 names=_names([pairing]), responses=responses, problem=problem,
                  actions=_allowed_actions(pairing.state))
+
+
+def _answered_questions(response: dict, cohort: str) -> list[dict]:
+    """A web form's answers beside their questions, as the committee reads them. The rating and
+    the written answers have columns of their own; a question since removed shows its name."""
+    asked = respond.questions_for(ResponseKind(response["kind"]), response["participant"], cohort)
+    fields = {field.name: field for field in asked}
+    return [{"field": fields.get(name), "label": fields[name].label if name in fields else name, "value": value}
+            for name, value in response["answers"].items()
+            if name != "rating" and (name not in fields or fields[name].kind != "textarea")]
 
 
 def _allowed_actions(state: str) -> list[str]:

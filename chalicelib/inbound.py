@@ -179,7 +179,8 @@ def _alert(record: InboundMessage, handling: Handling) -> Alert:
     else:
         current = open_cohort()  # one query, not one to test and another to read
         cohort = current.id if current else "none"
-    what = "was quarantined" if handling.outcome == QUARANTINED else "has no rating we could read"
+    text = (f"A reply was quarantined: {handling.reason}." if handling.outcome == QUARANTINED
+            else "A reply came without a rating we could read; its text is on the pairing's page.")
     return Alert(cohort=cohort, at_id=f"{clock.iso(clock.now())}#{secrets.token_hex(4)}",
                  pairing_id=record.pairing_id, kind=f"reply_{handling.outcome}", severity="digest",
-                 text=f"A reply {what}: {handling.reason}.", digest=Alert.PENDING)
+                 text=text, digest=Alert.PENDING)

@@ -75,6 +75,11 @@ class ResponseKind(StrEnum):
     FEEDBACK = "feedback"
     EVALUATION = "evaluation"
 
+    @property
+    def label(self) -> str:
+        return {"kickoff": "kickoff check", "checkin": "check-in", "feedback": "mid-program feedback",
+                "evaluation": "evaluation"}[self.value]
+
 
 RESPONSES = {
     EventKind.KICKOFF_CONFIRMED: ResponseKind.KICKOFF,
@@ -605,7 +610,7 @@ def _paused_from(pairing: PairingView, event: Event, target: State) -> State | N
 def _rating_alerts(pairing: PairingView, event: Event) -> list[Effect]:
     if event.rating not in (Rating.SOME_CONCERNS, Rating.NEED_HELP):
         return []
-    text = (f"The {event.participant} of pairing {pairing.id} answered the {RESPONSES[event.kind]} "
+    text = (f"The {event.participant} of pairing {pairing.id} answered the {RESPONSES[event.kind].label} "
             f"with \"{event.rating.label}\".")
     if event.rating == Rating.SOME_CONCERNS:
         return [Alert(AlertKind.SOME_CONCERNS, Severity.DIGEST, text)]

@@ -53,14 +53,18 @@ def _who(pairing: Pairing) -> Field:
                  noun="who is answering")
 
 
+def questions_for(kind: ResponseKind, role: str, cohort: str) -> tuple[Field, ...]:
+    """The questions a participant in `role` is asked for this kind of answer: the system's,
+    or for feedback and the evaluation the cohort's current settings."""
+    if kind in SETTINGS_PARTS:
+        document = settings_store.current(cohort).document
+        return program_settings.response_fields(document, SETTINGS_PARTS[kind], role)
+    return QUESTIONS[kind]
+
+
 def _form(address: ReplyAddress, pairing: Pairing) -> tuple[Field, ...]:
     who = (_who(pairing),) if address.role == BOTH else ()
-    if address.kind in SETTINGS_PARTS:
-        document = settings_store.current(pairing.cohort).document
-        questions = program_settings.response_fields(document, SETTINGS_PARTS[address.kind], address.role)
-    else:
-        questions = QUESTIONS[address.kind]
-    return who + questions + (REMATCH,)
+    return who + questions_for(address.kind, address.role, pairing.cohort) + (REMATCH,)
 
 
 def _load(token: str) -> tuple[ReplyAddress, Pairing]:

@@ -290,3 +290,29 @@ def test_the_dashboard_shows_alerts_and_quarantined_replies(checked_in, client, 
     assert "<title>Committee dashboard</title>" in page
     assert "Quarantined replies" in page and "not the participant" in page
     assert "&lt;script&gt;x&lt;/script&gt;" in page and "<script>x" not in page
+
+
+def test_the_pairing_page_shows_each_answer_beside_its_question(checked_in, client, committee_cookie):
+    pairing, mentee_mail, _ = checked_in
+    deliver(reply_to(mentee_mail, pairing.mentee_email, "2 - we keep missing our calls"))
+    [kickoff] = mails_to(pairing.mentor_email, "starting")
+    link = re.search(r"/respond/[a-z0-9]+", kickoff["text"]).group(0)
+    form = "who=mentor&connected=yes&agreed_how=no&goals_set=started&rating=1&comments=We+met+at+the+library."
+    assert client.http.post(link, headers=FORM, body=form.encode()).status_code == 200
+    answer = client.http.get(f"/admin/pairings/{pairing.id}", headers={"Cookie": committee_cookie})
+    assert answer.status_code == 200
+    page = answer.body.decode()
+    assert "some concerns" in page and "we keep missing our calls" in page  # the mail, as read
+    assert "kickoff check" in page and "check-in" in page
+    assert "Have you set goals for the year? <strong>We have started</strong>" in page
+    assert "Have you agreed how and how often to talk? <strong>No</strong>" in page
+    assert "We met at the library." in page
+
+
+def test_an_alert_names_the_partners_of_its_pairing(checked_in, client, committee_cookie):
+    pairing, mentee_mail, _ = checked_in
+    deliver(reply_to(mentee_mail, pairing.mentee_email, "3 - need help"))
+    page = client.http.get("/admin", headers={"Cookie": committee_cookie}).body.decode()
+    assert f"Open the pairing of {pairing.mentee_name} and {pairing.mentor_name}" in page
+    assert "answered the check-in with" in page
+
