@@ -316,3 +316,13 @@ def test_an_alert_names_the_partners_of_its_pairing(checked_in, client, committe
     assert f"Open the pairing of {pairing.mentee_name} and {pairing.mentor_name}" in page
     assert "answered the check-in with" in page
 
+
+def test_a_mail_that_reached_no_pairing_is_in_the_committees_digest(checked_in):
+    from chalicelib import alerts
+
+    pairing, mentee_mail, _ = checked_in
+    assert receive_with(reply_to(mentee_mail, pairing.mentee_email, "1 - fine"), spamVerdict="FAIL")["pairing_id"] is None
+    assert alerts.send_digest() >= 1
+    [digest] = [m for m in sent_mail() if m["to"] == ["committee@example.org"] and "for the committee" in m["subject"]]
+    assert "A reply was quarantined" in digest["text"]
+
