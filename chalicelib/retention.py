@@ -17,12 +17,13 @@ from datetime import datetime
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib import audit, clock, report
+from chalicelib import audit, clock, lifecycle, report, workflow
 from chalicelib.config import settings
 from chalicelib.inbound import QUARANTINED
-from chalicelib.intake import claim_key
+from chalicelib.intake import WITHDRAWN, claim_key
 from chalicelib.models import Application, Claim, Cohort, InboundMessage, Member, Pairing, Response
 from chalicelib.membership import current_roster
+from chalicelib.pairings import get_pairing
 from chalicelib.roster import normalise_membership_id
 from chalicelib.store import CLOSED, OPEN, ConflictError, open_new_cohort, transaction
 
@@ -128,18 +129,19 @@ def erase_person(member: str, email: str) -> dict:
     applications = _their_applications(email)
     pairings = _their_pairings(email)
     erased_email = f"erased-{secrets.token_hex(6)}@erased.invalid"  # unique, and says nothing of the person
-    for application in applications:
+    for application in applications:  # withdrawn: an erased person is in nobody's matching again
         with transaction() as write:
             write.delete(Claim(key=claim_key(application.cohort, application.role, email)))
             write.update(application, actions=[
                 Application.answers.set({"role": application.role, "name": ERASED}),
                 Application.email.set(erased_email), Application.membership_id.set(ERASED),
+                Application.status.set(WITHDRAWN),
             ], add_version_condition=False)
     for role, pairing in pairings:
-        name_field, email_field = (Pairing.mentor_name, Pairing.mentor_email) if role == "mentor" else (
-            Pairing.mentee_name, Pairing.mentee_email)
-        pairing.update(actions=[name_field.set(ERASED), email_field.set(erased_email),
-                                Pairing.history.set(_without_reasons_of(f"participant:{role}", pairing.history))])
+        if pairing.state not in lifecycle.TERMINAL:  # they leave the program: the partner and committee are told
+            workflow.apply_event(pairing.id, lifecycle.Event(
+                lifecycle.EventKind.PARTICIPANT_WITHDREW, f"participant:{role}", f"erasure/{pairing.id}/{role}"))
+        _erase_from_pairing(pairing.id, role, erased_email)
         for response in Response.query(pairing.id):
             if response.participant == role:
                 response.update(actions=[Response.text.remove(), Response.answers.remove()])
@@ -158,6 +160,24 @@ def erase_person(member: str, email: str) -> dict:
     counts = {"applications": len(applications), "pairings": len(pairings), "roster_rows": removed_members}
     audit.record(member, "person_erased", None, counts)  # who asked is not recorded again here
     return counts
+
+
+def _erase_from_pairing(pairing_id: str, role: str, erased_email: str) -> None:
+    """Replace the person's name, address and words on the pairing, unless a trigger changed
+    it meanwhile: then read it again, so that trigger's history entry is kept."""
+    name_field, email_field = (Pairing.mentor_name, Pairing.mentor_email) if role == "mentor" else (
+        Pairing.mentee_name, Pairing.mentee_email)
+    for _ in range(workflow.MAX_ATTEMPTS):
+        pairing = get_pairing(pairing_id)
+        try:
+            pairing.update(actions=[name_field.set(ERASED), email_field.set(erased_email),
+                                    Pairing.history.set(_without_reasons_of(f"participant:{role}", pairing.history))],
+                           condition=Pairing.version == pairing.version)
+            return
+        except UpdateError as error:
+            if error.cause_response_code != "ConditionalCheckFailedException":
+                raise
+    raise ConflictError("The pairing kept changing; please try again.")
 
 
 def _without_reasons_of(by: str, history: list[dict]) -> list[dict]:

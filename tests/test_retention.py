@@ -124,9 +124,14 @@ def test_erasing_a_person_replaces_their_fields_and_keeps_the_history_consistent
     after = Pairing.get(pairing.id)
     assert after.mentee_name == "(erased)" and pairing.mentee_email not in after.mentee_email
     assert after.mentor_name == pairing.mentor_name  # the partner's own data stays
-    assert after.history == history_before and after.state == pairing.state or after.state == "active"
+    # They left the program: the history is kept, and says so; the partner is told, and is free again.
+    assert after.history[:len(history_before)] == history_before
+    assert after.state == "withdrawn" and after.history[-1]["event"] == "participant_withdrew"
+    assert mails_to(pairing.mentor_email, "been closed")
+    assert not any(claim.owner == pairing.id for claim in Claim.scan())
     [application] = [a for a in Application.scan() if a.id == pairing.mentee_id]
     assert application.answers == {"role": "mentee", "name": "(erased)"} and application.email.endswith("@erased.invalid")
+    assert application.status == "withdrawn"  # in nobody's matching again
     assert all(r.text is None for r in Response.query(pairing.id) if r.participant == "mentee")
     dump = json.dumps([i.attribute_values for model in (Application, Pairing, Response, InboundMessage, Claim)
                        for i in model.scan()], default=str)
