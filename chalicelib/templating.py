@@ -27,7 +27,13 @@ def environment():
     env.globals["schema"] = schema
     env.filters["label"] = schema.label_of
     env.filters["library_type"] = library_type_label
+    env.filters["in_words"] = in_words
     return env
+
+
+def in_words(value: str) -> str:
+    """A state, event or timer as people write it: "checkin_due" -> "check-in due"."""
+    return value.replace("_", " ").replace("checkin", "check-in")
 
 
 def library_type_label(value: str) -> str:
