@@ -13,7 +13,7 @@ from chalicelib import alerts, audit, committee, membership, pairings, program_s
 from chalicelib.committee import Session, admin_page
 from chalicelib.config import settings
 from chalicelib.intake import WITHDRAWN, claim_key
-from chalicelib.models import Application, Claim, Cohort, Pairing
+from chalicelib.models import Application, Claim, Cohort
 from chalicelib.roster import RosterInvalid, parse_roster
 from chalicelib.schema import FIELDS_BY_NAME, ROLES
 from chalicelib.store import ConflictError, cohort_applications, open_cohort, transaction
@@ -111,14 +111,9 @@ def dashboard(session: Session) -> web.Answer:
             counts["unconfirmed"] += application.email_confirmed_at is None
     recent = alerts.recent(cohort.id) if cohort else []
     return admin_page("pages/admin/dashboard.html", session, cohort=cohort, summary=summary, statuses=STATUSES,
-                 alerts=recent, partners=_partners({alert.pairing_id for alert in recent} - {None}),
+                 alerts=recent, partners=alerts.partners({alert.pairing_id for alert in recent} - {None}),
                  quarantined=alerts.replies_to_read("quarantined"), unrated=alerts.replies_to_read("unrated"))
 
-
-def _partners(pairing_ids: set[str]) -> dict[str, str]:
-    """"Mentee and Mentor" for each pairing, so an alert says whose it is."""
-    found = Pairing.batch_get(sorted(pairing_ids)) if pairing_ids else []
-    return {pairing.id: f"{pairing.mentee_name} and {pairing.mentor_name}" for pairing in found}
 
 
 def applications_page(session: Session, query: dict) -> web.Answer:

@@ -9,7 +9,7 @@ from pynamodb.exceptions import TransactWriteError
 
 from chalicelib import mail
 from chalicelib.config import settings
-from chalicelib.models import Alert, InboundMessage
+from chalicelib.models import Alert, InboundMessage, Pairing
 from chalicelib.store import transaction
 
 DIGEST_BATCH = 90  # alerts per transaction; DynamoDB allows 100 items with the mail
@@ -21,12 +21,13 @@ def send_digest() -> int:
     sent = 0
     for start in range(0, len(pending), DIGEST_BATCH):
         batch = pending[start:start + DIGEST_BATCH]
+        names = partners({alert.pairing_id for alert in batch} - {None})
         try:
             with transaction() as write:
                 for alert in batch:
                     write.update(alert, actions=[Alert.digest.remove()], condition=Alert.digest.exists())
                 queued = mail.queue(write, mail.compose("committee_digest", (settings().committee_address,),
-                                                        {"alerts": [_for_mail(alert) for alert in batch]}))
+                                                        {"alerts": [_for_mail(alert, names) for alert in batch]}))
         except TransactWriteError:
             continue  # another digest run took some of these: they are in its mail
         mail.send_queued(queued)
@@ -34,9 +35,16 @@ def send_digest() -> int:
     return sent
 
 
-def _for_mail(alert: Alert) -> dict:
+def partners(pairing_ids: set[str]) -> dict[str, str]:
+    """"Mentee and Mentor" for each pairing, so an alert says whose it is."""
+    found = Pairing.batch_get(sorted(pairing_ids)) if pairing_ids else []
+    return {pairing.id: f"{pairing.mentee_name} and {pairing.mentor_name}" for pairing in found}
+
+
+def _for_mail(alert: Alert, names: dict[str, str]) -> dict:
     """Every field the digest names, absent ones as None (a quarantined mail may have no pairing)."""
-    return {"kind": alert.kind, "text": alert.text, "pairing_id": alert.pairing_id, "at": alert.at_id.split("#", 1)[0]}
+    return {"kind": alert.kind, "text": alert.text, "pairing_id": alert.pairing_id,
+            "pair": names.get(alert.pairing_id), "at": alert.at_id.split("#", 1)[0]}
 
 
 def recent(cohort_id: str, limit: int = 30) -> list[Alert]:

@@ -565,7 +565,7 @@ def _consequences(pairing: PairingView, event: Event, target: State, now: dateti
             if unanswered >= schedule.silent_after and Flag.SILENT not in pairing.flags:
                 changes["flags"] = pairing.flags | {Flag.SILENT}
                 effects.append(Alert(AlertKind.SILENT, Severity.DIGEST,
-                                     f"Pairing {pairing.id} has left {unanswered} check-ins in a row unanswered."))
+                                     f"The pair has left {unanswered} check-ins in a row unanswered."))
         case EventKind.EVALUATION_DUE:
             effects += _to_each(Template.EVALUATION_REQUEST, BOTH_ROLES,
                                 about | {"closes_at": iso(_closes_at(pairing, schedule))})
@@ -579,11 +579,11 @@ def _consequences(pairing: PairingView, event: Event, target: State, now: dateti
         case EventKind.REMATCH_REQUESTED:
             # Asking for a different partner reaches the committee and nobody else.
             effects += _tell_committee_now(
-                AlertKind.REMATCH, f"The {event.participant} of pairing {pairing.id} asks for a different partner.",
+                AlertKind.REMATCH, f"The {event.participant} asks for a different partner.",
                 Template.REMATCH_ALERT, about | {"asked_by": event.participant, "reason": event.reason})
         case EventKind.PARTICIPANT_WITHDREW:
             effects.append(Alert(AlertKind.WITHDRAWN, Severity.DIGEST,
-                                 f"The {event.participant} of pairing {pairing.id} has left the program."))
+                                 f"The {event.participant} has left the program."))
         case EventKind.COMMITTEE_EXTEND:
             changes["extension_days"] = pairing.extension_days + event.days
         case kind if kind in RESPONSES:
@@ -610,7 +610,7 @@ def _paused_from(pairing: PairingView, event: Event, target: State) -> State | N
 def _rating_alerts(pairing: PairingView, event: Event) -> list[Effect]:
     if event.rating not in (Rating.SOME_CONCERNS, Rating.NEED_HELP):
         return []
-    text = (f"The {event.participant} of pairing {pairing.id} answered the {RESPONSES[event.kind].label} "
+    text = (f"The {event.participant} answered the {RESPONSES[event.kind].label} "
             f"with \"{event.rating.label}\".")
     if event.rating == Rating.SOME_CONCERNS:
         return [Alert(AlertKind.SOME_CONCERNS, Severity.DIGEST, text)]

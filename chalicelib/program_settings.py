@@ -136,8 +136,9 @@ MAILS: dict[str, MailText] = {
     "help_alert": MailText("Committee alert: need help", "to the committee, when someone answers \"need help\"",
                            {**_PAIR, "participant": "mentee", "about": "checkin", "text": "We have not managed to meet."}),
     "committee_digest": MailText("Committee digest", "to the committee, once a day when there is news",
-                                 {"alerts": [{"text": "Pairing 5f0c2a9e has left 2 check-ins in a row unanswered.",
-                                              "pairing_id": _PAIR["pairing_id"], "kind": "silent", "severity": "digest"}]}),
+                                 {"alerts": [{"text": "The pair has left 2 check-ins in a row unanswered.",
+                                              "pairing_id": _PAIR["pairing_id"], "pair": "Jo Reader and Pat Rivera",
+                                              "kind": "silent", "at": "2026-03-01"}]}),
     "address_undeliverable": MailText("Committee alert: undeliverable address", "to the committee, when mail to an address bounces",
                                       {"address": "jo.reader@example.org", "reason": "bounce", "detail": "General"}),
 }

@@ -326,3 +326,13 @@ def test_a_mail_that_reached_no_pairing_is_in_the_committees_digest(checked_in):
     [digest] = [m for m in sent_mail() if m["to"] == ["committee@example.org"] and "for the committee" in m["subject"]]
     assert "A reply was quarantined" in digest["text"]
 
+
+def test_the_digest_names_each_alerts_pair(checked_in):
+    from chalicelib import alerts
+
+    pairing, mentee_mail, _ = checked_in
+    deliver(reply_to(mentee_mail, pairing.mentee_email, "2 - some concerns about our schedule"))
+    assert alerts.send_digest() == 1
+    [digest] = [m for m in sent_mail() if m["to"] == ["committee@example.org"] and "for the committee" in m["subject"]]
+    assert f"{pairing.mentee_name} and {pairing.mentor_name}: The mentee answered the check-in" in digest["text"]
+

@@ -286,7 +286,7 @@ def test_two_unanswered_check_ins_flag_the_pair_once_and_an_answer_clears_it():
     assert second.state == State.ACTIVE
     assert second.updates["flags"] == {Flag.SILENT}
     assert second.effects == (Alert(AlertKind.SILENT, Severity.DIGEST,
-                                    "Pairing P1 has left 2 check-ins in a row unanswered."),)
+                                    "The pair has left 2 check-ins in a row unanswered."),)
 
     pairing = replace(pairing, unanswered_checkins=2, flags={Flag.SILENT}, awaiting_reply_since=day(330))
     third = decide(armed(pairing, EventKind.NO_REPLY, day(360)),
@@ -486,7 +486,7 @@ def test_a_rematch_request_reaches_only_the_committee():
 
     assert asked.state == State.REMATCH_REQUESTED
     assert alerts(asked) == [Alert(AlertKind.REMATCH, Severity.IMMEDIATE,
-                                   "The mentee of pairing P1 asks for a different partner.")]
+                                   "The mentee asks for a different partner.")]
     assert [(m.template, m.to) for m in mails(asked)] == [(Template.REMATCH_ALERT, ("committee",))]
     assert mails(asked)[0].context == {"pairing_id": "P1", "asked_by": "mentee", "reason": "Different goals."}
     requested = apply(active, asked)
