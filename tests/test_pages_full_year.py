@@ -117,3 +117,17 @@ def test_every_committee_page_opens_on_a_full_year(full_year, client):
     states = {pairing["state"] for pairing in committee(client, "GET", "/admin/api/pairings").json_body["pairings"]}
     assert {"completed", "dissolved"} <= states  # the year did run its course
     assert all(client.http.get(path).status_code == 200 for path in ("/apply", "/program"))
+
+
+def test_every_link_ever_mailed_answers_calmly_after_the_year(full_year, client):
+    from chalicelib.config import settings
+    from tests.conftest import sent_mail
+
+    base = re.escape(settings().base_url)
+    links = {link for mail in sent_mail() for link in re.findall(base + r"(/[^\s\"<>)]*)", mail["text"])}
+    links = {link for link in links if not link.startswith("/admin/login/")}  # used once, by whoever signed in
+    assert any(link.startswith("/respond/") for link in links) and any(link.startswith("/admin") for link in links)
+    answers = {link: client.http.get(link).status_code for link in links}
+    assert {link: status for link, status in answers.items() if status >= 500} == {}
+    assert all(status in (200, 303, 400, 401, 404, 409, 410) for status in answers.values()), answers
+
