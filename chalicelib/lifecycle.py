@@ -616,7 +616,7 @@ def _rating_alerts(pairing: PairingView, event: Event) -> list[Effect]:
         return [Alert(AlertKind.SOME_CONCERNS, Severity.DIGEST, text)]
     return _tell_committee_now(AlertKind.NEED_HELP, text, Template.HELP_ALERT, {
         "pairing_id": pairing.id, "participant": event.participant,
-        "about": str(RESPONSES[event.kind]), "text": event.text,
+        "about": RESPONSES[event.kind].label, "text": event.text,
     })
 
 

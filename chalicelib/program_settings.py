@@ -134,7 +134,7 @@ MAILS: dict[str, MailText] = {
     "rematch_alert": MailText("Committee alert: a different partner", "to the committee, when someone asks for a different partner",
                               {**_PAIR, "asked_by": "mentee", "reason": "We cannot find a time that suits us both."}),
     "help_alert": MailText("Committee alert: need help", "to the committee, when someone answers \"need help\"",
-                           {**_PAIR, "participant": "mentee", "about": "checkin", "text": "We have not managed to meet."}),
+                           {**_PAIR, "participant": "mentee", "about": "check-in", "text": "We have not managed to meet."}),
     "committee_digest": MailText("Committee digest", "to the committee, once a day when there is news",
                                  {"alerts": [{"text": "The pair has left 2 check-ins in a row unanswered.",
                                               "pairing_id": _PAIR["pairing_id"], "pair": "Jo Reader and Pat Rivera",

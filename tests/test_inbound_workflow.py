@@ -63,6 +63,7 @@ def test_a_rating_in_a_reply_is_kept_with_the_text(checked_in):
     assert "not answered since June" in answer.text
     urgent = [m for m in sent_mail() if m["to"] == ["committee@example.org"] and "needs help" in m["subject"]]
     assert len(urgent) == 1 and "not answered since June" in urgent[0]["text"]
+    assert "answered the check-in with" in urgent[0]["text"]
 
 
 def test_an_uninterpretable_reply_is_kept_for_the_committee(checked_in):
