@@ -115,7 +115,6 @@ def dashboard(session: Session) -> web.Answer:
                  quarantined=alerts.replies_to_read("quarantined"), unrated=alerts.replies_to_read("unrated"))
 
 
-
 def applications_page(session: Session, query: dict) -> web.Answer:
     cohort = cohort_or_open(query.get("cohort"))
     role, status = query.get("role") or "", query.get("status") or ""

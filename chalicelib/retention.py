@@ -6,9 +6,9 @@ record of the cohort that holds personal data (applications, pairings, the
 answers and replies), so DynamoDB deletes them `retention_months` later.
 
 People: when someone asks, the committee can export everything the system
-holds about them, and erase it. Erasing replaces the personal fields in
-place, so each pairing's history stays consistent and the counts in the
-report stay true.
+holds about them, and erase it. Erasing withdraws them from the program (a
+live pairing ends) and replaces the personal fields in place, so each
+pairing's history stays consistent and the counts in the report stay true.
 """
 from __future__ import annotations
 
