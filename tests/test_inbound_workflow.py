@@ -13,7 +13,7 @@ from chalicelib.models import Alert, Claim, InboundMessage, Response
 from chalicelib.pairings import get_pairing
 from chalicelib.store import open_cohort
 from tests.conftest import sent_mail
-from tests.workflow_helpers import approved_pairs, deliver, mails_to, receive_with, reply_to, run_days
+from tests.workflow_helpers import approved_pairs, at_first_checkin, deliver, mails_to, receive_with, reply_to, respond_link, run_days
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -22,11 +22,7 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 @pytest.fixture
 def checked_in(aws, fresh_clock):
     """One pairing, 90 days in: each partner has a check-in mail to answer."""
-    [pairing] = approved_pairs(1)
-    run_days(fresh_clock, 90)
-    mentee_mail = mails_to(pairing.mentee_email, "check-in")[0]
-    mentor_mail = mails_to(pairing.mentor_email, "check-in")[0]
-    return pairing, mentee_mail, mentor_mail
+    return at_first_checkin(fresh_clock)
 
 
 def as_participant(raw: bytes, sender: str, reply_address: str) -> bytes:
@@ -236,7 +232,7 @@ def test_committee_pause_resume_extend_and_refusals(checked_in, client, committe
 
 def test_the_web_form_records_an_answer_once(checked_in, client):
     pairing, mentee_mail, _ = checked_in
-    link = re.search(r"/respond/[a-z0-9]+", mentee_mail["text"]).group(0)
+    link = respond_link(mentee_mail)
     form = client.http.get(link)
     assert form.status_code == 200 and b"How is it going?" in form.body and b"different partner" in form.body
     invalid = client.http.post(link, headers=FORM, body=b"comments=Hello+%3Cb%3E")
@@ -252,7 +248,7 @@ def test_the_evaluation_form_asks_the_programs_questions(aws, fresh_clock, clien
     [pairing] = approved_pairs(1)
     run_days(fresh_clock, 365)
     [evaluation] = mails_to(pairing.mentor_email, "evaluation")
-    link = re.search(r"/respond/[a-z0-9]+", evaluation["text"]).group(0)
+    link = respond_link(evaluation)
     page = client.http.get(link).body.decode()
     for question in ("set goals", "progress", "communicate", "How often", "worked well", "should change",
                      "take part in the program again", "satisfied"):
@@ -269,7 +265,7 @@ def test_the_kickoff_form_asks_who_is_answering(aws, fresh_clock, client):
     [pairing] = approved_pairs(1)
     run_days(fresh_clock, 14)
     [kickoff] = mails_to(pairing.mentor_email, "starting")
-    link = re.search(r"/respond/[a-z0-9]+", kickoff["text"]).group(0)
+    link = respond_link(kickoff)
     page = client.http.get(link).body.decode()
     assert "Who is answering?" in page and pairing.mentee_name in page
     answer = client.http.post(link, headers=FORM, body=b"who=mentee&connected=yes&agreed_how=yes&goals_set=started&rating=1")
@@ -297,7 +293,7 @@ def test_the_pairing_page_shows_each_answer_beside_its_question(checked_in, clie
     pairing, mentee_mail, _ = checked_in
     deliver(reply_to(mentee_mail, pairing.mentee_email, "2 - we keep missing our calls"))
     [kickoff] = mails_to(pairing.mentor_email, "starting")
-    link = re.search(r"/respond/[a-z0-9]+", kickoff["text"]).group(0)
+    link = respond_link(kickoff)
     form = "who=mentor&connected=yes&agreed_how=no&goals_set=started&rating=1&comments=We+met+at+the+library."
     assert client.http.post(link, headers=FORM, body=form.encode()).status_code == 200
     answer = client.http.get(f"/admin/pairings/{pairing.id}", headers={"Cookie": committee_cookie})

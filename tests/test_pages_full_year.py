@@ -17,7 +17,7 @@ from chalicelib.admin_settings import EDITORS
 from chalicelib.lifecycle import ResponseKind
 from chalicelib.models import Application
 from tests.conftest import sign_in
-from tests.workflow_helpers import approved_pairs, deliver, mails_to, receive_with, reply_to, run_days
+from tests.workflow_helpers import approved_pairs, deliver, mails_to, receive_with, reply_to, respond_link, run_days
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 JSON = {"Content-Type": "application/json"}
@@ -41,7 +41,7 @@ def every_answer(fields) -> bytes:
 
 
 def answer_on_the_web(client, mail: dict, kind: ResponseKind, role: str, cohort: str, **extra) -> None:
-    link = re.search(r"/respond/[a-z0-9]+", mail["text"]).group(0)
+    link = respond_link(mail)
     body = every_answer(respond.questions_for(kind, role, cohort))
     if extra:
         body += b"&" + urlencode(extra).encode()

@@ -15,7 +15,7 @@ from chalicelib.schema import FIELDS
 from chalicelib.store import open_cohort
 from infra.local.seed import DEMO_MENTEES, DEMO_MENTORS
 from tests.conftest import sign_in, valid_answers
-from tests.workflow_helpers import approved_pairs, deliver, mails_to, reply_to, run_days
+from tests.workflow_helpers import approved_pairs, deliver, mails_to, reply_to, respond_link, run_days
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 EXPORTS = ("applications", "pairings", "responses")
@@ -116,10 +116,6 @@ def test_the_chart_rows_show_shares_and_nothing_asked():
 
 
 # --- Through the routes, after part of a year ----------------------------------------------
-
-def respond_link(mail):
-    return re.search(r"/respond/[a-z0-9]+", mail["text"]).group(0)
-
 
 PROGRAM_FORM = {"goals_set": "yes", "goals_progress": "Two of three", "communication_modes": ["video"],
                 "communication_frequency": "monthly", "what_worked": "Video calls", "what_to_change": "=1+2 more events",

@@ -7,7 +7,7 @@ import pytest
 from chalicelib import clock
 from chalicelib.models import Application, Claim, Cohort, InboundMessage, Pairing, Response
 from chalicelib.store import open_cohort
-from tests.workflow_helpers import approved_pairs, deliver, mails_to, receive_with, reply_to, run_days
+from tests.workflow_helpers import at_first_checkin, deliver, mails_to, receive_with, reply_to
 
 JSON = {"Content-Type": "application/json"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -15,9 +15,7 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 @pytest.fixture
 def year_with_answers(aws, fresh_clock):
-    [pairing] = approved_pairs(1)
-    run_days(fresh_clock, 90)
-    [checkin] = mails_to(pairing.mentee_email, "check-in")
+    pairing, checkin, _ = at_first_checkin(fresh_clock)
     deliver(reply_to(checkin, pairing.mentee_email, "1 - going well. Confidential detail."))
     return pairing
 
@@ -143,9 +141,7 @@ def test_erasing_a_person_replaces_their_fields_and_keeps_the_history_consistent
 @pytest.fixture
 def rematch_asked_and_spam_kept(aws, fresh_clock):
     """The mentee asked for a different mentor in their own words, and a mail of theirs was quarantined."""
-    [pairing] = approved_pairs(1)
-    run_days(fresh_clock, 90)
-    [checkin] = mails_to(pairing.mentee_email, "check-in")
+    pairing, checkin, _ = at_first_checkin(fresh_clock)
     deliver(reply_to(checkin, pairing.mentee_email, "I would like a different mentor, please. It is about my divorce."))
     spam = receive_with(reply_to(checkin, pairing.mentee_email, "1 - going well. Another private matter."),
                         spamVerdict="FAIL")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from datetime import timedelta
 
@@ -36,6 +37,18 @@ def run_days(clock, days: int) -> None:
         alerts.send_digest()
     if end > clock.now():  # time only moves forward, even when the ticks took a while
         clock.shift_by(end - clock.now())
+
+
+def at_first_checkin(clock) -> tuple:
+    """One approved pairing, 90 days in: (the pairing, the mentee's check-in, the mentor's check-in)."""
+    [pairing] = approved_pairs(1)
+    run_days(clock, 90)
+    return pairing, mails_to(pairing.mentee_email, "check-in")[0], mails_to(pairing.mentor_email, "check-in")[0]
+
+
+def respond_link(mail: dict) -> str:
+    """The /respond/{token} path a participant's mail links to."""
+    return re.search(r"/respond/[a-z0-9]+", mail["text"]).group(0)
 
 
 def mails_to(address: str, template_word: str = "") -> list[dict]:
