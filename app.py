@@ -7,8 +7,10 @@ import logging
 
 from chalice import Chalice, Cron, Rate, Response
 
-from chalicelib import admin, admin_pairings, alerts, committee, deliverability, inbound, intake, mail, respond, web, workflow
-from chalicelib import admin_settings, exports, report, settings_store
+from chalicelib.pages import admin, admin_pairings, respond, web
+from chalicelib.services import alerts, committee, deliverability, inbound, intake, mail, workflow
+from chalicelib.pages import admin_settings, exports
+from chalicelib.services import report, settings_store
 
 app = Chalice(app_name="mentoring")
 app.api.binary_types.append("multipart/form-data")

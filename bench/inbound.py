@@ -122,10 +122,12 @@ from chalice.local import LambdaContext  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from app import app  # noqa: E402
-from chalicelib import aws, clock, lifecycle, replies, store, workflow  # noqa: E402
-from chalicelib.config import settings  # noqa: E402
-from chalicelib.models import Pairing, Response  # noqa: E402
-from chalicelib.pairings import cohort_schedule, mentor_slot_key  # noqa: E402
+from chalicelib.adapters import aws, store  # noqa: E402
+from chalicelib.domain import clock, lifecycle, replies
+from chalicelib.services import workflow
+from chalicelib.adapters.config import settings  # noqa: E402
+from chalicelib.adapters.models import Pairing, Response  # noqa: E402
+from chalicelib.services.pairings import cohort_schedule, mentor_slot_key  # noqa: E402
 from infra.local.inbound import INBOUND_HANDLER, ses_notification, sns_event  # noqa: E402
 from infra.local.provision import ensure_open_cohort, provision  # noqa: E402
 

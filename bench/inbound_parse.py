@@ -16,7 +16,7 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))
 
-from chalicelib.replies import interpret, parse_message  # noqa: E402
+from chalicelib.domain.replies import interpret, parse_message  # noqa: E402
 
 CORPUS_DIR = PROJECT_DIR / "tests" / "fixtures" / "mail"
 

@@ -54,7 +54,7 @@ def main() -> int:
 def measure(mentee_count: int) -> dict:
     from scipy.optimize import linear_sum_assignment
 
-    from chalicelib.matching import assignment_matrix, greedy_baseline, propose
+    from chalicelib.domain.matching import assignment_matrix, greedy_baseline, propose
     from infra.local.demo import synthetic_applications
 
     applications = synthetic_applications(mentees=mentee_count, mentors=mentee_count // 2, capacity=2)

@@ -122,9 +122,11 @@ EMULATOR.install()
 
 from moto import mock_aws  # noqa: E402
 
-from chalicelib import aws, clock, lifecycle, store, workflow  # noqa: E402
-from chalicelib.models import Pairing  # noqa: E402
-from chalicelib.pairings import cohort_schedule, mentor_slot_key  # noqa: E402
+from chalicelib.adapters import aws, store  # noqa: E402
+from chalicelib.domain import clock, lifecycle
+from chalicelib.services import workflow
+from chalicelib.adapters.models import Pairing  # noqa: E402
+from chalicelib.services.pairings import cohort_schedule, mentor_slot_key  # noqa: E402
 from infra.local.provision import ensure_open_cohort, provision  # noqa: E402
 
 

@@ -12,7 +12,7 @@
 and it rewrites .chalice/policy-<stage>.json, the functions' IAM policy.
 
 Everything is derived, so it follows the code without edits here:
-- tables and indexes from chalicelib.models.ALL_MODELS, named as the code
+- tables and indexes from chalicelib.adapters.models.ALL_MODELS, named as the code
   names them under the stage's TABLE_PREFIX;
 - functions, schedules and SNS subscriptions from app.py's handlers;
 - the IAM policy from the AWS calls the code makes (infra/permissions.py).
@@ -553,7 +553,7 @@ def policy(stage: Stage, findings, handlers: list[Function]) -> dict:
     if findings.unresolved:
         listed = "\n".join(f"  {item.where}: {item.call} ({item.why})" for item in findings.unresolved)
         raise BuildError(f"AWS calls whose table or service could not be told from the code:\n{listed}")
-    from chalicelib.models import ALL_MODELS
+    from chalicelib.adapters.models import ALL_MODELS
 
     models_by_name = {model.__name__: model for model in ALL_MODELS}
     per_table: dict[str, set] = {}
@@ -596,8 +596,9 @@ def policy(stage: Stage, findings, handlers: list[Function]) -> dict:
 def merge_template(stage: Stage) -> tuple[dict, dict]:
     """The template merged into Chalice's, and the stage's IAM policy (the process env must be the stage's)."""
     import app as application
-    from chalicelib import mail, metrics
-    from chalicelib.models import ALL_MODELS
+    from chalicelib.services import mail
+    from chalicelib.adapters import metrics
+    from chalicelib.adapters.models import ALL_MODELS
     from infra.permissions import analyse
 
     handlers = functions(application.app, stage)

@@ -2,11 +2,11 @@
 
 An AST walk over app.py and chalicelib/ finds two kinds of calls:
 
-- boto3 clients: `client("sesv2").send_email(...)` (chalicelib.aws.client or
+- boto3 clients: `client("sesv2").send_email(...)` (chalicelib.adapters.aws.client or
   boto3.client, called inline or held in a variable). The method is mapped
   to its API operation and IAM action through botocore's own service model
   (signing name + operation name, with the few documented exceptions below).
-- PynamoDB: operations on the models in chalicelib.models.ALL_MODELS, on
+- PynamoDB: operations on the models in chalicelib.adapters.models.ALL_MODELS, on
   their indexes, on batch writers and in transactions, mapped to the DynamoDB
   action and the exact table or index they touch. A model instance is
   recognised by a light, flow-insensitive type inference: constructor calls,
@@ -112,7 +112,7 @@ def _tuple(positions) -> tuple:
 
 @lru_cache(maxsize=1)
 def _models() -> dict[str, type]:
-    from chalicelib.models import ALL_MODELS
+    from chalicelib.adapters.models import ALL_MODELS
 
     return {f"{model.__module__}.{model.__name__}": model for model in ALL_MODELS}
 
@@ -197,7 +197,7 @@ class Analysis:
             return ("transaction_class",)
         if qualified in ("pynamodb.transactions.TransactGet",):
             return ("transact_get_class",)
-        if qualified in ("chalicelib.aws.client", "boto3.client"):
+        if qualified in ("chalicelib.adapters.aws.client", "boto3.client"):
             return ("client_factory",)
         if qualified == "boto3.resource":
             return ("resource_factory",)

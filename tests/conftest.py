@@ -54,8 +54,9 @@ _serialise_moto_dynamodb()
 @pytest.fixture
 def aws():
     """A fresh emulated AWS account with the app's resources and an open cohort."""
-    from chalicelib import aws as aws_clients
-    from chalicelib import settings_store, store
+    from chalicelib.adapters import aws as aws_clients
+    from chalicelib.services import settings_store
+    from chalicelib.adapters import store
     from infra.local.provision import ensure_open_cohort, provision
 
     with mock_aws():
@@ -213,7 +214,7 @@ def fresh_clock():
     """Tests that move time leave it where they found it."""
     from datetime import timedelta
 
-    from chalicelib import clock
+    from chalicelib.domain import clock
 
     yield clock
     clock.set_offset(timedelta(0))

@@ -1,9 +1,9 @@
 """The committee's roster and application tools, through the routes."""
 import pytest
 
-from chalicelib import intake
-from chalicelib.membership import current_roster
-from chalicelib.models import Application, AuditEntry, Member
+from chalicelib.services import intake
+from chalicelib.services.membership import current_roster
+from chalicelib.adapters.models import Application, AuditEntry, Member
 from tests.conftest import csrf_of, form_body, valid_answers
 
 JSON = {"Content-Type": "application/json"}

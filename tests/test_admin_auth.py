@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 
 from app import app
-from chalicelib import committee
-from chalicelib.models import AuditEntry
+from chalicelib.services import committee
+from chalicelib.adapters.models import AuditEntry
 from tests.conftest import COMMITTEE_EMAIL, csrf_of, sent_mail, sign_in
 
 JSON = {"Content-Type": "application/json"}
@@ -66,7 +66,7 @@ def test_a_member_signs_in_through_the_mailed_link(client):
 
 @pytest.mark.parametrize("setting,secure", [("true", True), ("false", False)])
 def test_the_session_cookie_is_secure_outside_the_sandbox(monkeypatch, setting, secure):
-    from chalicelib.config import settings
+    from chalicelib.adapters.config import settings
 
     monkeypatch.setenv("SECURE_COOKIES", setting)
     settings.cache_clear()

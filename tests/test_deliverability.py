@@ -7,9 +7,10 @@ from datetime import timedelta
 
 from chalice.local import LambdaContext
 
-from chalicelib import clock, deliverability, mail
-from chalicelib.models import OutboxMail, UndeliverableAddress
-from chalicelib.store import transaction
+from chalicelib.domain import clock
+from chalicelib.services import deliverability, mail
+from chalicelib.adapters.models import OutboxMail, UndeliverableAddress
+from chalicelib.adapters.store import transaction
 from infra.local.inbound import sns_event
 from tests.conftest import sent_mail
 

@@ -7,11 +7,12 @@ from unittest import mock
 
 import pytest
 
-from chalicelib import clock, proposals, workflow
-from chalicelib.config import settings
-from chalicelib.models import Alert, Claim, InboundMessage, Response
-from chalicelib.pairings import get_pairing
-from chalicelib.store import open_cohort
+from chalicelib.domain import clock
+from chalicelib.services import proposals, workflow
+from chalicelib.adapters.config import settings
+from chalicelib.adapters.models import Alert, Claim, InboundMessage, Response
+from chalicelib.services.pairings import get_pairing
+from chalicelib.adapters.store import open_cohort
 from tests.conftest import sent_mail
 from tests.workflow_helpers import approved_pairs, at_first_checkin, deliver, mails_to, receive_with, reply_to, respond_link, run_days
 
@@ -157,7 +158,7 @@ def test_a_failure_after_the_replys_transaction_loses_nothing(checked_in):
 
 
 def test_a_trigger_whose_record_exists_already_changes_nothing(checked_in, fresh_clock):
-    from chalicelib import lifecycle
+    from chalicelib.domain import lifecycle
 
     pairing, _, _ = checked_in
     def record(outcome):
@@ -315,7 +316,7 @@ def test_an_alert_names_the_partners_of_its_pairing(checked_in, client, committe
 
 
 def test_a_mail_that_reached_no_pairing_is_in_the_committees_digest(checked_in):
-    from chalicelib import alerts
+    from chalicelib.services import alerts
 
     pairing, mentee_mail, _ = checked_in
     assert receive_with(reply_to(mentee_mail, pairing.mentee_email, "1 - fine"), spamVerdict="FAIL")["pairing_id"] is None
@@ -325,7 +326,7 @@ def test_a_mail_that_reached_no_pairing_is_in_the_committees_digest(checked_in):
 
 
 def test_the_digest_names_each_alerts_pair(checked_in):
-    from chalicelib import alerts
+    from chalicelib.services import alerts
 
     pairing, mentee_mail, _ = checked_in
     deliver(reply_to(mentee_mail, pairing.mentee_email, "2 - some concerns about our schedule"))

@@ -172,7 +172,7 @@ def table_mismatches(model, resource: dict, stage) -> list[str]:
 
 
 def test_every_model_has_its_table_and_indexes(stack):
-    from chalicelib.models import ALL_MODELS
+    from chalicelib.adapters.models import ALL_MODELS
 
     tables = resources(stack["sam"], "AWS::DynamoDB::Table")
     for model in ALL_MODELS:
@@ -185,7 +185,7 @@ def test_every_model_has_its_table_and_indexes(stack):
 
 
 def test_the_table_check_notices_drift(stacks):
-    from chalicelib.models import ALL_MODELS
+    from chalicelib.adapters.models import ALL_MODELS
 
     stack = next(iter(stacks.values()))
     model = next(model for model in ALL_MODELS if model._indexes)
@@ -197,7 +197,7 @@ def test_the_table_check_notices_drift(stacks):
 
 
 def test_index_keys_agree_with_their_model():
-    from chalicelib.models import ALL_MODELS
+    from chalicelib.adapters.models import ALL_MODELS
 
     for model in ALL_MODELS:
         attributes = {attribute.attr_name: attribute for attribute in model.get_attributes().values()}
@@ -297,9 +297,9 @@ def test_the_committed_policy_files_are_current():
 def test_the_code_analysis_finds_every_table_operation_and_client_call():
     # Not a list of the app's calls: a sample of each shape of call, to show the walk sees it.
     findings = analyse(sources={"chalicelib.sample": '''
-from chalicelib.aws import client
-from chalicelib.models import Application, Claim, OutboxMail
-from chalicelib.store import transaction
+from chalicelib.adapters.aws import client
+from chalicelib.adapters.models import Application, Claim, OutboxMail
+from chalicelib.adapters.store import transaction
 from pynamodb.transactions import TransactGet
 
 
@@ -368,7 +368,7 @@ def unknown(thing):
 
 
 def test_a_call_the_generator_cannot_scope_stops_the_build():
-    findings = analyse(sources={"chalicelib.sample": 'from chalicelib.aws import client\n'
+    findings = analyse(sources={"chalicelib.sample": 'from chalicelib.adapters.aws import client\n'
                                                      'client("sns").publish(TopicArn="t", Message="m")\n'})
     stage = build_template.load_stage(STAGES[0])
     with pytest.raises(build_template.BuildError, match="sns:Publish"):
@@ -412,8 +412,10 @@ def test_the_calls_a_real_flow_makes_are_all_found_by_the_analysis(client):
     from chalice.local import LambdaContext
 
     from app import app
-    from chalicelib import aws, clock, mail
-    from chalicelib.models import ALL_MODELS
+    from chalicelib.adapters import aws
+    from chalicelib.domain import clock
+    from chalicelib.services import mail
+    from chalicelib.adapters.models import ALL_MODELS
     from infra.local.inbound import ses_notification, sns_event
     from tests.conftest import sent_mail, valid_answers
 
@@ -581,7 +583,7 @@ def test_every_function_has_a_retained_log_group_and_an_errors_alarm(stack):
 
 
 def test_the_backlog_alarm_watches_the_metric_the_sweeper_emits(stack, aws, monkeypatch):
-    from chalicelib import mail
+    from chalicelib.services import mail
 
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "mentoring-local-sweep_outbox")
 
@@ -619,7 +621,7 @@ def test_the_deployment_package_holds_lambda_builds_of_every_requirement(stack):
             glibc = re.search(r"manylinux_(\d+)_(\d+)", tag)
             assert not glibc or (int(glibc.group(1)), int(glibc.group(2))) <= (2, 26), (
                 f"{requirement} was built for {tag}; Lambda's python3.11 has glibc 2.26")
-    assert "app.py" in names and "chalicelib/models.py" in names
+    assert "app.py" in names and "chalicelib/adapters/models.py" in names
 
 
 def test_stages_in_one_account_do_not_collide(stacks):
@@ -646,7 +648,7 @@ def test_stages_in_one_account_do_not_collide(stacks):
 def test_a_restored_table_is_copied_back_into_the_live_one(aws):
     import boto3
 
-    from chalicelib.models import Claim
+    from chalicelib.adapters.models import Claim
     from infra.copy_table import copy_table
 
     live = Claim.Meta.table_name

@@ -4,12 +4,13 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib import clock, intake, tokens
-from chalicelib.membership import ELIGIBLE, PENDING_VERIFICATION, replace_roster
-from chalicelib.models import Application, Claim, OutboxMail
-from chalicelib.roster import parse_roster
-from chalicelib.store import ConflictError
-from chalicelib.validation import Invalid
+from chalicelib.domain import clock, tokens
+from chalicelib.services import intake
+from chalicelib.services.membership import ELIGIBLE, PENDING_VERIFICATION, replace_roster
+from chalicelib.adapters.models import Application, Claim, OutboxMail
+from chalicelib.domain.roster import parse_roster
+from chalicelib.adapters.store import ConflictError
+from chalicelib.domain.validation import Invalid
 from tests.conftest import sent_mail, valid_answers
 
 
@@ -107,7 +108,7 @@ def test_an_invalid_application_writes_nothing(aws):
 
 
 def test_without_an_open_cohort_applications_are_closed(aws):
-    from chalicelib.models import Cohort
+    from chalicelib.adapters.models import Cohort
 
     for cohort in Cohort.scan():
         cohort.delete()

@@ -6,8 +6,8 @@ from urllib.parse import urlencode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.models import Application, Claim, OutboxMail
-from chalicelib.schema import FIELDS
+from chalicelib.adapters.models import Application, Claim, OutboxMail
+from chalicelib.domain.schema import FIELDS
 from tests.conftest import valid_answers
 
 FIELD_NAMES = [field.name for field in FIELDS]

@@ -7,9 +7,10 @@ from unittest import mock
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib import clock, intake, mail
-from chalicelib.models import OutboxMail
-from chalicelib.store import transaction
+from chalicelib.domain import clock
+from chalicelib.services import intake, mail
+from chalicelib.adapters.models import OutboxMail
+from chalicelib.adapters.store import transaction
 from tests.conftest import sent_mail, valid_answers
 
 

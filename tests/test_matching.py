@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib import matching
-from chalicelib.matching import (
+from chalicelib.domain import matching
+from chalicelib.domain.matching import (
     CAREER_STAGE_RANK,
     CRITERIA,
     DEFAULT_WEIGHTS,
@@ -23,7 +23,7 @@ from chalicelib.matching import (
     propose,
     score_pair,
 )
-from chalicelib.schema import CAREER_STAGES, COMMUNICATION_MODES, FIELDS, INTERESTS, LIBRARY_TYPES
+from chalicelib.domain.schema import CAREER_STAGES, COMMUNICATION_MODES, FIELDS, INTERESTS, LIBRARY_TYPES
 from infra.local.demo import synthetic_applications
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -322,7 +322,7 @@ def test_participants_are_typed_from_validated_applications():
 
 def test_importing_the_engine_loads_neither_scipy_nor_numpy():
     loaded = subprocess.run(
-        [sys.executable, "-c", "import sys, chalicelib.matching; "
+        [sys.executable, "-c", "import sys, chalicelib.domain.matching; "
          "print(sorted(m for m in ('scipy', 'numpy', 'chalice', 'boto3', 'pynamodb') if m in sys.modules))"],
         cwd=PROJECT_DIR, capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "[]"

@@ -5,8 +5,8 @@ import threading
 
 import pytest
 
-from chalicelib import intake
-from chalicelib.models import Claim, OutboxMail, Pairing
+from chalicelib.services import intake
+from chalicelib.adapters.models import Claim, OutboxMail, Pairing
 from infra.local.seed import seed_demo_cohort
 from tests.conftest import csrf_of, sent_mail, valid_answers
 
@@ -54,7 +54,7 @@ def test_locks_and_forbids_are_honoured(client, committee_cookie, cohort):
     pair = first["pairs"][0]
     forbidden = propose(client, committee_cookie, forbids=[[pair["mentor_id"], pair["mentee_id"]]])
     assert not any((p["mentor_id"], p["mentee_id"]) == (pair["mentor_id"], pair["mentee_id"]) for p in forbidden["pairs"])
-    from chalicelib import matching
+    from chalicelib.domain import matching
 
     mentors, mentees = applications(client, committee_cookie, "mentor"), applications(client, committee_cookie, "mentee")
 
@@ -119,7 +119,7 @@ def test_approving_the_same_pair_twice_creates_one_pairing(client, committee_coo
 
 
 def test_the_same_pair_approved_at_once_from_many_threads_creates_one_pairing(client, committee_cookie, cohort):
-    from chalicelib import pairings
+    from chalicelib.services import pairings
 
     pair = propose(client, committee_cookie)["pairs"][0]
     request = pairings.PairRequest(pair["mentor_id"], pair["mentee_id"])

@@ -12,10 +12,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from chalicelib import respond
-from chalicelib.admin_settings import EDITORS
-from chalicelib.lifecycle import ResponseKind
-from chalicelib.models import Application
+from chalicelib.pages import respond
+from chalicelib.pages.admin_settings import EDITORS
+from chalicelib.domain.lifecycle import ResponseKind
+from chalicelib.adapters.models import Application
 from tests.conftest import sign_in
 from tests.workflow_helpers import approved_pairs, deliver, mails_to, receive_with, reply_to, respond_link, run_days
 
@@ -120,7 +120,7 @@ def test_every_committee_page_opens_on_a_full_year(full_year, client):
 
 
 def test_every_link_ever_mailed_answers_calmly_after_the_year(full_year, client):
-    from chalicelib.config import settings
+    from chalicelib.adapters.config import settings
     from tests.conftest import sent_mail
 
     base = re.escape(settings().base_url)

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import matching, program_settings, settings_store
-from chalicelib.lifecycle import Schedule
-from chalicelib.models import Application, AuditEntry, SettingsVersion
-from chalicelib.schema import INTERESTS
-from chalicelib.store import open_cohort
+from chalicelib.domain import matching, program_settings
+from chalicelib.services import settings_store
+from chalicelib.domain.lifecycle import Schedule
+from chalicelib.adapters.models import Application, AuditEntry, SettingsVersion
+from chalicelib.domain.schema import INTERESTS
+from chalicelib.adapters.store import open_cohort
 from tests.conftest import COMMITTEE_EMAIL, csrf_of, form_body, sent_mail, valid_answers
 
 JSON = {"Content-Type": "application/json"}
@@ -57,7 +58,7 @@ def test_the_defaults_reproduce_the_program_and_the_system_as_it_was():
         assert program_settings.edited_mail(document, name) is None
     assert set(program_settings.MAILS) == {path.name.removesuffix(".subject.txt")
                                            for path in files.glob("*.subject.txt")}
-    from chalicelib.respond import PROGRAM_QUESTIONS
+    from chalicelib.pages.respond import PROGRAM_QUESTIONS
     assert [q["name"] for q in document["feedback_questions"]] == [f.name for f in PROGRAM_QUESTIONS]
     assert document["evaluation_questions"] == document["feedback_questions"]
     introduction = document["mail"]["introduction"]["body"]
@@ -238,7 +239,7 @@ def test_a_changed_introduction_subject_is_on_the_next_introduction(client, comm
 
 
 def test_a_schedule_change_moves_the_first_date_of_new_pairings_only(client, committee_cookie):
-    from chalicelib.pairings import get_pairing
+    from chalicelib.services.pairings import get_pairing
 
     before = get_pairing(approve_one_pair(client, committee_cookie)["id"])
     assert (before.next_due_at - before.introduced_at).days == 14
@@ -410,10 +411,10 @@ def test_a_custom_topic_is_matched_and_named_in_the_reasons():
 
 
 def test_the_proposal_api_explains_a_committee_question(client, committee_cookie):
-    from chalicelib.intake import create_application
-    from chalicelib.membership import replace_roster
-    from chalicelib.roster import RosterRow
-    from chalicelib.validation import validate_application
+    from chalicelib.services.intake import create_application
+    from chalicelib.services.membership import replace_roster
+    from chalicelib.domain.roster import RosterRow
+    from chalicelib.domain.validation import validate_application
 
     changed(client, committee_cookie, questions=[MATCHING_QUESTION])
     cohort = open_cohort().id
@@ -434,8 +435,8 @@ def test_the_proposal_api_explains_a_committee_question(client, committee_cookie
 # --- The feedback and evaluation questions ---------------------------------------------------
 
 def test_the_feedback_form_asks_the_committees_feedback_questions(client, committee_cookie):
-    from chalicelib import workflow
-    from chalicelib.lifecycle import ResponseKind
+    from chalicelib.services import workflow
+    from chalicelib.domain.lifecycle import ResponseKind
 
     document = get_settings(client, committee_cookie)
     extra = {"name": "best_moment", "label": "What was the best moment so far?", "kind": "long_text", "required": True,

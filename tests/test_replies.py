@@ -1,4 +1,4 @@
-"""Tests for chalicelib/replies.py: the raw-mail fixture corpus, interpret()
+"""Tests for chalicelib/domain/replies.py: the raw-mail fixture corpus, interpret()
 both ways, reply tokens, SES verdicts, hostile input and fuzzing."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.replies import (
+from chalicelib.domain.replies import (
     OUT_OF_OFFICE_SUBJECTS,
     UNEXPECTED_FAILURE,
     InboundMessage,

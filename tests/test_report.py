@@ -6,13 +6,13 @@ from urllib.parse import urlencode
 
 import pytest
 
-from chalicelib import intake, report
-from chalicelib.lifecycle import State
-from chalicelib.models import Application, Cohort, Pairing, Response
-from chalicelib.pairings import get_pairing
-from chalicelib.respond import PROGRAM_QUESTIONS
-from chalicelib.schema import FIELDS
-from chalicelib.store import open_cohort
+from chalicelib.services import intake, report
+from chalicelib.domain.lifecycle import State
+from chalicelib.adapters.models import Application, Cohort, Pairing, Response
+from chalicelib.services.pairings import get_pairing
+from chalicelib.pages.respond import PROGRAM_QUESTIONS
+from chalicelib.domain.schema import FIELDS
+from chalicelib.adapters.store import open_cohort
 from infra.local.seed import DEMO_MENTEES, DEMO_MENTORS
 from tests.conftest import sign_in, valid_answers
 from tests.workflow_helpers import approved_pairs, deliver, mails_to, reply_to, respond_link, run_days
@@ -134,7 +134,7 @@ def csv_rows(answer):
 
 def two_pairs_with_different_mentors():
     """Two demo pairs whose mentors differ, so each person's latest mail belongs to one pairing."""
-    from chalicelib import pairings, proposals
+    from chalicelib.services import pairings, proposals
     from infra.local.seed import seed_demo_cohort
 
     seed_demo_cohort()
@@ -278,7 +278,7 @@ def test_the_applications_export_names_the_form_fields_and_defuses_formulas(clie
 
 
 def test_a_cell_is_defused_only_where_a_spreadsheet_would_run_it():
-    from chalicelib.exports import cell
+    from chalicelib.pages.exports import cell
 
     assert [cell(value) for value in ("=1", "+1", "-1", "@x", "\tx", "\rx", "a=1", "", None, -1, 2.5, True, ["=a", "b"])] == \
         ["'=1", "'+1", "'-1", "'@x", "'\tx", "'\rx", "a=1", "", "", -1, 2.5, "yes", "'=a; b"]

@@ -4,9 +4,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from chalicelib import clock
-from chalicelib.models import Application, Claim, Cohort, InboundMessage, Pairing, Response
-from chalicelib.store import open_cohort
+from chalicelib.domain import clock
+from chalicelib.adapters.models import Application, Claim, Cohort, InboundMessage, Pairing, Response
+from chalicelib.adapters.store import open_cohort
 from tests.workflow_helpers import at_first_checkin, deliver, mails_to, receive_with, reply_to
 
 JSON = {"Content-Type": "application/json"}
@@ -151,7 +151,7 @@ def rematch_asked_and_spam_kept(aws, fresh_clock):
 
 def test_erasing_reaches_their_words_wherever_the_system_kept_them(rematch_asked_and_spam_kept, client,
                                                                    committee_cookie):
-    from chalicelib.models import ALL_MODELS
+    from chalicelib.adapters.models import ALL_MODELS
 
     pairing = rematch_asked_and_spam_kept
     answer = client.http.post("/admin/api/people/erase", headers={**JSON, "Cookie": committee_cookie},

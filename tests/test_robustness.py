@@ -9,9 +9,10 @@ from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib import lifecycle, mail, workflow
-from chalicelib.models import InboundMessage, OutboxMail, Pairing, Response
-from chalicelib.pairings import get_pairing
+from chalicelib.domain import lifecycle
+from chalicelib.services import mail, workflow
+from chalicelib.adapters.models import InboundMessage, OutboxMail, Pairing, Response
+from chalicelib.services.pairings import get_pairing
 from tests.conftest import sent_mail
 from tests.workflow_helpers import approved_pairs, deliver, mails_to, receive_with, reply_to, respond_link, run_days
 
@@ -57,7 +58,7 @@ def test_twenty_threads_sending_events_to_one_pairing_are_each_recorded_once(aws
 
 
 def test_one_ses_message_delivered_four_times_at_once_is_applied_and_recorded_once(aws, fresh_clock):
-    from chalicelib.models import Alert
+    from chalicelib.adapters.models import Alert
 
     [pairing] = approved_pairs(1)
     run_days(fresh_clock, 90)

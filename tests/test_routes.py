@@ -5,8 +5,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from chalicelib.models import Application, Claim, OutboxMail
-from chalicelib.schema import FIELDS
+from chalicelib.adapters.models import Application, Claim, OutboxMail
+from chalicelib.domain.schema import FIELDS
 from tests.conftest import form_body, sent_mail, valid_answers
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -163,7 +163,7 @@ def test_an_applicant_who_already_confirmed_is_told_why_a_second_application_is_
 
 
 def test_an_unexpected_failure_is_a_calm_503_without_a_stack_trace(client, monkeypatch):
-    from chalicelib import intake
+    from chalicelib.services import intake
 
     def broken(*args, **kwargs):
         raise RuntimeError("database on fire")
@@ -181,7 +181,7 @@ def test_every_page_sends_security_headers(client):
 
 
 def test_nothing_is_half_written_when_the_mail_cannot_be_queued(client, monkeypatch):
-    from chalicelib import mail
+    from chalicelib.services import mail
 
     def unrenderable(*args, **kwargs):
         raise RuntimeError("template missing")

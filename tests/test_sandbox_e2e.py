@@ -58,7 +58,7 @@ def test_inbound_mail_is_delivered_through_s3_and_an_sns_shaped_event(sandbox):
 def test_the_demo_cohort_is_seeded_with_every_library_type(sandbox):
     import json
 
-    from chalicelib.schema import LIBRARY_TYPES
+    from chalicelib.domain.schema import LIBRARY_TYPES
 
     snapshot = json.loads((sandbox.data_dir / "snapshot.json").read_text())
     applications = [item for table, items in snapshot["tables"].items() if table.endswith("applications")

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from chalicelib import tokens
+from chalicelib.domain import tokens
 
 KEY = b"k" * 32
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)

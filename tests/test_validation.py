@@ -1,8 +1,8 @@
 """The application schema and its validation, without AWS."""
 import pytest
 
-from chalicelib.schema import FIELDS, FIELDS_BY_NAME, INTERESTS
-from chalicelib.validation import Invalid, from_json, validate_application
+from chalicelib.domain.schema import FIELDS, FIELDS_BY_NAME, INTERESTS
+from chalicelib.domain.validation import Invalid, from_json, validate_application
 from tests.conftest import valid_answers
 
 

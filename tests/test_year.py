@@ -1,7 +1,7 @@
 """A whole program year, by the clock: schedule, replies, feedback, evaluation, close."""
-from chalicelib import lifecycle
-from chalicelib.models import Alert, Pairing, Response
-from chalicelib.pairings import get_pairing
+from chalicelib.domain import lifecycle
+from chalicelib.adapters.models import Alert, Pairing, Response
+from chalicelib.services.pairings import get_pairing
 from tests.conftest import sent_mail
 from tests.workflow_helpers import approved_pairs, deliver, mails_to, reply_to, run_days
 
@@ -66,7 +66,7 @@ def test_the_whole_demo_cohort_walks_through_the_year(aws, fresh_clock):
 
 
 def test_the_tick_delivered_three_times_a_day_changes_nothing_more(aws, fresh_clock):
-    from chalicelib import workflow
+    from chalicelib.services import workflow
 
     [pairing] = approved_pairs(1)
     run_days(fresh_clock, 14)
@@ -77,8 +77,8 @@ def test_the_tick_delivered_three_times_a_day_changes_nothing_more(aws, fresh_cl
 
 
 def test_a_schedule_change_moves_the_next_check_in_of_new_pairings(aws, fresh_clock):
-    from chalicelib import settings_store
-    from chalicelib.store import open_cohort
+    from chalicelib.services import settings_store
+    from chalicelib.adapters.store import open_cohort
 
     cohort = open_cohort()
     document = settings_store.current(cohort.id).document

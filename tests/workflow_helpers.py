@@ -6,8 +6,8 @@ import re
 import secrets
 from datetime import timedelta
 
-from chalicelib import alerts, inbound, pairings, proposals, workflow
-from chalicelib.store import open_cohort
+from chalicelib.services import alerts, inbound, pairings, proposals, workflow
+from chalicelib.adapters.store import open_cohort
 from infra.local.inbound import ses_notification
 from infra.local.seed import seed_demo_cohort
 from tests.conftest import sent_mail
@@ -24,7 +24,7 @@ def approved_pairs(count: int | None = None) -> list:
 def run_days(clock, days: int) -> None:
     """Let the days pass, running the tick and the digest whenever a timer falls due
     (as a daily EventBridge rule would that day), without stopping on quiet days."""
-    from chalicelib.models import Pairing
+    from chalicelib.adapters.models import Pairing
 
     end = clock.now() + timedelta(days=days)
     while True:
@@ -73,8 +73,8 @@ def deliver(raw: bytes, message_id: str | None = None) -> dict:
 
 def receive_with(raw: bytes, **verdicts) -> dict:
     """Deliver with chosen SES verdicts, as the SNS handler receives them."""
-    from chalicelib import aws
-    from chalicelib.config import settings
+    from chalicelib.adapters import aws
+    from chalicelib.adapters.config import settings
 
     message_id = secrets.token_hex(8)
     key = f"inbound/{message_id}"

@@ -5,7 +5,7 @@ surnames, addresses end in example.org, libraries are in fictional places.
 The draws follow what a state association's cohort looks like (more public and
 academic libraries than archives, senior mentors, junior mentees, email as the
 usual way to talk), so the demo and the benchmark see realistic structure.
-Field names and vocabularies come from chalicelib.schema; only the standard
+Field names and vocabularies come from chalicelib.domain.schema; only the standard
 library is used, seeded, so the same arguments always give the same people.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import uuid
 
-from chalicelib.schema import (
+from chalicelib.domain.schema import (
     CAREER_STAGES,
     COMMUNICATION_MODES,
     INTERESTS,

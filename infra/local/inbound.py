@@ -11,8 +11,9 @@ import secrets
 from email import message_from_bytes, policy
 from email.utils import getaddresses
 
-from chalicelib import aws, clock
-from chalicelib.config import settings
+from chalicelib.adapters import aws
+from chalicelib.domain import clock
+from chalicelib.adapters.config import settings
 
 INBOUND_HANDLER = "receive_inbound_mail"
 PASS = {"status": "PASS"}

@@ -16,9 +16,10 @@ from email import message_from_string, policy
 from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
 
-from chalicelib import aws, clock
-from chalicelib.config import settings
-from chalicelib.models import ALL_MODELS
+from chalicelib.adapters import aws
+from chalicelib.domain import clock
+from chalicelib.adapters.config import settings
+from chalicelib.adapters.models import ALL_MODELS
 
 SNAPSHOT = "snapshot.json"
 MAILBOX = "mailbox.jsonl"

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from chalicelib import aws, clock
-from chalicelib.config import settings
-from chalicelib.models import ALL_MODELS
-from chalicelib.store import open_cohort, open_new_cohort
+from chalicelib.adapters import aws
+from chalicelib.domain import clock
+from chalicelib.adapters.config import settings
+from chalicelib.adapters.models import ALL_MODELS
+from chalicelib.adapters.store import open_cohort, open_new_cohort
 
 
 def provision(signing_key: str) -> None:

@@ -155,7 +155,7 @@ class Sandbox:
         from chalice.app import ScheduledEventConfig
         from chalice.local import LambdaContext
 
-        from chalicelib import clock
+        from chalicelib.domain import clock
 
         results = []
         for source in self.app.event_sources:
@@ -170,7 +170,7 @@ class Sandbox:
         return results
 
     def advance_clock(self, days: int) -> str:
-        from chalicelib import clock
+        from chalicelib.domain import clock
 
         with self.gateway_lock:
             for _ in range(days):
@@ -231,7 +231,7 @@ def make_handler(sandbox: Sandbox):
                 sandbox.snapshot_soon()
 
         def _sandbox_route(self, path: str, body: bytes) -> None:
-            from chalicelib import clock
+            from chalicelib.domain import clock
 
             route = (self.command, path)
             if route == ("GET", "/_sandbox/mailbox.json"):

@@ -1,11 +1,11 @@
 """Demo data for the sandbox: a realistic, synthetic open cohort."""
 from __future__ import annotations
 
-from chalicelib.intake import create_application
-from chalicelib.membership import replace_roster
-from chalicelib.models import Application
-from chalicelib.roster import RosterRow, normalise_membership_id
-from chalicelib.store import open_cohort
+from chalicelib.services.intake import create_application
+from chalicelib.services.membership import replace_roster
+from chalicelib.adapters.models import Application
+from chalicelib.domain.roster import RosterRow, normalise_membership_id
+from chalicelib.adapters.store import open_cohort
 
 DEMO_MENTEES = 26
 DEMO_MENTORS = 14

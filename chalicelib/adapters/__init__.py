@@ -1,0 +1,1 @@
+"""The edges to AWS: PynamoDB models, store helpers, lazily built clients, config, metrics."""

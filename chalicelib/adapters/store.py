@@ -1,0 +1,61 @@
+"""Small storage helpers shared by the services: transactions, cohorts, roster.
+
+Reads are gets and index queries; nothing here scans a table.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.domain import clock
+from chalicelib.adapters.models import Application, Cohort
+
+OPEN = "open"
+CLOSED = "closed"  # a cohort whose year is over; its frozen report stands for it
+
+
+class ConflictError(Exception):
+    """A write lost a race or broke a uniqueness rule; the message says which."""
+
+
+@lru_cache(maxsize=1)
+def _connection():
+    from pynamodb.connection import Connection
+
+    return Connection()
+
+
+def transaction() -> TransactWrite:
+    return TransactWrite(connection=_connection())
+
+
+def conditions_failed(error: TransactWriteError) -> list[int]:
+    """Positions of the transaction items whose condition failed."""
+    reasons = error.cancellation_reasons or []
+    return [index for index, reason in enumerate(reasons) if reason and reason.code == "ConditionalCheckFailed"]
+
+
+def open_cohort() -> Cohort | None:
+    for cohort in Cohort.by_status.query(OPEN, scan_index_forward=False, limit=1):
+        return cohort
+    return None
+
+
+def cohort_applications(cohort_id: str, role: str | None = None, status: str | None = None) -> list[Application]:
+    roles = [role] if role in ("mentor", "mentee") else ["mentor", "mentee"]
+    return [application for each_role in roles
+            for application in Application.by_cohort_role.query(f"{cohort_id}#{each_role}")
+            if status in (None, "", application.status)]
+
+
+def open_new_cohort(cohort_id: str, name: str) -> Cohort:
+    cohort = Cohort(id=cohort_id, name=name, status=OPEN, opened_at=clock.now())
+    cohort.save(condition=Cohort.id.does_not_exist())
+    return cohort
+
+
+def reset() -> None:
+    """Forget the cached connection (tests start each case afresh)."""
+    _connection.cache_clear()

@@ -1,0 +1,4 @@
+"""Pure rules: schema, validation, matching, the pairing lifecycle, replies, tokens, the clock.
+
+Nothing here imports chalice, boto3, pynamodb or an adapter.
+"""

@@ -1,0 +1,1010 @@
+"""Whole-cohort matching: who should mentor whom, and why.
+
+What lives here: the typed `Participant` built from an application, the
+scoring criteria and hard rules (each declared once, in `CRITERIA` and
+`RULES`), and `propose`, which solves the cohort exactly as an assignment
+problem over mentor capacity slots. `score_pair` scores one pair the same way;
+`greedy_baseline` is the naive method the benchmark and tests compare against.
+
+What must not: I/O of any kind, and heavy imports at module load. numpy and
+scipy load inside the functions that build and solve the score matrix, so a
+Lambda that imports this module but never matches starts fast.
+
+The score of a pair (0-100) is the weighted mean of the criteria's fits (each
+0-1); a criterion that does not apply to a pair (region, unless both would
+meet in person) leaves the mean. Criteria:
+
+- library_type: the type the mentee wants is their `preferred_library_type`,
+  or their own type when they said "any". A mentor of that type fits fully;
+  a mentor of another type fits half if they said they are glad to mentor
+  across types (`cross_type_ok`), and not at all otherwise. Such a mentor is
+  only ruled out (a hard rule) when the mentee asked for a specific type.
+- interests: the share of the mentee's interests that the mentor also lists.
+- experience: the mentor's extra years, full marks from 5 years on.
+- career_stage: a mentor further along (student < new professional = support
+  staff < mid-career < senior) fits fully, one at the same stage half.
+- region: same region fits, another or an unknown one does not; applies only
+  when both would meet in person.
+- communication: the share of the mentee's ways to communicate that the
+  mentor also offers.
+
+The committee's own choice questions can join these (see `question_criterion`):
+"same answer" fits fully when both gave the same answer, "overlapping
+answers" by the share of the mentee's answers the mentor also gave. Callers
+pass the cohort's criteria (`CRITERIA` by default); the interests criterion
+can be rebuilt with the cohort's topic labels (`interests_criterion`).
+
+Hard rules, never broken: a shared way to communicate; the mentor has at
+least the mentee's years of experience; the library type rule above; not the
+same library (conflict of interest); not past partners; not a pair the
+committee forbade; mentor capacity. Committee locks are kept, and a lock
+that breaks a rule is a `MatchingError`.
+
+How the cohort is solved: every (mentee, mentor) score is computed at once
+with numpy, a criterion at a time and a chunk of mentees at a time; the
+scores go into one assignment matrix of mentees against mentor slots, which
+linear_sum_assignment solves exactly (see _cost_matrix). Reasons are written
+only for the pairs chosen, and for the mentees left over. On a 2,000-mentee
+cohort the solver is about three quarters of the time; 10,000 mentees against
+10,000 slots need the 800 MB float64 matrix and about 1.1 GB in all.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from functools import cached_property
+from types import MappingProxyType
+
+from chalicelib.domain.schema import CAREER_STAGES, COMMUNICATION_MODES, FIELDS, INTERESTS, LIBRARY_TYPES
+
+EXPERIENCE_GAP_FOR_FULL_MARKS = 5
+# Career stages in order of seniority; support staff sit beside new professionals.
+CAREER_STAGE_RANK = MappingProxyType({
+    "student": 0, "new_professional": 1, "support_staff": 1, "mid_career": 2, "senior": 3,
+})
+ANY_LIBRARY_TYPE = "any"
+BLOCKED = -1  # pair score of a pair that a hard rule rules out
+_UNKNOWN_REGION, _NOT_IN_PERSON = -1, -2  # meeting-region codes that are not a region
+# Cells of the mentee × mentor matrix scored at once: bounds the temporaries (~1 MB each, so they stay in cache).
+_CHUNK_CELLS = 1 << 17
+
+_LIBRARY_TYPE_CODE = {value: code for code, (value, _) in enumerate(LIBRARY_TYPES)}
+_MODE_BIT = {value: 1 << bit for bit, (value, _) in enumerate(COMMUNICATION_MODES)}
+# Lower-case labels for the reasons, in the schema's order.
+_TYPE_LABEL, _STAGE_LABEL, _INTEREST_LABEL, _MODE_LABEL = (
+    {value: label.lower() for value, label in vocabulary}
+    for vocabulary in (LIBRARY_TYPES, CAREER_STAGES, INTERESTS, COMMUNICATION_MODES))
+
+
+class MatchingError(ValueError):
+    """The cohort, the weights or the committee's locks and forbids cannot be honoured."""
+
+
+@dataclass(frozen=True)
+class Participant:
+    """What matching needs to know of one application."""
+
+    id: str
+    role: str
+    name: str
+    library_name: str
+    library_type: str
+    years_experience: int
+    career_stage: str
+    region: str
+    interests: frozenset[str]
+    communication: frozenset[str]
+    capacity: int = 0
+    cross_type_ok: bool = False
+    preferred_library_type: str = ANY_LIBRARY_TYPE
+    past_partners: frozenset[str] = frozenset()
+    # Answers to the committee's own questions, by question name (a choice is a one-answer set).
+    question_answers: Mapping[str, frozenset[str]] = field(default_factory=dict, compare=False)
+
+    @cached_property
+    def library_key(self) -> str:
+        return _comparable(self.library_name)
+
+    @cached_property
+    def region_key(self) -> str:
+        return _comparable(self.region)
+
+    @property
+    def wanted_library_type(self) -> str:
+        asked = self.preferred_library_type
+        return self.library_type if asked == ANY_LIBRARY_TYPE else asked
+
+    @property
+    def asked_library_type(self) -> bool:
+        return self.preferred_library_type != ANY_LIBRARY_TYPE
+
+
+def participant_from_application(record: Mapping) -> Participant:
+    """Type a validated application dict (see chalicelib.domain.schema.FIELDS, plus id and past_partners)."""
+    is_mentor = record["role"] == "mentor"
+    return Participant(
+        id=str(record["id"]),
+        role=record["role"],
+        name=record["name"],
+        library_name=record["library_name"],
+        library_type=record["library_type"],
+        years_experience=int(record["years_experience"]),
+        career_stage=record["career_stage"],
+        region=record.get("region") or "",
+        interests=frozenset(record["interests"]),
+        communication=frozenset(record["communication"]),
+        capacity=int(record.get("capacity") or 0) if is_mentor else 0,
+        cross_type_ok=record.get("cross_type_ok") is True and is_mentor,
+        preferred_library_type=ANY_LIBRARY_TYPE if is_mentor
+        else record.get("preferred_library_type") or ANY_LIBRARY_TYPE,
+        past_partners=frozenset(record.get("past_partners") or ()),
+        question_answers=MappingProxyType({name: _answer_set(value) for name, value in record.items()
+                                           if name not in _NOT_QUESTIONS}),
+    )
+
+
+_NOT_QUESTIONS = frozenset(field.name for field in FIELDS) | {"id", "past_partners"}
+
+
+def _answer_set(value) -> frozenset[str]:
+    if isinstance(value, bool):
+        return frozenset({"yes" if value else "no"})
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return frozenset(str(item) for item in value)
+    return frozenset({str(value)}) if value not in (None, "") else frozenset()
+
+
+def _comparable(text: str) -> str:
+    return _tidy(text).casefold()
+
+
+def _tidy(text: str) -> str:
+    return " ".join(text.split())
+
+
+# ---------------------------------------------------------------------------
+# Criteria. A criterion's scalar `assess` is its definition: (fit 0-1, reason)
+# for one pair, or (None, None) where it does not apply. Its `fit_table` is the
+# same rule for the whole cohort at once and must agree exactly (tests check).
+# A criterion reads one thing about the mentee, `mentee_key` (a column of
+# _Side): fit_table(mentors, keys) gets a column of distinct key values and
+# returns their fits with every mentor (NaN where it does not apply), which the
+# scorer then spreads to the mentees holding each value. A criterion may bring
+# its own column (`column`, a bit mask per participant, kept under its name):
+# that is how the interests and the committee's questions are encoded.
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Criterion:
+    name: str
+    default_weight: float
+    assess: Callable[[Participant, Participant], tuple[float | None, str | None]]
+    mentee_key: str
+    fit_table: Callable[["_Side", object], object]
+    column: Callable[[Participant], int] | None = None
+
+
+def _assess_library_type(mentor: Participant, mentee: Participant):
+    wanted = mentee.wanted_library_type
+    if mentor.library_type == wanted:
+        if mentee.asked_library_type:
+            return 1.0, f"mentor works in {_a_library(wanted)}, as the mentee asked"
+        return 1.0, f"both work in {_libraries(wanted)}"
+    if mentor.cross_type_ok:
+        return 0.5, (f"mentor works in {_a_library(mentor.library_type)}, "
+                     f"mentee wants {_a_library(wanted)}; the mentor is glad to mentor across types")
+    return 0.0, (f"different library types: mentor in {_a_library(mentor.library_type)}, "
+                 f"mentee in {_a_library(mentee.library_type)}")
+
+
+def _library_type_table(mentors: _Side, wanted_types):
+    np = _numpy()
+    return np.where(wanted_types == mentors.library_type, 1.0, np.where(mentors.cross_type_ok, 0.5, 0.0))
+
+
+def interests_criterion(labels: Mapping[str, str], weight: float = 30) -> Criterion:
+    """The interests criterion over a topic vocabulary (value -> lower-case label, at most 64 topics).
+    Topics outside the vocabulary are left out on both sides."""
+    if len(labels) > 64:
+        raise MatchingError("Matching handles at most 64 topics.")
+    labels = dict(labels)
+    bits = {value: 1 << bit for bit, value in enumerate(labels)}
+    return Criterion("interests", weight, lambda mentor, mentee: _assess_interests(mentor, mentee, labels),
+                     "interests", _interests_table, column=lambda person: _mask(bits, person.interests))
+
+
+def _assess_interests(mentor: Participant, mentee: Participant, labels: Mapping[str, str]):
+    mentee_interests = mentee.interests & labels.keys()
+    wanted = len(mentee_interests)
+    if not wanted:
+        return None, None
+    covered = _labels(mentee_interests & mentor.interests, labels)
+    if not covered:
+        reason = ("mentor does not list the mentee's interest" if wanted == 1
+                  else f"mentor covers none of the mentee's {wanted} interests")
+    elif len(covered) == wanted:
+        every = {1: "the mentee's interest", 2: "both of the mentee's interests"}.get(
+            wanted, f"all {wanted} of the mentee's interests")
+        reason = f"mentor covers {every}: {', '.join(covered)}"
+    else:
+        reason = f"mentor covers {len(covered)} of the mentee's {wanted} interests: {', '.join(covered)}"
+    return len(covered) / wanted, reason
+
+
+def _interests_table(mentors: _Side, interest_masks):
+    np = _numpy()
+    return _share(np.bitwise_count(interest_masks & mentors.own["interests"]), np.bitwise_count(interest_masks))
+
+
+def _assess_experience(mentor: Participant, mentee: Participant):
+    gap = mentor.years_experience - mentee.years_experience
+    fit = min(max(gap, 0), EXPERIENCE_GAP_FOR_FULL_MARKS) / EXPERIENCE_GAP_FOR_FULL_MARKS
+    if gap <= 0:
+        return fit, f"same years of experience ({mentor.years_experience})"
+    return fit, (f"{_count(gap, 'more year')} of experience "
+                 f"(mentor {mentor.years_experience}, mentee {mentee.years_experience})")
+
+
+def _experience_table(mentors: _Side, mentee_years):
+    np = _numpy()
+    gap = np.clip(mentors.years - mentee_years, 0, EXPERIENCE_GAP_FOR_FULL_MARKS)
+    return gap / EXPERIENCE_GAP_FOR_FULL_MARKS
+
+
+def _assess_career_stage(mentor: Participant, mentee: Participant):
+    ahead = CAREER_STAGE_RANK[mentor.career_stage] - CAREER_STAGE_RANK[mentee.career_stage]
+    stages = f"{_STAGE_LABEL[mentor.career_stage]} mentor, {_STAGE_LABEL[mentee.career_stage]} mentee"
+    if ahead > 0:
+        return 1.0, stages
+    if ahead == 0:
+        return 0.5, f"{stages}: peers at the same career stage"
+    return 0.0, f"{stages}: the mentor is at an earlier career stage"
+
+
+def _career_stage_table(mentors: _Side, mentee_ranks):
+    np = _numpy()
+    return (np.sign(mentors.career_rank - mentee_ranks) + 1) / 2  # 1 ahead, 0.5 level, 0 behind
+
+
+def _assess_region(mentor: Participant, mentee: Participant):
+    if "in_person" not in mentor.communication or "in_person" not in mentee.communication:
+        return None, None
+    if mentee.region_key and mentee.region_key == mentor.region_key:
+        return 1.0, f"both in {_tidy(mentee.region)}, want to meet in person"
+    if mentee.region_key and mentor.region_key:
+        return 0.0, (f"both would meet in person, but in different regions "
+                     f"({_tidy(mentor.region)} and {_tidy(mentee.region)})")
+    return 0.0, "both would meet in person, but a region is not given"
+
+
+def _region_table(mentors: _Side, meeting_regions):
+    np = _numpy()
+    applies = (meeting_regions != _NOT_IN_PERSON) & (mentors.meeting_region != _NOT_IN_PERSON)
+    same = (meeting_regions >= 0) & (meeting_regions == mentors.meeting_region)
+    return np.where(applies, same, np.nan)
+
+
+def _assess_communication(mentor: Participant, mentee: Participant):
+    if not mentee.communication:
+        return None, None
+    shared = mentor.communication & mentee.communication
+    return len(shared) / len(mentee.communication), f"share {_listing(shared)}"
+
+
+def _communication_table(mentors: _Side, mode_masks):
+    np = _numpy()
+    return _share(np.bitwise_count(mode_masks & mentors.communication), np.bitwise_count(mode_masks))
+
+
+def _share(covered, wanted):
+    """covered / wanted as floats, NaN where nothing is wanted."""
+    np = _numpy()
+    wanted = np.broadcast_to(wanted, covered.shape)
+    return np.divide(covered, wanted, out=np.full(covered.shape, np.nan), where=wanted > 0)
+
+
+SAME, OVERLAP = "same", "overlap"  # how a committee question drives matching
+
+
+def question_criterion(name: str, question: str, choices: Mapping[str, str], rule: str, weight: float) -> Criterion:
+    """A committee choice question as a criterion; it applies when both answered.
+
+    SAME: fits fully when mentor and mentee gave the same answer(s), else not.
+    OVERLAP: the share of the mentee's answers that the mentor also gave.
+    Answers outside `choices` (value -> label, at most 64) are left out."""
+    if rule not in (SAME, OVERLAP):
+        raise MatchingError(f"A question drives matching by {SAME!r} or {OVERLAP!r} answers, not {rule!r}.")
+    if len(choices) > 64:
+        raise MatchingError("A matching question has at most 64 choices.")
+    choices = dict(choices)
+    bits = {value: 1 << bit for bit, value in enumerate(choices)}
+
+    def answers(person: Participant) -> frozenset[str]:
+        return person.question_answers.get(name, frozenset()) & choices.keys()
+
+    def words(values: frozenset[str]) -> str:
+        return _and([label for value, label in choices.items() if value in values])
+
+    def assess(mentor: Participant, mentee: Participant):
+        theirs, wanted = answers(mentor), answers(mentee)
+        if not theirs or not wanted:
+            return None, None
+        shared = theirs & wanted
+        if rule == SAME and theirs == wanted or rule == OVERLAP and len(wanted) == 1 and shared:
+            return 1.0, f"both answered {words(shared)} to \"{question}\""
+        if rule == SAME or len(wanted) == 1:
+            return 0.0, f"different answers to \"{question}\": mentor {words(theirs)}, mentee {words(wanted)}"
+        listed = f": {words(shared)}" if shared else ""
+        return len(shared) / len(wanted), f"share {len(shared)} of {len(wanted)} answers to \"{question}\"{listed}"
+
+    def fit_table(mentors: _Side, masks):
+        np = _numpy()
+        theirs = mentors.own[name]
+        answered = (masks != 0) & (theirs != 0)
+        if rule == SAME:
+            return np.where(answered, (masks == theirs).astype(float), np.nan)
+        return np.where(answered, _share(np.bitwise_count(masks & theirs), np.bitwise_count(masks)), np.nan)
+
+    return Criterion(name, weight, assess, name, fit_table, column=lambda person: _mask(bits, answers(person)))
+
+
+CRITERIA: tuple[Criterion, ...] = (
+    Criterion("library_type", 25, _assess_library_type, "wanted_type", _library_type_table),
+    interests_criterion(_INTEREST_LABEL),
+    Criterion("experience", 15, _assess_experience, "years", _experience_table),
+    Criterion("career_stage", 10, _assess_career_stage, "career_rank", _career_stage_table),
+    Criterion("region", 10, _assess_region, "meeting_region", _region_table),
+    Criterion("communication", 10, _assess_communication, "communication", _communication_table),
+)
+DEFAULT_WEIGHTS = MappingProxyType({criterion.name: float(criterion.default_weight) for criterion in CRITERIA})
+
+
+# ---------------------------------------------------------------------------
+# Hard rules. `check` gives the reason a pair is ruled out (or None), `blocks`
+# the same for a whole cohort as a mentees × mentors bool matrix. `short` names
+# the rule in tallies; `alone` explains an unmatched mentee whom it alone rules
+# out from every mentor. Forbids are (mentor_id, mentee_id) pairs.
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    check: Callable[[Participant, Participant, frozenset], str | None]
+    blocks: Callable[["_Side", "_Side", frozenset], object]
+    short: str
+    alone: str
+
+
+def _check_communication(mentor, mentee, forbidden):
+    if mentor.communication & mentee.communication:
+        return None
+    return (f"no shared way to communicate (mentor: {_listing(mentor.communication)}; "
+            f"mentee: {_listing(mentee.communication)})")
+
+
+def _communication_blocks(mentors, mentees, forbidden):
+    return (mentees.communication[:, None] & mentors.communication[None, :]) == 0
+
+
+def _check_experience(mentor, mentee, forbidden):
+    if mentor.years_experience >= mentee.years_experience:
+        return None
+    return (f"mentor has fewer years of experience ({mentor.years_experience}) "
+            f"than the mentee ({mentee.years_experience})")
+
+
+def _experience_blocks(mentors, mentees, forbidden):
+    return mentors.years[None, :] < mentees.years[:, None]
+
+
+def _check_library_type(mentor, mentee, forbidden):
+    wanted = mentee.wanted_library_type
+    if not mentee.asked_library_type or mentor.library_type == wanted or mentor.cross_type_ok:
+        return None
+    return (f"the mentee asked for a mentor from {_a_library(wanted)}; the mentor works in "
+            f"{_a_library(mentor.library_type)} and prefers to mentor within their own type")
+
+
+def _library_type_blocks(mentors, mentees, forbidden):
+    other_type = mentees.wanted_type[:, None] != mentors.library_type[None, :]
+    return other_type & mentees.asked_type[:, None] & ~mentors.cross_type_ok[None, :]
+
+
+def _check_same_library(mentor, mentee, forbidden):
+    if mentor.library_key != mentee.library_key:
+        return None
+    return f"both work at {_tidy(mentee.library_name)} (conflict of interest)"
+
+
+def _same_library_blocks(mentors, mentees, forbidden):
+    return mentees.library[:, None] == mentors.library[None, :]
+
+
+def _check_past_partner(mentor, mentee, forbidden):
+    if mentor.id in mentee.past_partners or mentee.id in mentor.past_partners:
+        return "they were partners before"
+    return None
+
+
+def _past_partner_blocks(mentors, mentees, forbidden):
+    pairs = {(partner, mentee.id) for mentee in mentees.participants for partner in mentee.past_partners}
+    pairs.update((mentor.id, partner) for mentor in mentors.with_past_partners for partner in mentor.past_partners)
+    return _pair_blocks(mentors, mentees, pairs)
+
+
+def _check_forbidden(mentor, mentee, forbidden):
+    return "the committee ruled out this pair" if (mentor.id, mentee.id) in forbidden else None
+
+
+def _forbidden_blocks(mentors, mentees, forbidden):
+    return _pair_blocks(mentors, mentees, forbidden)
+
+
+def _pair_blocks(mentors: _Side, mentees: _Side, pairs: Iterable[tuple[str, str]]):
+    np = _numpy()
+    blocked = np.zeros((len(mentees), len(mentors)), dtype=bool)
+    for mentor_id, mentee_id in pairs:
+        column, row = mentors.position.get(mentor_id), mentees.position.get(mentee_id)
+        if column is not None and row is not None:
+            blocked[row, column] = True
+    return blocked
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("communication", _check_communication, _communication_blocks,
+         "no shared way to communicate", "no mentor shares a way to communicate"),
+    Rule("experience", _check_experience, _experience_blocks,
+         "fewer years of experience", "no mentor has as many years of experience"),
+    Rule("library_type", _check_library_type, _library_type_blocks,
+         "not the library type asked for",
+         "no mentor works in the type of library the mentee asked for or mentors across types"),
+    Rule("same_library", _check_same_library, _same_library_blocks,
+         "same library", "every mentor works at the mentee's library"),
+    Rule("past_partner", _check_past_partner, _past_partner_blocks,
+         "past partner", "every mentor has been the mentee's partner before"),
+    Rule("forbidden", _check_forbidden, _forbidden_blocks,
+         "ruled out by the committee", "the committee ruled out every mentor"),
+)
+
+
+# ---------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProposedPair:
+    mentor_id: str
+    mentee_id: str
+    score: int
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UnmatchedMentee:
+    id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class UnusedCapacity:
+    mentor_id: str
+    slots: int
+
+
+@dataclass(frozen=True)
+class Proposal:
+    pairs: tuple[ProposedPair, ...]
+    unmatched_mentees: tuple[UnmatchedMentee, ...]
+    unused_capacity: tuple[UnusedCapacity, ...]
+
+    @property
+    def total_score(self) -> int:
+        return sum(pair.score for pair in self.pairs)
+
+    def as_dict(self) -> dict:
+        return {
+            "pairs": [{"mentor_id": pair.mentor_id, "mentee_id": pair.mentee_id, "score": pair.score,
+                       "reasons": list(pair.reasons)} for pair in self.pairs],
+            "unmatched_mentees": [{"id": mentee.id, "reason": mentee.reason} for mentee in self.unmatched_mentees],
+            "unused_capacity": [{"mentor_id": mentor.mentor_id, "slots": mentor.slots}
+                                for mentor in self.unused_capacity],
+        }
+
+
+Application = Mapping | Participant
+PairIds = Iterable[tuple[str, str] | list[str]]
+
+
+def score_pair(mentor: Application, mentee: Application, weights: Mapping[str, float] | None = None,
+               criteria: tuple[Criterion, ...] = CRITERIA) -> tuple[int | None, list[str]]:
+    """Score one pair: (score 0-100, reasons), or (None, the hard rules it breaks)."""
+    return _score_pair(_as_participant(mentor), _as_participant(mentee), resolve_weights(weights, criteria),
+                       frozenset(), criteria)
+
+
+def propose(mentors: Iterable[Application], mentees: Iterable[Application],
+            weights: Mapping[str, float] | None = None,
+            locks: PairIds = (), forbids: PairIds = (), criteria: tuple[Criterion, ...] = CRITERIA) -> Proposal:
+    """Match as many mentees as the hard rules allow, then maximise the total score.
+
+    mentors and mentees are application dicts (or Participants). Solved
+    exactly with scipy's linear_sum_assignment over mentor capacity slots.
+    Locks ([mentor_id, mentee_id]) are kept as given; forbids are never
+    proposed. Raises MatchingError when the input cannot be honoured (unknown
+    ids, a lock that breaks a rule or exceeds a capacity, ...). `criteria` are
+    the cohort's (the built-in ones, and the committee's questions).
+    """
+    cohort = _Cohort.build(mentors, mentees, weights, locks, forbids, criteria)
+    scores = cohort.pair_scores()
+    return cohort.proposal(scores, _optimal_assignment(scores, cohort.capacity_left))
+
+
+def greedy_baseline(mentors: Iterable[Application], mentees: Iterable[Application],
+                    weights: Mapping[str, float] | None = None,
+                    locks: PairIds = (), forbids: PairIds = (), criteria: tuple[Criterion, ...] = CRITERIA) -> Proposal:
+    """The naive method, for comparison: repeatedly take the best-scoring pair still possible.
+
+    Same rules, scores and explanations as `propose`; only the choice of pairs
+    differs (ties go to the lower mentee id, then the lower mentor id).
+    """
+    cohort = _Cohort.build(mentors, mentees, weights, locks, forbids, criteria)
+    scores = cohort.pair_scores()
+    return cohort.proposal(scores, _greedy_assignment(scores, cohort.capacity_left))
+
+
+def assignment_matrix(mentors: Iterable[Application], mentees: Iterable[Application],
+                      weights: Mapping[str, float] | None = None,
+                      locks: PairIds = (), forbids: PairIds = ()):
+    """The cost matrix that `propose` hands to linear_sum_assignment (for benchmarks)."""
+    cohort = _Cohort.build(mentors, mentees, weights, locks, forbids)
+    return _cost_matrix(cohort.pair_scores(), cohort.capacity_left)[0]
+
+
+def resolve_weights(weights: Mapping[str, float] | None, criteria: tuple[Criterion, ...] = CRITERIA) -> dict[str, float]:
+    """The criteria's default weights with the given overrides; refuses unknown names and bad numbers."""
+    resolved = {criterion.name: float(criterion.default_weight) for criterion in criteria}
+    for name, weight in (weights or {}).items():
+        if name not in resolved:
+            raise MatchingError(f"Unknown matching criterion {name!r}; the criteria are: {', '.join(resolved)}.")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
+            raise MatchingError(f"The weight of {name!r} must be a number of zero or more, not {weight!r}.")
+        resolved[name] = float(weight)
+    if not any(resolved.values()):
+        raise MatchingError("At least one matching criterion needs a weight above zero.")
+    return resolved
+
+
+# ---------------------------------------------------------------------------
+# One pair, in plain Python
+# ---------------------------------------------------------------------------
+
+def _score_pair(mentor: Participant, mentee: Participant, weights: dict[str, float],
+                forbidden: frozenset, criteria: tuple[Criterion, ...] = CRITERIA) -> tuple[int | None, list[str]]:
+    broken = _broken_rules(mentor, mentee, forbidden)
+    return (None, broken) if broken else _weighted_score(mentor, mentee, weights, criteria)
+
+
+def _weighted_score(mentor: Participant, mentee: Participant, weights: dict[str, float],
+                    criteria: tuple[Criterion, ...]) -> tuple[int, list[str]]:
+    """Score and reasons of a pair that breaks no rule."""
+    # Same operations in the same order as _weighted_scores, so both round alike.
+    numerator = denominator = 0.0
+    reasons = []
+    for criterion in criteria:
+        weight = weights[criterion.name]
+        if not weight:
+            continue
+        fit, reason = criterion.assess(mentor, mentee)
+        if fit is None:
+            continue
+        numerator += weight * fit
+        denominator += weight
+        reasons.append(reason)
+    return (round(100 * numerator / denominator) if denominator else 0), reasons
+
+
+def _broken_rules(mentor: Participant, mentee: Participant, forbidden: frozenset) -> list[str]:
+    return [message for rule in RULES if (message := rule.check(mentor, mentee, forbidden))]
+
+
+def _as_participant(application: Application) -> Participant:
+    return application if isinstance(application, Participant) else participant_from_application(application)
+
+
+# ---------------------------------------------------------------------------
+# The cohort: validated input, the score matrix, explanations
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Cohort:
+    mentors: tuple[Participant, ...]  # sorted by id, as are all lists below
+    free_mentees: tuple[Participant, ...]  # mentees not locked to a mentor
+    locked: tuple[tuple[Participant, Participant], ...]  # (mentor, mentee)
+    capacity_left: tuple[int, ...]  # each mentor's capacity after the locks
+    weights: dict[str, float]
+    forbidden: frozenset[tuple[str, str]]
+    criteria: tuple[Criterion, ...] = CRITERIA
+
+    @classmethod
+    def build(cls, mentor_records, mentee_records, weights, locks, forbids,
+              criteria: tuple[Criterion, ...] = CRITERIA) -> _Cohort:
+        resolved = resolve_weights(weights, criteria)
+        mentors = _participants(mentor_records, "mentor")
+        mentees = _participants(mentee_records, "mentee")
+        by_id = {person.id: person for person in mentors + mentees}
+        if len(by_id) != len(mentors) + len(mentees):
+            raise MatchingError("Two applications in the cohort share an id.")
+        forbidden = frozenset(_pair_ids(forbids, by_id, "forbid"))
+        locked = [(by_id[mentor_id], by_id[mentee_id])
+                  for mentor_id, mentee_id in sorted(_pair_ids(locks, by_id, "lock"))]
+        mentors_of = Counter(mentee.id for _, mentee in locked)
+        mentees_of = Counter(mentor.id for mentor, _ in locked)
+        for mentor, mentee in locked:
+            if mentors_of[mentee.id] > 1:
+                raise MatchingError(f"{_who(mentee)} is locked to {mentors_of[mentee.id]} mentors; lock them to one.")
+            if mentees_of[mentor.id] > mentor.capacity:
+                raise MatchingError(f"{_who(mentor)} is locked to {mentees_of[mentor.id]} mentees "
+                                    f"but can take {mentor.capacity}.")
+            broken = _broken_rules(mentor, mentee, forbidden)
+            if broken:
+                raise MatchingError(f"The lock of {_who(mentor)} with {_who(mentee)} breaks a hard rule: "
+                                    f"{'; '.join(broken)}.")
+        return cls(
+            mentors=mentors,
+            free_mentees=tuple(mentee for mentee in mentees if mentee.id not in mentors_of),
+            locked=tuple(locked),
+            capacity_left=tuple(mentor.capacity - mentees_of[mentor.id] for mentor in mentors),
+            weights=resolved,
+            forbidden=forbidden,
+            criteria=tuple(criteria),
+        )
+
+    @cached_property
+    def sides(self) -> tuple[_Side, _Side]:
+        """Mentors and free mentees encoded for numpy, with shared codes for libraries and regions."""
+        library_codes, region_codes = {}, {}
+        return (_Side.encode(self.mentors, library_codes, region_codes, self.criteria),
+                _Side.encode(self.free_mentees, library_codes, region_codes, self.criteria))
+
+    def pair_scores(self):
+        """Score of every free mentee (rows) with every mentor (columns), BLOCKED where a rule forbids."""
+        np = _numpy()
+        mentors, all_mentees = self.sides
+        scores = np.empty((len(all_mentees), len(mentors)), dtype=np.int16)
+        step = max(1, _CHUNK_CELLS // max(1, len(mentors)))
+        for start in range(0, len(all_mentees), step):
+            rows = slice(start, start + step)
+            mentees = all_mentees.rows(rows)
+            scores[rows] = _weighted_scores(mentors, mentees, self.weights, self.criteria)
+            np.copyto(scores[rows], BLOCKED, where=_blocks(mentors, mentees, self.forbidden))
+        return scores
+
+    def proposal(self, scores, chosen: list[tuple[int, int]]) -> Proposal:
+        """Explain the chosen (mentee row, mentor column) pairs, the locks, and who is left over."""
+        pairs = [self._pair(mentor, mentee, locked=True) for mentor, mentee in self.locked]
+        pairs += [self._pair(self.mentors[column], self.free_mentees[row], locked=False) for row, column in chosen]
+        pairs.sort(key=lambda pair: (pair.mentor_id, pair.mentee_id))
+        left = list(self.capacity_left)
+        for _, column in chosen:
+            left[column] -= 1
+        matched_rows = {row for row, _ in chosen}
+        unmatched_rows = [row for row in range(len(self.free_mentees)) if row not in matched_rows]
+        return Proposal(
+            pairs=tuple(pairs),
+            unmatched_mentees=tuple(self._unmatched(scores, unmatched_rows)),
+            unused_capacity=tuple(UnusedCapacity(mentor.id, slots)
+                                  for mentor, slots in zip(self.mentors, left) if slots > 0),
+        )
+
+    def _pair(self, mentor: Participant, mentee: Participant, locked: bool) -> ProposedPair:
+        score, reasons = _weighted_score(mentor, mentee, self.weights, self.criteria)  # locks and choices keep the rules
+        if locked:
+            reasons = ["locked by the committee", *reasons]
+        return ProposedPair(mentor.id, mentee.id, score, tuple(reasons))
+
+    def _unmatched(self, scores, rows: list[int]) -> list[UnmatchedMentee]:
+        np = _numpy()
+        if not rows:
+            return []
+        if not self.mentors:
+            return [UnmatchedMentee(self.free_mentees[row].id, "there are no mentors in this cohort")
+                    for row in rows]
+        compatible = (scores[rows] != BLOCKED).sum(axis=1)
+        unmatched = {}
+        for row, count in zip(rows, compatible.tolist()):
+            if count:
+                unmatched[row] = ("the only compatible mentor is at capacity" if count == 1
+                                  else f"all {count} compatible mentors are at capacity")
+        ruled_out = [row for row in rows if row not in unmatched]
+        if ruled_out:
+            mentors, mentees = self.sides
+            blocked_by = np.stack([rule.blocks(mentors, mentees.rows(ruled_out), self.forbidden) for rule in RULES])
+            for index, row in enumerate(ruled_out):
+                unmatched[row] = _ruled_out_reason(blocked_by[:, index, :])
+        return [UnmatchedMentee(self.free_mentees[row].id, unmatched[row]) for row in rows]
+
+
+def _ruled_out_reason(blocked_by) -> str:
+    """Why no mentor is possible: the first rule that alone rules out all, else a tally of first reasons."""
+    for rule, blocked in zip(RULES, blocked_by):
+        if blocked.all():
+            return rule.alone
+    np = _numpy()
+    first_rule = np.argmax(blocked_by, axis=0)
+    tally = np.bincount(first_rule, minlength=len(RULES))
+    counts = ", ".join(f"{rule.short}: {count}" for rule, count in zip(RULES, tally.tolist()) if count)
+    return f"no mentor passes every rule ({counts})"
+
+
+def _participants(records: Iterable[Application], role: str) -> tuple[Participant, ...]:
+    people = sorted((_as_participant(record) for record in records), key=lambda person: person.id)
+    for person in people:
+        if person.role != role:
+            raise MatchingError(f"{_who(person)} applied as a {person.role}, not as a {role}.")
+    return tuple(people)
+
+
+def _pair_ids(pairs: PairIds, by_id: dict[str, Participant], kind: str) -> set[tuple[str, str]]:
+    checked = set()
+    for pair in pairs:
+        if len(pair) != 2:
+            raise MatchingError(f"Each {kind} names two people, [mentor_id, mentee_id]; got {list(pair)!r}.")
+        mentor_id, mentee_id = (str(part) for part in pair)
+        for wanted_role, person_id in (("mentor", mentor_id), ("mentee", mentee_id)):
+            person = by_id.get(person_id)
+            if person is None:
+                raise MatchingError(f"A {kind} names {person_id!r}, who is not in this cohort.")
+            if person.role != wanted_role:
+                raise MatchingError(f"A {kind} names {_who(person)} as a {wanted_role}; "
+                                    f"give each {kind} as [mentor_id, mentee_id].")
+        checked.add((mentor_id, mentee_id))
+    return checked
+
+
+def _who(person: Participant) -> str:
+    return f"{person.role} {person.name} ({person.id})"
+
+
+# ---------------------------------------------------------------------------
+# Vectorised scoring
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Side:
+    """One side of the score matrix as numpy arrays; entry i describes participants[i]."""
+
+    participants: tuple[Participant, ...]
+    years: object
+    library: object  # library name code, shared with the other side
+    meeting_region: object  # region code if they would meet in person, else _UNKNOWN_REGION or _NOT_IN_PERSON
+    library_type: object
+    wanted_type: object
+    asked_type: object
+    cross_type_ok: object
+    career_rank: object
+    communication: object  # bit mask over COMMUNICATION_MODES
+    own: Mapping[str, object]  # the columns criteria bring (Criterion.column), by criterion name
+
+    @classmethod
+    def encode(cls, people: tuple[Participant, ...], library_codes: dict, region_codes: dict,
+               criteria: tuple[Criterion, ...]) -> _Side:
+        np = _numpy()
+
+        def column(values, dtype):
+            return np.fromiter(values, dtype=dtype, count=len(people))
+
+        def code(codes: dict[str, int], key: str) -> int:
+            return codes.setdefault(key, len(codes))
+
+        def meeting_region(person: Participant) -> int:
+            if "in_person" not in person.communication:
+                return _NOT_IN_PERSON
+            return code(region_codes, person.region_key) if person.region_key else _UNKNOWN_REGION
+
+        return cls(
+            participants=people,
+            years=column((p.years_experience for p in people), np.int32),
+            library=column((code(library_codes, p.library_key) for p in people), np.int32),
+            meeting_region=column((meeting_region(p) for p in people), np.int32),
+            library_type=column((_LIBRARY_TYPE_CODE[p.library_type] for p in people), np.int8),
+            wanted_type=column((_LIBRARY_TYPE_CODE[p.wanted_library_type] for p in people), np.int8),
+            asked_type=column((p.asked_library_type for p in people), bool),
+            cross_type_ok=column((p.cross_type_ok for p in people), bool),
+            career_rank=column((CAREER_STAGE_RANK[p.career_stage] for p in people), np.int8),
+            communication=column((_mask(_MODE_BIT, p.communication) for p in people), np.uint8),
+            own={criterion.name: column((criterion.column(p) for p in people), np.uint64)
+                 for criterion in criteria if criterion.column},
+        )
+
+    def rows(self, selection: slice | list[int]) -> _Side:
+        """The same side restricted to some participants (a slice, or a list of positions)."""
+        people = (self.participants[selection] if isinstance(selection, slice)
+                  else tuple(self.participants[index] for index in selection))
+        return _Side(people, own={name: values[selection] for name, values in self.own.items()},
+                     **{field.name: getattr(self, field.name)[selection]
+                        for field in fields(self) if field.name not in ("participants", "own")})
+
+    def column(self, key: str):
+        return self.own[key] if key in self.own else getattr(self, key)
+
+    @cached_property
+    def position(self) -> dict[str, int]:
+        return {person.id: index for index, person in enumerate(self.participants)}
+
+    @cached_property
+    def with_past_partners(self) -> list[Participant]:
+        return [person for person in self.participants if person.past_partners]
+
+    def __len__(self) -> int:
+        return len(self.participants)
+
+
+def _mask(bits: dict[str, int], values: frozenset[str]) -> int:
+    return sum(bits.get(value, 0) for value in values)
+
+
+def _blocks(mentors: _Side, mentees: _Side, forbidden: frozenset):
+    blocked = RULES[0].blocks(mentors, mentees, forbidden)
+    for rule in RULES[1:]:
+        blocked |= rule.blocks(mentors, mentees, forbidden)
+    return blocked
+
+
+def _weighted_scores(mentors: _Side, mentees: _Side, weights: dict[str, float], criteria: tuple[Criterion, ...]):
+    """Scores 0-100 of mentees × mentors, computed exactly as _score_pair computes one.
+
+    The floating-point operations and their order match _score_pair's, so both
+    round alike. This is the hot path: each criterion is evaluated once per
+    distinct mentee key, weighted in that small table, and only then spread
+    to the full matrix.
+    """
+    np = _numpy()
+    numerator = np.zeros((len(mentees), len(mentors)))
+    denominator = 0.0  # a matrix only once some criterion does not apply somewhere
+    for criterion in criteria:
+        weight = weights[criterion.name]
+        if not weight:
+            continue
+        keys, mentee_rows = np.unique(mentees.column(criterion.mentee_key), return_inverse=True)
+        fits = criterion.fit_table(mentors, keys[:, None])
+        applies = ~np.isnan(fits)
+        numerator += np.where(applies, weight * fits, 0.0)[mentee_rows]
+        denominator = denominator + (weight if applies.all() else np.where(applies, weight, 0.0)[mentee_rows])
+    numerator *= 100
+    np.divide(numerator, denominator, out=numerator, where=denominator > 0)
+    return np.rint(numerator, out=numerator)
+
+
+# ---------------------------------------------------------------------------
+# Choosing pairs
+# ---------------------------------------------------------------------------
+
+def _cost_matrix(scores, capacity: tuple[int, ...]):
+    """The assignment problem: mentees against mentor slots (a mentor's slots are identical copies).
+
+    Allowed cells cost -(BIG + score) and blocked ones 0, with BIG above any
+    possible total score: so the solver first maximises the number of allowed
+    pairs, then their total score, and a blocked cell is only ever a
+    placeholder that is dropped.
+    Memory: linear_sum_assignment works on a C-contiguous float64 matrix with
+    no more rows than columns without copying it; any other dtype (float32
+    included) or a tall matrix is copied first. So the matrix is built once,
+    in that form, chunk by chunk; rows are the smaller side, and slots on a
+    tie, which the solver handles markedly faster on real cohorts.
+    Returns (cost, slot_owner, mentees_are_rows).
+    """
+    np = _numpy()
+    slot_owner = np.repeat(np.arange(len(capacity)), np.asarray(capacity, dtype=np.int64))
+    mentee_count = scores.shape[0]
+    big = 100 * min(mentee_count, len(slot_owner)) + 1
+    mentees_are_rows = mentee_count < len(slot_owner)
+    if mentees_are_rows:
+        cost = np.empty((mentee_count, len(slot_owner)))
+        by_mentor = None
+    else:
+        cost = np.empty((len(slot_owner), mentee_count))
+        by_mentor = np.ascontiguousarray(scores.T)  # so that a slot's row is one contiguous copy
+    step = max(1, _CHUNK_CELLS // max(1, cost.shape[1]))
+    for start in range(0, cost.shape[0], step):
+        rows = slice(start, start + step)
+        block = scores[rows][:, slot_owner] if mentees_are_rows else by_mentor[slot_owner[rows]]
+        costs = cost[rows]
+        np.add(block, float(big), out=costs)
+        np.negative(costs, out=costs)
+        np.copyto(costs, 0.0, where=block == BLOCKED)
+    return cost, slot_owner, mentees_are_rows
+
+
+def _optimal_assignment(scores, capacity: tuple[int, ...]) -> list[tuple[int, int]]:
+    """Exact (mentee row, mentor column) pairs: most mentees matched, then highest total score."""
+    from scipy.optimize import linear_sum_assignment
+
+    cost, slot_owner, mentees_are_rows = _cost_matrix(scores, capacity)
+    if cost.size == 0:
+        return []
+    rows, columns = linear_sum_assignment(cost)
+    allowed = cost[rows, columns] < 0
+    rows, columns = rows[allowed], columns[allowed]
+    mentee_rows, slots = (rows, columns) if mentees_are_rows else (columns, rows)
+    return sorted(zip(mentee_rows.tolist(), slot_owner[slots].tolist()))
+
+
+def _greedy_assignment(scores, capacity: tuple[int, ...]) -> list[tuple[int, int]]:
+    """Repeatedly take the highest-scoring allowed pair whose mentee is free and mentor has room."""
+    np = _numpy()
+    room = np.asarray(capacity, dtype=np.int64)
+    open_mentor = room > 0
+    chosen = []
+    if not scores.size:
+        return chosen
+
+    def best_open_mentor(row: int) -> tuple[int, int] | None:
+        candidates = np.where(open_mentor, scores[row], BLOCKED)
+        column = int(np.argmax(candidates))
+        return None if candidates[column] == BLOCKED else (int(candidates[column]), column)
+
+    # Each mentee waits in the heap with their best open mentor; when that mentor
+    # fills up first, the mentee is put back with their next best.
+    heap = []
+    for row in range(scores.shape[0]):
+        best = best_open_mentor(row)
+        if best:
+            heap.append((-best[0], row, best[1]))
+    heapq.heapify(heap)
+    while heap:
+        _, row, column = heapq.heappop(heap)
+        if not open_mentor[column]:
+            best = best_open_mentor(row)
+            if best:
+                heapq.heappush(heap, (-best[0], row, best[1]))
+            continue
+        chosen.append((row, column))
+        room[column] -= 1
+        open_mentor[column] = room[column] > 0
+    return sorted(chosen)
+
+
+# ---------------------------------------------------------------------------
+# Wording
+# ---------------------------------------------------------------------------
+
+def _a_library(library_type: str) -> str:
+    label = _TYPE_LABEL[library_type]
+    if label.endswith(" library"):
+        return f"{'an' if label[0] in 'aeiou' else 'a'} {label}"
+    return "another kind of library" if library_type == "other" else label
+
+
+def _libraries(library_type: str) -> str:
+    label = _TYPE_LABEL[library_type]
+    if label.endswith(" library"):
+        return label.removesuffix("library") + "libraries"
+    return "other kinds of library" if library_type == "other" else label
+
+
+def _labels(values: frozenset[str], vocabulary_labels: dict[str, str]) -> list[str]:
+    return [label for value, label in vocabulary_labels.items() if value in values]
+
+
+def _listing(modes: frozenset[str]) -> str:
+    """Ways to communicate as words: "email, phone and video call"."""
+    return _and(_labels(modes, _MODE_LABEL))
+
+
+def _and(labels: list[str]) -> str:
+    if len(labels) <= 1:
+        return labels[0] if labels else "none"
+    return f"{', '.join(labels[:-1])} and {labels[-1]}"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _numpy():
+    import numpy
+
+    return numpy

@@ -1,0 +1,82 @@
+"""Read the association's member roster from CSV, all or nothing.
+
+The header is `membership_id,email,name[,expires]`. Every problem is
+reported with its line number; a roster with any problem is refused whole.
+Pure: no storage here.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date
+
+from chalicelib.domain.validation import EMAIL_PATTERN
+
+REQUIRED_COLUMNS = ("membership_id", "email", "name")
+OPTIONAL_COLUMNS = ("expires",)
+MAX_MEMBERS = 20_000
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    membership_id: str
+    email: str
+    name: str
+    expires: date | None
+
+
+class RosterInvalid(ValueError):
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def normalise_membership_id(value: str) -> str:
+    return "".join(value.split()).upper()
+
+
+def parse_roster(text: str) -> list[RosterRow]:
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))  # Excel writes a byte-order mark
+    header = [column.strip().lower() for column in next(reader, [])]
+    if tuple(header[:3]) != REQUIRED_COLUMNS or not set(header[3:]) <= set(OPTIONAL_COLUMNS):
+        raise RosterInvalid(["Line 1: the header must be membership_id,email,name and optionally expires."])
+    rows, problems, seen = [], [], {}
+    for line_number, values in enumerate(reader, start=2):
+        if not any(value.strip() for value in values):
+            continue
+        if len(values) != len(header):
+            problems.append(f"Line {line_number}: expected {len(header)} columns, found {len(values)}.")
+            continue
+        record = dict(zip(header, (value.strip() for value in values)))
+        membership_id = normalise_membership_id(record["membership_id"])
+        problem = _problem_with(record, membership_id)
+        if problem:
+            problems.append(f"Line {line_number}: {problem}")
+            continue
+        if membership_id in seen:
+            problems.append(f"Line {line_number}: membership number {membership_id} is also on line {seen[membership_id]}.")
+            continue
+        seen[membership_id] = line_number
+        expires = date.fromisoformat(record["expires"]) if record.get("expires") else None
+        rows.append(RosterRow(membership_id, record["email"].lower(), record["name"], expires))
+    if len(rows) > MAX_MEMBERS:
+        problems.append(f"The roster has {len(rows)} members; at most {MAX_MEMBERS} can be loaded at once.")
+    if problems:
+        raise RosterInvalid(problems)
+    return rows
+
+
+def _problem_with(record: dict[str, str], membership_id: str) -> str | None:
+    if not membership_id or len(membership_id) > 40:
+        return "the membership number is missing or longer than 40 characters."
+    if not EMAIL_PATTERN.match(record["email"]):
+        return f"'{record['email']}' is not an email address."
+    if len(record["name"]) > 200:
+        return "the name is longer than 200 characters."
+    if record.get("expires"):
+        try:
+            date.fromisoformat(record["expires"])
+        except ValueError:
+            return f"the expiry date '{record['expires']}' is not a date like 2027-06-30."
+    return None

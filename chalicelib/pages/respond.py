@@ -1,0 +1,126 @@
+"""The web alternative to replying by mail: /respond/{token}.
+
+Every check-in, feedback and evaluation mail links here with the same signed
+token as its Reply-To address. The kickoff and check-in questions are the
+system's; the feedback and evaluation questions are the cohort's program
+settings (by default the program's: were goals set and what progress was
+made, how and how often the pair talks, what worked and what should change,
+would you take part again, and overall satisfaction). Submitting the same
+link twice changes nothing the second time.
+"""
+from __future__ import annotations
+
+import hashlib
+
+from chalicelib.domain import lifecycle, program_settings, tokens
+from chalicelib.services import settings_store
+from chalicelib.pages import web
+from chalicelib.domain.lifecycle import ResponseKind
+from chalicelib.adapters.models import Pairing
+from chalicelib.services.pairings import get_pairing
+from chalicelib.domain.schema import Field
+from chalicelib.adapters.store import ConflictError
+from chalicelib.domain.validation import Invalid, validate_fields
+from chalicelib.services.workflow import ANSWER_EVENTS, BOTH, ReplyAddress, apply_event, read_reply_token
+
+YES_NO = (("yes", "Yes"), ("no", "No"))
+RATINGS = (("1", "Going well"), ("2", "Some concerns"), ("3", "I need help"))
+
+CHECKIN_QUESTIONS = (
+    Field("rating", "How is it going?", "choice", choices=RATINGS, numeric=True, noun="how it is going"),
+    Field("comments", "Anything you would like to tell the committee", "textarea", required=False, max_length=5000),
+)
+KICKOFF_QUESTIONS = (
+    Field("connected", "Have you and your partner been in touch?", "choice", choices=YES_NO, noun="whether you have been in touch"),
+    Field("agreed_how", "Have you agreed how and how often to talk?", "choice", choices=YES_NO,
+          noun="whether you have agreed how and how often to talk"),
+    Field("goals_set", "Have you set goals for the year?", "choice", choices=YES_NO + (("started", "We have started"),),
+          noun="whether you have set goals"),
+) + CHECKIN_QUESTIONS
+# The program's feedback and evaluation questions as the defaults have them (exports name their columns).
+PROGRAM_QUESTIONS = tuple(program_settings.question_field(question) for question in program_settings.PROGRAM_QUESTIONS)
+QUESTIONS = {ResponseKind.KICKOFF: KICKOFF_QUESTIONS, ResponseKind.CHECKIN: CHECKIN_QUESTIONS}
+SETTINGS_PARTS = {ResponseKind.FEEDBACK: "feedback_questions", ResponseKind.EVALUATION: "evaluation_questions"}
+REMATCH = Field("rematch", "I would like a different partner. Only the committee is told, never my partner.",
+                "yes_no", required=False)
+TITLES = {
+    ResponseKind.KICKOFF: "How is your partnership starting?", ResponseKind.CHECKIN: "Mentoring check-in",
+    ResponseKind.FEEDBACK: "Mid-program feedback", ResponseKind.EVALUATION: "Program evaluation",
+}
+
+
+def _who(pairing: Pairing) -> Field:
+    return Field("who", "Who is answering?", "choice",
+                 choices=(("mentor", f"{pairing.mentor_name} (mentor)"), ("mentee", f"{pairing.mentee_name} (mentee)")),
+                 noun="who is answering")
+
+
+def questions_for(kind: ResponseKind, role: str, cohort: str) -> tuple[Field, ...]:
+    """The questions a participant in `role` is asked for this kind of answer: the system's,
+    or for feedback and the evaluation the cohort's current settings."""
+    if kind in SETTINGS_PARTS:
+        document = settings_store.current(cohort).document
+        return program_settings.response_fields(document, SETTINGS_PARTS[kind], role)
+    return QUESTIONS[kind]
+
+
+def _form(address: ReplyAddress, pairing: Pairing) -> tuple[Field, ...]:
+    who = (_who(pairing),) if address.role == BOTH else ()
+    return who + questions_for(address.kind, address.role, pairing.cohort) + (REMATCH,)
+
+
+def _load(token: str) -> tuple[ReplyAddress, Pairing]:
+    address = read_reply_token(token)
+    try:
+        return address, get_pairing(address.pairing_id)
+    except Pairing.DoesNotExist:
+        raise tokens.TokenError("This link is for a mentoring partnership that no longer exists.") from None
+
+
+def _page(address: ReplyAddress, pairing: Pairing, token: str, values: dict, errors: dict, status: int = 200) -> web.Answer:
+    participant = pairing.mentor_name if address.role == "mentor" else pairing.mentee_name if address.role == "mentee" else None
+    return web.page("pages/respond.html", status=status, title=TITLES[address.kind], fields=_form(address, pairing),
+                    token=token, values=values, errors=errors, participant=participant, kind=address.kind.value)
+
+
+def _failed(error: Exception) -> web.Answer:
+    return web.page("pages/error.html", status=400, heading="This link does not work",
+                    message=f"{error} You can always write to the committee instead.")
+
+
+def form_page(token: str) -> web.Answer:
+    try:
+        address, pairing = _load(token)
+    except tokens.TokenError as error:
+        return _failed(error)
+    return _page(address, pairing, token, {}, {})
+
+
+def submit(token: str, raw_body: bytes) -> web.Answer:
+    try:
+        address, pairing = _load(token)
+        submitted = web.decode_form(raw_body)
+        form = _form(address, pairing)
+        answers = validate_fields(submitted, form)
+    except tokens.TokenError as error:
+        return _failed(error)
+    except web.BadRequest as error:
+        return web.page("pages/error.html", status=error.status, heading="Please try again", message=error.message)
+    except Invalid as invalid:
+        return _page(address, pairing, token, submitted, invalid.errors, status=400)
+    participant = address.role if address.role != BOTH else answers.pop("who")
+    wants_rematch = answers.pop("rematch", False)
+    by, trigger = f"participant:{participant}", f"web/{hashlib.sha256(token.encode()).hexdigest()[:32]}"
+    text = "\n\n".join(str(answers[field.name]) for field in form if field.kind == "textarea" and answers.get(field.name))
+    rating = answers.get("rating")
+    events = [lifecycle.Event(ANSWER_EVENTS[address.kind], by, trigger, text=text,
+                              rating=lifecycle.Rating(rating) if rating else None)]
+    if wants_rematch:
+        events.append(lifecycle.Event(lifecycle.EventKind.REMATCH_REQUESTED, by, f"{trigger}/rematch", reason=text))
+    try:
+        applied = [apply_event(pairing.id, event, source="web", answers=answers) for event in events]
+    except (lifecycle.TransitionRefused, ConflictError):
+        return web.page("pages/error.html", status=409, heading="We could not record this answer",
+                        message="This mentoring partnership has ended or changed. Please write to the committee instead.")
+    already = not any(outcome.applied for outcome in applied)
+    return web.page("pages/respond_thanks.html", already=already, rematch=wants_rematch)

@@ -1,0 +1,130 @@
+"""Framework-free HTTP answers and request-body decoding.
+
+Handlers in app.py turn an Answer into a Chalice Response; everything that
+decides what to answer lives in chalicelib and can be tested without Chalice.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs
+
+from chalicelib.domain.templating import render
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_FORM_FIELDS = 200
+HTML = "text/html; charset=utf-8"
+JSON = "application/json"
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass
+class Answer:
+    status: int
+    body: str
+    content_type: str = HTML
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def all_headers(self) -> dict[str, str]:
+        return {"Content-Type": self.content_type, **SECURITY_HEADERS, **self.headers}
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def page(template: str, status: int = 200, **context) -> Answer:
+    return Answer(status, render(template, **context))
+
+
+def json_answer(document, status: int = 200) -> Answer:
+    return Answer(status, json.dumps(document), JSON)
+
+
+def json_error(status: int, message: str) -> Answer:
+    """A refusal the API explains in one sentence (field errors use their own keys)."""
+    return json_answer({"errors": {"_body": message}}, status=status)
+
+
+def redirect(location: str, status: int = 303) -> Answer:
+    return Answer(status, "", HTML, {"Location": location})
+
+
+def _checked_size(raw_body: bytes | None, limit: int) -> bytes:
+    raw_body = raw_body or b""
+    if len(raw_body) > limit:
+        raise BadRequest(413, f"The submission is too large. Keep it under {limit // 1024} KB.")
+    return raw_body
+
+
+def _text_of(raw_body: bytes | None, limit: int = MAX_BODY_BYTES) -> str:
+    try:
+        return _checked_size(raw_body, limit).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest(400, "The submission is not valid UTF-8 text.") from None
+
+
+def decode_text_file(raw: bytes) -> str:
+    """A spreadsheet export: UTF-8 (with or without a byte-order mark), else Windows' own encoding."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
+def decode_form(raw_body: bytes | None, limit: int = MAX_BODY_BYTES) -> dict[str, list[str]]:
+    try:
+        return parse_qs(_text_of(raw_body, limit), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:
+        raise BadRequest(400, "The form has too many fields.") from None
+
+
+def decode_multipart(raw_body: bytes | None, content_type: str, limit: int) -> dict[str, list[str]]:
+    """Fields of a multipart/form-data upload; files come back as their text."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    body = _checked_size(raw_body, limit)
+    if "boundary=" not in content_type:
+        raise BadRequest(400, "The upload is not a multipart form.")
+    message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n" + body)
+    if not message.is_multipart():
+        raise BadRequest(400, "The upload is not a multipart form.")
+    fields: dict[str, list[str]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not name:
+            continue
+        payload = part.get_payload(decode=True) or b""
+        fields.setdefault(str(name), []).append(decode_text_file(payload))
+    return fields
+
+
+def decode_submission(raw_body: bytes | None, content_type: str, limit: int = MAX_BODY_BYTES) -> dict[str, list[str]]:
+    if content_type.startswith("multipart/form-data"):
+        return decode_multipart(raw_body, content_type, limit)
+    return decode_form(raw_body, limit)
+
+
+def decode_json(raw_body: bytes | None, limit: int = MAX_BODY_BYTES):
+    text = _text_of(raw_body, limit)
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise BadRequest(400, "The body is not valid JSON.") from None
+
+
+def unavailable(accept: str) -> Answer:
+    message = "Something went wrong on our side. Please try again in a few minutes."
+    if "html" in accept:
+        return page("pages/error.html", status=503, heading="Sorry, please try again", message=message)
+    return json_answer({"errors": {"_body": message}}, status=503)

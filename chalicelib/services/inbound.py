@@ -1,0 +1,186 @@
+"""Mail that participants send back, delivered by SES through S3 and SNS.
+
+The SNS message is SES's notification: it names the S3 object holding the raw
+mail and carries the envelope recipients and the spam, virus, SPF and DKIM
+verdicts. A reply is applied to its pairing when everything checks out;
+otherwise it is quarantined with a reason and changes nothing. Either way it
+is kept for the committee: nothing a participant writes is dropped. Each SES
+message is handled once, however often it is delivered.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pynamodb.exceptions import TransactWriteError
+
+from chalicelib.domain import clock, lifecycle, tokens
+from chalicelib.adapters.aws import client
+from chalicelib.adapters.config import settings
+from chalicelib.adapters.models import Alert, InboundMessage, Pairing
+from chalicelib.services.pairings import get_pairing
+from chalicelib.adapters.store import ConflictError, conditions_failed, open_cohort, transaction
+from chalicelib.services.workflow import ANSWER_EVENTS, BOTH, TriggerRecord, apply_event, read_reply_token
+
+if TYPE_CHECKING:
+    from chalicelib.domain import replies
+
+log = logging.getLogger(__name__)
+
+APPLIED = "applied"
+UNRATED = "unrated"  # applied, but no rating could be read: the committee reads the text
+AUTO_REPLY = "auto_reply"
+KEPT = "kept"  # understood, but the pairing could not take it (closed, say)
+QUARANTINED = "quarantined"
+DUPLICATE = "duplicate"
+MAX_KEPT_TEXT = 20_000
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One received mail as SES announced it: where it is stored, who it was for, SES's verdicts."""
+
+    message_id: str
+    object_key: str
+    recipients: list[str]
+    receipt: dict
+
+
+@dataclass
+class Handling:
+    outcome: str
+    reason: str | None = None
+    pairing: Pairing | None = None
+    participant: str | None = None
+    message: replies.InboundMessage | None = None
+    recorded: bool = False  # its record was written in the same transaction as the reply's effect
+
+
+def receive(sns_message: str) -> dict:
+    try:
+        notification = json.loads(sns_message)
+        receipt = notification["receipt"]
+        action = receipt["action"]
+        bucket = action["bucketName"]
+        delivery = Delivery(str(notification["mail"]["messageId"]), action["objectKey"],
+                            [str(address) for address in receipt.get("recipients", [])], receipt)
+    except (ValueError, KeyError, TypeError):
+        log.warning("inbound notification ignored: not an SES receipt notification")
+        return {"outcome": "ignored", "reason": "not an SES receipt notification"}
+    # A message delivered again is handled again, harmlessly: its pairing's history already
+    # holds the trigger, and its record is written only if it does not exist yet.
+    raw = client("s3").get_object(Bucket=bucket, Key=delivery.object_key)["Body"].read()
+    handling = handle(raw, delivery)
+    if not handling.recorded and not _keep(_records(delivery, handling)):
+        return {"message_id": delivery.message_id, "outcome": DUPLICATE}
+    log.info("inbound message %s: %s", delivery.message_id, handling.outcome)
+    return {"message_id": delivery.message_id, "outcome": handling.outcome, "reason": handling.reason,
+            "pairing_id": handling.pairing.id if handling.pairing else None}
+
+
+def handle(raw: bytes, delivery: Delivery) -> Handling:
+    """What one received mail means, applied to its pairing when it checks out."""
+    from chalicelib.domain import replies  # the parser's patterns load only where mail arrives, not on every cold start
+
+    problem = replies.verdict_problem(delivery.receipt)
+    message = replies.parse_message(raw)
+    if problem:
+        return Handling(QUARANTINED, problem, message=message)
+    if message.problem:
+        return Handling(QUARANTINED, message.problem, message=message)
+    token = replies.reply_token(delivery.recipients, settings().reply_domain)
+    if token is None:
+        return Handling(QUARANTINED, "it was not sent to a reply address", message=message)
+    try:
+        address = read_reply_token(token)
+        pairing = get_pairing(address.pairing_id)
+    except tokens.TokenError as error:
+        return Handling(QUARANTINED, f"its reply address is not valid: {error}", message=message)
+    except Pairing.DoesNotExist:
+        return Handling(QUARANTINED, "its reply address names a pairing that does not exist", message=message)
+    participant = _participant(pairing, address.role, message.from_address)
+    if participant is None:
+        return Handling(QUARANTINED, "it comes from an address that is not the participant's", pairing, message=message)
+    if message.auto_reply_reason:
+        return Handling(AUTO_REPLY, f"an automatic reply ({message.auto_reply_reason}); not counted as an answer",
+                        pairing, participant, message)
+    reading = replies.interpret(message.reply_text)
+    event = _event(address.kind, participant, reading, delivery.message_id)
+    applied = (Handling(APPLIED, None, pairing, participant, message, recorded=True) if reading.understood else
+               Handling(UNRATED, "no rating could be read; the committee reads the text", pairing, participant,
+                        message, recorded=True))
+    try:
+        # The pairing was just read (consistently) above: apply_event decides on it instead of reading
+        # it again; its write is conditional on the version, and a lost race reloads as before.
+        outcome = apply_event(pairing.id, event, pairing=pairing, records=_records(delivery, applied))
+    except lifecycle.TransitionRefused as error:
+        return Handling(KEPT, f"the pairing could not take it: {error}", pairing, participant, message)
+    except ConflictError as error:
+        return Handling(KEPT, str(error), pairing, participant, message)
+    if not outcome.applied:
+        return Handling(DUPLICATE, "this message was applied before", pairing, participant, message)
+    return applied
+
+
+def _records(delivery: Delivery, handling: Handling) -> list[TriggerRecord]:
+    """The mail's record, written once, and the committee's digest alert when it must read the mail."""
+    message, now = handling.message, clock.now()
+    record = InboundMessage(
+        id=delivery.message_id, received_at=now, object_key=delivery.object_key,
+        recipients=delivery.recipients, outcome=handling.outcome, reason=handling.reason,
+        pairing_id=handling.pairing.id if handling.pairing else None, participant=handling.participant,
+        from_address=message.from_address if message else None, subject=message.subject[:500] if message else None,
+        text=(message.reply_text or message.full_text)[:MAX_KEPT_TEXT] if message else None,
+        # Kept as long as its pairing (which expires once its cohort closes). A mail that reached
+        # no pairing is no cohort's to delete: it goes as long after it arrived.
+        expires_at=(handling.pairing.expires_at if handling.pairing
+                    else clock.months_after(now, settings().retention_months)),
+    )
+    records: list[TriggerRecord] = [(record, InboundMessage.id.does_not_exist())]
+    if handling.outcome in (QUARANTINED, UNRATED):
+        records.append((_alert(record, handling), None))
+    return records
+
+
+def _keep(records: list[TriggerRecord]) -> bool:
+    """Write a mail's records, all or none. False when the mail was recorded before."""
+    try:
+        with transaction() as write:
+            for item, condition in records:
+                write.save(item, condition=condition)
+    except TransactWriteError as error:
+        if not conditions_failed(error):
+            raise
+        return False
+    return True
+
+
+def _participant(pairing: Pairing, role: str, from_address: str) -> str | None:
+    emails = {"mentor": pairing.mentor_email.lower(), "mentee": pairing.mentee_email.lower()}
+    candidates = ("mentor", "mentee") if role == BOTH else (role,)
+    return next((candidate for candidate in candidates if emails[candidate] == from_address), None)
+
+
+def _event(kind, participant: str, reading: replies.Interpretation, message_id: str) -> lifecycle.Event:
+    by, trigger = f"participant:{participant}", f"ses/{message_id}"
+    if reading.rematch_requested:
+        return lifecycle.Event(lifecycle.EventKind.REMATCH_REQUESTED, by, trigger, reason=reading.text[:2000])
+    return lifecycle.Event(ANSWER_EVENTS[kind], by, trigger,
+                           rating=lifecycle.Rating(reading.rating) if reading.rating else None, text=reading.text[:5000])
+
+
+def _alert(record: InboundMessage, handling: Handling) -> Alert:
+    """For the committee's next digest: a quarantined or unreadable reply."""
+    if handling.pairing:
+        cohort = handling.pairing.cohort
+    else:
+        current = open_cohort()  # one query, not one to test and another to read
+        cohort = current.id if current else "none"
+    text = (f"A reply was quarantined: {handling.reason}." if handling.outcome == QUARANTINED
+            else "A reply came without a rating we could read; its text is on the pairing's page.")
+    return Alert(cohort=cohort, at_id=f"{clock.iso(clock.now())}#{secrets.token_hex(4)}",
+                 pairing_id=record.pairing_id, kind=f"reply_{handling.outcome}", severity="digest",
+                 text=text, digest=Alert.PENDING)

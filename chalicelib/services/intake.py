@@ -1,0 +1,199 @@
+"""Application intake: apply, confirm the email address, and their web answers.
+
+One live application per person, role and cohort is guaranteed by a claim
+item written in the same transaction as the application and its
+confirmation mail.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
+
+from chalicelib.domain import clock, program_settings, tokens
+from chalicelib.services import mail, settings_store
+from chalicelib.pages import web
+from chalicelib.adapters.aws import signing_key
+from chalicelib.adapters.config import settings
+from chalicelib.adapters.models import Application, Claim
+from chalicelib.services.membership import status_for
+from chalicelib.domain.roster import normalise_membership_id
+from chalicelib.adapters.store import ConflictError, conditions_failed, open_cohort, transaction
+from chalicelib.domain.validation import Invalid, from_json, validate_application
+
+log = logging.getLogger(__name__)
+
+CONFIRM_LINK_LIFETIME = timedelta(days=14)
+WITHDRAWN = "withdrawn"
+
+
+class ApplicationsClosed(Exception):
+    pass
+
+
+def claim_key(cohort: str, role: str, email: str) -> str:
+    return f"application#{cohort}#{role}#{email.lower()}"
+
+
+def submit(submitted: dict[str, list[str]]) -> Application:
+    """Validate and store an application against the open cohort's form, and queue its confirmation mail."""
+    form = settings_store.for_cohort(open_cohort())
+    answers = validate_application(submitted, program_settings.application_fields(form.document))
+    if form.cohort is None:
+        raise ApplicationsClosed()
+    for _ in range(3):  # a lost race re-reads the claim and tries again
+        try:
+            claim = Claim.get(claim_key(form.cohort, answers["role"], answers["email"]), consistent_read=True)
+        except Claim.DoesNotExist:
+            claim = None
+        try:
+            if claim is None:
+                return create_application(form.cohort, answers, form_version=form.version)
+            return _replace_unconfirmed(claim.owner, answers, form.version)
+        except TransactWriteError as error:
+            if not conditions_failed(error):
+                raise
+    raise ConflictError("Your application was being changed at the same time. Please send it again.")
+
+
+def create_application(cohort_id: str, answers: dict[str, Any], *, confirmed: bool = False,
+                       form_version: int = 0) -> Application:
+    """Store a new application with its claim, and the settings version whose form it
+    answered; unless it arrives already confirmed (demo data), queue and send the confirmation mail."""
+    now = clock.now()
+    application = Application(
+        id=uuid.uuid4().hex,
+        cohort=cohort_id,
+        role=answers["role"],
+        cohort_role=f"{cohort_id}#{answers['role']}",
+        email=answers["email"],
+        membership_id=normalise_membership_id(answers["membership_id"]),
+        status=status_for(answers["membership_id"], answers["email"]),
+        answers=answers,
+        form_version=form_version,
+        created_at=now,
+        updated_at=now,
+        email_confirmed_at=now if confirmed else None,
+    )
+    with transaction() as write:
+        write.save(Claim(claim_key(cohort_id, application.role, application.email), owner=application.id),
+                   condition=Claim.key.does_not_exist())
+        write.save(application, condition=Application.id.does_not_exist())
+        queued = None if confirmed else mail.queue(write, _confirmation_mail(application))
+    log.info("application %s created", application.id)
+    if queued:
+        mail.send_queued(queued)
+    return application
+
+
+def _replace_unconfirmed(application_id: str, answers: dict[str, Any], form_version: int) -> Application:
+    application = Application.get(application_id, consistent_read=True)
+    if application.email_confirmed_at is not None and application.status != WITHDRAWN:
+        raise ConflictError(
+            f"You have already applied as a {application.role} this year with this email address, "
+            "and confirmed it. To change your application, write to the committee."
+        )
+    application.answers = answers
+    application.form_version = form_version
+    application.membership_id = normalise_membership_id(answers["membership_id"])
+    application.status = status_for(answers["membership_id"], answers["email"])
+    application.email_confirmed_at = None
+    application.updated_at = clock.now()
+    with transaction() as write:
+        write.save(application)
+        queued = mail.queue(write, _confirmation_mail(application))
+    log.info("application %s replaced before confirmation", application.id)
+    mail.send_queued(queued)
+    return application
+
+
+def _confirmation_mail(application: Application) -> mail.Mail:
+    link_token = tokens.make_for_id(signing_key(), "confirm", application.id, clock.now(), CONFIRM_LINK_LIFETIME)
+    return mail.compose(
+        "confirm_application",
+        to=(application.email,),
+        context={"application": application.answers, "confirm_token": link_token},
+        cohort=application.cohort,
+    )
+
+
+def confirm(token: str) -> Application:
+    """Mark the email confirmed; following the link again changes nothing."""
+    application_id = tokens.read_id(signing_key(), "confirm", token, clock.now())
+    try:
+        application = Application.get(application_id, consistent_read=True)
+    except Application.DoesNotExist:
+        raise tokens.TokenError("This application no longer exists.") from None
+    if application.email_confirmed_at is None:
+        try:
+            application.update(actions=[Application.email_confirmed_at.set(clock.now())],
+                               condition=Application.email_confirmed_at.does_not_exist())
+            log.info("application %s confirmed", application.id)
+        except PynamoDBException:
+            application.refresh(consistent_read=True)
+    return application
+
+
+# Web answers: each handler in app.py calls exactly one of these.
+
+def _form_page(status: int, values: dict, errors: dict, closed: bool | None = None) -> web.Answer:
+    """The application form as the open cohort's settings make it; closed when no cohort is open."""
+    cohort = open_cohort()
+    fields = program_settings.application_fields(settings_store.for_cohort(cohort).document)
+    return web.page("pages/apply.html", status=status, values=values, errors=errors,
+                    closed=cohort is None if closed is None else closed, fields=fields)
+
+
+def apply_page() -> web.Answer:
+    return _form_page(200, {}, {})
+
+
+def apply_with_form(raw_body: bytes) -> web.Answer:
+    try:
+        submitted = web.decode_form(raw_body)
+    except web.BadRequest as error:
+        return _form_page(error.status, {}, {"_body": error.message}, closed=False)
+    try:
+        submit(submitted)
+    except Invalid as error:
+        return _form_page(400, submitted, error.errors, closed=False)
+    except ConflictError as error:
+        return _form_page(409, submitted, {"email": str(error)}, closed=False)
+    except ApplicationsClosed:
+        return _form_page(409, submitted, {}, closed=True)
+    return web.redirect("/apply/thanks")
+
+
+def apply_with_json(raw_body: bytes) -> web.Answer:
+    try:
+        application = submit(from_json(web.decode_json(raw_body)))
+    except web.BadRequest as error:
+        return web.json_error(error.status, error.message)
+    except Invalid as error:
+        return web.json_answer({"errors": error.errors}, status=400)
+    except ConflictError as error:
+        return web.json_answer({"errors": {"email": str(error)}}, status=409)
+    except ApplicationsClosed:
+        return web.json_error(409, "Applications are closed at the moment.")
+    return web.json_answer({"id": application.id, "status": application.status}, status=201)
+
+
+def confirm_page(token: str) -> web.Answer:
+    try:
+        application = confirm(token)
+    except tokens.TokenError as error:
+        return web.page("pages/confirm_failed.html", status=400, reason=str(error))
+    return web.page("pages/confirmed.html", status=200, application=application.answers, status_name=application.status)
+
+
+def thanks_page() -> web.Answer:
+    return web.page("pages/thanks.html", status=200)
+
+
+def program_page() -> web.Answer:
+    """The public program page: the open cohort's guidelines, Markdown made safe HTML."""
+    guidelines = program_settings.guidelines_html(settings_store.for_open_cohort().document["guidelines"])
+    return web.page("pages/program.html", guidelines=guidelines, committee_address=settings().committee_address)

@@ -1,0 +1,236 @@
+"""Compose, queue and send every mail the system sends.
+
+A mail is rendered from Jinja2 templates (subject, plain text and HTML),
+built as a MIME message with the standard library, and written to the outbox
+in the same DynamoDB transaction as the record change that caused it. After
+the transaction commits it is sent raw through SES v2 (raw keeps Reply-To
+and our headers), and marked sent with a conditional write. A scheduled
+sweeper sends whatever is left unsent.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email import message_from_string
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formataddr, format_datetime, make_msgid
+
+from pynamodb.exceptions import PynamoDBException
+
+from chalicelib.domain import clock, program_settings
+from chalicelib.adapters import metrics
+from chalicelib.services import settings_store
+from chalicelib.adapters.aws import client
+from chalicelib.adapters.config import settings
+from chalicelib.adapters.models import OutboxMail, UndeliverableAddress
+from chalicelib.domain.templating import render
+
+log = logging.getLogger(__name__)
+
+PENDING = "pending"
+LEASE = timedelta(minutes=5)
+SWEEP_GRACE = timedelta(minutes=2)  # leave fresh mail to the request that queued it
+KEEP_SENT_FOR = timedelta(days=400)
+UNDELIVERABLE = "undeliverable"  # last_error of a mail dropped because no recipient can receive it
+BACKLOG_METRIC = "OutboxBacklog"  # mail the sweeper found due and could not send; alarmed on in infra/
+
+
+@dataclass(frozen=True)
+class Mail:
+    template: str
+    to: tuple[str, ...]
+    subject: str
+    text: str
+    html: str
+    reply_to: tuple[str, ...] = ()
+    headers: tuple[tuple[str, str], ...] = field(default=())
+
+
+def compose(template: str, to: tuple[str, ...], context: dict, reply_to: tuple[str, ...] = (),
+            cohort: str | None = None) -> Mail:
+    """Render the mail with the context: the committee's subject and text when they changed
+    this mail in the cohort's settings (the open cohort's when none is named), the HTML
+    part derived from that text; otherwise mail/<template>.{subject.txt,txt,html}."""
+    context = {"base_url": settings().base_url, "committee_address": settings().committee_address, **context}
+    edited = program_settings.edited_mail(settings_store.of(cohort).document, template)
+    if edited is not None:
+        try:
+            subject, text = program_settings.render_mail(template, edited, context)
+        except Exception:  # noqa: BLE001 - checked when saved; should it still fail, the system's own text goes
+            log.exception("the committee's %s mail did not render; the default is sent", template)
+        else:
+            html = render("mail/_edited.html", subject=subject, paragraphs=program_settings.paragraphs(text), **context)
+            return Mail(template=template, to=to, subject=subject, text=text, html=html, reply_to=reply_to)
+    subject = " ".join(render(f"mail/{template}.subject.txt", **context).split())
+    return Mail(
+        template=template,
+        to=to,
+        subject=subject,
+        text=render(f"mail/{template}.txt", **context),
+        html=render(f"mail/{template}.html", subject=subject, **context),
+        reply_to=reply_to,
+    )
+
+
+def to_mime(mail: Mail, sender: str, sent_at) -> str:
+    message = EmailMessage(policy=SMTP)
+    message["From"] = formataddr(("Mentoring Committee", sender))
+    message["To"] = ", ".join(mail.to)
+    if mail.reply_to:
+        message["Reply-To"] = ", ".join(mail.reply_to)
+    message["Subject"] = mail.subject
+    message["Date"] = format_datetime(sent_at)
+    message["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1])
+    message["Auto-Submitted"] = "auto-generated"
+    for name, value in mail.headers:
+        message[name] = value
+    message.set_content(mail.text, cte="quoted-printable")
+    message.add_alternative(mail.html, subtype="html", cte="quoted-printable")
+    return message.as_string()
+
+
+def outbox_item(mail: Mail) -> OutboxMail:
+    """The outbox record to save in the caller's transaction."""
+    now = clock.now()
+    sender = settings().sender_address
+    return OutboxMail(
+        id=uuid.uuid4().hex,
+        template=mail.template,
+        sender=sender,
+        recipients=list(mail.to),
+        mime=to_mime(mail, sender, now),
+        queue=PENDING,
+        created_at=now,
+        attempts=0,
+    )
+
+
+def queue(transaction, mail: Mail) -> OutboxMail:
+    item = outbox_item(mail)
+    transaction.save(item, condition=OutboxMail.id.does_not_exist())
+    return item
+
+
+def deliver(mail_id: str) -> bool:
+    """Send one queued mail unless it is sent or leased; True once it is sent.
+
+    Addresses SES reported as bouncing or complaining are left out; a mail
+    with no one else to go to leaves the queue unsent (and counts as done)."""
+    try:
+        item = OutboxMail.get(mail_id, consistent_read=True)
+    except OutboxMail.DoesNotExist:
+        return False
+    if item.queue is None:
+        return True
+    return send_queued(item)
+
+
+def send_queued(item: OutboxMail) -> bool:
+    """Send a mail this process has just queued, without reading it back: taking
+    the lease is conditional on the mail being queued and not leased already."""
+    now = clock.now()
+    try:
+        item.update(
+            actions=[OutboxMail.lease_until.set(now + LEASE), OutboxMail.attempts.add(1)],
+            condition=OutboxMail.queue.exists()
+            & (OutboxMail.lease_until.does_not_exist() | (OutboxMail.lease_until < now)),
+        )
+    except PynamoDBException:
+        return False  # another sender holds it, or the store is unavailable: the sweeper retries
+    blocked = undeliverable(item.recipients)
+    if blocked and blocked >= {address.lower() for address in item.recipients}:
+        _drop(item)
+        return True
+    try:
+        answer = _send(item, skip=blocked) if blocked else _send(item)
+    except Exception as error:  # noqa: BLE001 - any SES failure leaves the mail for the sweeper
+        log.warning("mail %s not sent: %s", item.id, type(error).__name__)
+        _release(item, type(error).__name__)
+        return False
+    _mark_sent(item, answer["MessageId"])
+    return True
+
+
+def undeliverable(addresses) -> set[str]:
+    """The addresses (lower case) that SES told us not to mail again (see deliverability.py)."""
+    keys = sorted({address.lower() for address in addresses})
+    return {entry.email for entry in UndeliverableAddress.batch_get(keys)} if keys else set()
+
+
+def _send(item: OutboxMail, skip: set[str] = frozenset()) -> dict:
+    mime = item.mime
+    arguments = {}
+    if skip:  # the others still get it, addressed (header and envelope) to them alone
+        keep = [address for address in item.recipients if address.lower() not in skip]
+        message = message_from_string(mime, policy=SMTP)
+        del message["To"]
+        message["To"] = ", ".join(keep)
+        mime = message.as_string()
+        arguments["Destination"] = {"ToAddresses": keep}
+    arguments.update({"FromEmailAddress": item.sender, "Content": {"Raw": {"Data": mime.encode("utf-8")}}})
+    if settings().configuration_set:
+        arguments["ConfigurationSetName"] = settings().configuration_set
+    return client("sesv2").send_email(**arguments)
+
+
+# A mail that has left the queue, sent or dropped, keeps no one's address and no content.
+_LEFT_THE_QUEUE = (OutboxMail.queue.remove(), OutboxMail.lease_until.remove(),
+                   OutboxMail.recipients.remove(), OutboxMail.mime.remove())
+
+
+def _mark_sent(item: OutboxMail, ses_message_id: str) -> None:
+    now = clock.now()
+    actions = [
+        *_LEFT_THE_QUEUE,
+        OutboxMail.sent_at.set(now),
+        OutboxMail.ses_message_id.set(ses_message_id),
+        OutboxMail.expires_at.set(now + KEEP_SENT_FOR),
+    ]
+    # SES accepted the mail: marking it must not give up easily, or it is sent twice.
+    for attempt in range(5):
+        try:
+            item.update(actions=actions, condition=OutboxMail.queue.exists(), add_version_condition=False)
+            return
+        except PynamoDBException as error:
+            log.warning("marking mail %s sent failed (attempt %d): %s", item.id, attempt + 1, type(error).__name__)
+    log.error("mail %s was sent but could not be marked; its lease will expire and it may be resent", item.id)
+
+
+def _drop(item: OutboxMail) -> None:
+    now = clock.now()
+    try:
+        item.update(actions=[*_LEFT_THE_QUEUE, OutboxMail.last_error.set(UNDELIVERABLE),
+                             OutboxMail.expires_at.set(now + KEEP_SENT_FOR)],
+                    condition=OutboxMail.queue.exists(), add_version_condition=False)
+    except PynamoDBException:
+        pass  # the lease runs out and the next sweep drops it again
+    log.info("mail %s dropped: no recipient can receive mail", item.id)
+
+
+def _release(item: OutboxMail, reason: str) -> None:
+    try:
+        item.update(actions=[OutboxMail.lease_until.remove(), OutboxMail.last_error.set(reason)])
+    except PynamoDBException:
+        pass  # the lease simply runs out
+
+
+def deliver_all(items) -> None:
+    for item in items:
+        send_queued(item)
+
+
+def sweep(limit: int = 500) -> int:
+    """Send mail left unsent; returns how many were sent now.
+
+    Each sweep reports how many due mails it could not send as a metric; the
+    deployed stack raises an alarm when that stays above zero."""
+    cutoff = clock.now() - SWEEP_GRACE
+    sent = due = 0
+    for key in OutboxMail.pending.query(PENDING, OutboxMail.created_at <= cutoff, limit=limit):
+        due += 1
+        sent += deliver(key.id)
+    metrics.emit({BACKLOG_METRIC: due - sent})
+    return sent

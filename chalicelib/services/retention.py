@@ -1,0 +1,192 @@
+"""Keeping personal data no longer than the program needs it.
+
+Cohorts: opening a new program year, and closing one. Closing freezes the
+aggregate report (the committee keeps it) and sets a DynamoDB TTL on every
+record of the cohort that holds personal data (applications, pairings, the
+answers and replies), so DynamoDB deletes them `retention_months` later.
+
+People: when someone asks, the committee can export everything the system
+holds about them, and erase it. Erasing withdraws them from the program (a
+live pairing ends) and replaces the personal fields in place, so each
+pairing's history stays consistent and the counts in the report stay true.
+"""
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from pynamodb.exceptions import UpdateError
+
+from chalicelib.services import audit, report, workflow
+from chalicelib.domain import clock, lifecycle
+from chalicelib.adapters.config import settings
+from chalicelib.services.inbound import QUARANTINED
+from chalicelib.services.intake import WITHDRAWN, claim_key
+from chalicelib.adapters.models import Application, Claim, Cohort, InboundMessage, Member, Pairing, Response
+from chalicelib.services.membership import current_roster
+from chalicelib.services.pairings import get_pairing
+from chalicelib.domain.roster import normalise_membership_id
+from chalicelib.adapters.store import CLOSED, OPEN, ConflictError, open_new_cohort, transaction
+
+ERASED = "(erased)"
+
+
+# Cohorts.
+
+def open_cohort_named(member: str, cohort_id: str, name: str) -> Cohort:
+    cohort_id, name = cohort_id.strip(), name.strip()
+    if not cohort_id or not name or len(cohort_id) > 40 or len(name) > 100:
+        raise ValueError("Give the new cohort an id (up to 40 characters, e.g. 2027) and a name.")
+    from chalicelib.adapters.store import open_cohort
+
+    if open_cohort() is not None:
+        raise ConflictError("Another cohort is open. Close it first: applications join the one open cohort.")
+    try:
+        cohort = open_new_cohort(cohort_id, name)
+    except Exception:  # noqa: BLE001 - the conditional put failed: the id is taken
+        raise ConflictError(f"There is already a cohort {cohort_id}.") from None
+    audit.record(member, "cohort_opened", cohort_id)
+    return cohort
+
+
+def close_cohort(member: str, cohort_id: str) -> datetime:
+    """Freeze the report, schedule the cohort's personal data for deletion, and close it.
+
+    The cohort closes last: a close cut short (a timeout, an outage) leaves it open, and
+    closing it again finishes the work, skipping the records that already expire."""
+    cohort = Cohort.get(cohort_id, consistent_read=True)
+    if cohort.status != OPEN:
+        raise ConflictError(f"Cohort {cohort_id} is closed already.")
+    report.freeze(cohort_id)
+    now = clock.now()
+    expires = clock.months_after(now, settings().retention_months)
+    for role in ("mentor", "mentee"):
+        for application in Application.by_cohort_role.query(f"{cohort_id}#{role}"):
+            if application.expires_at is None:
+                application.update(actions=[Application.expires_at.set(expires)], add_version_condition=False)
+    for pairing in Pairing.by_cohort.query(cohort_id):
+        if pairing.expires_at is None:
+            pairing.update(actions=[Pairing.expires_at.set(expires)])
+        for response in Response.query(pairing.id):
+            if response.expires_at is None:
+                response.update(actions=[Response.expires_at.set(expires)])
+        for message in InboundMessage.by_pairing.query(pairing.id):
+            if message.expires_at is None:
+                message.update(actions=[InboundMessage.expires_at.set(expires)])
+    try:
+        cohort.update(actions=[Cohort.status.set(CLOSED), Cohort.closed_at.set(now)], condition=Cohort.status == OPEN)
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        raise ConflictError(f"Cohort {cohort_id} was closed meanwhile.") from error
+    audit.record(member, "cohort_closed", cohort_id, {"personal_data_deleted_after": clock.iso(expires)})
+    return expires
+
+
+# People.
+
+def _their_pairings(email: str) -> list[tuple[str, Pairing]]:
+    found = []
+    for role, index in (("mentor", Pairing.by_mentor_email), ("mentee", Pairing.by_mentee_email)):
+        keys = [key.id for key in index.query(email)]
+        found += [(role, pairing) for pairing in Pairing.batch_get(keys)] if keys else []
+    return found
+
+
+def _their_applications(email: str) -> list[Application]:
+    keys = [key.id for key in Application.by_email.query(email)]
+    return list(Application.batch_get(keys)) if keys else []
+
+
+def export_person(email: str) -> dict:
+    """Everything the program holds about one person, as one JSON document."""
+    email = email.strip().lower()
+    applications = _their_applications(email)
+    pairings = _their_pairings(email)
+    roster = current_roster()
+    members = list(Member.by_email.query(f"{roster}#{email}")) if roster else []
+    return {
+        "email": email,
+        "exported_at": clock.iso(clock.now()),
+        "applications": [{"id": a.id, "cohort": a.cohort, "role": a.role, "status": a.status,
+                          "created_at": clock.iso(a.created_at), "answers": a.answers} for a in applications],
+        "pairings": [{"id": p.id, "cohort": p.cohort, "role": role, "state": p.state,
+                      "partner": p.mentee_name if role == "mentor" else p.mentor_name,
+                      "introduced_at": clock.iso(p.introduced_at), "history": p.history} for role, p in pairings],
+        "responses": [{"pairing_id": r.pairing_id, "kind": r.kind, "rating": r.rating, "text": r.text,
+                       "answers": r.answers, "source": r.source, "at": r.at_id.split("#", 1)[0]}
+                      for role, p in pairings for r in Response.query(p.id) if r.participant == role],
+        "replies": [{"pairing_id": m.pairing_id, "received_at": clock.iso(m.received_at), "subject": m.subject,
+                     "text": m.text, "outcome": m.outcome}
+                    for _, p in pairings for m in InboundMessage.by_pairing.query(p.id)
+                    if (m.from_address or "").lower() == email],
+        "roster": [{"membership_id": m.membership_id, "name": m.name, "expires": m.expires} for m in members],
+    }
+
+
+def erase_person(member: str, email: str) -> dict:
+    """Replace one person's personal fields everywhere; returns what was erased."""
+    email = email.strip().lower()
+    applications = _their_applications(email)
+    pairings = _their_pairings(email)
+    erased_email = f"erased-{secrets.token_hex(6)}@erased.invalid"  # unique, and says nothing of the person
+    for application in applications:  # withdrawn: an erased person is in nobody's matching again
+        with transaction() as write:
+            write.delete(Claim(key=claim_key(application.cohort, application.role, email)))
+            write.update(application, actions=[
+                Application.answers.set({"role": application.role, "name": ERASED}),
+                Application.email.set(erased_email), Application.membership_id.set(ERASED),
+                Application.status.set(WITHDRAWN),
+            ], add_version_condition=False)
+    for role, pairing in pairings:
+        if pairing.state not in lifecycle.TERMINAL:  # they leave the program: the partner and committee are told
+            workflow.apply_event(pairing.id, lifecycle.Event(
+                lifecycle.EventKind.PARTICIPANT_WITHDREW, f"participant:{role}", f"erasure/{pairing.id}/{role}"))
+        _erase_from_pairing(pairing.id, role, erased_email)
+        for response in Response.query(pairing.id):
+            if response.participant == role:
+                response.update(actions=[Response.text.remove(), Response.answers.remove()])
+        for message in InboundMessage.by_pairing.query(pairing.id):
+            if (message.from_address or "").lower() == email:
+                _erase_message(message, erased_email)
+    # Their mail that reached no pairing (quarantined) is found by its sender.
+    for message in InboundMessage.by_outcome.query(QUARANTINED, filter_condition=InboundMessage.from_address == email):
+        _erase_message(message, erased_email)
+    roster = current_roster()
+    removed_members = 0
+    if roster:
+        for row in Member.by_email.query(f"{roster}#{email}"):
+            Member(roster=roster, membership_id=normalise_membership_id(row.membership_id)).delete()
+            removed_members += 1
+    counts = {"applications": len(applications), "pairings": len(pairings), "roster_rows": removed_members}
+    audit.record(member, "person_erased", None, counts)  # who asked is not recorded again here
+    return counts
+
+
+def _erase_from_pairing(pairing_id: str, role: str, erased_email: str) -> None:
+    """Replace the person's name, address and words on the pairing, unless a trigger changed
+    it meanwhile: then read it again, so that trigger's history entry is kept."""
+    name_field, email_field = (Pairing.mentor_name, Pairing.mentor_email) if role == "mentor" else (
+        Pairing.mentee_name, Pairing.mentee_email)
+    for _ in range(workflow.MAX_ATTEMPTS):
+        pairing = get_pairing(pairing_id)
+        try:
+            pairing.update(actions=[name_field.set(ERASED), email_field.set(erased_email),
+                                    Pairing.history.set(_without_reasons_of(f"participant:{role}", pairing.history))],
+                           condition=Pairing.version == pairing.version)
+            return
+        except UpdateError as error:
+            if error.cause_response_code != "ConditionalCheckFailedException":
+                raise
+    raise ConflictError("The pairing kept changing; please try again.")
+
+
+def _without_reasons_of(by: str, history: list[dict]) -> list[dict]:
+    """The history with the participant's own words (a rematch request's reason) replaced."""
+    return [{**entry, "reason": ERASED} if entry.get("by") == by and entry.get("reason") else entry
+            for entry in history]
+
+
+def _erase_message(message: InboundMessage, erased_email: str) -> None:
+    message.update(actions=[InboundMessage.from_address.set(erased_email), InboundMessage.subject.remove(),
+                            InboundMessage.text.remove()])

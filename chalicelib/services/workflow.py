@@ -1,0 +1,266 @@
+"""The imperative shell around lifecycle.decide: every trigger that reaches a pairing.
+
+`apply_event` loads the pairing, skips a trigger it has seen (its id is in
+the history), asks the core what happens, and writes in ONE transaction,
+conditional on the pairing's version: the new fields and history entry, the
+mails (outbox), the responses and alerts, the freed claims when the pairing
+ends, the audit entry for a committee action, and the trigger's own record
+when its caller keeps one (a received mail). A lost race reloads and decides
+again, so concurrent triggers are each applied exactly once.
+
+Participant mails carry a signed token, both in the Reply-To address
+(reply+TOKEN@reply domain) and in a link to the web form (/respond/TOKEN).
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import struct
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Sequence
+
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.condition import Condition
+
+from chalicelib.services import audit, mail
+from chalicelib.domain import clock, lifecycle, tokens
+from chalicelib.adapters.aws import signing_key
+from chalicelib.adapters.config import settings
+from chalicelib.domain.lifecycle import COMMITTEE, Alert as AlertEffect, RecordResponse, ResponseKind, SendMail, Template
+from chalicelib.adapters.models import Alert, Claim, InboundMessage, Pairing, Response
+from chalicelib.services.pairings import cohort_schedule, get_pairing, live_mentee_key
+from chalicelib.adapters.store import ConflictError, conditions_failed, transaction
+
+log = logging.getLogger(__name__)
+
+REPLY_TOKEN_LIFETIME = timedelta(days=200)
+MAX_ATTEMPTS = 30  # each lost race means another trigger was applied: progress, not a loop
+BOTH = "both"
+ROLE_CODES = {"mentor": 0, "mentee": 1, BOTH: 2}
+KIND_CODES = {kind: code for code, kind in enumerate(ResponseKind)}
+TEMPLATE_KINDS = {
+    Template.KICKOFF_CHECK: ResponseKind.KICKOFF, Template.CHECKIN: ResponseKind.CHECKIN,
+    Template.FEEDBACK_REQUEST: ResponseKind.FEEDBACK, Template.EVALUATION_REQUEST: ResponseKind.EVALUATION,
+    Template.EVALUATION_REMINDER: ResponseKind.EVALUATION,
+}
+ANSWER_EVENTS = {
+    ResponseKind.KICKOFF: lifecycle.EventKind.KICKOFF_CONFIRMED, ResponseKind.CHECKIN: lifecycle.EventKind.REPLY_RECEIVED,
+    ResponseKind.FEEDBACK: lifecycle.EventKind.FEEDBACK_RECEIVED,
+    ResponseKind.EVALUATION: lifecycle.EventKind.EVALUATION_RECEIVED,
+}
+
+
+@dataclass(frozen=True)
+class ReplyAddress:
+    """Who a reply token speaks for: one participant (or both, for the kickoff check) and what was asked."""
+
+    pairing_id: str
+    role: str
+    kind: ResponseKind
+
+
+def make_reply_token(address: ReplyAddress) -> str:
+    subject = bytes.fromhex(address.pairing_id) + struct.pack(">BB", ROLE_CODES[address.role], KIND_CODES[address.kind])
+    return tokens.make(signing_key(), "reply", subject, clock.now() + REPLY_TOKEN_LIFETIME)
+
+
+def read_reply_token(token: str) -> ReplyAddress:
+    subject = tokens.read(signing_key(), "reply", token, clock.now())
+    if len(subject) != 18:
+        raise tokens.TokenError("The link is not valid.")
+    role_code, kind_code = struct.unpack(">BB", subject[16:])
+    roles = {code: role for role, code in ROLE_CODES.items()}
+    kinds = {code: kind for kind, code in KIND_CODES.items()}
+    if role_code not in roles or kind_code not in kinds:
+        raise tokens.TokenError("The link is not valid.")
+    return ReplyAddress(subject[:16].hex(), roles[role_code], kinds[kind_code])
+
+
+# What a caller keeps of a trigger, written with its transition: a received mail's record and
+# the committee's alert, each with its condition. A failed condition (the record exists) means
+# the trigger was handled before, and nothing is written.
+TriggerRecord = tuple[InboundMessage | Alert, Condition | None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: str  # the pairing's state once the trigger is handled
+    applied: bool  # False: the trigger was applied before (or overtaken), and nothing changed now
+
+
+def view_of(pairing: Pairing) -> lifecycle.PairingView:
+    return lifecycle.PairingView(
+        id=pairing.id, state=pairing.state, version=int(pairing.version), introduced_at=pairing.introduced_at,
+        next_due_at=pairing.next_due_at, next_due=pairing.next_due, extension_days=int(pairing.extension_days or 0),
+        awaiting_reply_since=pairing.awaiting_reply_since, unanswered_checkins=int(pairing.unanswered_checkins or 0),
+        flags=frozenset(pairing.flags or ()), paused_from=pairing.paused_from,
+        evaluations_returned=frozenset(pairing.evaluations_returned or ()),
+    )
+
+
+def apply_event(pairing_id: str, event: lifecycle.Event, *, source: str = "email", answers: dict | None = None,
+                pairing: Pairing | None = None, schedule: lifecycle.Schedule | None = None,
+                records: Sequence[TriggerRecord] = ()) -> Outcome:
+    """Apply one trigger to a pairing exactly once. Raises lifecycle.TransitionRefused
+    when the event does not apply, and ConflictError if the pairing keeps changing.
+    A caller that has just read the pairing (the tick) passes it, and its cohort's schedule;
+    one that keeps a record of the trigger passes it, to be written in the same transaction."""
+    for _ in range(MAX_ATTEMPTS):
+        pairing = pairing or get_pairing(pairing_id)
+        if lifecycle.already_applied(pairing.history or [], event.trigger_id):
+            return Outcome(pairing.state, applied=False)
+        now = clock.now()
+        try:
+            decision = lifecycle.decide(view_of(pairing), event, now, schedule or cohort_schedule(pairing.cohort))
+        except lifecycle.DuplicateTrigger:
+            return Outcome(pairing.state, applied=False)
+        try:
+            queued = _write(pairing, event, decision, now, source, answers, records)
+        except TransactWriteError as error:
+            if not conditions_failed(error):
+                raise
+            seen_version = pairing.version
+            pairing = get_pairing(pairing_id)
+            if pairing.version == seen_version:  # the pairing is as it was: the trigger's record exists
+                return Outcome(pairing.state, applied=False)
+            continue  # another trigger changed the pairing first: decide again on it
+        mail.deliver_all(queued)
+        return Outcome(decision.state.value, applied=True)
+    raise ConflictError("The pairing kept changing; please try again.")
+
+
+def _stored(value):
+    """Lifecycle values as DynamoDB keeps them: enums as text, sets as sorted lists."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, frozenset):
+        return sorted(str(item.value if isinstance(item, Enum) else item) for item in value)
+    return value
+
+
+def _write(pairing: Pairing, event: lifecycle.Event, decision: lifecycle.Decision, now: datetime,
+           source: str, answers: dict | None, records: Sequence[TriggerRecord]) -> list:
+    previous_version = pairing.version
+    actions = []
+    for name, value in decision.updates.items():
+        attribute = getattr(Pairing, name)
+        value = _stored(value)
+        actions.append(attribute.remove() if value is None else attribute.set(value))
+    actions.append(Pairing.history.set([*(pairing.history or []), decision.history]))
+    if any(isinstance(effect, RecordResponse) for effect in decision.effects):
+        actions.append(Pairing.last_contact_at.set(now))
+    people = _people(pairing)
+    queued: list = []
+    with transaction() as write:
+        write.update(pairing, actions=actions, condition=Pairing.version == previous_version,
+                     add_version_condition=False)
+        for item, condition in records:
+            write.save(item, condition=condition)
+        for effect in decision.effects:
+            if isinstance(effect, SendMail):
+                queued += [mail.queue(write, composed) for composed in _mails_for(effect, pairing, people)]
+            elif isinstance(effect, AlertEffect):
+                write.save(_alert(pairing, effect, now))
+            elif isinstance(effect, RecordResponse):
+                write.save(_response(pairing, effect, event, now, source, answers))
+        if decision.state in lifecycle.TERMINAL:
+            write.delete(Claim(key=live_mentee_key(pairing.mentee_id)))
+            write.delete(Claim(key=pairing.mentor_slot))
+        if event.by.startswith("committee:"):
+            write.save(audit.entry(event.by.split(":", 1)[1], f"pairing_{event.kind}", pairing.id,
+                                   {"reason": event.reason} if event.reason else None))
+    return queued
+
+
+def _people(pairing: Pairing) -> dict[str, dict]:
+    return {"mentor": {"name": pairing.mentor_name, "email": pairing.mentor_email},
+            "mentee": {"name": pairing.mentee_name, "email": pairing.mentee_email}}
+
+
+def _alert(pairing: Pairing, effect: AlertEffect, now: datetime) -> Alert:
+    return Alert(cohort=pairing.cohort, at_id=f"{clock.iso(now)}#{secrets.token_hex(4)}", pairing_id=pairing.id,
+                 kind=effect.kind.value, severity=effect.severity.value, text=effect.text,
+                 digest=Alert.PENDING if effect.severity == lifecycle.Severity.DIGEST else None)
+
+
+def _response(pairing: Pairing, effect: RecordResponse, event: lifecycle.Event, now: datetime,
+              source: str, answers: dict | None) -> Response:
+    return Response(pairing_id=pairing.id, at_id=f"{clock.iso(now)}#{secrets.token_hex(4)}",
+                    participant=effect.participant, kind=effect.kind.value,
+                    rating=int(effect.rating) if effect.rating is not None else None,
+                    text=effect.text or None, answers=answers, source=source, trigger_id=event.trigger_id,
+                    expires_at=pairing.expires_at)  # set once its cohort has closed: an answer goes with it
+
+
+def _mails_for(effect: SendMail, pairing: Pairing, people: dict[str, dict]) -> list[mail.Mail]:
+    context = {**effect.context, "mentor": people["mentor"], "mentee": people["mentee"], "pairing_id": pairing.id}
+    if effect.to == (COMMITTEE,):
+        return [mail.compose(effect.template.value, (settings().committee_address,), context, cohort=pairing.cohort)]
+    kind = TEMPLATE_KINDS.get(effect.template)
+    roles = [role for role in effect.to if people[role].get("email")]
+    if not roles:
+        return []
+    if kind is None:  # a notice that asks nothing back
+        return [mail.compose(effect.template.value, (people[role]["email"],),
+                             {**context, "participant": people[role], "role": role}, cohort=pairing.cohort)
+                for role in roles]
+    role = roles[0] if len(roles) == 1 else BOTH
+    token = make_reply_token(ReplyAddress(pairing.id, role, kind))
+    reply_to = (f"reply+{token}@{settings().reply_domain}",)
+    participant = people[role] if role != BOTH else None
+    return [mail.compose(effect.template.value, tuple(people[r]["email"] for r in roles),
+                         {**context, "participant": participant, "role": role, "respond_token": token},
+                         reply_to=reply_to, cohort=pairing.cohort)]
+
+
+COMMITTEE_ACTIONS = {
+    "pause": lifecycle.EventKind.COMMITTEE_PAUSE, "resume": lifecycle.EventKind.COMMITTEE_RESUME,
+    "dissolve": lifecycle.EventKind.COMMITTEE_DISSOLVE, "extend": lifecycle.EventKind.COMMITTEE_EXTEND,
+}
+
+
+def committee_action(member: str, pairing_id: str, action: str, reason: str = "", days: int | None = None) -> Outcome:
+    """Pause, resume, dissolve (with a reason) or extend (by days) a pairing.
+    Raises ValueError for an unknown action or missing detail, and
+    lifecycle.TransitionRefused when the pairing's state does not allow it."""
+    if action not in COMMITTEE_ACTIONS:
+        raise ValueError(f"Unknown action. Use one of: {', '.join(COMMITTEE_ACTIONS)}.")
+    event = lifecycle.Event(COMMITTEE_ACTIONS[action], f"committee:{member}", f"committee/{secrets.token_hex(8)}",
+                            reason=reason.strip(), days=days)
+    return apply_event(pairing_id, event)
+
+
+# The schedule's daily tick.
+
+@dataclass
+class TickReport:
+    due: int = 0
+    applied: int = 0
+    skipped: int = 0
+    items_read: int = 0
+
+
+def tick(limit: int = 5000) -> TickReport:
+    """Fire every timer that is due, found by a query on the due index (never a Scan).
+    It reads the due pairings once each (the index projects the whole item)."""
+    report = TickReport()
+    now = clock.now()
+    schedules: dict[str, lifecycle.Schedule] = {}
+    for pairing in Pairing.due.query(Pairing.TIMER, Pairing.next_due_at <= now, limit=limit):
+        report.due += 1
+        report.items_read += 1
+        if pairing.cohort not in schedules:
+            schedules[pairing.cohort] = cohort_schedule(pairing.cohort)
+            report.items_read += 1
+        try:
+            outcome = apply_event(pairing.id, lifecycle.timer_event(view_of(pairing)), pairing=pairing,
+                                  schedule=schedules[pairing.cohort])
+        except (lifecycle.TransitionRefused, ConflictError) as error:
+            log.warning("timer on pairing %s not applied: %s", pairing.id, type(error).__name__)
+            report.skipped += 1
+            continue
+        report.applied += outcome.applied
+        report.skipped += not outcome.applied
+    return report
