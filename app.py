@@ -7,10 +7,8 @@ import logging
 
 from chalice import Chalice, Cron, Rate, Response
 
-from chalicelib.pages import admin, admin_pairings, respond, web
-from chalicelib.services import alerts, committee, deliverability, inbound, intake, mail, workflow
-from chalicelib.pages import admin_settings, exports
-from chalicelib.services import report, settings_store
+from chalicelib.pages import admin, admin_pairings, admin_report, admin_settings, apply, exports, respond, sign_in, web
+from chalicelib.services import alerts, deliverability, inbound, mail, settings_store, workflow
 
 app = Chalice(app_name="mentoring")
 app.api.binary_types.append("multipart/form-data")
@@ -31,32 +29,32 @@ def home():
 
 @app.route("/apply", methods=["GET"])
 def show_application_form():
-    return _respond(intake.apply_page())
+    return _respond(apply.apply_page())
 
 
 @app.route("/apply", methods=["POST"], content_types=[FORM])
 def submit_application_form():
-    return _respond(intake.apply_with_form(app.current_request.raw_body))
+    return _respond(apply.apply_with_form(app.current_request.raw_body))
 
 
 @app.route("/apply/thanks", methods=["GET"])
 def show_thanks():
-    return _respond(intake.thanks_page())
+    return _respond(apply.thanks_page())
 
 
 @app.route("/program", methods=["GET"])
 def show_program_guidelines():
-    return _respond(intake.program_page())
+    return _respond(apply.program_page())
 
 
 @app.route("/api/applications", methods=["POST"], content_types=[JSON])
 def submit_application_json():
-    return _respond(intake.apply_with_json(app.current_request.raw_body))
+    return _respond(apply.apply_with_json(app.current_request.raw_body))
 
 
 @app.route("/confirm/{token}", methods=["GET"])
 def confirm_email(token):
-    return _respond(intake.confirm_page(token))
+    return _respond(apply.confirm_page(token))
 
 
 @app.route("/respond/{token}", methods=["GET"])
@@ -73,28 +71,28 @@ def submit_response(token):
 
 @app.route("/admin/login", methods=["GET"])
 def show_sign_in():
-    return _respond(committee.login_page())
+    return _respond(sign_in.login_page())
 
 
 @app.route("/admin/login", methods=["POST"], content_types=[FORM, JSON])
 def request_sign_in():
     request = app.current_request
-    return _respond(committee.login_request(request.raw_body, request.headers.get("content-type", "")))
+    return _respond(sign_in.login_request(request.raw_body, request.headers.get("content-type", "")))
 
 
 @app.route("/admin/login/{token}", methods=["GET"])
 def show_sign_in_button(token):
-    return _respond(committee.confirm_sign_in_page(token))
+    return _respond(sign_in.confirm_sign_in_page(token))
 
 
 @app.route("/admin/login/{token}", methods=["POST"], content_types=[FORM])
-def sign_in(token):
-    return _respond(committee.complete_sign_in(token))
+def sign_in_with_link(token):
+    return _respond(sign_in.complete_sign_in(token))
 
 
 @app.route("/admin/logout", methods=["POST"], content_types=[FORM])
 def sign_out():
-    return _respond(admin.sign_out(_session()))
+    return _respond(sign_in.sign_out(_session()))
 
 
 @app.route("/admin", methods=["GET"])
@@ -260,12 +258,12 @@ def act_on_pairing(pairing_id):
 
 @app.route("/admin/report", methods=["GET"])
 def show_report():
-    return _respond(report.report_page(_session(), _query()))
+    return _respond(admin_report.report_page(_session(), _query()))
 
 
 @app.route("/admin/api/report", methods=["GET"])
 def get_report():
-    return _respond(report.report_json(_query()))
+    return _respond(admin_report.report_json(_query()))
 
 
 @app.route("/admin/api/export/applications.csv", methods=["GET"])
@@ -346,7 +344,7 @@ def guard_admin_and_soften_failures(event, get_response):
     # Chalice turns an unexpected exception into a bare 500; people get a calm
     # page (or JSON) that invites them to try again, and no stack trace.
     try:
-        outcome = committee.guard(event.path, event.method, event.headers, event.raw_body)
+        outcome = sign_in.guard(event.path, event.method, event.headers, event.raw_body)
     except Exception:  # noqa: BLE001 - the store is unreachable: refuse calmly
         log.exception("admin guard failed on %s", event.path)
         outcome = web.unavailable(event.headers.get("accept", ""))

@@ -6,11 +6,14 @@ import pytest
 
 from chalicelib.domain import clock, tokens
 from chalicelib.services import intake
-from chalicelib.services.membership import ELIGIBLE, PENDING_VERIFICATION, replace_roster
+from chalicelib.services.applications import Status, claim_key
+from chalicelib.services.membership import replace_roster
 from chalicelib.adapters.models import Application, Claim, OutboxMail
 from chalicelib.domain.roster import parse_roster
-from chalicelib.adapters.store import ConflictError
+from chalicelib.domain.refusals import Conflict
 from chalicelib.domain.validation import Invalid
+
+ELIGIBLE, PENDING_VERIFICATION = Status.ELIGIBLE, Status.PENDING_VERIFICATION
 from tests.conftest import sent_mail, valid_answers
 
 
@@ -27,7 +30,7 @@ def test_an_application_is_stored_with_its_claim_and_a_confirmation_mail_is_sent
     stored = Application.get(application.id)
     assert stored.answers["name"] == "Jo Reader" and stored.role == "mentee"
     assert stored.status == PENDING_VERIFICATION and stored.email_confirmed_at is None
-    assert Claim.get(intake.claim_key(stored.cohort, "mentee", "jo.reader@example.org")).owner == stored.id
+    assert Claim.get(claim_key(stored.cohort, "mentee", "jo.reader@example.org")).owner == stored.id
     [mail] = sent_mail()
     assert mail["to"] == ["jo.reader@example.org"]
     assert "confirm" in mail["subject"].lower()
@@ -90,7 +93,7 @@ def test_applying_again_before_confirming_updates_the_first_application(aws):
 def test_applying_again_after_confirming_is_refused_with_a_reason(aws):
     intake.submit(as_form(valid_answers()))
     intake.confirm(confirm_token_in(sent_mail()[0]))
-    with pytest.raises(ConflictError, match="already applied"):
+    with pytest.raises(Conflict, match="already applied"):
         intake.submit(as_form(valid_answers(name="Someone pretending")))
     assert len(list(Application.scan())) == 1
 

@@ -7,6 +7,7 @@ import pytest
 
 from chalicelib.services import intake
 from chalicelib.adapters.models import Claim, OutboxMail, Pairing
+from chalicelib.domain.refusals import Conflict
 from infra.local.seed import seed_demo_cohort
 from tests.conftest import csrf_of, sent_mail, valid_answers
 
@@ -137,7 +138,7 @@ def test_the_same_pair_approved_at_once_from_many_threads_creates_one_pairing(cl
     for thread in threads:
         thread.join()
     assert len(list(Pairing.scan())) == 1 and len(set(results)) == 1
-    assert all(isinstance(e, pairings.ConflictError) for e in errors), [repr(e) for e in errors]
+    assert all(isinstance(e, Conflict) for e in errors), [repr(e) for e in errors]
     assert len([m for m in OutboxMail.scan() if m.template == "introduction"]) == 1
 
 

@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from chalicelib.pages import admin_report
 from chalicelib.services import intake, report
 from chalicelib.domain.lifecycle import State
 from chalicelib.adapters.models import Application, Cohort, Pairing, Response
@@ -109,10 +110,10 @@ def test_the_satisfaction_average_takes_valid_scores_only(scores, average):
 
 
 def test_the_chart_rows_show_shares_and_nothing_asked():
-    rows = report.rate_rows(report.aggregate("2026", APPLICATIONS, PAIRINGS, RESPONSES))
+    rows = admin_report.rate_rows(report.aggregate("2026", APPLICATIONS, PAIRINGS, RESPONSES))
     assert [(row["key"], row["asked"], row["answered"], row["percent"]) for row in rows] == [
         ("kickoffs", 2, 1, 50), ("checkins", 6, 3, 50), ("feedback", 2, 1, 50), ("evaluations", 4, 3, 75)]
-    assert all(row["percent"] is None for row in report.rate_rows(report.aggregate("c", [], [], [])))
+    assert all(row["percent"] is None for row in admin_report.rate_rows(report.aggregate("c", [], [], [])))
 
 
 # --- Through the routes, after part of a year ----------------------------------------------

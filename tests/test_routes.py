@@ -163,12 +163,12 @@ def test_an_applicant_who_already_confirmed_is_told_why_a_second_application_is_
 
 
 def test_an_unexpected_failure_is_a_calm_503_without_a_stack_trace(client, monkeypatch):
-    from chalicelib.services import intake
+    from chalicelib.pages import apply
 
     def broken(*args, **kwargs):
         raise RuntimeError("database on fire")
 
-    monkeypatch.setattr(intake, "open_cohort", broken)
+    monkeypatch.setattr(apply, "open_cohort", broken)
     answer = client.http.get("/apply", headers={"Accept": "text/html"})
     assert answer.status_code == 503
     assert b"try again" in answer.body and b"Traceback" not in answer.body and b"on fire" not in answer.body

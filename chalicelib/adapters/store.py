@@ -10,14 +10,11 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain import clock
+from chalicelib.domain.refusals import NotFound
 from chalicelib.adapters.models import Application, Cohort
 
 OPEN = "open"
 CLOSED = "closed"  # a cohort whose year is over; its frozen report stands for it
-
-
-class ConflictError(Exception):
-    """A write lost a race or broke a uniqueness rule; the message says which."""
 
 
 @lru_cache(maxsize=1)
@@ -41,6 +38,23 @@ def open_cohort() -> Cohort | None:
     for cohort in Cohort.by_status.query(OPEN, scan_index_forward=False, limit=1):
         return cohort
     return None
+
+
+def cohort_or_open(cohort_id: str | None) -> Cohort | None:
+    """The cohort asked for by id, else the open one; None when neither exists."""
+    if cohort_id:
+        try:
+            return Cohort.get(cohort_id)
+        except Cohort.DoesNotExist:
+            return None
+    return open_cohort()
+
+
+def required_cohort(cohort_id: str | None) -> Cohort:
+    cohort = cohort_or_open(cohort_id)
+    if cohort is None:
+        raise NotFound("No such cohort, and none is open.", field="cohort")
+    return cohort
 
 
 def cohort_applications(cohort_id: str, role: str | None = None, status: str | None = None) -> list[Application]:

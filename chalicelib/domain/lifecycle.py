@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
 
 from chalicelib.domain.clock import iso
+from chalicelib.domain.refusals import Conflict
 from chalicelib.domain.schema import BOTH_ROLES
 
 
@@ -136,7 +137,7 @@ COMMITTEE = "committee"  # a mail recipient besides the two participants
 SCHEDULE_BY = "schedule"
 
 
-class TransitionRefused(Exception):
+class TransitionRefused(Conflict):
     """The event does not apply to the pairing in its state; nothing changes."""
 
     def __init__(self, state: str, event: str, why: str = ""):

@@ -58,6 +58,7 @@ from dataclasses import dataclass, field, fields
 from functools import cached_property
 from types import MappingProxyType
 
+from chalicelib.domain.refusals import Invalid
 from chalicelib.domain.schema import CAREER_STAGES, COMMUNICATION_MODES, FIELDS, INTERESTS, LIBRARY_TYPES
 
 EXPERIENCE_GAP_FOR_FULL_MARKS = 5
@@ -79,7 +80,7 @@ _TYPE_LABEL, _STAGE_LABEL, _INTEREST_LABEL, _MODE_LABEL = (
     for vocabulary in (LIBRARY_TYPES, CAREER_STAGES, INTERESTS, COMMUNICATION_MODES))
 
 
-class MatchingError(ValueError):
+class MatchingError(Invalid):
     """The cohort, the weights or the committee's locks and forbids cannot be honoured."""
 
 

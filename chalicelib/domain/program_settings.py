@@ -38,6 +38,7 @@ from typing import Any
 
 from chalicelib.domain import lifecycle, matching
 from chalicelib.domain.schema import BOTH_ROLES, COMMUNICATION_MODES, FIELDS, FIELDS_BY_NAME, INTERESTS, MEETING_FREQUENCIES, Field
+from chalicelib.domain.refusals import Invalid
 from chalicelib.domain.templating import TEMPLATE_DIR, library_type_label
 
 PARTS = ("interests", "questions", "mail", "schedule", "feedback_questions", "evaluation_questions", "guidelines")
@@ -74,12 +75,8 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")  # topics and questions
 CHOICE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_]{0,39}$")  # a choice may be a number: "1" to "5"
 
 
-class SettingsInvalid(ValueError):
+class SettingsInvalid(Invalid):
     """The document was refused; `errors` maps each problem's location to its message."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{location}: {message}" for location, message in errors.items()))
-        self.errors = errors
 
 
 # --- Mail: every mail the system sends, and its placeholders with sample data ----------

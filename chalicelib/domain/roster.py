@@ -11,7 +11,7 @@ import io
 from dataclasses import dataclass
 from datetime import date
 
-from chalicelib.domain.validation import EMAIL_PATTERN
+from chalicelib.domain.validation import EMAIL_PATTERN, Invalid
 
 REQUIRED_COLUMNS = ("membership_id", "email", "name")
 OPTIONAL_COLUMNS = ("expires",)
@@ -26,9 +26,11 @@ class RosterRow:
     expires: date | None
 
 
-class RosterInvalid(ValueError):
+class RosterInvalid(Invalid):
+    """The roster was not loaded; `problems` lists each line's problem."""
+
     def __init__(self, problems: list[str]):
-        super().__init__("; ".join(problems))
+        super().__init__({"_body": "The roster was not loaded.", "lines": problems})
         self.problems = problems
 
 

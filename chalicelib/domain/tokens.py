@@ -13,6 +13,8 @@ import hmac
 import struct
 from datetime import datetime, timedelta
 
+from chalicelib.domain.refusals import Invalid
+
 MAC_BYTES = 12
 
 PURPOSES = {
@@ -24,7 +26,7 @@ PURPOSES = {
 }
 
 
-class TokenError(ValueError):
+class TokenError(Invalid):
     """A token that was forged, damaged, expired or made for another purpose."""
 
 

@@ -5,32 +5,29 @@ signed-in member's Session.
 """
 from __future__ import annotations
 
+from chalicelib.adapters.models import Application, Pairing
+from chalicelib.adapters.store import open_cohort
 from chalicelib.domain import lifecycle
-from chalicelib.services import pairings, proposals, workflow
-from chalicelib.pages import respond, web
-from chalicelib.services.committee import Session, admin_page
 from chalicelib.domain.lifecycle import ResponseKind, State
-from chalicelib.adapters.models import Application, Pairing, Response
-from chalicelib.services.pairings import PairingRefused, PairRequest
-from chalicelib.adapters.store import ConflictError, open_cohort
+from chalicelib.domain.refusals import Conflict, Invalid, Refused
+from chalicelib.pages import respond, web
+from chalicelib.services import pairings, proposals, workflow
+from chalicelib.services.applications import pairing_responses
+from chalicelib.services.committee import Session
+from chalicelib.services.pairings import PairRequest
 
 STATES = tuple(state.value for state in State)
 
 
 # Proposals.
 
+@web.json_route
 def proposal_json(raw_body: bytes) -> web.Answer:
     cohort = open_cohort()
     if cohort is None:
-        return web.json_error(409, "No cohort is open.")
-    try:
-        options = web.decode_json(raw_body) if raw_body else {}
-        view = proposals.propose(cohort, options)
-    except web.BadRequest as error:
-        return web.json_error(error.status, error.message)
-    except proposals.ProposalInvalid as error:
-        return web.json_error(400, str(error))
-    return web.json_answer(view.proposal)
+        raise Conflict("No cohort is open.")
+    options = web.decode_json(raw_body) if raw_body else {}
+    return web.json_answer(proposals.propose(cohort, options).proposal)
 
 
 def _split_pairs(values: list[str]) -> list[list[str]]:
@@ -40,7 +37,7 @@ def _split_pairs(values: list[str]) -> list[list[str]]:
 def proposal_page(session: Session, raw_body: bytes | None = None) -> web.Answer:
     cohort = open_cohort()
     if cohort is None:
-        return admin_page("pages/admin/matching.html", session, cohort=None, view=None, locks=[], forbids=[])
+        return web.admin_page("pages/admin/matching.html", session, cohort=None, view=None, locks=[], forbids=[])
     submitted = web.decode_form(raw_body) if raw_body else {}
     locks = _split_pairs(submitted.get("lock", []))
     if submitted.get("lock_mentor", [""])[0] and submitted.get("lock_mentee", [""])[0]:
@@ -50,9 +47,9 @@ def proposal_page(session: Session, raw_body: bytes | None = None) -> web.Answer
         proposal = proposals.propose(cohort, {"locks": locks, "forbids": forbids})
     except proposals.ProposalInvalid as error:
         proposal = proposals.propose(cohort, {"forbids": forbids})
-        return admin_page("pages/admin/matching.html", session, status=400, cohort=cohort, view=proposal,
+        return web.admin_page("pages/admin/matching.html", session, status=400, cohort=cohort, view=proposal,
                      locks=[], forbids=forbids, problem=f"That lock cannot be kept: {error}")
-    return admin_page("pages/admin/matching.html", session, cohort=cohort, view=proposal, locks=locks, forbids=forbids)
+    return web.admin_page("pages/admin/matching.html", session, cohort=cohort, view=proposal, locks=locks, forbids=forbids)
 
 
 # Approval.
@@ -61,36 +58,28 @@ def _requests(pairs) -> list[PairRequest]:
     if not isinstance(pairs, list) or not pairs or not all(
             isinstance(pair, dict) and isinstance(pair.get("mentor_id"), str) and isinstance(pair.get("mentee_id"), str)
             for pair in pairs):
-        raise ValueError('Send {"pairs": [{"mentor_id": ..., "mentee_id": ...}, ...]} with at least one pair.')
+        raise Invalid('Send {"pairs": [{"mentor_id": ..., "mentee_id": ...}, ...]} with at least one pair.', field="pairs")
     return [PairRequest(pair["mentor_id"], pair["mentee_id"]) for pair in pairs]
 
 
+@web.json_route
 def approve_json(session: Session, raw_body: bytes) -> web.Answer:
-    try:
-        document = web.decode_json(raw_body)
-        requests = _requests(document.get("pairs") if isinstance(document, dict) else None)
-        created = pairings.approve(session.email, requests)
-    except web.BadRequest as error:
-        return web.json_error(error.status, error.message)
-    except ValueError as error:
-        return web.json_error(400, str(error))
-    except PairingRefused as error:
-        return web.json_answer({"errors": {"_body": str(error), "pairs": error.problems}}, status=409)
-    except ConflictError as error:
-        return web.json_error(409, str(error))
+    document = web.decode_json(raw_body)
+    requests = _requests(document.get("pairs") if isinstance(document, dict) else None)
+    created = pairings.approve(session.email, requests)
     return web.json_answer({"pairings": [_summary(p) for p in created]}, status=201)
 
 
 def approve_form(session: Session, raw_body: bytes) -> web.Answer:
     chosen = _split_pairs(web.decode_form(raw_body).get("pair", []))
     if not chosen:
-        return admin_page("pages/admin/matching.html", session, status=400, cohort=open_cohort(), view=None,
+        return web.admin_page("pages/admin/matching.html", session, status=400, cohort=open_cohort(), view=None,
                      locks=[], forbids=[], problem="Tick at least one pair to approve.")
     try:
         created = pairings.approve(session.email, [PairRequest(mentor, mentee) for mentor, mentee in chosen])
-    except (PairingRefused, ConflictError) as error:
-        return admin_page("pages/admin/matching.html", session, status=409, cohort=open_cohort(), view=None,
-                     locks=[], forbids=[], problem=f"Nothing was approved. {error}")
+    except Conflict as refusal:
+        return web.admin_page("pages/admin/matching.html", session, status=web.status_of(refusal), cohort=open_cohort(),
+                              view=None, locks=[], forbids=[], problem=f"Nothing was approved. {refusal}")
     return web.redirect(f"/admin/pairings?approved={len(created)}")
 
 
@@ -105,64 +94,49 @@ def _names(pairing_list: list[Pairing]) -> dict[str, str]:
     return {a.id: a.answers["name"] for a in Application.batch_get(list(ids))} if ids else {}
 
 
+@web.json_route
 def pairings_json(query: dict) -> web.Answer:
     cohort = open_cohort()
     state = query.get("state")
     if state and state not in STATES:
-        return web.json_error(400, f"state must be one of: {', '.join(STATES)}.")
+        raise Invalid(f"state must be one of: {', '.join(STATES)}.", field="state")
     found = pairings.cohort_pairings(cohort.id, state) if cohort else []
     return web.json_answer({"pairings": [pairings.pairing_record(p) for p in found]})
 
 
-def responses_of(pairing_id: str) -> list[dict]:
-    return [{"participant": r.participant, "kind": r.kind, "rating": r.rating, "text": r.text or "",
-             "answers": r.answers or {}, "source": r.source, "at": r.at_id.split("#", 1)[0]}
-            for r in Response.query(pairing_id)]
-
-
+@web.json_route
 def pairing_json(pairing_id: str) -> web.Answer:
-    try:
-        record = pairings.pairing_record(pairings.get_pairing(pairing_id))
-    except Pairing.DoesNotExist:
-        return web.json_error(404, f"No pairing {pairing_id}.")
-    return web.json_answer({**record, "responses": responses_of(pairing_id)})
+    record = pairings.pairing_record(pairings.get_pairing(pairing_id))
+    return web.json_answer({**record, "responses": pairing_responses(pairing_id)})
 
 
 def _act(session: Session, pairing_id: str, values: dict) -> workflow.Outcome:
     days = values.get("days")
     if days not in (None, "") and not str(days).isdigit():
-        raise ValueError("Extend by a whole number of days.")
+        raise Invalid("Extend by a whole number of days.", field="days")
     return workflow.committee_action(session.email, pairing_id, str(values.get("action", "")),
                                      str(values.get("reason") or ""), int(days) if days not in (None, "") else None)
 
 
+@web.json_route
 def pairing_action_json(session: Session, pairing_id: str, raw_body: bytes) -> web.Answer:
-    try:
-        document = web.decode_json(raw_body)
-        if not isinstance(document, dict):
-            raise ValueError('Send {"action": "pause" | "resume" | "dissolve" | "extend", "reason"?, "days"?}.')
-        outcome = _act(session, pairing_id, document)
-    except web.BadRequest as error:
-        return web.json_error(error.status, error.message)
-    except Pairing.DoesNotExist:
-        return web.json_error(404, f"No pairing {pairing_id}.")
-    except ValueError as error:
-        return web.json_error(400, str(error))
-    except (lifecycle.TransitionRefused, pairings.ConflictError) as error:
-        return web.json_error(409, str(error))
+    document = web.decode_json(raw_body)
+    if not isinstance(document, dict):
+        raise Invalid('Send {"action": "pause" | "resume" | "dissolve" | "extend", "reason"?, "days"?}.')
+    outcome = _act(session, pairing_id, document)
     return web.json_answer({"id": pairing_id, "state": outcome.state})
 
 
+@web.html_route
 def pairing_action_form(session: Session, pairing_id: str, raw_body: bytes) -> web.Answer:
     values = {name: items[0] for name, items in web.decode_form(raw_body).items()}
+    pairings.get_pairing(pairing_id)  # an unknown pairing is "not found", not a problem on its page
     try:
         _act(session, pairing_id, values)
-    except Pairing.DoesNotExist:
-        return web.page("pages/error.html", status=404, heading="Not found", message=f"No pairing {pairing_id}.")
-    except ValueError as error:
-        return pairing_page(session, pairing_id, problem=str(error), status=400)
-    except (lifecycle.TransitionRefused, pairings.ConflictError) as error:
-        return pairing_page(session, pairing_id, problem=f"That cannot be done now: {error}.", status=409)
+    except Conflict as refusal:
+        return pairing_page(session, pairing_id, problem=f"That cannot be done now: {refusal}.", status=web.status_of(refusal))
+    except Refused as refusal:
+        return pairing_page(session, pairing_id, problem=refusal.message, status=web.status_of(refusal))
     return web.redirect(f"/admin/pairings/{pairing_id}")
 
 
@@ -172,18 +146,16 @@ def pairings_page(session: Session, query: dict) -> web.Answer:
     found = pairings.cohort_pairings(cohort.id, state) if cohort else []
     approved = query.get("approved", "")
     flash = f"{approved} pairing{'s' if approved != '1' else ''} approved; the introductions are on their way." if approved.isdigit() else ""
-    return admin_page("pages/admin/pairings.html", session, cohort=cohort, pairings=[pairings.pairing_record(p) for p in found],
+    return web.admin_page("pages/admin/pairings.html", session, cohort=cohort, pairings=[pairings.pairing_record(p) for p in found],
                  names=_names(found), state_filter=state, states=STATES, flash=flash)
 
 
+@web.html_route
 def pairing_page(session: Session, pairing_id: str, problem: str = "", status: int = 200) -> web.Answer:
-    try:
-        pairing = pairings.get_pairing(pairing_id)
-    except Pairing.DoesNotExist:
-        return web.page("pages/error.html", status=404, heading="Not found", message=f"No pairing {pairing_id}.")
+    pairing = pairings.get_pairing(pairing_id)
     responses = [{**response, "about": ResponseKind(response["kind"]).label,
-                  "questions": _answered_questions(response, pairing.cohort)} for response in responses_of(pairing_id)]
-    return admin_page("pages/admin/pairing.html", session, status=status, pairing=pairings.pairing_record(pairing),
+                  "questions": _answered_questions(response, pairing.cohort)} for response in pairing_responses(pairing_id)]
+    return web.admin_page("pages/admin/pairing.html", session, status=status, pairing=pairings.pairing_record(pairing),
                  names=_names([pairing]), responses=responses, problem=problem,
                  actions=_allowed_actions(pairing.state))
 

@@ -13,11 +13,11 @@ import re
 from chalicelib.domain import program_settings
 from chalicelib.services import settings_store
 from chalicelib.pages import web
-from chalicelib.pages.admin import cohort_or_open
-from chalicelib.services.committee import Session, admin_page
+from chalicelib.services.committee import Session
 from chalicelib.adapters.models import Cohort
+from chalicelib.adapters.store import cohort_or_open, required_cohort
 from chalicelib.domain.program_settings import SettingsInvalid
-from chalicelib.adapters.store import ConflictError
+from chalicelib.domain.refusals import Conflict, Invalid, NotFound
 
 MAX_SETTINGS_BYTES = 512 * 1024
 # The editor pages, by the path they have under /admin/settings/, and the part each edits.
@@ -35,46 +35,35 @@ _LOCATION = re.compile(r"^(?P<part>\w+)(?:\[(?P<index>\d+)\])?(?:\.(?P<key>\w+))
 
 
 def _no_cohort(session: Session) -> web.Answer:
-    return admin_page("pages/admin/settings.html", session, status=404, cohort=None, saved=None, history=[],
+    return web.admin_page("pages/admin/settings.html", session, status=404, cohort=None, saved=None, history=[],
                  editors=EDITORS, problem="No such cohort, and none is open.")
 
 
 # --- The JSON API ------------------------------------------------------------------------
 
+@web.json_route
 def settings_json(query: dict) -> web.Answer:
-    cohort = cohort_or_open(query.get("cohort"))
-    if cohort is None:
-        return web.json_answer({"errors": {"cohort": "No such cohort, and none is open."}}, status=404)
+    cohort = required_cohort(query.get("cohort"))
     number = query.get("version")
     if number is None:
         return web.json_answer(settings_store.current(cohort.id).as_json())
     if not number.isdigit():
-        return web.json_answer({"errors": {"version": "Give a version number."}}, status=400)
+        raise Invalid("Give a version number.", field="version")
     try:
         return web.json_answer(settings_store.version(cohort.id, int(number)).as_json())
     except LookupError as error:
-        return web.json_answer({"errors": {"version": str(error)}}, status=404)
+        raise NotFound(str(error), field="version") from None
 
 
+@web.json_route
 def settings_put(session: Session, query: dict, raw_body: bytes) -> web.Answer:
     """Replace the whole document. Its "version" (as GET gave it), when sent, must still be the current one."""
-    cohort = cohort_or_open(query.get("cohort"))
-    if cohort is None:
-        return web.json_answer({"errors": {"cohort": "No such cohort, and none is open."}}, status=404)
-    try:
-        document = web.decode_json(raw_body, MAX_SETTINGS_BYTES)
-        based_on = document.get("version") if isinstance(document, dict) else None
-        if based_on is not None and (isinstance(based_on, bool) or not isinstance(based_on, int)):
-            return web.json_answer({"errors": {"version": "Give the version you started from, as GET gave it."}},
-                                   status=400)
-        saved = settings_store.save(cohort.id, document, session.email, based_on)
-    except web.BadRequest as error:
-        return web.json_error(error.status, error.message)
-    except SettingsInvalid as invalid:
-        return web.json_answer({"errors": invalid.errors}, status=400)
-    except ConflictError as error:
-        return web.json_answer({"errors": {"version": str(error)}}, status=409)
-    return web.json_answer(saved.as_json())
+    cohort = required_cohort(query.get("cohort"))
+    document = web.decode_json(raw_body, MAX_SETTINGS_BYTES)
+    based_on = document.get("version") if isinstance(document, dict) else None
+    if based_on is not None and (isinstance(based_on, bool) or not isinstance(based_on, int)):
+        raise Invalid("Give the version you started from, as GET gave it.", field="version")
+    return web.json_answer(settings_store.save(cohort.id, document, session.email, based_on).as_json())
 
 
 # --- The overview ------------------------------------------------------------------------
@@ -84,16 +73,17 @@ def settings_page(session: Session, query: dict) -> web.Answer:
     if cohort is None:
         return _no_cohort(session)
     saved = settings_store.current(cohort.id)
-    return admin_page("pages/admin/settings.html", session, cohort=cohort, saved=saved, editors=EDITORS,
+    return web.admin_page("pages/admin/settings.html", session, cohort=cohort, saved=saved, editors=EDITORS,
                  program=program_settings, history=settings_store.history(cohort.id), changed_mail=[
                      name for name in program_settings.MAILS if program_settings.edited_mail(saved.document, name)])
 
 
 # --- The editors -------------------------------------------------------------------------
 
+@web.html_route
 def editor_page(session: Session, editor: str, query: dict) -> web.Answer:
     if editor not in EDITORS or editor == "mail" and query.get("mail") not in (None, *program_settings.MAILS):
-        return web.page("pages/error.html", status=404, heading="Not found", message="There is no such settings page.")
+        raise NotFound("There is no such settings page.")
     cohort = cohort_or_open(query.get("cohort"))
     if cohort is None:
         return _no_cohort(session)
@@ -104,20 +94,18 @@ def editor_page(session: Session, editor: str, query: dict) -> web.Answer:
                    mail_name=mail_name)
 
 
+@web.html_route
 def editor_form(session: Session, editor: str, raw_body: bytes) -> web.Answer:
     if editor not in EDITORS:
-        return web.page("pages/error.html", status=404, heading="Not found", message="There is no such settings page.")
-    try:
-        form = web.decode_form(raw_body, MAX_SETTINGS_BYTES)
-    except web.BadRequest as error:
-        return web.page("pages/error.html", status=error.status, heading="Please try again", message=error.message)
+        raise NotFound("There is no such settings page.")
+    form = web.decode_form(raw_body, MAX_SETTINGS_BYTES)
     cohort = cohort_or_open(_first(form, "cohort"))
     if cohort is None:
         return _no_cohort(session)
     saved = settings_store.current(cohort.id)
     mail_name = _first(form, "mail") if editor == "mail" else None
     if editor == "mail" and mail_name not in program_settings.MAILS:
-        return web.page("pages/error.html", status=404, heading="Not found", message="There is no such mail.")
+        raise NotFound("There is no such mail.")
     action = _first(form, "action") or "save"
     rows = _rows_from_form(editor, form)
     if editor == "mail" and action == "reset":
@@ -132,8 +120,9 @@ def editor_form(session: Session, editor: str, raw_body: bytes) -> web.Answer:
     except SettingsInvalid as invalid:
         return _editor(session, editor, cohort, saved, rows, _errors_by_row(invalid.errors, positions), status=400,
                        mail_name=mail_name)
-    except ConflictError as error:
-        return _editor(session, editor, cohort, saved, rows, {}, status=409, problem=str(error), mail_name=mail_name)
+    except Conflict as refusal:
+        return _editor(session, editor, cohort, saved, rows, {}, status=web.status_of(refusal), problem=refusal.message,
+                       mail_name=mail_name)
     mail_query = f"&mail={mail_name}" if mail_name else ""
     return web.redirect(f"/admin/settings/{editor}?cohort={cohort.id}{mail_query}&saved={new.version}")
 
@@ -142,7 +131,7 @@ def _editor(session: Session, editor: str, cohort: Cohort, saved: settings_store
             status: int = 200, mail_name: str | None = None, **context) -> web.Answer:
     part, title = EDITORS[editor]
     template = "questions" if editor in QUESTION_EDITORS else editor
-    return admin_page(f"pages/admin/settings_{template}.html", session, status=status, editor=editor, part=part,
+    return web.admin_page(f"pages/admin/settings_{template}.html", session, status=status, editor=editor, part=part,
                  title=title, cohort=cohort, saved=saved, rows=rows, errors=errors, mail_name=mail_name,
                  program=program_settings, **{"preview": None, **context})
 

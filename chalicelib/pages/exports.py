@@ -16,8 +16,13 @@ import io
 import re
 from collections.abc import Iterable, Mapping
 
-from chalicelib.pages import web
+from chalicelib.adapters.store import cohort_applications, required_cohort
 from chalicelib.domain.schema import FIELDS
+from chalicelib.pages import web
+from chalicelib.services import settings_store
+from chalicelib.services.applications import application_record, response_record
+from chalicelib.services.pairings import cohort_pairings, pairing_record
+from chalicelib.services.report import cohort_responses
 
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 BOM = "\ufeff"
@@ -41,8 +46,6 @@ def answer_columns(known: Iterable[str], answers: Iterable[Mapping | None]) -> t
 
 
 def _question_names(parts: Iterable[str], cohort_id: str) -> list[str]:
-    from chalicelib.services import settings_store
-
     document = settings_store.of(cohort_id).document
     return [question["name"] for part in parts for question in document[part]]
 
@@ -74,13 +77,13 @@ def to_csv(columns: Iterable[str], rows: Iterable[Mapping]) -> str:
 # Rows from plain records.
 
 def application_rows(records: Iterable[Mapping]) -> list[dict]:
-    """records: admin.application_record's dicts."""
+    """records: applications.application_record's dicts."""
     return [{**{name: value for name, value in record["answers"].items() if name not in APPLICATION_COLUMNS},
              **{name: record[name] for name in APPLICATION_COLUMNS}} for record in records]
 
 
 def response_rows(records: Iterable[Mapping]) -> list[dict]:
-    """records: report.response_record's dicts."""
+    """records: applications.response_record's dicts."""
     return [{**{name: value for name, value in (record.get("answers") or {}).items() if name not in RESPONSE_COLUMNS},
              **{name: record.get(name) for name in RESPONSE_COLUMNS}} for record in records]
 
@@ -93,23 +96,9 @@ def _attachment(body: str, kind: str, cohort_id: str) -> web.Answer:
                       {"Content-Disposition": f'attachment; filename="{kind}-{safe}.csv"'})
 
 
-def _cohort(query: Mapping):
-    from chalicelib.pages.admin import cohort_or_open
-
-    return cohort_or_open(query.get("cohort"))
-
-
-def _no_cohort() -> web.Answer:
-    return web.json_answer({"errors": {"cohort": "No such cohort, and none is open."}}, status=404)
-
-
+@web.json_route
 def applications_csv(query: Mapping) -> web.Answer:
-    from chalicelib.pages.admin import application_record
-    from chalicelib.adapters.store import cohort_applications
-
-    cohort = _cohort(query)
-    if cohort is None:
-        return _no_cohort()
+    cohort = required_cohort(query.get("cohort"))
     records = sorted((application_record(a) for a in cohort_applications(cohort.id)),
                      key=lambda record: (record["role"], record["created_at"], record["id"]))
     columns = answer_columns([*APPLICATION_FIELD_COLUMNS, *_question_names(["questions"], cohort.id)],
@@ -118,23 +107,16 @@ def applications_csv(query: Mapping) -> web.Answer:
                               application_rows(records)), "applications", cohort.id)
 
 
+@web.json_route
 def pairings_csv(query: Mapping) -> web.Answer:
-    from chalicelib.services.pairings import cohort_pairings, pairing_record
-
-    cohort = _cohort(query)
-    if cohort is None:
-        return _no_cohort()
+    cohort = required_cohort(query.get("cohort"))
     return _attachment(to_csv(PAIRING_COLUMNS, [pairing_record(p) for p in cohort_pairings(cohort.id)]),
                        "pairings", cohort.id)
 
 
+@web.json_route
 def responses_csv(query: Mapping) -> web.Answer:
-    from chalicelib.services.pairings import cohort_pairings
-    from chalicelib.services.report import cohort_responses, response_record
-
-    cohort = _cohort(query)
-    if cohort is None:
-        return _no_cohort()
+    cohort = required_cohort(query.get("cohort"))
     records = [response_record(r) for r in cohort_responses(cohort_pairings(cohort.id))]
     questions = answer_columns(_question_names(["feedback_questions", "evaluation_questions"], cohort.id),
                                [record.get("answers") for record in records])

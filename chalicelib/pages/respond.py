@@ -19,7 +19,7 @@ from chalicelib.domain.lifecycle import ResponseKind
 from chalicelib.adapters.models import Pairing
 from chalicelib.services.pairings import get_pairing
 from chalicelib.domain.schema import Field
-from chalicelib.adapters.store import ConflictError
+from chalicelib.domain.refusals import Conflict, NotFound
 from chalicelib.domain.validation import Invalid, validate_fields
 from chalicelib.services.workflow import ANSWER_EVENTS, BOTH, ReplyAddress, apply_event, read_reply_token
 
@@ -73,7 +73,7 @@ def _load(token: str) -> tuple[ReplyAddress, Pairing]:
     address = read_reply_token(token)
     try:
         return address, get_pairing(address.pairing_id)
-    except Pairing.DoesNotExist:
+    except NotFound:
         raise tokens.TokenError("This link is for a mentoring partnership that no longer exists.") from None
 
 
@@ -96,18 +96,18 @@ def form_page(token: str) -> web.Answer:
     return _page(address, pairing, token, {}, {})
 
 
+@web.html_route
 def submit(token: str, raw_body: bytes) -> web.Answer:
     try:
         address, pairing = _load(token)
-        submitted = web.decode_form(raw_body)
-        form = _form(address, pairing)
-        answers = validate_fields(submitted, form)
     except tokens.TokenError as error:
         return _failed(error)
-    except web.BadRequest as error:
-        return web.page("pages/error.html", status=error.status, heading="Please try again", message=error.message)
+    submitted = web.decode_form(raw_body)
+    form = _form(address, pairing)
+    try:
+        answers = validate_fields(submitted, form)
     except Invalid as invalid:
-        return _page(address, pairing, token, submitted, invalid.errors, status=400)
+        return _page(address, pairing, token, submitted, invalid.errors, status=web.status_of(invalid))
     participant = address.role if address.role != BOTH else answers.pop("who")
     wants_rematch = answers.pop("rematch", False)
     by, trigger = f"participant:{participant}", f"web/{hashlib.sha256(token.encode()).hexdigest()[:32]}"
@@ -119,8 +119,8 @@ def submit(token: str, raw_body: bytes) -> web.Answer:
         events.append(lifecycle.Event(lifecycle.EventKind.REMATCH_REQUESTED, by, f"{trigger}/rematch", reason=text))
     try:
         applied = [apply_event(pairing.id, event, source="web", answers=answers) for event in events]
-    except (lifecycle.TransitionRefused, ConflictError):
-        return web.page("pages/error.html", status=409, heading="We could not record this answer",
+    except Conflict as refusal:
+        return web.page("pages/error.html", status=web.status_of(refusal), heading="We could not record this answer",
                         message="This mentoring partnership has ended or changed. Please write to the committee instead.")
     already = not any(outcome.applied for outcome in applied)
     return web.page("pages/respond_thanks.html", already=already, rematch=wants_rematch)

@@ -5,10 +5,12 @@ decides what to answer lives in chalicelib and can be tested without Chalice.
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
+from chalicelib.domain.refusals import Conflict, Invalid, NotFound, Refused, TooLarge, WrongMediaType
 from chalicelib.domain.templating import render
 
 MAX_BODY_BYTES = 64 * 1024
@@ -35,11 +37,44 @@ class Answer:
         return {"Content-Type": self.content_type, **SECURITY_HEADERS, **self.headers}
 
 
-class BadRequest(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
+# The one table from a refusal to its status; a route never spells this out itself.
+REFUSAL_STATUS = ((Invalid, 400), (NotFound, 404), (Conflict, 409), (TooLarge, 413), (WrongMediaType, 415))
+
+
+def status_of(refusal: Refused) -> int:
+    return next(status for kind, status in REFUSAL_STATUS if isinstance(refusal, kind))
+
+
+def refusal_json(refusal: Refused) -> Answer:
+    return json_answer({"errors": refusal.errors}, status=status_of(refusal))
+
+
+def refusal_page(refusal: Refused) -> Answer:
+    status = status_of(refusal)
+    heading = "Not found" if status == 404 else "Please try again"
+    return page("pages/error.html", status=status, heading=heading, message=refusal.message)
+
+
+def json_route(function):
+    """A JSON API function: a refusal it raises is answered as {"errors": ...} with its status."""
+    @functools.wraps(function)
+    def answer(*args, **kwargs) -> Answer:
+        try:
+            return function(*args, **kwargs)
+        except Refused as refusal:
+            return refusal_json(refusal)
+    return answer
+
+
+def html_route(function):
+    """A page function: a refusal it does not answer itself becomes a calm error page."""
+    @functools.wraps(function)
+    def answer(*args, **kwargs) -> Answer:
+        try:
+            return function(*args, **kwargs)
+        except Refused as refusal:
+            return refusal_page(refusal)
+    return answer
 
 
 def page(template: str, status: int = 200, **context) -> Answer:
@@ -50,9 +85,9 @@ def json_answer(document, status: int = 200) -> Answer:
     return Answer(status, json.dumps(document), JSON)
 
 
-def json_error(status: int, message: str) -> Answer:
-    """A refusal the API explains in one sentence (field errors use their own keys)."""
-    return json_answer({"errors": {"_body": message}}, status=status)
+def admin_page(template: str, session, status: int = 200, **context) -> Answer:
+    """A page of the admin area: it greets the signed-in member, and carries their CSRF token."""
+    return page(template, status=status, session=session, **{"flash": "", "problem": "", **context})
 
 
 def redirect(location: str, status: int = 303) -> Answer:
@@ -62,7 +97,7 @@ def redirect(location: str, status: int = 303) -> Answer:
 def _checked_size(raw_body: bytes | None, limit: int) -> bytes:
     raw_body = raw_body or b""
     if len(raw_body) > limit:
-        raise BadRequest(413, f"The submission is too large. Keep it under {limit // 1024} KB.")
+        raise TooLarge(f"The submission is too large. Keep it under {limit // 1024} KB.")
     return raw_body
 
 
@@ -70,7 +105,7 @@ def _text_of(raw_body: bytes | None, limit: int = MAX_BODY_BYTES) -> str:
     try:
         return _checked_size(raw_body, limit).decode("utf-8")
     except UnicodeDecodeError:
-        raise BadRequest(400, "The submission is not valid UTF-8 text.") from None
+        raise Invalid("The submission is not valid UTF-8 text.") from None
 
 
 def decode_text_file(raw: bytes) -> str:
@@ -85,7 +120,7 @@ def decode_form(raw_body: bytes | None, limit: int = MAX_BODY_BYTES) -> dict[str
     try:
         return parse_qs(_text_of(raw_body, limit), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
     except ValueError:
-        raise BadRequest(400, "The form has too many fields.") from None
+        raise Invalid("The form has too many fields.") from None
 
 
 def decode_multipart(raw_body: bytes | None, content_type: str, limit: int) -> dict[str, list[str]]:
@@ -95,10 +130,10 @@ def decode_multipart(raw_body: bytes | None, content_type: str, limit: int) -> d
 
     body = _checked_size(raw_body, limit)
     if "boundary=" not in content_type:
-        raise BadRequest(400, "The upload is not a multipart form.")
+        raise Invalid("The upload is not a multipart form.")
     message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n" + body)
     if not message.is_multipart():
-        raise BadRequest(400, "The upload is not a multipart form.")
+        raise Invalid("The upload is not a multipart form.")
     fields: dict[str, list[str]] = {}
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
@@ -120,7 +155,7 @@ def decode_json(raw_body: bytes | None, limit: int = MAX_BODY_BYTES):
     try:
         return json.loads(text)
     except (ValueError, RecursionError):
-        raise BadRequest(400, "The body is not valid JSON.") from None
+        raise Invalid("The body is not valid JSON.") from None
 
 
 def unavailable(accept: str) -> Answer:

@@ -1,4 +1,4 @@
-"""Committee sign-in without passwords, sessions, CSRF, and the member list.
+"""Committee sign-in without passwords, sessions, and the member list.
 
 A member asks for a sign-in link; it is mailed only to members, works once,
 and expires in 15 minutes. Following it shows a button: mail scanners that
@@ -21,11 +21,11 @@ from pynamodb.exceptions import DeleteError, PutError
 
 from chalicelib.services import audit, mail
 from chalicelib.domain import clock, tokens
-from chalicelib.pages import web
 from chalicelib.adapters.aws import signing_key
 from chalicelib.adapters.config import settings
 from chalicelib.adapters.models import Claim, CommitteeMember
 from chalicelib.adapters.store import transaction
+from chalicelib.domain.refusals import Invalid
 from chalicelib.domain.validation import EMAIL_PATTERN
 
 log = logging.getLogger(__name__)
@@ -33,9 +33,6 @@ log = logging.getLogger(__name__)
 SIGN_IN_LIFETIME = timedelta(minutes=15)
 SESSION_LIFETIME = timedelta(hours=12)
 COOKIE = "committee_session"
-CSRF_FIELD = "csrf_token"
-OPEN_PATHS = ("/admin/login", "/admin/login/{token}")
-UPLOAD_LIMIT = 5 * 1024 * 1024  # a roster of some 20,000 members
 
 
 @dataclass(frozen=True)
@@ -48,14 +45,9 @@ class Session:
         return hmac.new(signing_key(), f"csrf:{self.session_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def admin_page(template: str, session: Session, status: int = 200, **context) -> web.Answer:
-    """A page of the admin area: it greets the signed-in member, and carries their CSRF token."""
-    return web.page(template, status=status, session=session, **{"flash": "", "problem": "", **context})
-
-
 # Membership.
 
-def is_member(email: str) -> bool:
+def on_committee(email: str) -> bool:
     email = email.strip().lower()
     if email in settings().founding_committee:
         return True
@@ -78,7 +70,7 @@ def members() -> list[dict]:
 def add_member(by: Session, email: str) -> None:
     email = email.strip().lower()
     if not EMAIL_PATTERN.match(email):
-        raise ValueError("Enter an email address in the form name@example.org.")
+        raise Invalid("Enter an email address in the form name@example.org.", field="email")
     with transaction() as write:
         write.save(CommitteeMember(CommitteeMember.PARTITION, email, added_by=by.email, added_at=clock.now()))
         write.save(audit.entry(by.email, "committee_member_added", email))
@@ -87,7 +79,7 @@ def add_member(by: Session, email: str) -> None:
 def remove_member(by: Session, email: str) -> None:
     email = email.strip().lower()
     if email in settings().founding_committee:
-        raise ValueError("Founding members come from the deployment's configuration; change them there.")
+        raise Invalid("Founding members come from the deployment's configuration; change them there.", field="email")
     with transaction() as write:
         write.delete(CommitteeMember(CommitteeMember.PARTITION, email))
         write.save(audit.entry(by.email, "committee_member_removed", email))
@@ -98,7 +90,7 @@ def remove_member(by: Session, email: str) -> None:
 def request_sign_in(email: str) -> None:
     """Mail a sign-in link if the address is a member's; say nothing either way."""
     email = email.strip().lower()
-    if not email or not is_member(email):
+    if not email or not on_committee(email):
         log.info("sign-in requested for an address that is not on the committee")
         return
     link_id = uuid.uuid4().hex
@@ -118,7 +110,7 @@ def sign_in(link_token: str) -> tuple[Session, str]:
         link.delete(condition=Claim.key.exists())
     except (Claim.DoesNotExist, DeleteError):
         raise tokens.TokenError("This sign-in link has been used already. Ask for a new one.") from None
-    if not is_member(link.owner):
+    if not on_committee(link.owner):
         raise tokens.TokenError("This address is no longer on the committee.")
     session = Session(email=link.owner, session_id=uuid.uuid4().hex)
     now = clock.now()
@@ -158,69 +150,6 @@ def session_from(cookie_header: str | None) -> Session | None:
         return None
     if claim.expires_at and claim.expires_at < clock.now():
         return None  # DynamoDB's TTL deletes late; expiry is enforced here
-    if not is_member(claim.owner):
+    if not on_committee(claim.owner):
         return None
     return Session(email=claim.owner, session_id=session_id)
-
-
-# The guard every /admin request passes, in app.py's middleware.
-
-def guard(path: str, method: str, headers, raw_body: bytes | None) -> Session | web.Answer | None:
-    """None for routes outside the admin area (or its sign-in pages); the
-    session for a signed-in member; otherwise the refusal to send."""
-    if not path.startswith("/admin") or path in OPEN_PATHS:
-        return None
-    is_api = path.startswith("/admin/api/")
-    session = session_from(headers.get("cookie"))
-    if session is None:
-        if is_api:
-            return web.json_error(401, "Sign in as a committee member first.")
-        return web.redirect("/admin/login")
-    if method == "POST" and not is_api:
-        content_type = headers.get("content-type", "")
-        limit = UPLOAD_LIMIT if content_type.startswith("multipart/form-data") else web.MAX_BODY_BYTES
-        try:
-            submitted = web.decode_submission(raw_body, content_type, limit)
-        except web.BadRequest as error:
-            return web.page("pages/error.html", status=error.status, heading="Please try again", message=error.message)
-        if not hmac.compare_digest(submitted.get(CSRF_FIELD, [""])[0], session.csrf_token):
-            return web.page("pages/error.html", status=403, heading="Please try again",
-                            message="This form was open too long or came from somewhere else. Reload the page and send it again.")
-    return session
-
-
-# Web answers for the sign-in pages.
-
-def login_page(sent: bool = False, problem: str = "", status: int = 200) -> web.Answer:
-    return web.page("pages/admin/login.html", status=status, sent=sent, problem=problem)
-
-
-def login_request(raw_body: bytes, content_type: str) -> web.Answer:
-    """The same answer whoever asks, so nobody learns who is on the committee."""
-    try:
-        if content_type.startswith("application/json"):
-            document = web.decode_json(raw_body)
-            email = document.get("email", "") if isinstance(document, dict) else ""
-        else:
-            email = web.decode_form(raw_body).get("email", [""])[0]
-    except web.BadRequest as error:
-        return web.json_error(error.status, error.message)
-    request_sign_in(email if isinstance(email, str) else "")
-    message = "If that address belongs to a committee member, a sign-in link is on its way. It works once, for 15 minutes."
-    if content_type.startswith("application/json"):
-        return web.json_answer({"message": message}, status=202)
-    return login_page(sent=True)
-
-
-def confirm_sign_in_page(link_token: str) -> web.Answer:
-    return web.page("pages/admin/login_confirm.html", token=link_token)
-
-
-def complete_sign_in(link_token: str) -> web.Answer:
-    try:
-        _, cookie = sign_in(link_token)
-    except tokens.TokenError as error:
-        return login_page(problem=str(error), status=400)
-    answer = web.redirect("/admin")
-    answer.headers["Set-Cookie"] = cookie
-    return answer

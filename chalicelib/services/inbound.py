@@ -22,7 +22,8 @@ from chalicelib.adapters.aws import client
 from chalicelib.adapters.config import settings
 from chalicelib.adapters.models import Alert, InboundMessage, Pairing
 from chalicelib.services.pairings import get_pairing
-from chalicelib.adapters.store import ConflictError, conditions_failed, open_cohort, transaction
+from chalicelib.domain.refusals import Conflict, NotFound
+from chalicelib.adapters.store import conditions_failed, open_cohort, transaction
 from chalicelib.services.workflow import ANSWER_EVENTS, BOTH, TriggerRecord, apply_event, read_reply_token
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ def handle(raw: bytes, delivery: Delivery) -> Handling:
         pairing = get_pairing(address.pairing_id)
     except tokens.TokenError as error:
         return Handling(QUARANTINED, f"its reply address is not valid: {error}", message=message)
-    except Pairing.DoesNotExist:
+    except NotFound:
         return Handling(QUARANTINED, "its reply address names a pairing that does not exist", message=message)
     participant = _participant(pairing, address.role, message.from_address)
     if participant is None:
@@ -118,7 +119,7 @@ def handle(raw: bytes, delivery: Delivery) -> Handling:
         outcome = apply_event(pairing.id, event, pairing=pairing, records=_records(delivery, applied))
     except lifecycle.TransitionRefused as error:
         return Handling(KEPT, f"the pairing could not take it: {error}", pairing, participant, message)
-    except ConflictError as error:
+    except Conflict as error:
         return Handling(KEPT, str(error), pairing, participant, message)
     if not outcome.applied:
         return Handling(DUPLICATE, "this message was applied before", pairing, participant, message)

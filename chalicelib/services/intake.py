@@ -1,4 +1,4 @@
-"""Application intake: apply, confirm the email address, and their web answers.
+"""Application intake: apply, and confirm the email address.
 
 One live application per person, role and cohort is guaranteed by a claim
 item written in the same transaction as the application and its
@@ -15,27 +15,23 @@ from pynamodb.exceptions import PynamoDBException, TransactWriteError
 
 from chalicelib.domain import clock, program_settings, tokens
 from chalicelib.services import mail, settings_store
-from chalicelib.pages import web
 from chalicelib.adapters.aws import signing_key
-from chalicelib.adapters.config import settings
 from chalicelib.adapters.models import Application, Claim
 from chalicelib.services.membership import status_for
 from chalicelib.domain.roster import normalise_membership_id
-from chalicelib.adapters.store import ConflictError, conditions_failed, open_cohort, transaction
-from chalicelib.domain.validation import Invalid, from_json, validate_application
+from chalicelib.domain.refusals import Conflict
+from chalicelib.adapters.store import conditions_failed, open_cohort, transaction
+from chalicelib.domain.validation import validate_application
+from chalicelib.services.applications import Status, claim_key
 
 log = logging.getLogger(__name__)
 
 CONFIRM_LINK_LIFETIME = timedelta(days=14)
-WITHDRAWN = "withdrawn"
 
 
-class ApplicationsClosed(Exception):
-    pass
-
-
-def claim_key(cohort: str, role: str, email: str) -> str:
-    return f"application#{cohort}#{role}#{email.lower()}"
+class ApplicationsClosed(Conflict):
+    def __init__(self):
+        super().__init__("Applications are closed at the moment.")
 
 
 def submit(submitted: dict[str, list[str]]) -> Application:
@@ -56,7 +52,7 @@ def submit(submitted: dict[str, list[str]]) -> Application:
         except TransactWriteError as error:
             if not conditions_failed(error):
                 raise
-    raise ConflictError("Your application was being changed at the same time. Please send it again.")
+    raise Conflict("Your application was being changed at the same time. Please send it again.", field="email")
 
 
 def create_application(cohort_id: str, answers: dict[str, Any], *, confirmed: bool = False,
@@ -91,11 +87,10 @@ def create_application(cohort_id: str, answers: dict[str, Any], *, confirmed: bo
 
 def _replace_unconfirmed(application_id: str, answers: dict[str, Any], form_version: int) -> Application:
     application = Application.get(application_id, consistent_read=True)
-    if application.email_confirmed_at is not None and application.status != WITHDRAWN:
-        raise ConflictError(
+    if application.email_confirmed_at is not None and application.status != Status.WITHDRAWN:
+        raise Conflict(
             f"You have already applied as a {application.role} this year with this email address, "
-            "and confirmed it. To change your application, write to the committee."
-        )
+            "and confirmed it. To change your application, write to the committee.", field="email")
     application.answers = answers
     application.form_version = form_version
     application.membership_id = normalise_membership_id(answers["membership_id"])
@@ -135,65 +130,3 @@ def confirm(token: str) -> Application:
         except PynamoDBException:
             application.refresh(consistent_read=True)
     return application
-
-
-# Web answers: each handler in app.py calls exactly one of these.
-
-def _form_page(status: int, values: dict, errors: dict, closed: bool | None = None) -> web.Answer:
-    """The application form as the open cohort's settings make it; closed when no cohort is open."""
-    cohort = open_cohort()
-    fields = program_settings.application_fields(settings_store.for_cohort(cohort).document)
-    return web.page("pages/apply.html", status=status, values=values, errors=errors,
-                    closed=cohort is None if closed is None else closed, fields=fields)
-
-
-def apply_page() -> web.Answer:
-    return _form_page(200, {}, {})
-
-
-def apply_with_form(raw_body: bytes) -> web.Answer:
-    try:
-        submitted = web.decode_form(raw_body)
-    except web.BadRequest as error:
-        return _form_page(error.status, {}, {"_body": error.message}, closed=False)
-    try:
-        submit(submitted)
-    except Invalid as error:
-        return _form_page(400, submitted, error.errors, closed=False)
-    except ConflictError as error:
-        return _form_page(409, submitted, {"email": str(error)}, closed=False)
-    except ApplicationsClosed:
-        return _form_page(409, submitted, {}, closed=True)
-    return web.redirect("/apply/thanks")
-
-
-def apply_with_json(raw_body: bytes) -> web.Answer:
-    try:
-        application = submit(from_json(web.decode_json(raw_body)))
-    except web.BadRequest as error:
-        return web.json_error(error.status, error.message)
-    except Invalid as error:
-        return web.json_answer({"errors": error.errors}, status=400)
-    except ConflictError as error:
-        return web.json_answer({"errors": {"email": str(error)}}, status=409)
-    except ApplicationsClosed:
-        return web.json_error(409, "Applications are closed at the moment.")
-    return web.json_answer({"id": application.id, "status": application.status}, status=201)
-
-
-def confirm_page(token: str) -> web.Answer:
-    try:
-        application = confirm(token)
-    except tokens.TokenError as error:
-        return web.page("pages/confirm_failed.html", status=400, reason=str(error))
-    return web.page("pages/confirmed.html", status=200, application=application.answers, status_name=application.status)
-
-
-def thanks_page() -> web.Answer:
-    return web.page("pages/thanks.html", status=200)
-
-
-def program_page() -> web.Answer:
-    """The public program page: the open cohort's guidelines, Markdown made safe HTML."""
-    guidelines = program_settings.guidelines_html(settings_store.for_open_cohort().document["guidelines"])
-    return web.page("pages/program.html", guidelines=guidelines, committee_address=settings().committee_address)

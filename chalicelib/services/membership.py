@@ -14,14 +14,14 @@ from pynamodb.exceptions import TransactWriteError
 from chalicelib.services import audit
 from chalicelib.domain import clock
 from chalicelib.adapters.models import Application, Claim, Member
-from chalicelib.domain.roster import RosterRow, normalise_membership_id
-from chalicelib.adapters.store import ConflictError, transaction
+from chalicelib.domain.roster import RosterRow, normalise_membership_id, parse_roster
+from chalicelib.domain.refusals import Conflict
+from chalicelib.adapters.store import open_cohort, transaction
+from chalicelib.services.applications import Status
 
 log = logging.getLogger(__name__)
 
 CURRENT_ROSTER = "roster#current"
-ELIGIBLE = "eligible"
-PENDING_VERIFICATION = "pending_verification"
 
 
 def current_roster() -> str | None:
@@ -35,7 +35,7 @@ def _valid(member: Member, today: date) -> bool:
     return not member.expires or date.fromisoformat(member.expires) >= today
 
 
-def is_member(membership_id: str, email: str) -> bool:
+def on_roster(membership_id: str, email: str) -> bool:
     roster = current_roster()
     if roster is None:
         return False
@@ -50,7 +50,7 @@ def is_member(membership_id: str, email: str) -> bool:
 
 
 def status_for(membership_id: str, email: str) -> str:
-    return ELIGIBLE if is_member(membership_id, email) else PENDING_VERIFICATION
+    return Status.ELIGIBLE if on_roster(membership_id, email) else Status.PENDING_VERIFICATION
 
 
 def replace_roster(rows: list[RosterRow], by: str) -> int:
@@ -71,7 +71,7 @@ def replace_roster(rows: list[RosterRow], by: str) -> int:
             write.save(audit.entry(by, "roster_replaced", details={"members": len(rows)}))
     except TransactWriteError:
         _delete_version(version)
-        raise ConflictError("Another roster was loaded at the same moment. Please load yours again.") from None
+        raise Conflict("Another roster was loaded at the same moment. Please load yours again.") from None
     if previous:
         _delete_version(previous)
     return len(rows)
@@ -88,12 +88,19 @@ def recheck_pending(cohort_id: str) -> int:
     newly_eligible = 0
     for role in ("mentor", "mentee"):
         for application in Application.by_cohort_role.query(f"{cohort_id}#{role}"):
-            if application.status != PENDING_VERIFICATION or not is_member(application.membership_id, application.email):
+            if application.status != Status.PENDING_VERIFICATION or not on_roster(application.membership_id, application.email):
                 continue
             try:
-                application.update(actions=[Application.status.set(ELIGIBLE)],
-                                   condition=Application.status == PENDING_VERIFICATION)
+                application.update(actions=[Application.status.set(Status.ELIGIBLE)],
+                                   condition=Application.status == Status.PENDING_VERIFICATION)
                 newly_eligible += 1
             except Exception:  # noqa: BLE001 - changed meanwhile (withdrawn, say): leave it
                 log.info("application %s changed while the roster was checked", application.id)
     return newly_eligible
+
+
+def load_roster(by: str, csv_text: str) -> dict:
+    """Replace the roster from the committee's CSV, then re-check the open cohort's waiting applications."""
+    members = replace_roster(parse_roster(csv_text), by=by)
+    cohort = open_cohort()
+    return {"members": members, "newly_eligible": recheck_pending(cohort.id) if cohort else 0}

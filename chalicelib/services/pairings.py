@@ -21,7 +21,9 @@ from pynamodb.exceptions import TransactWriteError
 from chalicelib.services import audit, mail, settings_store
 from chalicelib.domain import clock, lifecycle, matching, program_settings
 from chalicelib.adapters.models import Application, Claim, Pairing
-from chalicelib.adapters.store import ConflictError, conditions_failed, transaction
+from chalicelib.domain.refusals import Conflict, NotFound
+from chalicelib.services.applications import Status
+from chalicelib.adapters.store import conditions_failed, transaction
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +37,11 @@ class PairRequest:
     mentee_id: str
 
 
-class PairingRefused(Exception):
+class PairingRefused(Conflict):
     """One or more pairs cannot be approved; nothing was written."""
 
     def __init__(self, problems: list[dict]):
-        super().__init__("; ".join(problem["reason"] for problem in problems))
+        super().__init__({"_body": "; ".join(problem["reason"] for problem in problems), "pairs": problems})
         self.problems = problems
 
 
@@ -75,7 +77,10 @@ def pairing_record(pairing: Pairing) -> dict:
 
 
 def get_pairing(pairing_id: str) -> Pairing:
-    return Pairing.get(pairing_id, consistent_read=True)
+    try:
+        return Pairing.get(pairing_id, consistent_read=True)
+    except Pairing.DoesNotExist:
+        raise NotFound(f"No pairing {pairing_id}.") from None
 
 
 def cohort_pairings(cohort_id: str, state: str | None = None) -> list[Pairing]:
@@ -125,7 +130,7 @@ def _check(request: PairRequest):
         return _refusal(request, "No such mentee application.")
     for person in (mentor, mentee):
         name = person.answers["name"]
-        if person.status != "eligible":
+        if person.status != Status.ELIGIBLE:
             return _refusal(request, f"{name}'s application is {person.status.replace('_', ' ')}, not eligible.")
         if person.email_confirmed_at is None:
             return _refusal(request, f"{name} has not confirmed their email address yet.")
@@ -208,7 +213,7 @@ def _create(member: str, mentor: Application, mentee: Application) -> Pairing:
             if existing is not None and existing.mentor_id == mentor.id:
                 return existing  # the same pair, approved twice at once
             if existing is not None:
-                raise ConflictError(f"{mentee.answers['name']} was just paired by someone else.") from None
+                raise Conflict(f"{mentee.answers['name']} was just paired by someone else.") from None
             continue  # another approval took this slot a moment ago: try the next
         log.info("pairing %s introduced", pairing_id)
         mail.send_queued(queued)
@@ -216,7 +221,7 @@ def _create(member: str, mentor: Application, mentee: Application) -> Pairing:
     existing = _live_pairing_of(mentee.id)
     if existing is not None and existing.mentor_id == mentor.id:
         return existing
-    raise ConflictError(f"{mentor.answers['name']} reached capacity a moment ago.")
+    raise Conflict(f"{mentor.answers['name']} reached capacity a moment ago.")
 
 
 def introduction_mail(mentor: Application, mentee: Application) -> mail.Mail:

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.domain import matching
-from chalicelib.services.membership import ELIGIBLE
+from chalicelib.domain.refusals import Invalid
+from chalicelib.services.applications import Status
 from chalicelib.adapters.models import Cohort
 from chalicelib.services.pairings import LIVE_STATES, cohort_criteria, cohort_pairings, matching_record, past_partner_emails
 from chalicelib.adapters.store import cohort_applications
 
 
-class ProposalInvalid(ValueError):
+class ProposalInvalid(Invalid):
     pass
 
 
@@ -36,7 +37,7 @@ def matching_pool(cohort: Cohort) -> tuple[list[dict], list[dict], dict[str, dic
     load: dict[str, int] = {}
     for pairing in live:
         load[pairing.mentor_id] = load.get(pairing.mentor_id, 0) + 1
-    ready = [a for a in cohort_applications(cohort.id, status=ELIGIBLE) if a.email_confirmed_at is not None]
+    ready = [a for a in cohort_applications(cohort.id, status=Status.ELIGIBLE) if a.email_confirmed_at is not None]
     mentor_ids_by_email = {a.email: a.id for a in ready if a.role == "mentor"}
     mentors, mentees, people = [], [], {}
     for application in ready:

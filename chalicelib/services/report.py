@@ -49,9 +49,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from chalicelib.domain import clock
-from chalicelib.services.intake import WITHDRAWN
 from chalicelib.domain.lifecycle import EventKind, Rating, ResponseKind, State
-from chalicelib.services.membership import ELIGIBLE, PENDING_VERIFICATION
+from chalicelib.services.applications import Status, response_record
 from chalicelib.adapters.store import CLOSED
 
 SATISFACTION = range(1, 6)
@@ -108,7 +107,7 @@ def _satisfaction_summary(responses: list[Mapping]) -> dict:
     }
 
 
-def _rate(answered: int, sent: int) -> float | None:
+def response_rate(answered: int, sent: int) -> float | None:
     return round(min(1.0, answered / sent), 3) if sent else None
 
 
@@ -134,9 +133,9 @@ def aggregate(cohort_id: str, applications: Iterable[Mapping], pairings: Iterabl
         "applications": {
             "mentors": roles.get("mentor", 0),
             "mentees": roles.get("mentee", 0),
-            "eligible": statuses.get(ELIGIBLE, 0),
-            "pending_verification": statuses.get(PENDING_VERIFICATION, 0),
-            "withdrawn": statuses.get(WITHDRAWN, 0),
+            "eligible": statuses.get(Status.ELIGIBLE, 0),
+            "pending_verification": statuses.get(Status.PENDING_VERIFICATION, 0),
+            "withdrawn": statuses.get(Status.WITHDRAWN, 0),
             "email_confirmed": sum(1 for application in applications if application.get("email_confirmed")),
         },
         "pairings": {"total": len(pairings), "by_state": {state.value: states.get(state.value, 0) for state in State}},
@@ -161,10 +160,10 @@ def aggregate(cohort_id: str, applications: Iterable[Mapping], pairings: Iterabl
     report["feedback"].update(_satisfaction_summary(by_kind[ResponseKind.FEEDBACK]))
     report["evaluations"].update(_satisfaction_summary(by_kind[ResponseKind.EVALUATION]))
     report["response_rates"] = {
-        "kickoffs": _rate(report["kickoffs"]["answered"], report["kickoffs"]["sent"]),
-        "checkins": _rate(report["checkins"]["answered"], report["checkins"]["sent"]),
-        "feedback": _rate(report["feedback"]["received"], report["feedback"]["requested"]),
-        "evaluations": _rate(report["evaluations"]["received"], report["evaluations"]["requested"]),
+        "kickoffs": response_rate(report["kickoffs"]["answered"], report["kickoffs"]["sent"]),
+        "checkins": response_rate(report["checkins"]["answered"], report["checkins"]["sent"]),
+        "feedback": response_rate(report["feedback"]["received"], report["feedback"]["requested"]),
+        "evaluations": response_rate(report["evaluations"]["received"], report["evaluations"]["requested"]),
     }
     return report
 
@@ -178,12 +177,6 @@ def application_fact(application) -> dict:
 
 def pairing_fact(pairing) -> dict:
     return {"id": pairing.id, "state": pairing.state, "history": pairing.history or []}
-
-
-def response_record(response) -> dict:
-    return {"pairing_id": response.pairing_id, "participant": response.participant, "kind": response.kind,
-            "rating": int(response.rating) if response.rating is not None else None, "text": response.text or "",
-            "answers": response.answers or {}, "source": response.source, "at": response.at_id.split("#", 1)[0]}
 
 
 def cohort_responses(pairing_list) -> list:
@@ -233,57 +226,3 @@ def freeze(cohort_id: str) -> dict:
     frozen = {**live, "source": "frozen", "frozen_at": live["computed_at"]}
     cohort.update(actions=[Cohort.report.set(frozen)])
     return frozen
-
-
-# --- Web answers -------------------------------------------------------------------------
-
-RATE_LABELS = (("kickoffs", "Kickoff checks (per pair)"), ("checkins", "Check-ins"),
-               ("feedback", "Mid-program feedback"), ("evaluations", "Evaluations"))
-
-
-def rate_rows(report: Mapping) -> list[dict]:
-    """The response-rate chart's rows: what was asked, what was answered, and the share."""
-    numbers = {"kickoffs": ("sent", "answered"), "checkins": ("sent", "answered"),
-               "feedback": ("requested", "received"), "evaluations": ("requested", "received")}
-    rows = []
-    for key, label in RATE_LABELS:
-        section = report.get(key) or {}
-        asked, answered = section.get(numbers[key][0], 0), section.get(numbers[key][1], 0)
-        rate = _rate(answered, asked)
-        rows.append({"key": key, "label": label, "asked": asked, "answered": answered,
-                     "percent": None if rate is None else round(rate * 100)})
-    return rows
-
-
-def satisfaction_rows(report: Mapping) -> list[dict]:
-    counts = (report.get("evaluations") or {}).get("satisfaction_counts") or {}
-    most = max([*counts.values(), 0])
-    return [{"score": score, "count": counts.get(str(score), 0),
-             "share": round(100 * counts.get(str(score), 0) / most) if most else 0} for score in SATISFACTION]
-
-
-def _cohort(query: Mapping):
-    from chalicelib.pages.admin import cohort_or_open
-
-    return cohort_or_open(query.get("cohort"))
-
-
-def report_json(query: Mapping):
-    from chalicelib.pages import web
-
-    cohort = _cohort(query)
-    if cohort is None:
-        return web.json_answer({"errors": {"cohort": "No such cohort, and none is open."}}, status=404)
-    return web.json_answer(report_for(cohort))
-
-
-def report_page(session, query: Mapping):
-    from chalicelib.services.committee import admin_page
-
-    cohort = _cohort(query)
-    if cohort is None:
-        return admin_page("pages/admin/report.html", session, cohort=None, report=None, rates=[], satisfaction=[], states=[])
-    report = report_for(cohort)
-    return admin_page("pages/admin/report.html", session, cohort=cohort, report=report,
-                      rates=rate_rows(report), satisfaction=satisfaction_rows(report),
-                      states=list(report["pairings"]["by_state"].items()))

@@ -21,12 +21,13 @@ from chalicelib.services import audit, report, workflow
 from chalicelib.domain import clock, lifecycle
 from chalicelib.adapters.config import settings
 from chalicelib.services.inbound import QUARANTINED
-from chalicelib.services.intake import WITHDRAWN, claim_key
+from chalicelib.services.applications import Status, application_record, claim_key, response_record
 from chalicelib.adapters.models import Application, Claim, Cohort, InboundMessage, Member, Pairing, Response
 from chalicelib.services.membership import current_roster
 from chalicelib.services.pairings import get_pairing
 from chalicelib.domain.roster import normalise_membership_id
-from chalicelib.adapters.store import CLOSED, OPEN, ConflictError, open_new_cohort, transaction
+from chalicelib.domain.refusals import Conflict, Invalid, NotFound
+from chalicelib.adapters.store import CLOSED, OPEN, open_cohort, open_new_cohort, transaction
 
 ERASED = "(erased)"
 
@@ -36,15 +37,13 @@ ERASED = "(erased)"
 def open_cohort_named(member: str, cohort_id: str, name: str) -> Cohort:
     cohort_id, name = cohort_id.strip(), name.strip()
     if not cohort_id or not name or len(cohort_id) > 40 or len(name) > 100:
-        raise ValueError("Give the new cohort an id (up to 40 characters, e.g. 2027) and a name.")
-    from chalicelib.adapters.store import open_cohort
-
+        raise Invalid("Give the new cohort an id (up to 40 characters, e.g. 2027) and a name.")
     if open_cohort() is not None:
-        raise ConflictError("Another cohort is open. Close it first: applications join the one open cohort.")
+        raise Conflict("Another cohort is open. Close it first: applications join the one open cohort.")
     try:
         cohort = open_new_cohort(cohort_id, name)
     except Exception:  # noqa: BLE001 - the conditional put failed: the id is taken
-        raise ConflictError(f"There is already a cohort {cohort_id}.") from None
+        raise Conflict(f"There is already a cohort {cohort_id}.") from None
     audit.record(member, "cohort_opened", cohort_id)
     return cohort
 
@@ -54,9 +53,12 @@ def close_cohort(member: str, cohort_id: str) -> datetime:
 
     The cohort closes last: a close cut short (a timeout, an outage) leaves it open, and
     closing it again finishes the work, skipping the records that already expire."""
-    cohort = Cohort.get(cohort_id, consistent_read=True)
+    try:
+        cohort = Cohort.get(cohort_id, consistent_read=True)
+    except Cohort.DoesNotExist:
+        raise NotFound(f"No cohort {cohort_id}.") from None
     if cohort.status != OPEN:
-        raise ConflictError(f"Cohort {cohort_id} is closed already.")
+        raise Conflict(f"Cohort {cohort_id} is closed already.")
     report.freeze(cohort_id)
     now = clock.now()
     expires = clock.months_after(now, settings().retention_months)
@@ -78,7 +80,7 @@ def close_cohort(member: str, cohort_id: str) -> datetime:
     except UpdateError as error:
         if error.cause_response_code != "ConditionalCheckFailedException":
             raise
-        raise ConflictError(f"Cohort {cohort_id} was closed meanwhile.") from error
+        raise Conflict(f"Cohort {cohort_id} was closed meanwhile.") from error
     audit.record(member, "cohort_closed", cohort_id, {"personal_data_deleted_after": clock.iso(expires)})
     return expires
 
@@ -108,14 +110,11 @@ def export_person(email: str) -> dict:
     return {
         "email": email,
         "exported_at": clock.iso(clock.now()),
-        "applications": [{"id": a.id, "cohort": a.cohort, "role": a.role, "status": a.status,
-                          "created_at": clock.iso(a.created_at), "answers": a.answers} for a in applications],
+        "applications": [application_record(a) for a in applications],
         "pairings": [{"id": p.id, "cohort": p.cohort, "role": role, "state": p.state,
                       "partner": p.mentee_name if role == "mentor" else p.mentor_name,
                       "introduced_at": clock.iso(p.introduced_at), "history": p.history} for role, p in pairings],
-        "responses": [{"pairing_id": r.pairing_id, "kind": r.kind, "rating": r.rating, "text": r.text,
-                       "answers": r.answers, "source": r.source, "at": r.at_id.split("#", 1)[0]}
-                      for role, p in pairings for r in Response.query(p.id) if r.participant == role],
+        "responses": [response_record(r) for role, p in pairings for r in Response.query(p.id) if r.participant == role],
         "replies": [{"pairing_id": m.pairing_id, "received_at": clock.iso(m.received_at), "subject": m.subject,
                      "text": m.text, "outcome": m.outcome}
                     for _, p in pairings for m in InboundMessage.by_pairing.query(p.id)
@@ -136,7 +135,7 @@ def erase_person(member: str, email: str) -> dict:
             write.update(application, actions=[
                 Application.answers.set({"role": application.role, "name": ERASED}),
                 Application.email.set(erased_email), Application.membership_id.set(ERASED),
-                Application.status.set(WITHDRAWN),
+                Application.status.set(Status.WITHDRAWN),
             ], add_version_condition=False)
     for role, pairing in pairings:
         if pairing.state not in lifecycle.TERMINAL:  # they leave the program: the partner and committee are told
@@ -178,7 +177,7 @@ def _erase_from_pairing(pairing_id: str, role: str, erased_email: str) -> None:
         except UpdateError as error:
             if error.cause_response_code != "ConditionalCheckFailedException":
                 raise
-    raise ConflictError("The pairing kept changing; please try again.")
+    raise Conflict("The pairing kept changing; please try again.")
 
 
 def _without_reasons_of(by: str, history: list[dict]) -> list[dict]:

@@ -25,7 +25,8 @@ from pynamodb.exceptions import TransactWriteError
 from chalicelib.services import audit
 from chalicelib.domain import clock, program_settings
 from chalicelib.adapters.models import Cohort, SettingsVersion
-from chalicelib.adapters.store import ConflictError, conditions_failed, open_cohort, transaction
+from chalicelib.domain.refusals import Conflict
+from chalicelib.adapters.store import conditions_failed, open_cohort, transaction
 
 MAX_DOCUMENT_BYTES = 350_000  # a DynamoDB item holds 400 KB
 
@@ -103,12 +104,12 @@ def history(cohort_id: str, limit: int = 50) -> list[Saved]:
 def save(cohort_id: str, document, member: str, based_on: int | None = None) -> Saved:
     """Check the whole document and keep it as the cohort's next version, audited.
 
-    Raises program_settings.SettingsInvalid (nothing saved) and ConflictError when
+    Raises program_settings.SettingsInvalid (nothing saved) and Conflict when
     someone saved since `based_on`, the version the editor started from."""
     latest = _latest(cohort_id)
     if based_on is not None and based_on != latest.version:
-        raise ConflictError(f"{latest.saved_by or 'Someone'} saved the settings (version {latest.version}) "
-                            "since you opened them. Your changes were not saved: reload to see theirs.")
+        raise Conflict(f"{latest.saved_by or 'Someone'} saved the settings (version {latest.version}) "
+                       "since you opened them. Your changes were not saved: reload to see theirs.", field="version")
     clean = program_settings.validate(document, previous=latest.document)
     if len(json.dumps(clean)) > MAX_DOCUMENT_BYTES:
         raise program_settings.SettingsInvalid({"_body": "The settings are too large: shorten the guidelines or mails."})
@@ -122,8 +123,8 @@ def save(cohort_id: str, document, member: str, based_on: int | None = None) -> 
     except TransactWriteError as error:
         if not conditions_failed(error):
             raise
-        raise ConflictError("Someone else saved the settings at the same moment. "
-                            "Your changes were not saved: reload and try again.") from None
+        raise Conflict("Someone else saved the settings at the same moment. "
+                       "Your changes were not saved: reload and try again.", field="version") from None
     saved = _saved(item)
     _cache[("current", cohort_id)] = saved
     return saved

@@ -31,7 +31,8 @@ from chalicelib.adapters.config import settings
 from chalicelib.domain.lifecycle import COMMITTEE, Alert as AlertEffect, RecordResponse, ResponseKind, SendMail, Template
 from chalicelib.adapters.models import Alert, Claim, InboundMessage, Pairing, Response
 from chalicelib.services.pairings import cohort_schedule, get_pairing, live_mentee_key
-from chalicelib.adapters.store import ConflictError, conditions_failed, transaction
+from chalicelib.domain.refusals import Conflict, Invalid
+from chalicelib.adapters.store import conditions_failed, transaction
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def apply_event(pairing_id: str, event: lifecycle.Event, *, source: str = "email
                 pairing: Pairing | None = None, schedule: lifecycle.Schedule | None = None,
                 records: Sequence[TriggerRecord] = ()) -> Outcome:
     """Apply one trigger to a pairing exactly once. Raises lifecycle.TransitionRefused
-    when the event does not apply, and ConflictError if the pairing keeps changing.
+    when the event does not apply, and Conflict if the pairing keeps changing.
     A caller that has just read the pairing (the tick) passes it, and its cohort's schedule;
     one that keeps a record of the trigger passes it, to be written in the same transaction."""
     for _ in range(MAX_ATTEMPTS):
@@ -128,7 +129,7 @@ def apply_event(pairing_id: str, event: lifecycle.Event, *, source: str = "email
             continue  # another trigger changed the pairing first: decide again on it
         mail.deliver_all(queued)
         return Outcome(decision.state.value, applied=True)
-    raise ConflictError("The pairing kept changing; please try again.")
+    raise Conflict("The pairing kept changing; please try again.")
 
 
 def _stored(value):
@@ -223,12 +224,16 @@ COMMITTEE_ACTIONS = {
 
 def committee_action(member: str, pairing_id: str, action: str, reason: str = "", days: int | None = None) -> Outcome:
     """Pause, resume, dissolve (with a reason) or extend (by days) a pairing.
-    Raises ValueError for an unknown action or missing detail, and
-    lifecycle.TransitionRefused when the pairing's state does not allow it."""
+    Refuses as Invalid an unknown action or missing detail, and as
+    lifecycle.TransitionRefused (a Conflict) what the pairing's state does not allow."""
     if action not in COMMITTEE_ACTIONS:
-        raise ValueError(f"Unknown action. Use one of: {', '.join(COMMITTEE_ACTIONS)}.")
-    event = lifecycle.Event(COMMITTEE_ACTIONS[action], f"committee:{member}", f"committee/{secrets.token_hex(8)}",
-                            reason=reason.strip(), days=days)
+        raise Invalid(f"Unknown action. Use one of: {', '.join(COMMITTEE_ACTIONS)}.", field="action")
+    try:
+        event = lifecycle.Event(COMMITTEE_ACTIONS[action], f"committee:{member}", f"committee/{secrets.token_hex(8)}",
+                                reason=reason.strip(), days=days)
+    except ValueError as error:  # the event's own rules: a dissolve needs a reason, an extension days
+        sentence = str(error)
+        raise Invalid(f"{sentence[:1].upper()}{sentence[1:]}.") from None
     return apply_event(pairing_id, event)
 
 
@@ -257,7 +262,7 @@ def tick(limit: int = 5000) -> TickReport:
         try:
             outcome = apply_event(pairing.id, lifecycle.timer_event(view_of(pairing)), pairing=pairing,
                                   schedule=schedules[pairing.cohort])
-        except (lifecycle.TransitionRefused, ConflictError) as error:
+        except (lifecycle.TransitionRefused, Conflict) as error:
             log.warning("timer on pairing %s not applied: %s", pairing.id, type(error).__name__)
             report.skipped += 1
             continue

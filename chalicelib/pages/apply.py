@@ -1,0 +1,59 @@
+"""The public application pages: the form, its JSON twin, the confirmation link, the program."""
+from __future__ import annotations
+
+from chalicelib.adapters.config import settings
+from chalicelib.adapters.store import open_cohort
+from chalicelib.domain import program_settings, tokens
+from chalicelib.domain.refusals import Refused
+from chalicelib.domain.validation import from_json
+from chalicelib.pages import web
+from chalicelib.services import intake, settings_store
+from chalicelib.services.intake import ApplicationsClosed
+
+
+def _form_page(status: int, values: dict, errors: dict, closed: bool | None = None) -> web.Answer:
+    """The application form as the open cohort's settings make it; closed when no cohort is open."""
+    cohort = open_cohort()
+    fields = program_settings.application_fields(settings_store.for_cohort(cohort).document)
+    return web.page("pages/apply.html", status=status, values=values, errors=errors,
+                    closed=cohort is None if closed is None else closed, fields=fields)
+
+
+def apply_page() -> web.Answer:
+    return _form_page(200, {}, {})
+
+
+def apply_with_form(raw_body: bytes) -> web.Answer:
+    submitted: dict = {}
+    try:
+        submitted = web.decode_form(raw_body)
+        intake.submit(submitted)
+    except ApplicationsClosed as refusal:
+        return _form_page(web.status_of(refusal), submitted, {}, closed=True)
+    except Refused as refusal:
+        return _form_page(web.status_of(refusal), submitted, refusal.errors, closed=False)
+    return web.redirect("/apply/thanks")
+
+
+@web.json_route
+def apply_with_json(raw_body: bytes) -> web.Answer:
+    application = intake.submit(from_json(web.decode_json(raw_body)))
+    return web.json_answer({"id": application.id, "status": application.status}, status=201)
+
+
+def confirm_page(token: str) -> web.Answer:
+    try:
+        application = intake.confirm(token)
+    except tokens.TokenError as error:
+        return web.page("pages/confirm_failed.html", status=web.status_of(error), reason=str(error))
+    return web.page("pages/confirmed.html", status=200, application=application.answers, status_name=application.status)
+
+
+def thanks_page() -> web.Answer:
+    return web.page("pages/thanks.html", status=200)
+
+
+def program_page() -> web.Answer:
+    """The public program page: the open cohort's guidelines, Markdown made safe HTML."""
+    guidelines = program_settings.guidelines_html(settings_store.for_open_cohort().document["guidelines"])
+    return web.page("pages/program.html", guidelines=guidelines, committee_address=settings().committee_address)
