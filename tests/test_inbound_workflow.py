@@ -7,7 +7,7 @@ from unittest import mock
 
 import pytest
 
-from chalicelib.domain import clock
+from chalicelib.domain import clock, tokens
 from chalicelib.services import proposals, workflow
 from chalicelib.adapters.config import settings
 from chalicelib.adapters.models import Alert, Claim, InboundMessage, Response
@@ -92,7 +92,7 @@ def test_forged_reply_addresses_are_quarantined(checked_in, damage, reason):
 
 def test_an_expired_reply_address_is_quarantined(checked_in, fresh_clock):
     pairing, mentee_mail, _ = checked_in
-    fresh_clock.shift_by(workflow.REPLY_TOKEN_LIFETIME + timedelta(days=1))
+    fresh_clock.shift_by(tokens.REPLY_TOKEN_LIFETIME + timedelta(days=1))
     outcome = deliver(reply_to(mentee_mail, pairing.mentee_email, "1 - going well"))
     assert outcome["outcome"] == "quarantined" and "expired" in outcome["reason"]
 

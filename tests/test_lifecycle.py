@@ -21,7 +21,7 @@ from chalicelib.domain.lifecycle import (
     TERMINAL,
     TIMER_EVENTS,
     TRANSITIONS,
-    Alert,
+    AlertCommittee,
     AlertKind,
     DuplicateTrigger,
     Event,
@@ -86,8 +86,8 @@ def mails(decision) -> list[SendMail]:
     return [effect for effect in decision.effects if isinstance(effect, SendMail)]
 
 
-def alerts(decision) -> list[Alert]:
-    return [effect for effect in decision.effects if isinstance(effect, Alert)]
+def alerts(decision) -> list[AlertCommittee]:
+    return [effect for effect in decision.effects if isinstance(effect, AlertCommittee)]
 
 
 # --- The transition table ---------------------------------------------------------------
@@ -285,7 +285,7 @@ def test_two_unanswered_check_ins_flag_the_pair_once_and_an_answer_clears_it():
                     event(EventKind.NO_REPLY, due=day(300)), day(300), SCHEDULE)
     assert second.state == State.ACTIVE
     assert second.updates["flags"] == {Flag.SILENT}
-    assert second.effects == (Alert(AlertKind.SILENT, Severity.DIGEST,
+    assert second.effects == (AlertCommittee(AlertKind.SILENT, Severity.DIGEST,
                                     "The pair has left 2 check-ins in a row unanswered."),)
 
     pairing = replace(pairing, unanswered_checkins=2, flags={Flag.SILENT}, awaiting_reply_since=day(330))
@@ -485,7 +485,7 @@ def test_a_rematch_request_reaches_only_the_committee():
                    day(40), SCHEDULE)
 
     assert asked.state == State.REMATCH_REQUESTED
-    assert alerts(asked) == [Alert(AlertKind.REMATCH, Severity.IMMEDIATE,
+    assert alerts(asked) == [AlertCommittee(AlertKind.REMATCH, Severity.IMMEDIATE,
                                    "The mentee asks for a different partner.")]
     assert [(m.template, m.to) for m in mails(asked)] == [(Template.REMATCH_ALERT, ("committee",))]
     assert mails(asked)[0].context == {"pairing_id": "P1", "asked_by": "mentee", "reason": "Different goals."}

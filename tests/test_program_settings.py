@@ -435,7 +435,8 @@ def test_the_proposal_api_explains_a_committee_question(client, committee_cookie
 # --- The feedback and evaluation questions ---------------------------------------------------
 
 def test_the_feedback_form_asks_the_committees_feedback_questions(client, committee_cookie):
-    from chalicelib.services import workflow
+    from chalicelib.adapters.aws import signing_key
+    from chalicelib.domain import clock, tokens
     from chalicelib.domain.lifecycle import ResponseKind
 
     document = get_settings(client, committee_cookie)
@@ -443,11 +444,11 @@ def test_the_feedback_form_asks_the_committees_feedback_questions(client, commit
              "asked": "mentees", "hint": "", "choices": [], "matching": None}
     changed(client, committee_cookie, feedback_questions=document["feedback_questions"] + [extra])
     pairing = approve_one_pair(client, committee_cookie)
-    mentee_token = workflow.make_reply_token(workflow.ReplyAddress(pairing["id"], "mentee", ResponseKind.FEEDBACK))
-    mentor_token = workflow.make_reply_token(workflow.ReplyAddress(pairing["id"], "mentor", ResponseKind.FEEDBACK))
+    mentee_token = tokens.make_reply_token(signing_key(), tokens.ReplyAddress(pairing["id"], "mentee", ResponseKind.FEEDBACK), clock.now())
+    mentor_token = tokens.make_reply_token(signing_key(), tokens.ReplyAddress(pairing["id"], "mentor", ResponseKind.FEEDBACK), clock.now())
     assert "What was the best moment so far?" in client.http.get(f"/respond/{mentee_token}").body.decode()
     assert "What was the best moment so far?" not in client.http.get(f"/respond/{mentor_token}").body.decode()
-    evaluation = workflow.make_reply_token(workflow.ReplyAddress(pairing["id"], "mentee", ResponseKind.EVALUATION))
+    evaluation = tokens.make_reply_token(signing_key(), tokens.ReplyAddress(pairing["id"], "mentee", ResponseKind.EVALUATION), clock.now())
     assert "best moment" not in client.http.get(f"/respond/{evaluation}").body.decode()
 
 

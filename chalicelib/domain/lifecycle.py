@@ -377,7 +377,7 @@ class SendMail:
 
 
 @dataclass(frozen=True)
-class Alert:
+class AlertCommittee:
     """Something the committee should look at: on its dashboard, and mailed now or in the digest."""
 
     kind: AlertKind
@@ -393,7 +393,7 @@ class RecordResponse:
     text: str
 
 
-Effect = SendMail | Alert | RecordResponse
+Effect = SendMail | AlertCommittee | RecordResponse
 
 
 @dataclass(frozen=True)
@@ -565,7 +565,7 @@ def _consequences(pairing: PairingView, event: Event, target: State, now: dateti
             changes.update(unanswered_checkins=unanswered, awaiting_reply_since=None)
             if unanswered >= schedule.silent_after and Flag.SILENT not in pairing.flags:
                 changes["flags"] = pairing.flags | {Flag.SILENT}
-                effects.append(Alert(AlertKind.SILENT, Severity.DIGEST,
+                effects.append(AlertCommittee(AlertKind.SILENT, Severity.DIGEST,
                                      f"The pair has left {unanswered} check-ins in a row unanswered."))
         case EventKind.EVALUATION_DUE:
             effects += _to_each(Template.EVALUATION_REQUEST, BOTH_ROLES,
@@ -583,7 +583,7 @@ def _consequences(pairing: PairingView, event: Event, target: State, now: dateti
                 AlertKind.REMATCH, f"The {event.participant} asks for a different partner.",
                 Template.REMATCH_ALERT, about | {"asked_by": event.participant, "reason": event.reason})
         case EventKind.PARTICIPANT_WITHDREW:
-            effects.append(Alert(AlertKind.WITHDRAWN, Severity.DIGEST,
+            effects.append(AlertCommittee(AlertKind.WITHDRAWN, Severity.DIGEST,
                                  f"The {event.participant} has left the program."))
         case EventKind.COMMITTEE_EXTEND:
             changes["extension_days"] = pairing.extension_days + event.days
@@ -614,7 +614,7 @@ def _rating_alerts(pairing: PairingView, event: Event) -> list[Effect]:
     text = (f"The {event.participant} answered the {RESPONSES[event.kind].label} "
             f"with \"{event.rating.label}\".")
     if event.rating == Rating.SOME_CONCERNS:
-        return [Alert(AlertKind.SOME_CONCERNS, Severity.DIGEST, text)]
+        return [AlertCommittee(AlertKind.SOME_CONCERNS, Severity.DIGEST, text)]
     return _tell_committee_now(AlertKind.NEED_HELP, text, Template.HELP_ALERT, {
         "pairing_id": pairing.id, "participant": event.participant,
         "about": RESPONSES[event.kind].label, "text": event.text,
@@ -622,7 +622,7 @@ def _rating_alerts(pairing: PairingView, event: Event) -> list[Effect]:
 
 
 def _tell_committee_now(kind: AlertKind, text: str, template: Template, context: dict) -> list[Effect]:
-    return [Alert(kind, Severity.IMMEDIATE, text), SendMail(template, (COMMITTEE,), context)]
+    return [AlertCommittee(kind, Severity.IMMEDIATE, text), SendMail(template, (COMMITTEE,), context)]
 
 
 def _to_each(template: Template, roles: Iterable[str], context: Mapping[str, object]) -> list[Effect]:

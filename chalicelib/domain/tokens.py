@@ -11,8 +11,10 @@ import base64
 import hashlib
 import hmac
 import struct
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from chalicelib.domain.lifecycle import ResponseKind
 from chalicelib.domain.refusals import Invalid
 
 MAC_BYTES = 12
@@ -80,3 +82,37 @@ def read_id(key: bytes, purpose: str, token: str, now: datetime) -> str:
     if len(subject) != 16:
         raise TokenError("The link is not valid.")
     return subject.hex()
+
+
+# Reply tokens: in a participant mail's Reply-To address and its /respond link.
+
+REPLY_TOKEN_LIFETIME = timedelta(days=200)
+BOTH = "both"  # a kickoff check mailed to both partners before each had their own
+ROLE_CODES = {"mentor": 0, "mentee": 1, BOTH: 2}
+KIND_CODES = {kind: code for code, kind in enumerate(ResponseKind)}
+
+
+@dataclass(frozen=True)
+class ReplyAddress:
+    """Who a reply token speaks for: one participant (or both, for the kickoff check) and what was asked."""
+
+    pairing_id: str
+    role: str
+    kind: ResponseKind
+
+
+def make_reply_token(key: bytes, address: ReplyAddress, now: datetime) -> str:
+    subject = bytes.fromhex(address.pairing_id) + struct.pack(">BB", ROLE_CODES[address.role], KIND_CODES[address.kind])
+    return make(key, "reply", subject, now + REPLY_TOKEN_LIFETIME)
+
+
+def read_reply_token(key: bytes, token: str, now: datetime) -> ReplyAddress:
+    subject = read(key, "reply", token, now)
+    if len(subject) != 18:
+        raise TokenError("The link is not valid.")
+    role_code, kind_code = struct.unpack(">BB", subject[16:])
+    roles = {code: role for role, code in ROLE_CODES.items()}
+    kinds = {code: kind for kind, code in KIND_CODES.items()}
+    if role_code not in roles or kind_code not in kinds:
+        raise TokenError("The link is not valid.")
+    return ReplyAddress(subject[:16].hex(), roles[role_code], kinds[kind_code])

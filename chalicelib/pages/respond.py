@@ -21,7 +21,10 @@ from chalicelib.services.pairings import get_pairing
 from chalicelib.domain.schema import Field
 from chalicelib.domain.refusals import Conflict, NotFound
 from chalicelib.domain.validation import Invalid, validate_fields
-from chalicelib.services.workflow import ANSWER_EVENTS, BOTH, ReplyAddress, apply_event, read_reply_token
+from chalicelib.adapters.aws import signing_key
+from chalicelib.domain import clock
+from chalicelib.domain.tokens import BOTH, ReplyAddress
+from chalicelib.services.workflow import ANSWER_EVENTS, apply_event
 
 YES_NO = (("yes", "Yes"), ("no", "No"))
 RATINGS = (("1", "Going well"), ("2", "Some concerns"), ("3", "I need help"))
@@ -70,7 +73,7 @@ def _form(address: ReplyAddress, pairing: Pairing) -> tuple[Field, ...]:
 
 
 def _load(token: str) -> tuple[ReplyAddress, Pairing]:
-    address = read_reply_token(token)
+    address = tokens.read_reply_token(signing_key(), token, clock.now())
     try:
         return address, get_pairing(address.pairing_id)
     except NotFound:

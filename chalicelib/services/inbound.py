@@ -19,12 +19,13 @@ from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.domain import clock, lifecycle, tokens
 from chalicelib.adapters.aws import client
+from chalicelib.adapters.aws import signing_key
 from chalicelib.adapters.config import settings
 from chalicelib.adapters.models import Alert, InboundMessage, Pairing
 from chalicelib.services.pairings import get_pairing
 from chalicelib.domain.refusals import Conflict, NotFound
 from chalicelib.adapters.store import conditions_failed, open_cohort, transaction
-from chalicelib.services.workflow import ANSWER_EVENTS, BOTH, TriggerRecord, apply_event, read_reply_token
+from chalicelib.services.workflow import ANSWER_EVENTS, TriggerRecord, apply_event
 
 if TYPE_CHECKING:
     from chalicelib.domain import replies
@@ -96,7 +97,7 @@ def handle(raw: bytes, delivery: Delivery) -> Handling:
     if token is None:
         return Handling(QUARANTINED, "it was not sent to a reply address", message=message)
     try:
-        address = read_reply_token(token)
+        address = tokens.read_reply_token(signing_key(), token, clock.now())
         pairing = get_pairing(address.pairing_id)
     except tokens.TokenError as error:
         return Handling(QUARANTINED, f"its reply address is not valid: {error}", message=message)
@@ -161,7 +162,7 @@ def _keep(records: list[TriggerRecord]) -> bool:
 
 def _participant(pairing: Pairing, role: str, from_address: str) -> str | None:
     emails = {"mentor": pairing.mentor_email.lower(), "mentee": pairing.mentee_email.lower()}
-    candidates = ("mentor", "mentee") if role == BOTH else (role,)
+    candidates = ("mentor", "mentee") if role == tokens.BOTH else (role,)
     return next((candidate for candidate in candidates if emails[candidate] == from_address), None)
 
 

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-import struct
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import Enum
 from typing import Sequence
 
@@ -28,7 +27,7 @@ from chalicelib.services import audit, mail
 from chalicelib.domain import clock, lifecycle, tokens
 from chalicelib.adapters.aws import signing_key
 from chalicelib.adapters.config import settings
-from chalicelib.domain.lifecycle import COMMITTEE, Alert as AlertEffect, RecordResponse, ResponseKind, SendMail, Template
+from chalicelib.domain.lifecycle import COMMITTEE, AlertCommittee, RecordResponse, ResponseKind, SendMail, Template
 from chalicelib.adapters.models import Alert, Claim, InboundMessage, Pairing, Response
 from chalicelib.services.pairings import cohort_schedule, get_pairing, live_mentee_key
 from chalicelib.domain.refusals import Conflict, Invalid
@@ -36,11 +35,7 @@ from chalicelib.adapters.store import conditions_failed, transaction
 
 log = logging.getLogger(__name__)
 
-REPLY_TOKEN_LIFETIME = timedelta(days=200)
 MAX_ATTEMPTS = 30  # each lost race means another trigger was applied: progress, not a loop
-BOTH = "both"
-ROLE_CODES = {"mentor": 0, "mentee": 1, BOTH: 2}
-KIND_CODES = {kind: code for code, kind in enumerate(ResponseKind)}
 TEMPLATE_KINDS = {
     Template.KICKOFF_CHECK: ResponseKind.KICKOFF, Template.CHECKIN: ResponseKind.CHECKIN,
     Template.FEEDBACK_REQUEST: ResponseKind.FEEDBACK, Template.EVALUATION_REQUEST: ResponseKind.EVALUATION,
@@ -51,32 +46,6 @@ ANSWER_EVENTS = {
     ResponseKind.FEEDBACK: lifecycle.EventKind.FEEDBACK_RECEIVED,
     ResponseKind.EVALUATION: lifecycle.EventKind.EVALUATION_RECEIVED,
 }
-
-
-@dataclass(frozen=True)
-class ReplyAddress:
-    """Who a reply token speaks for: one participant (or both, for the kickoff check) and what was asked."""
-
-    pairing_id: str
-    role: str
-    kind: ResponseKind
-
-
-def make_reply_token(address: ReplyAddress) -> str:
-    subject = bytes.fromhex(address.pairing_id) + struct.pack(">BB", ROLE_CODES[address.role], KIND_CODES[address.kind])
-    return tokens.make(signing_key(), "reply", subject, clock.now() + REPLY_TOKEN_LIFETIME)
-
-
-def read_reply_token(token: str) -> ReplyAddress:
-    subject = tokens.read(signing_key(), "reply", token, clock.now())
-    if len(subject) != 18:
-        raise tokens.TokenError("The link is not valid.")
-    role_code, kind_code = struct.unpack(">BB", subject[16:])
-    roles = {code: role for role, code in ROLE_CODES.items()}
-    kinds = {code: kind for kind, code in KIND_CODES.items()}
-    if role_code not in roles or kind_code not in kinds:
-        raise tokens.TokenError("The link is not valid.")
-    return ReplyAddress(subject[:16].hex(), roles[role_code], kinds[kind_code])
 
 
 # What a caller keeps of a trigger, written with its transition: a received mail's record and
@@ -162,7 +131,7 @@ def _write(pairing: Pairing, event: lifecycle.Event, decision: lifecycle.Decisio
         for effect in decision.effects:
             if isinstance(effect, SendMail):
                 queued += [mail.queue(write, composed) for composed in _mails_for(effect, pairing, people)]
-            elif isinstance(effect, AlertEffect):
+            elif isinstance(effect, AlertCommittee):
                 write.save(_alert(pairing, effect, now))
             elif isinstance(effect, RecordResponse):
                 write.save(_response(pairing, effect, event, now, source, answers))
@@ -180,7 +149,7 @@ def _people(pairing: Pairing) -> dict[str, dict]:
             "mentee": {"name": pairing.mentee_name, "email": pairing.mentee_email}}
 
 
-def _alert(pairing: Pairing, effect: AlertEffect, now: datetime) -> Alert:
+def _alert(pairing: Pairing, effect: AlertCommittee, now: datetime) -> Alert:
     return Alert(cohort=pairing.cohort, at_id=f"{clock.iso(now)}#{secrets.token_hex(4)}", pairing_id=pairing.id,
                  kind=effect.kind.value, severity=effect.severity.value, text=effect.text,
                  digest=Alert.PENDING if effect.severity == lifecycle.Severity.DIGEST else None)
@@ -207,10 +176,10 @@ def _mails_for(effect: SendMail, pairing: Pairing, people: dict[str, dict]) -> l
         return [mail.compose(effect.template.value, (people[role]["email"],),
                              {**context, "participant": people[role], "role": role}, cohort=pairing.cohort)
                 for role in roles]
-    role = roles[0] if len(roles) == 1 else BOTH
-    token = make_reply_token(ReplyAddress(pairing.id, role, kind))
+    role = roles[0] if len(roles) == 1 else tokens.BOTH
+    token = tokens.make_reply_token(signing_key(), tokens.ReplyAddress(pairing.id, role, kind), clock.now())
     reply_to = (f"reply+{token}@{settings().reply_domain}",)
-    participant = people[role] if role != BOTH else None
+    participant = people[role] if role != tokens.BOTH else None
     return [mail.compose(effect.template.value, tuple(people[r]["email"] for r in roles),
                          {**context, "participant": participant, "role": role, "respond_token": token},
                          reply_to=reply_to, cohort=pairing.cohort)]
