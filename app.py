@@ -4,11 +4,13 @@ Each handler reads its trigger, calls one function in chalicelib, and returns
 what it answers. Nothing heavy is imported here: cold starts stay short.
 """
 import logging
+from datetime import timedelta
 
 from chalice import Chalice, Cron, Rate, Response
 
-from chalicelib.pages import admin, admin_pairings, admin_report, admin_settings, apply, exports, respond, sign_in, web
-from chalicelib.services import alerts, deliverability, inbound, mail, settings_store, workflow
+from chalicelib.pages import (admin, admin_jobs, admin_pairings, admin_report, admin_settings, apply, exports, respond,
+                              sign_in, web)
+from chalicelib.services import alerts, deliverability, inbound, job_kinds, mail, settings_store, workflow
 
 app = Chalice(app_name="mentoring")
 app.api.binary_types.append("multipart/form-data")
@@ -20,6 +22,7 @@ MULTIPART = "multipart/form-data"
 CSV = "text/csv"
 INBOUND_TOPIC = "mentoring-inbound-mail"
 MAIL_EVENTS_TOPIC = "mentoring-mail-events"  # SES bounces and complaints
+JOB_WORKER = "run_job"  # the function that runs background jobs (services/jobs.py)
 
 
 @app.route("/", methods=["GET"])
@@ -134,6 +137,11 @@ def show_roster():
 def upload_roster():
     request = app.current_request
     return _respond(admin.roster_upload(_session(), request.raw_body, request.headers.get("content-type", "")))
+
+
+@app.route("/admin/roster/uploaded", methods=["GET"])
+def load_uploaded_roster():
+    return _respond(admin.roster_uploaded(_session(), _query()))
 
 
 @app.route("/admin/api/roster", methods=["PUT"], content_types=[CSV])
@@ -256,6 +264,26 @@ def act_on_pairing(pairing_id):
     return _respond(admin_pairings.pairing_action_json(_session(), pairing_id, app.current_request.raw_body))
 
 
+@app.route("/admin/jobs/{job_id}", methods=["GET"])
+def show_job(job_id):
+    return _respond(admin_jobs.job_page(_session(), job_id))
+
+
+@app.route("/admin/jobs/{job_id}/run", methods=["POST"], content_types=[FORM])
+def run_job_again_form(job_id):
+    return _respond(admin_jobs.rerun_form(_session(), job_id))
+
+
+@app.route("/admin/api/jobs/{job_id}", methods=["GET"])
+def get_job(job_id):
+    return _respond(admin_jobs.job_json(job_id))
+
+
+@app.route("/admin/api/jobs/{job_id}/run", methods=["POST"], content_types=[JSON])
+def run_job_again(job_id):
+    return _respond(admin_jobs.rerun_json(_session(), job_id))
+
+
 @app.route("/admin/report", methods=["GET"])
 def show_report():
     return _respond(admin_report.report_page(_session(), _query()))
@@ -319,6 +347,13 @@ def fire_due_timers(event):
 @app.schedule(Cron(0, 13, "*", "*", "?", "*"))
 def send_committee_digest(event):
     return {"alerts": alerts.send_digest()}
+
+
+@app.lambda_function(name=JOB_WORKER)
+def run_job(event, context):
+    # Invoked asynchronously with {"job_id"} by services/jobs.py, and again by itself when
+    # its time runs short; the job's record says where to go on.
+    return job_kinds.run(event["job_id"], lambda: timedelta(milliseconds=context.get_remaining_time_in_millis()))
 
 
 @app.on_sns_message(topic=INBOUND_TOPIC)

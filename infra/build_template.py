@@ -44,7 +44,10 @@ BUILD_DIR = PROJECT_DIR / "build"
 LAMBDA_CONSTRAINTS = PROJECT_DIR / "infra" / "lambda-constraints.txt"
 
 INBOUND_PREFIX = "inbound/"  # where the receipt rule stores raw mail; the functions read only there
+UPLOADS_PREFIX = "uploads/"  # files the committee uploads straight to S3 (chalicelib/adapters/uploads.py)
+UPLOADS_DAYS = 1  # an upload is loaded within minutes; then it is only personal data lying about
 SES_TOPICS = {"inbound": "INBOUND_TOPIC", "mail_events": "MAIL_EVENTS_TOPIC"}  # app.py constants
+JOB_WORKER = "JOB_WORKER"  # the app.py constant that names the job worker's function
 ROUTE_ERRORS_METRIC = "RouteErrors"
 ROUTE_ERROR_PATTERN = '"Caught exception for path"'  # what Chalice logs when a route raises
 SUB = "Fn::Sub"
@@ -103,6 +106,9 @@ class Stage:
     @property
     def rule_name(self) -> str:
         return f"{self.prefix}-replies"
+
+    def function_name(self, handler: str) -> str:
+        return f"{self.prefix}-{handler}"  # as chalice package names a handler's function
 
 
 def load_config() -> dict:
@@ -253,9 +259,9 @@ def functions(chalice_app, stage: Stage) -> list[Function]:
         else:
             raise BuildError(f"handler {source.name}: chalice package cannot deploy a "
                              f"{type(source).__name__} (S3 events need `chalice deploy`); use SNS instead")
-        found.append(Function(cfn_name(source.name), source.name, f"{stage.prefix}-{source.name}", (event,)))
+        found.append(Function(cfn_name(source.name), source.name, stage.function_name(source.name), (event,)))
     for pure in chalice_app.pure_lambda_functions:
-        found.append(Function(cfn_name(pure.name), pure.name, f"{stage.prefix}-{pure.name}"))
+        found.append(Function(cfn_name(pure.name), pure.name, stage.function_name(pure.name)))
     if chalice_app.websocket_handlers or chalice_app.builtin_auth_handlers:
         raise BuildError("websocket and built-in authorizer handlers are not covered by infra/build_template.py")
     return found
@@ -283,7 +289,7 @@ def sns_topics(stage: Stage, handlers: list[Function]) -> dict[str, str]:
     return topics
 
 
-def function_overrides(stage: Stage, handlers: list[Function], topics: dict[str, str]) -> dict:
+def function_overrides(stage: Stage, handlers: list[Function], topics: dict[str, str], job_worker: str) -> dict:
     resources = {}
     for function in handlers:
         override = {
@@ -293,6 +299,8 @@ def function_overrides(stage: Stage, handlers: list[Function], topics: dict[str,
                     # The placeholders in .chalice/config.json, replaced by the stack's own resources.
                     "INBOUND_BUCKET": {"Ref": "InboundMailBucket"},
                     "SES_CONFIGURATION_SET": {"Ref": "MailConfigurationSet"},
+                    # A name, not a Ref: the worker starts itself again, and may not refer to itself.
+                    "JOB_WORKER_FUNCTION": stage.function_name(job_worker),
                 }},
             },
             # The log group exists before the function can write: the role may not create one.
@@ -365,6 +373,11 @@ def inbound_mail(stage: Stage, topics: dict[str, str], inbound_topic: str) -> di
                     "Status": "Enabled",
                     "ExpirationInDays": int(stage.infra.get("inbound_mail_days", 30)),
                     "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                }, {
+                    "Id": "ExpireUploads",
+                    "Status": "Enabled",
+                    "Prefix": UPLOADS_PREFIX,
+                    "ExpirationInDays": UPLOADS_DAYS,
                 }]},
                 "Tags": [{"Key": "app", "Value": stage.app_name}, {"Key": "stage", "Value": stage.name}],
             },
@@ -539,9 +552,27 @@ CLIENT_RESOURCES = {
         *[ses_identity(stage, address) for address in stage.infra.get("sandbox_recipients", [])],
     ],
     "s3:GetObject": lambda stage: [
-        {SUB: f"arn:${{AWS::Partition}}:s3:::{stage.bucket_name}/{INBOUND_PREFIX}*"}],
+        {SUB: f"arn:${{AWS::Partition}}:s3:::{stage.bucket_name}/{INBOUND_PREFIX}*"}, _uploads(stage)],
+    "s3:PutObject": lambda stage: [_uploads(stage)],
+    "s3:DeleteObject": lambda stage: [_uploads(stage)],
+    # The worker's function, started by the API's and by itself.
+    "lambda:InvokeFunction": lambda stage: [arn("lambda", f"function:{stage.function_name(job_worker())}")],
     "ssm:GetParameter": lambda stage: [arn("ssm", "parameter/" + stage.signing_key_parameter.lstrip("/"))],
 }
+
+
+def job_worker() -> str:
+    """The handler in app.py that runs background jobs (a @app.lambda_function)."""
+    import app as application
+
+    handler = getattr(application, JOB_WORKER, None)
+    if handler not in {function.name for function in application.app.pure_lambda_functions}:
+        raise BuildError(f"app.py's {JOB_WORKER} must name the @app.lambda_function that runs background jobs")
+    return handler
+
+
+def _uploads(stage: Stage) -> dict:
+    return {SUB: f"arn:${{AWS::Partition}}:s3:::{stage.bucket_name}/{UPLOADS_PREFIX}*"}
 
 
 def _sid(text: str) -> str:
@@ -616,7 +647,7 @@ def merge_template(stage: Stage) -> tuple[dict, dict]:
     resources.update(mail_events(stage, topics, ses_topics["mail_events"]))
     for topic, logical_id in topics.items():  # topics the app adds later get a plain stage topic
         resources.setdefault(logical_id, _topic(stage, topic))
-    resources.update(function_overrides(stage, handlers, topics))
+    resources.update(function_overrides(stage, handlers, topics, job_worker()))
     resources.update(alarms(stage, handlers, mail.BACKLOG_METRIC, namespace))
     template = {
         "Description": f"The {stage.app_name} program's {stage.name} stage: functions, tables, mail in and out, "

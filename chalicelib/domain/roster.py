@@ -15,7 +15,7 @@ from chalicelib.domain.validation import EMAIL_PATTERN, Invalid
 
 REQUIRED_COLUMNS = ("membership_id", "email", "name")
 OPTIONAL_COLUMNS = ("expires",)
-MAX_MEMBERS = 20_000
+MAX_MEMBERS = 200_000  # a national association's whole membership
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,14 @@ class RosterInvalid(Invalid):
     def __init__(self, problems: list[str]):
         super().__init__({"_body": "The roster was not loaded.", "lines": problems})
         self.problems = problems
+
+
+def decode_spreadsheet_export(raw: bytes) -> str:
+    """A spreadsheet export: UTF-8 (with or without a byte-order mark), else Windows' own encoding."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
 
 
 def normalise_membership_id(value: str) -> str:

@@ -5,12 +5,12 @@ signed-in member's Session.
 """
 from __future__ import annotations
 
-from chalicelib.adapters.models import Application, Pairing
+from chalicelib.adapters.models import Application, Job, Pairing
 from chalicelib.adapters.store import open_cohort
 from chalicelib.domain import lifecycle
 from chalicelib.domain.lifecycle import ResponseKind, State
 from chalicelib.domain.refusals import Conflict, Invalid, Refused
-from chalicelib.pages import respond, web
+from chalicelib.pages import admin_jobs, respond, web
 from chalicelib.services import pairings, proposals, workflow
 from chalicelib.services.applications import pairing_responses
 from chalicelib.services.committee import Session
@@ -64,23 +64,28 @@ def _requests(pairs) -> list[PairRequest]:
 
 @web.json_route
 def approve_json(session: Session, raw_body: bytes) -> web.Answer:
-    document = web.decode_json(raw_body)
+    document = web.decode_json(raw_body, limit=web.LARGE_BODY_BYTES)
     requests = _requests(document.get("pairs") if isinstance(document, dict) else None)
-    created = pairings.approve(session.email, requests)
-    return web.json_answer({"pairings": [_summary(p) for p in created]}, status=201)
+    approved = pairings.approve_or_start(session.email, requests)
+    if isinstance(approved, Job):
+        return admin_jobs.accepted_json(approved)
+    return web.json_answer({"pairings": [_summary(p) for p in approved]}, status=201)
 
 
 def approve_form(session: Session, raw_body: bytes) -> web.Answer:
-    chosen = _split_pairs(web.decode_form(raw_body).get("pair", []))
+    submitted = web.decode_form(raw_body, limit=web.LARGE_BODY_BYTES, max_fields=web.LARGE_FORM_FIELDS)
+    chosen = _split_pairs(submitted.get("pair", []))
     if not chosen:
         return web.admin_page("pages/admin/matching.html", session, status=400, cohort=open_cohort(), view=None,
                      locks=[], forbids=[], problem="Tick at least one pair to approve.")
     try:
-        created = pairings.approve(session.email, [PairRequest(mentor, mentee) for mentor, mentee in chosen])
-    except Conflict as refusal:
+        approved = pairings.approve_or_start(session.email, [PairRequest(mentor, mentee) for mentor, mentee in chosen])
+    except Refused as refusal:
         return web.admin_page("pages/admin/matching.html", session, status=web.status_of(refusal), cohort=open_cohort(),
                               view=None, locks=[], forbids=[], problem=f"Nothing was approved. {refusal}")
-    return web.redirect(f"/admin/pairings?approved={len(created)}")
+    if isinstance(approved, Job):
+        return admin_jobs.accepted_page(approved)
+    return web.redirect(f"/admin/pairings?approved={len(approved)}")
 
 
 def _summary(pairing: Pairing) -> dict:
@@ -145,7 +150,7 @@ def pairings_page(session: Session, query: dict) -> web.Answer:
     state = query.get("state") if query.get("state") in STATES else ""
     found = pairings.cohort_pairings(cohort.id, state) if cohort else []
     approved = query.get("approved", "")
-    flash = f"{approved} pairing{'s' if approved != '1' else ''} approved; the introductions are on their way." if approved.isdigit() else ""
+    flash = admin_jobs.approved_message(int(approved)) if approved.isdigit() else ""
     return web.admin_page("pages/admin/pairings.html", session, cohort=cohort, pairings=[pairings.pairing_record(p) for p in found],
                  names=_names(found), state_filter=state, states=STATES, flash=flash)
 

@@ -15,7 +15,8 @@ from chalicelib.services.committee import Session
 
 CSRF_FIELD = "csrf_token"
 OPEN_PATHS = ("/admin/login", "/admin/login/{token}")
-UPLOAD_LIMIT = 5 * 1024 * 1024  # a roster of some 20,000 members
+UPLOAD_LIMIT = 5 * 1024 * 1024  # a roster this large through the API; larger ones go straight to S3
+LARGE_FORMS = ("/admin/matching/approve",)  # the matching page's approval ticks many pairs
 
 
 
@@ -32,9 +33,12 @@ def guard(path: str, method: str, headers, raw_body: bytes | None) -> Session | 
         return web.redirect("/admin/login")
     if method == "POST" and not is_api:
         content_type = headers.get("content-type", "")
-        limit = UPLOAD_LIMIT if content_type.startswith("multipart/form-data") else web.MAX_BODY_BYTES
+        limit, fields = (web.LARGE_BODY_BYTES, web.LARGE_FORM_FIELDS) if path in LARGE_FORMS else (
+            web.MAX_BODY_BYTES, web.MAX_FORM_FIELDS)
+        if content_type.startswith("multipart/form-data"):
+            limit = UPLOAD_LIMIT
         try:
-            submitted = web.decode_submission(raw_body, content_type, limit)
+            submitted = web.decode_submission(raw_body, content_type, limit, fields)
         except Refused as refusal:
             return web.refusal_page(refusal)
         if not hmac.compare_digest(submitted.get(CSRF_FIELD, [""])[0], session.csrf_token):

@@ -11,10 +11,14 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
 from chalicelib.domain.refusals import Conflict, Invalid, NotFound, Refused, TooLarge, WrongMediaType
+from chalicelib.domain.roster import decode_spreadsheet_export
 from chalicelib.domain.templating import render
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_FORM_FIELDS = 200
+# The few forms and bodies that carry many items: approving up to pairings.MAX_PAIRS pairs at once.
+LARGE_BODY_BYTES = 512 * 1024
+LARGE_FORM_FIELDS = 4_100
 HTML = "text/html; charset=utf-8"
 JSON = "application/json"
 SECURITY_HEADERS = {
@@ -77,6 +81,15 @@ def html_route(function):
     return answer
 
 
+def allow_form_action(answer: Answer, url: str) -> None:
+    """Let this page's forms post to one more origin (an upload form that posts to S3)."""
+    from urllib.parse import urlsplit
+
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
+    policy = answer.headers.get("Content-Security-Policy", SECURITY_HEADERS["Content-Security-Policy"])
+    answer.headers["Content-Security-Policy"] = policy.replace("form-action 'self'", f"form-action 'self' {origin}")
+
+
 def page(template: str, status: int = 200, **context) -> Answer:
     return Answer(status, render(template, **context))
 
@@ -108,17 +121,10 @@ def _text_of(raw_body: bytes | None, limit: int = MAX_BODY_BYTES) -> str:
         raise Invalid("The submission is not valid UTF-8 text.") from None
 
 
-def decode_text_file(raw: bytes) -> str:
-    """A spreadsheet export: UTF-8 (with or without a byte-order mark), else Windows' own encoding."""
+def decode_form(raw_body: bytes | None, limit: int = MAX_BODY_BYTES,
+                max_fields: int = MAX_FORM_FIELDS) -> dict[str, list[str]]:
     try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="replace")
-
-
-def decode_form(raw_body: bytes | None, limit: int = MAX_BODY_BYTES) -> dict[str, list[str]]:
-    try:
-        return parse_qs(_text_of(raw_body, limit), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+        return parse_qs(_text_of(raw_body, limit), keep_blank_values=True, max_num_fields=max_fields)
     except ValueError:
         raise Invalid("The form has too many fields.") from None
 
@@ -140,14 +146,15 @@ def decode_multipart(raw_body: bytes | None, content_type: str, limit: int) -> d
         if not name:
             continue
         payload = part.get_payload(decode=True) or b""
-        fields.setdefault(str(name), []).append(decode_text_file(payload))
+        fields.setdefault(str(name), []).append(decode_spreadsheet_export(payload))
     return fields
 
 
-def decode_submission(raw_body: bytes | None, content_type: str, limit: int = MAX_BODY_BYTES) -> dict[str, list[str]]:
+def decode_submission(raw_body: bytes | None, content_type: str, limit: int = MAX_BODY_BYTES,
+                      max_fields: int = MAX_FORM_FIELDS) -> dict[str, list[str]]:
     if content_type.startswith("multipart/form-data"):
         return decode_multipart(raw_body, content_type, limit)
-    return decode_form(raw_body, limit)
+    return decode_form(raw_body, limit, max_fields)
 
 
 def decode_json(raw_body: bytes | None, limit: int = MAX_BODY_BYTES):
