@@ -134,10 +134,17 @@ def rerun(member: str, job_id: str) -> Job:
 
 
 def get(job_id: str) -> Job:
+    job = find(job_id)
+    if job is None:
+        raise NotFound(f"No job {job_id}.")
+    return job
+
+
+def find(job_id: str) -> Job | None:
     try:
         return Job.get(job_id, consistent_read=True)
     except Job.DoesNotExist:
-        raise NotFound(f"No job {job_id}.") from None
+        return None
 
 
 # Working: what the worker's Lambda function runs.

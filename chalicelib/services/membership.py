@@ -181,9 +181,13 @@ def load_uploaded(by: str, owner: str, key: str) -> Job:
     sent the browser to), it starts one job: the job's id comes from the file's key."""
     if not key.startswith(f"{ROSTER_UPLOADS}{owner}/") or ".." in key:
         raise Invalid("That upload is not one of yours.", field="key")
+    job_id = hashlib.sha256(key.encode()).hexdigest()[:32]
+    started = jobs.find(job_id)
+    if started is not None:
+        return started  # its file may be gone already: loaded, and deleted
     if uploads.size(key) is None:
         raise NotFound("The uploaded file is not there (uploads are kept for a day). Please upload it again.")
-    return jobs.submit(ROSTER_JOB, by, {"key": key}, job_id=hashlib.sha256(key.encode()).hexdigest()[:32])
+    return jobs.submit(ROSTER_JOB, by, {"key": key}, job_id=job_id)
 
 
 def roster_step(job: Job) -> jobs.Progress:
