@@ -44,8 +44,7 @@ BUILD_DIR = PROJECT_DIR / "build"
 LAMBDA_CONSTRAINTS = PROJECT_DIR / "infra" / "lambda-constraints.txt"
 
 INBOUND_PREFIX = "inbound/"  # where the receipt rule stores raw mail; the functions read only there
-UPLOADS_PREFIX = "uploads/"  # files the committee uploads straight to S3 (chalicelib/adapters/uploads.py)
-UPLOADS_DAYS = 1  # an upload is loaded within minutes; then it is only personal data lying about
+UPLOADS_DAYS = 1  # an upload (chalicelib/adapters/uploads.py) is loaded in minutes; then it is only personal data
 SES_TOPICS = {"inbound": "INBOUND_TOPIC", "mail_events": "MAIL_EVENTS_TOPIC"}  # app.py constants
 JOB_WORKER = "JOB_WORKER"  # the app.py constant that names the job worker's function
 ROUTE_ERRORS_METRIC = "RouteErrors"
@@ -376,7 +375,7 @@ def inbound_mail(stage: Stage, topics: dict[str, str], inbound_topic: str) -> di
                 }, {
                     "Id": "ExpireUploads",
                     "Status": "Enabled",
-                    "Prefix": UPLOADS_PREFIX,
+                    "Prefix": uploads_prefix(),
                     "ExpirationInDays": UPLOADS_DAYS,
                 }]},
                 "Tags": [{"Key": "app", "Value": stage.app_name}, {"Key": "stage", "Value": stage.name}],
@@ -571,8 +570,14 @@ def job_worker() -> str:
     return handler
 
 
+def uploads_prefix() -> str:
+    from chalicelib.adapters.uploads import PREFIX
+
+    return PREFIX
+
+
 def _uploads(stage: Stage) -> dict:
-    return {SUB: f"arn:${{AWS::Partition}}:s3:::{stage.bucket_name}/{UPLOADS_PREFIX}*"}
+    return {SUB: f"arn:${{AWS::Partition}}:s3:::{stage.bucket_name}/{uploads_prefix()}*"}
 
 
 def _sid(text: str) -> str:
