@@ -211,7 +211,7 @@ def remove_committee_member():
 
 @app.route("/admin/matching", methods=["GET"])
 def show_matching_proposal():
-    return _respond(admin_pairings.proposal_page(_session()))
+    return _respond(admin_pairings.proposal_page(_session(), query=_query()))
 
 
 @app.route("/admin/matching", methods=["POST"], content_types=[FORM])
@@ -226,7 +226,12 @@ def approve_pairs_form():
 
 @app.route("/admin/api/matching/proposal", methods=["POST"], content_types=[JSON])
 def propose_matches():
-    return _respond(admin_pairings.proposal_json(app.current_request.raw_body))
+    return _respond(admin_pairings.proposal_json(_session(), app.current_request.raw_body))
+
+
+@app.route("/admin/api/matching/proposals/{job_id}", methods=["GET"])
+def show_stored_proposal(job_id):
+    return _respond(admin_pairings.stored_proposal_json(job_id))
 
 
 @app.route("/admin/api/pairings", methods=["POST"], content_types=[JSON])

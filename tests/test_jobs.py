@@ -384,3 +384,52 @@ def test_only_the_session_that_uploaded_a_file_can_load_it(client, committee_coo
     gone = f"{membership.ROSTER_UPLOADS}{mine.split('/')[2]}/{'b' * 32}.csv"
     assert client.http.get(f"/admin/roster/uploaded?key={gone}", headers={"Cookie": committee_cookie}).status_code == 404
     assert client.http.get("/admin/roster/uploaded?key=inbound/x", headers={"Cookie": committee_cookie}).status_code == 400
+
+
+# Proposals for a large cohort (issue 16): the same mechanism.
+
+@pytest.fixture
+def large_for_proposals(aws, monkeypatch):
+    """The demo cohort, counted as large: its proposal is made by the job worker."""
+    monkeypatch.setattr(proposals, "INLINE_PROPOSAL", 10)
+    seed_demo_cohort()
+
+
+def test_a_large_cohorts_proposal_is_made_by_a_job_and_kept_for_the_api_and_the_page(client, committee_cookie,
+                                                                                    large_for_proposals):
+    answer = post(client, committee_cookie, "/admin/api/matching/proposal", {"forbids": []})
+    done = job_of(client, committee_cookie, answer)
+    assert done["kind"] == "propose_matches" and done["state"] == "done" and (done["done"], done["total"]) == (1, 1)
+    kept = client.http.get(f"/admin/api/matching/proposals/{done['id']}", headers={"Cookie": committee_cookie})
+    inline = proposals.propose(open_cohort(), {}).proposal
+    assert kept.status_code == 200 and kept.json_body == inline  # the engine is deterministic
+    assert done["result"] == {"pairs": len(inline["pairs"]), "unmatched_mentees": len(inline["unmatched_mentees"])}
+    page = client.http.get(f"/admin/jobs/{done['id']}", headers={"Cookie": committee_cookie}).body.decode()
+    assert f"The proposal is ready: {len(inline['pairs'])} pairs" in page
+    assert f'href="/admin/matching?proposal={done["id"]}"' in page
+    shown = client.http.get(f"/admin/matching?proposal={done['id']}", headers={"Cookie": committee_cookie}).body.decode()
+    assert "Proposed pairs" in shown and shown.count('name="pair"') == len(inline["pairs"])
+
+
+def test_the_matching_page_of_a_large_cohort_starts_nothing_until_asked(client, committee_cookie, large_for_proposals):
+    page = client.http.get("/admin/matching", headers={"Cookie": committee_cookie}).body.decode()
+    assert "Make the matching proposal" in page and "Proposed pairs" not in page and list(Job.scan()) == []
+    token = csrf_of(client, committee_cookie)
+    asked = client.http.post("/admin/matching", headers={**FORM, "Cookie": committee_cookie},
+                             body=f"csrf_token={token}".encode())
+    assert asked.status_code == 303 and asked.headers["Location"].startswith("/admin/jobs/")
+    [job] = list(Job.scan())
+    assert job.kind == "propose_matches" and job.state == "done"
+
+
+def test_a_proposal_job_refuses_a_lock_it_cannot_keep_and_bad_options_start_no_job(client, committee_cookie,
+                                                                                   large_for_proposals):
+    bad = post(client, committee_cookie, "/admin/api/matching/proposal", {"weights": {"interests": -1}})
+    assert bad.status_code == 400 and list(Job.scan()) == []
+    refused = job_of(client, committee_cookie, post(client, committee_cookie, "/admin/api/matching/proposal",
+                                                    {"locks": [["nobody", "nobody-else"]]}))
+    assert refused["state"] == "failed" and refused["errors"]
+    assert client.http.get(f"/admin/api/matching/proposals/{refused['id']}",
+                           headers={"Cookie": committee_cookie}).status_code == 404
+    gone = client.http.get(f"/admin/matching?proposal={'0' * 32}", headers={"Cookie": committee_cookie})
+    assert gone.status_code == 404 and b"Please make it again" in gone.body

@@ -8,12 +8,12 @@ from __future__ import annotations
 from chalicelib.adapters.models import Job
 from chalicelib.domain.refusals import Conflict
 from chalicelib.pages import web
-from chalicelib.services import jobs, membership, pairings, retention
+from chalicelib.services import jobs, membership, pairings, proposals, retention
 from chalicelib.services.committee import Session
 
 REFRESH_SECONDS = 2  # the page reloads itself while the job runs: no script needed
 TITLES = {pairings.APPROVAL_JOB: "Approving pairs", membership.ROSTER_JOB: "Loading the member roster",
-          retention.CLOSE_JOB: "Closing a cohort"}
+          retention.CLOSE_JOB: "Closing a cohort", proposals.PROPOSAL_JOB: "Making the matching proposal"}
 
 
 def api_url(job: Job) -> str:
@@ -51,7 +51,7 @@ def job_page(session: Session, job_id: str, problem: str = "", status: int = 200
     record = jobs.job_record(job)
     return web.admin_page("pages/admin/job.html", session, status=status, job=record,
                           title=TITLES.get(job.kind, "A background job"), outcome=outcome(job.kind, record["result"]),
-                          next_page=NEXT_PAGES.get(job.kind), can_run_again=jobs.can_run_again(job),
+                          next_page=_next_page(job), can_run_again=jobs.can_run_again(job),
                           refresh=REFRESH_SECONDS if record["state"] in (jobs.QUEUED, jobs.RUNNING) else None,
                           problem=problem)
 
@@ -67,7 +67,15 @@ def rerun_form(session: Session, job_id: str) -> web.Answer:
 
 NEXT_PAGES = {pairings.APPROVAL_JOB: ("/admin/pairings", "See the pairings"),
               membership.ROSTER_JOB: ("/admin/applications", "See the applications"),
-              retention.CLOSE_JOB: ("/admin/cohorts", "Back to the cohorts")}
+              retention.CLOSE_JOB: ("/admin/cohorts", "Back to the cohorts"),
+              proposals.PROPOSAL_JOB: ("/admin/matching?proposal={id}", "See the proposal and approve pairs")}
+
+
+def _next_page(job: Job) -> tuple[str, str] | None:
+    if job.kind not in NEXT_PAGES or (job.kind == proposals.PROPOSAL_JOB and jobs.state_of(job) != jobs.DONE):
+        return None
+    address, words = NEXT_PAGES[job.kind]
+    return address.format(id=job.id), words
 
 
 def outcome(kind: str, result: dict | None) -> str:
@@ -80,6 +88,9 @@ def outcome(kind: str, result: dict | None) -> str:
         return roster_message(result)
     if kind == retention.CLOSE_JOB:
         return closed_message(result["personal_data_deleted_on"])
+    if kind == proposals.PROPOSAL_JOB:
+        return (f"The proposal is ready: {result['pairs']} pairs, and {result['unmatched_mentees']} mentees "
+                f"who could not be matched.")
     return ""
 
 
