@@ -433,3 +433,11 @@ def test_a_proposal_job_refuses_a_lock_it_cannot_keep_and_bad_options_start_no_j
                            headers={"Cookie": committee_cookie}).status_code == 404
     gone = client.http.get(f"/admin/matching?proposal={'0' * 32}", headers={"Cookie": committee_cookie})
     assert gone.status_code == 404 and b"Please make it again" in gone.body
+
+
+def test_a_problem_quoting_a_huge_field_is_kept_short(client, committee_cookie, aws):
+    body = roster_csv(10) + b"KLA-X," + b"x" * 600_000 + b",Nobody,2099-12-31\n"
+    refused = job_of(client, committee_cookie, client.http.put(
+        "/admin/api/roster", headers={"Content-Type": "text/csv", "Cookie": committee_cookie}, body=body))
+    assert refused["state"] == "failed" and refused["errors"][1].startswith("Line 12:")
+    assert all(len(error) <= jobs.MAX_ERROR_LENGTH for error in refused["errors"])

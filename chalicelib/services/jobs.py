@@ -39,6 +39,7 @@ HAND_OVER = timedelta(seconds=60)  # a worker with less time left passes the job
 STALLED_AFTER = timedelta(minutes=5)  # unleased and untouched this long: no worker has it (Lambda gave up)
 KEEP_FOR = timedelta(days=30)  # a finished job, and its list of problems (which may name people), then expires
 MAX_ERRORS = 100  # problems kept word for word; the rest are counted
+MAX_ERROR_LENGTH = 300  # a problem may quote what was sent (a roster's line): the job's item stays small
 STOPPED = "The work stopped before it finished. Run it again: it goes on where it stopped."
 
 
@@ -166,7 +167,8 @@ def run(job_id: str, steps: Mapping[str, StepFunction], time_left: Callable[[], 
             progress = Progress(job.cursor, int(job.done), int(job.total), tuple(_sentences(refusal.errors)),
                                 finished=True, refused=True)
         except Exception as error:
-            log.exception("job %s (%s) stopped in a step", job.id, job.kind)
+            # The type only: an error's message may quote a record, and logs carry no personal data.
+            log.error("job %s (%s) stopped in a step: %s", job.id, job.kind, type(error).__name__)
             _note_stop(job, f"{STOPPED} ({type(error).__name__} after {job.done} of {job.total})", release=True)
             raise  # Lambda retries the invocation; the retry goes on from the cursor
         job = _checkpoint(job, progress)
@@ -207,7 +209,7 @@ def _checkpoint(job: Job, progress: Progress) -> Job | None:
                Job.updated_at.set(now)]
     if progress.errors:
         room = MAX_ERRORS - len(kept)
-        actions += [Job.errors.set(kept + list(progress.errors[:max(room, 0)])),
+        actions += [Job.errors.set(kept + [_shortened(error) for error in progress.errors[:max(room, 0)]]),
                     Job.error_count.add(len(progress.errors))]
     if progress.finished:
         actions += [Job.state.set(FAILED if progress.refused else DONE), Job.finished_at.set(now),
@@ -243,6 +245,10 @@ def _note_stop(job: Job, problem: str, release: bool = False) -> None:
         job.update(actions=actions, condition=condition)
     except Exception:  # noqa: BLE001 - the store is failing too: the stalled job shows as failed anyway
         log.warning("job %s: its stop could not be recorded", job.id)
+
+
+def _shortened(error: str) -> str:
+    return error if len(error) <= MAX_ERROR_LENGTH else error[:MAX_ERROR_LENGTH - 1] + "…"
 
 
 def _sentences(errors: Mapping) -> list[str]:
