@@ -435,9 +435,19 @@ def test_a_proposal_job_refuses_a_lock_it_cannot_keep_and_bad_options_start_no_j
     assert gone.status_code == 404 and b"Please make it again" in gone.body
 
 
-def test_a_problem_quoting_a_huge_field_is_kept_short(client, committee_cookie, aws):
-    body = roster_csv(10) + b"KLA-X," + b"x" * 600_000 + b",Nobody,2099-12-31\n"
+def test_a_roster_line_too_long_to_read_is_refused_with_its_number(client, committee_cookie, aws):
+    headers = {"Content-Type": "text/csv", "Cookie": committee_cookie}
+    huge = roster_csv(10) + b"KLA-X," + b"x" * 600_000 + b",Nobody,2099-12-31\n"  # over csv's field limit
+    refused = job_of(client, committee_cookie, client.http.put("/admin/api/roster", headers=headers, body=huge))
+    assert refused["state"] == "failed" and refused["errors"][1].startswith("Line 12: this line cannot be read")
+    small = roster_csv(3) + b'KLA-Y,y@example.org,"' + b"y" * 140_000 + b"\n"  # within a request: a 400, not a 5xx
+    answer = client.http.put("/admin/api/roster", headers=headers, body=small)
+    assert answer.status_code == 400 and answer.json_body["errors"]["lines"][0].startswith("Line 5:")
+
+
+def test_a_problem_quoting_a_long_value_is_kept_short(client, committee_cookie, aws):
+    body = roster_csv(1_500) + b"KLA-X," + b"x" * 100_000 + b"@,Nobody,2099-12-31\n"
     refused = job_of(client, committee_cookie, client.http.put(
         "/admin/api/roster", headers={"Content-Type": "text/csv", "Cookie": committee_cookie}, body=body))
-    assert refused["state"] == "failed" and refused["errors"][1].startswith("Line 12:")
-    assert all(len(error) <= jobs.MAX_ERROR_LENGTH for error in refused["errors"])
+    assert refused["state"] == "failed" and refused["errors"][1].startswith("Line 1502: 'xxx")
+    assert refused["errors"][1].endswith("…") and all(len(error) <= jobs.MAX_ERROR_LENGTH for error in refused["errors"])

@@ -48,10 +48,24 @@ def normalise_membership_id(value: str) -> str:
 
 def parse_roster(text: str) -> list[RosterRow]:
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))  # Excel writes a byte-order mark
+    rows, problems = [], []
+    try:
+        _read_rows(reader, rows, problems)
+    except csv.Error:  # a value over csv's 128 KB limit, or a quote never closed: nothing after it can be read
+        problems.append(f"Line {reader.line_num}: this line cannot be read as CSV "
+                        "(a value far too long, or a quotation mark that is never closed).")
+    if len(rows) > MAX_MEMBERS:
+        problems.append(f"The roster has {len(rows)} members; at most {MAX_MEMBERS} can be loaded at once.")
+    if problems:
+        raise RosterInvalid(problems)
+    return rows
+
+
+def _read_rows(reader, rows: list[RosterRow], problems: list[str]) -> None:
     header = [column.strip().lower() for column in next(reader, [])]
     if tuple(header[:3]) != REQUIRED_COLUMNS or not set(header[3:]) <= set(OPTIONAL_COLUMNS):
         raise RosterInvalid(["Line 1: the header must be membership_id,email,name and optionally expires."])
-    rows, problems, seen = [], [], {}
+    seen: dict[str, int] = {}
     for line_number, values in enumerate(reader, start=2):
         if not any(value.strip() for value in values):
             continue
@@ -70,11 +84,6 @@ def parse_roster(text: str) -> list[RosterRow]:
         seen[membership_id] = line_number
         expires = date.fromisoformat(record["expires"]) if record.get("expires") else None
         rows.append(RosterRow(membership_id, record["email"].lower(), record["name"], expires))
-    if len(rows) > MAX_MEMBERS:
-        problems.append(f"The roster has {len(rows)} members; at most {MAX_MEMBERS} can be loaded at once.")
-    if problems:
-        raise RosterInvalid(problems)
-    return rows
 
 
 def _problem_with(record: dict[str, str], membership_id: str) -> str | None:
