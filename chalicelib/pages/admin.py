@@ -120,8 +120,9 @@ ROSTER_UPLOADED = "/admin/roster/uploaded"
 def roster_uploaded(session: Session, query: dict) -> web.Answer:
     """Where S3 sends the browser once the file is uploaded: the roster is loaded by a job.
 
-    A GET that starts work, as S3's redirect must be; it is safe to follow twice, or from
-    anywhere: the key names a file this session uploaded, and one file starts one job."""
+    A GET that starts work, as S3's redirect must be. It is safe to follow twice (one file
+    starts one job), and a forged link starts nothing: the key must name a file that this
+    very session uploaded."""
     try:
         job = membership.load_uploaded(session.email, membership.upload_owner(session.session_id),
                                        query.get("key") or "")

@@ -1,7 +1,9 @@
 """Membership in the association, the program's only requirement.
 
 The committee loads the roster; an application whose membership number or
-email is on the current roster (and not expired) is eligible.
+email is on the current roster (and not expired) is eligible. A small roster is
+loaded within the request; a large one is uploaded straight to S3 and loaded by
+the job worker, a thousand members a step (roster_step).
 """
 from __future__ import annotations
 

@@ -8,7 +8,9 @@ transaction on the pairing's version. A lost race reloads and decides again.
 
 Claims keep the program's promises under concurrency: `live-mentee#<id>`
 (a mentee has at most one live pairing) and `mentor-slot#<id>#<n>` (a
-mentor has at most `capacity` live pairings).
+mentor has at most `capacity` live pairings). They also make approving a pair
+twice return the first pairing, which is what lets a job of many approvals
+(approval_step) stop anywhere and go on.
 """
 from __future__ import annotations
 

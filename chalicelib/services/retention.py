@@ -4,6 +4,7 @@ Cohorts: opening a new program year, and closing one. Closing freezes the
 aggregate report (the committee keeps it) and sets a DynamoDB TTL on every
 record of the cohort that holds personal data (applications, pairings, the
 answers and replies), so DynamoDB deletes them `retention_months` later.
+A large cohort is closed by the job worker, in the same steps (close_step).
 
 People: when someone asks, the committee can export everything the system
 holds about them, and erase it. Erasing withdraws them from the program (a
