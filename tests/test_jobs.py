@@ -92,6 +92,8 @@ def test_approving_many_pairs_answers_202_at_once_and_the_worker_approves_them(c
     assert queued["kind"] == "approve_pairs" and queued["state"] == "queued"
     assert (queued["done"], queued["total"], queued["errors"]) == (0, len(many_pairs), [])
     assert list(Pairing.scan()) == [] and introductions() == []  # the request did none of the work
+    recorded = Job.get(queued["id"])
+    assert abs(recorded.expires_at - recorded.created_at - jobs.KEEP_FOR) < timedelta(seconds=1)  # even if it never ends
     assert deferred.run_all() == 1
     done = job_of(client, committee_cookie, answer)
     assert done["state"] == "done" and done["done"] == done["total"] == len(many_pairs) and done["errors"] == []

@@ -37,7 +37,7 @@ STATES = (QUEUED, RUNNING, DONE, FAILED)
 LEASE = timedelta(minutes=2)  # longer than any one step takes
 HAND_OVER = timedelta(seconds=60)  # a worker with less time left passes the job to a fresh invocation
 STALLED_AFTER = timedelta(minutes=5)  # unleased and untouched this long: no worker has it (Lambda gave up)
-KEEP_FOR = timedelta(days=30)  # a finished job, and its list of problems (which may name people), then expires
+KEEP_FOR = timedelta(days=30)  # a job (and its problems, which may name people) expires this long after it last ended or began
 MAX_ERRORS = 100  # problems kept word for word; the rest are counted
 MAX_ERROR_LENGTH = 300  # a problem may quote what was sent (a roster's line): the job's item stays small
 STOPPED = "The work stopped before it finished. Run it again: it goes on where it stopped."
@@ -94,7 +94,7 @@ def submit(kind: str, member: str, params: dict, total: int = 0, job_id: str | N
     already recorded under it is returned as it is, and not started twice."""
     now = clock.now()
     job = Job(id=job_id or uuid.uuid4().hex, kind=kind, state=QUEUED, requested_by=member, created_at=now,
-              updated_at=now, params=params, total=total, done=0, errors=[], error_count=0)
+              updated_at=now, params=params, total=total, done=0, errors=[], error_count=0, expires_at=now + KEEP_FOR)
     try:
         job.save(condition=Job.id.does_not_exist())
     except PutError as error:
