@@ -92,7 +92,8 @@ class PendingMailIndex(GlobalSecondaryIndex["OutboxMail"]):
 
 
 class OutboxMail(Model):
-    """A composed mail waiting to be sent, or the record that it was."""
+    """A composed mail waiting to be sent, or the record that it was; or, in the `requested`
+    queue, a mail asked for and not composed yet (a sign-in link: see services/committee.py)."""
 
     class Meta(_Meta):
         table_name = table_name("outbox")
@@ -114,6 +115,18 @@ class OutboxMail(Model):
     expires_at = TTLAttribute(null=True)
 
     pending = PendingMailIndex()
+
+
+class MailCount(Model):
+    """How many mails of one kind one address was sent in one clock hour (see services/mail_limits.py).
+    The key holds a keyed hash of the address, never the address; the TTL removes it after its hour."""
+
+    class Meta(_Meta):
+        table_name = table_name("mail_counts")
+
+    key = UnicodeAttribute(hash_key=True)  # "<kind>#<hash of the address>#<hour>"
+    count = NumberAttribute(default=0)
+    expires_at = TTLAttribute()
 
 
 class MemberEmailIndex(GlobalSecondaryIndex["Member"]):
@@ -406,4 +419,4 @@ class SettingsVersion(Model):
 
 
 ALL_MODELS = (Application, Claim, OutboxMail, Member, Cohort, InboundMessage, CommitteeMember, AuditEntry, Pairing,
-              UndeliverableAddress, Response, Alert, SettingsVersion)
+              UndeliverableAddress, Response, Alert, SettingsVersion, MailCount)

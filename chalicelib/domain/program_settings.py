@@ -39,7 +39,9 @@ from typing import Any
 from chalicelib.domain import lifecycle, matching
 from chalicelib.domain.schema import BOTH_ROLES, COMMUNICATION_MODES, FIELDS, FIELDS_BY_NAME, INTERESTS, MEETING_FREQUENCIES, Field
 from chalicelib.domain.refusals import Invalid
-from chalicelib.domain.templating import TEMPLATE_DIR, library_type_label
+from chalicelib.domain.limits import MAX_TOPICS
+from chalicelib.domain.templating import (OUTPUT_LIMIT, SUBJECT_LIMIT, TEMPLATE_DIR, TemplateLimit, committee_environment,
+                                          committee_template, render, render_committee, within_part_limit, worst_case)
 
 PARTS = ("interests", "questions", "mail", "schedule", "feedback_questions", "evaluation_questions", "guidelines")
 META_KEYS = ("cohort", "version", "saved_by", "saved_at")  # what GET adds; a PUT may send them back
@@ -61,7 +63,6 @@ RESERVED_NAMES = (frozenset(FIELDS_BY_NAME) | {criterion.name for criterion in m
                   | {"id", "past_partners", "who", "rematch", "rating", "comments"})
 SECTION_BY_ASKED = {"both": "questions", "mentors": "mentor", "mentees": "mentee"}
 
-MAX_TOPICS = 64  # the matching engine's bit masks
 MAX_QUESTIONS = 40
 MAX_CHOICES = 50
 MAX_LABEL = 300
@@ -173,24 +174,17 @@ def default_mail() -> dict[str, dict[str, str]]:
                    "body": _normal_text(source(f"{name}.txt"))} for name in MAILS}
 
 
-@lru_cache(maxsize=1)
 def _mail_environment():
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import SandboxedEnvironment
-
-    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True)
-    env.globals.clear()  # no range, cycler, joiner, namespace...: only the mail's placeholders
-    env.filters["library_type"] = library_type_label
-    return env
+    return committee_environment()
 
 
-@lru_cache(maxsize=256)
 def _compiled(source: str):
-    return _mail_environment().from_string(source)
+    return committee_template(source)
 
 
-def _template_problem(source: str, allowed: set[str], sample: Mapping[str, Any]) -> str | None:
-    """Why a committee template cannot be used, or None: checked when it is saved, never when it is sent."""
+def _template_problem(source: str, allowed: set[str], sample: Mapping[str, Any], limit: int) -> str | None:
+    """Why a committee template cannot be used, or None: checked when it is saved, on the sample
+    and on the worst case, so that it renders within its limits when it is sent."""
     from jinja2 import TemplateSyntaxError, UndefinedError, meta, nodes
     from jinja2.exceptions import SecurityError
 
@@ -210,7 +204,10 @@ def _template_problem(source: str, allowed: set[str], sample: Mapping[str, Any])
     if hidden:
         return f"Templates cannot use names that start with an underscore ({', '.join(sorted(set(hidden)))})."
     try:
-        _compiled(source).render(sample)
+        for data in (sample, worst_case(sample)):
+            render_committee(_compiled(source), data, limit)
+    except TemplateLimit as reached:
+        return _too_large(reached)
     except SecurityError:
         return "The template tries to reach something templates may not use."
     except UndefinedError as error:
@@ -222,10 +219,17 @@ def _template_problem(source: str, allowed: set[str], sample: Mapping[str, Any])
     return None
 
 
-def render_mail(name: str, text: Mapping[str, str], context: Mapping[str, Any]) -> tuple[str, str]:
-    """(subject, plain-text body) of a committee-edited mail, rendered in the sandbox."""
-    subject = " ".join(_compiled(text["subject"]).render(context).split())
-    return subject, _compiled(text["body"]).render(context)
+def _too_large(reached: TemplateLimit) -> str:
+    return f"With the longest names and texts the form allows, {reached}. Shorten it, or use fewer loops."
+
+
+def render_mail(name: str, text: Mapping[str, str], context: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(subject, plain-text body, HTML body made from it) of a committee-edited mail, rendered in
+    the sandbox within templating's limits (TemplateLimit past them)."""
+    subject = " ".join(render_committee(_compiled(text["subject"]), context, SUBJECT_LIMIT).split())
+    body = render_committee(_compiled(text["body"]), context)
+    html = render("mail/_edited.html", subject=subject, paragraphs=paragraphs(body), **context)
+    return subject, body, within_part_limit(html)
 
 
 def edited_mail(document: Mapping, name: str) -> dict[str, str] | None:
@@ -234,7 +238,7 @@ def edited_mail(document: Mapping, name: str) -> dict[str, str] | None:
     return None if text is None or text == default_mail()[name] else text
 
 
-def mail_preview(name: str, text: Mapping[str, str]) -> tuple[str, str]:
+def mail_preview(name: str, text: Mapping[str, str]) -> tuple[str, str, str]:
     return render_mail(name, text, mail_sample(name))
 
 
@@ -705,10 +709,15 @@ def _check_mail(value: Any, part: str, errors: dict) -> dict[str, dict[str, str]
             continue
         body = _normal_text(body)
         allowed = set(mail_sample(name))
-        for piece, source in (("subject", subject), ("body", body)):
-            problem = f"{at}.{piece}" not in errors and _template_problem(source, allowed, mail_sample(name))
+        for piece, source, limit in (("subject", subject, SUBJECT_LIMIT), ("body", body, OUTPUT_LIMIT)):
+            problem = f"{at}.{piece}" not in errors and _template_problem(source, allowed, mail_sample(name), limit)
             if problem:
                 errors[f"{at}.{piece}"] = problem
+        if f"{at}.subject" not in errors and f"{at}.body" not in errors:
+            try:  # the HTML part, made from the text, has its own limit
+                render_mail(name, {"subject": subject, "body": body}, worst_case(mail_sample(name)))
+            except TemplateLimit as reached:
+                errors[f"{at}.body"] = _too_large(reached)
         clean[name] = {"subject": subject, "body": body}
     return clean
 

@@ -202,7 +202,7 @@ def committee_action(member: str, pairing_id: str, action: str, reason: str = ""
                                 reason=reason.strip(), days=days)
     except ValueError as error:  # the event's own rules: a dissolve needs a reason, an extension days
         sentence = str(error)
-        raise Invalid(f"{sentence[:1].upper()}{sentence[1:]}.") from None
+        raise Invalid(f"{sentence[:1].upper()}{sentence[1:]}.", field="days" if action == "extend" else "reason") from None
     return apply_event(pairing_id, event)
 
 

@@ -150,8 +150,9 @@ class Sandbox:
             body_out = body_out.encode("utf-8")
         return response["statusCode"], header_pairs, body_out
 
-    def run_scheduled_handlers(self) -> list[dict]:
-        """Invoke every @app.schedule handler once, as one EventBridge tick."""
+    def run_scheduled_handlers(self, only_every_minute: bool = False) -> list[dict]:
+        """Invoke every @app.schedule handler once, as one EventBridge tick (or only those
+        that run every minute)."""
         from chalice.app import ScheduledEventConfig
         from chalice.local import LambdaContext
 
@@ -159,7 +160,7 @@ class Sandbox:
 
         results = []
         for source in self.app.event_sources:
-            if isinstance(source, ScheduledEventConfig):
+            if isinstance(source, ScheduledEventConfig) and (not only_every_minute or _every_minute(source)):
                 event = {
                     "version": "0", "id": secrets.token_hex(8), "detail-type": "Scheduled Event", "source": "aws.events",
                     "account": "123456789012", "time": clock.iso(clock.now()), "region": REGION,
@@ -168,6 +169,12 @@ class Sandbox:
                 handler = self.app.handler_map[source.name]
                 results.append({source.name: handler(event, LambdaContext(source.name, 512))})
         return results
+
+    def run_minute_schedules(self) -> None:
+        """EventBridge runs the every-minute schedules (the sign-in links) within the minute; the
+        sandbox, whose clock moves by whole days, runs them after each request that changes something."""
+        with self.gateway_lock:
+            self.run_scheduled_handlers(only_every_minute=True)
 
     def advance_clock(self, days: int) -> str:
         from chalicelib.domain import clock
@@ -192,7 +199,13 @@ class Sandbox:
             return self.persistence.mailbox()
 
 
+def _every_minute(source) -> bool:
+    expression = source.schedule_expression
+    return (expression if isinstance(expression, str) else expression.to_string()) == "rate(1 minute)"
+
+
 def make_handler(sandbox: Sandbox):
+    from chalicelib.pages.web import SECURITY_HEADERS
     from infra.local import pages
 
     class Handler(BaseHTTPRequestHandler):
@@ -207,6 +220,10 @@ def make_handler(sandbox: Sandbox):
             return self.rfile.read(length) if length else b""
 
         def _send(self, status: int, headers: list, body: bytes) -> None:
+            # The sandbox's own answers (mailbox, clock, its 404) and the local gateway's (its 403
+            # for a path no route has) carry the app's security headers too.
+            present = {name.lower() for name, _ in headers}
+            headers = [*headers, *((name, value) for name, value in SECURITY_HEADERS.items() if name.lower() not in present)]
             self.send_response(status)
             for name, value in headers:
                 if name.lower() not in ("content-length", "connection", "transfer-encoding"):
@@ -226,6 +243,8 @@ def make_handler(sandbox: Sandbox):
                 return self._sandbox_route(path, body)
             headers = {name: value for name, value in self.headers.items()}
             status, header_pairs, response_body = sandbox.call_app(self.command, self.path, headers, body)
+            if self.command != "GET":
+                sandbox.run_minute_schedules()  # before answering, so a sign-in link is in the mailbox at once
             self._send(status, header_pairs, response_body)
             if self.command != "GET" or path.startswith("/confirm/") or path.startswith("/admin/login/"):
                 sandbox.snapshot_soon()
