@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(PY) bench/matching.py
 	$(PY) bench/tick.py
 	$(PY) bench/inbound.py
+	$(PY) bench/sign_in_timing.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -122,7 +122,7 @@ class MailCount(Model):
     The key holds a keyed hash of the address, never the address; the TTL removes it after its hour."""
 
     class Meta(_Meta):
-        table_name = table_name("mail_counts")
+        table_name = table_name("mail-counts")
 
     key = UnicodeAttribute(hash_key=True)  # "<kind>#<hash of the address>#<hour>"
     count = NumberAttribute(default=0)

@@ -33,14 +33,23 @@ _REFUSED_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 _ASCII_DIGITS = re.compile(r"[0-9]{1,12}")
 
 
-def check_text(value: str, field: str) -> str:
+def check_text(value: str, field: str, what: str = "") -> str:
     """The text itself, or Invalid naming `field` when it holds a character that cannot be kept."""
     found = _REFUSED_CHARACTERS.search(value)
     if found:
-        raise Invalid({field: f"\u201c{field}\u201d contains a character that cannot be saved "
+        raise Invalid({field: f"{what or _quoted(field)} contains a character that cannot be saved "
                               f"(U+{ord(found.group()):04X}, a control character or half of one). "
                               "Remove it and send again."})
     return value
+
+
+def check_name(name: str) -> str:
+    """A form's or JSON object's field name: refused, as the request's, if it holds what no text may."""
+    return check_text(name, "_body", what="The name of a field")
+
+
+def _quoted(field: str) -> str:
+    return "The request" if field == "_body" else f"\u201c{field}\u201d"
 
 
 def check_document(value: Any, location: str = "_body") -> Any:
@@ -50,8 +59,8 @@ def check_document(value: Any, location: str = "_body") -> Any:
         check_text(value, location)
     elif isinstance(value, Mapping):
         for key, item in value.items():
-            check_text(key, location)
-            check_document(item, key if location == "_body" else f"{location}.{key}")
+            check_name(key)
+            check_document(item, key or "_body" if location == "_body" else f"{location}.{key}")
     elif isinstance(value, list):
         for index, item in enumerate(value):
             check_document(item, f"{location}[{index}]")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
 from chalicelib.domain import limits
-from chalicelib.domain.limits import check_document, check_text
+from chalicelib.domain.limits import check_document, check_name, check_text
 from chalicelib.domain.refusals import Conflict, Forbidden, Invalid, NotFound, Refused, TooLarge, WrongMediaType
 from chalicelib.domain.templating import render
 
@@ -168,9 +168,9 @@ def decode_text_file(raw: bytes, field: str) -> str:
 
 def _checked_fields(fields: dict[str, list[str]]) -> dict[str, list[str]]:
     for name, values in fields.items():
-        check_text(name, "_body")
+        check_name(name)
         for value in values:
-            check_text(value, name)
+            check_text(value, name or "_body")
     return fields
 
 
@@ -201,7 +201,7 @@ def decode_multipart(raw_body: bytes | None, content_type: str, limit: int) -> d
         if not name:
             continue
         payload = part.get_payload(decode=True) or b""
-        fields.setdefault(check_text(str(name), "_body"), []).append(decode_text_file(payload, str(name)))
+        fields.setdefault(check_name(str(name)), []).append(decode_text_file(payload, str(name)))
     return fields
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from pynamodb.exceptions import TransactWriteError
 
-from chalicelib.domain import clock, lifecycle, tokens
+from chalicelib.domain import clock, lifecycle, limits, tokens
 from chalicelib.adapters.aws import client
 from chalicelib.adapters.aws import signing_key
 from chalicelib.adapters.config import settings
@@ -169,9 +169,9 @@ def _participant(pairing: Pairing, role: str, from_address: str) -> str | None:
 def _event(kind, participant: str, reading: replies.Interpretation, message_id: str) -> lifecycle.Event:
     by, trigger = f"participant:{participant}", f"ses/{message_id}"
     if reading.rematch_requested:
-        return lifecycle.Event(lifecycle.EventKind.REMATCH_REQUESTED, by, trigger, reason=reading.text[:2000])
-    return lifecycle.Event(ANSWER_EVENTS[kind], by, trigger,
-                           rating=lifecycle.Rating(reading.rating) if reading.rating else None, text=reading.text[:5000])
+        return lifecycle.Event(lifecycle.EventKind.REMATCH_REQUESTED, by, trigger, reason=reading.text[:limits.MAX_REASON])
+    return lifecycle.Event(ANSWER_EVENTS[kind], by, trigger, rating=lifecycle.Rating(reading.rating) if reading.rating else None,
+                           text=reading.text[:limits.MAX_ANSWER_TEXT])
 
 
 def _alert(record: InboundMessage, handling: Handling) -> Alert:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.services import audit, mail, settings_store
-from chalicelib.domain import clock, lifecycle, matching, program_settings
+from chalicelib.domain import clock, lifecycle, limits, matching, program_settings
 from chalicelib.adapters.models import Application, Claim, Pairing
 from chalicelib.domain.refusals import Conflict, NotFound
 from chalicelib.services.applications import Status
@@ -28,7 +28,7 @@ from chalicelib.adapters.store import conditions_failed, transaction
 log = logging.getLogger(__name__)
 
 LIVE_STATES = frozenset(lifecycle.State) - lifecycle.TERMINAL
-MAX_CAPACITY = 3
+MAX_CAPACITY = limits.CAPACITY[1]  # the committee may give a mentor up to this many places
 
 
 @dataclass(frozen=True)

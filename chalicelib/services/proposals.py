@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.domain import matching
+from chalicelib.domain import limits, matching
 from chalicelib.domain.refusals import Invalid
 from chalicelib.services.applications import Status
 from chalicelib.adapters.models import Cohort
@@ -58,7 +58,7 @@ def _pairs(value: Any, name: str) -> list[tuple[str, str]]:
         return []
     if not isinstance(value, list) or not all(
             isinstance(pair, list) and len(pair) == 2 and all(isinstance(i, str) for i in pair) for pair in value):
-        raise ProposalInvalid(f"{name} must be a list of [mentor_id, mentee_id] pairs.")
+        raise ProposalInvalid(f"{name} must be a list of [mentor_id, mentee_id] pairs.", field=name)
     return [(mentor_id, mentee_id) for mentor_id, mentee_id in value]
 
 
@@ -66,9 +66,10 @@ def propose(cohort: Cohort, options: Any) -> ProposalView:
     if not isinstance(options, dict):
         raise ProposalInvalid('Send a JSON object: {"weights"?: {...}, "locks"?: [...], "forbids"?: [...]}.')
     weights = options.get("weights")
+    low, high = limits.WEIGHT
     if weights is not None and (not isinstance(weights, dict) or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in weights.values())):
-        raise ProposalInvalid("weights must map criteria to numbers of 0 or more.")
+            isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v <= high for v in weights.values())):
+        raise ProposalInvalid(f"weights must map criteria to numbers from {low} to {high}.", field="weights")
     locks, forbids = _pairs(options.get("locks"), "locks"), _pairs(options.get("forbids"), "forbids")
     mentors, mentees, people = matching_pool(cohort)
     try:

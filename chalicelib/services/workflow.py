@@ -13,6 +13,7 @@ Participant mails carry a signed token, both in the Reply-To address
 """
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from chalicelib.adapters.store import conditions_failed, transaction
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 30  # each lost race means another trigger was applied: progress, not a loop
+MAX_HISTORY_CHARACTERS = 150_000  # a pairing's history: some 600 entries, well within a 400 KB item
 TEMPLATE_KINDS = {
     Template.KICKOFF_CHECK: ResponseKind.KICKOFF, Template.CHECKIN: ResponseKind.CHECKIN,
     Template.FEEDBACK_REQUEST: ResponseKind.FEEDBACK, Template.EVALUATION_REQUEST: ResponseKind.EVALUATION,
@@ -113,12 +115,16 @@ def _stored(value):
 def _write(pairing: Pairing, event: lifecycle.Event, decision: lifecycle.Decision, now: datetime,
            source: str, answers: dict | None, records: Sequence[TriggerRecord]) -> list:
     previous_version = pairing.version
+    history = [*(pairing.history or []), decision.history]
+    if len(json.dumps(history)) > MAX_HISTORY_CHARACTERS:  # as the item stores it
+        raise Conflict("This pairing's history is full, so nothing more can be recorded on it. "
+                       "Please write to the participants directly.")
     actions = []
     for name, value in decision.updates.items():
         attribute = getattr(Pairing, name)
         value = _stored(value)
         actions.append(attribute.remove() if value is None else attribute.set(value))
-    actions.append(Pairing.history.set([*(pairing.history or []), decision.history]))
+    actions.append(Pairing.history.set(history))
     if any(isinstance(effect, RecordResponse) for effect in decision.effects):
         actions.append(Pairing.last_contact_at.set(now))
     people = _people(pairing)
