@@ -298,6 +298,14 @@ def test_a_form_from_another_site_is_refused_even_with_the_token(client, committ
     assert answer.status_code == 403 and stored() == before
 
 
+def test_a_form_token_in_any_alphabet_is_refused_with_403_not_a_failure(client, committee_cookie):
+    answer = client.http.post("/admin/committee/add", headers={**FORM, "Cookie": committee_cookie},
+                              body="email=a%40example.org&csrf_token=%C3%A9t%C3%A9".encode())
+    from chalicelib.adapters.models import CommitteeMember
+
+    assert answer.status_code == 403 and list(CommitteeMember.scan()) == []
+
+
 def test_a_sign_in_request_from_another_site_records_nothing(client):
     answer = client.http.post("/admin/login", headers={**FORM, "Sec-Fetch-Site": "cross-site"},
                               body=b"email=committee%40example.org")

@@ -18,9 +18,10 @@ The document has seven parts:
 The defaults reproduce the program description and the system's own texts
 (the mail defaults are the files in templates/mail). `validate` checks a
 whole document and names every problem by its location ("questions[2].choices").
-Committee templates compile and render in a jinja2 sandbox; a template is
-refused when it is saved if it does not compile, names an unknown placeholder
-or reaches for Python internals.
+Committee templates compile and render in templating's limited sandbox; a
+template is refused when it is saved if it does not compile, names an unknown
+placeholder, reaches for Python internals, or goes past the sandbox's limits
+with the largest data the form allows.
 
 Pure: nothing here imports chalice, boto3 or pynamodb, or does I/O beyond
 reading the package's own mail templates.

@@ -4,9 +4,10 @@ A member asks for a sign-in link; every request is recorded alike, and a job
 that runs each minute mails a link to members only (at most 5 an hour to one
 address). A link works once, and expires in 15 minutes. Following it shows a
 button: mail scanners that open links (Outlook's Safe Links among them) must
-not use up the link, so only the button's POST signs in. The session cookie names a session item
-that expires in 12 hours; each request re-checks that its owner is still on
-the committee, so removing a member ends their sessions at once.
+not use up the link, so only the button's POST signs in. The session cookie
+names a session item that expires in 12 hours; each request re-checks that
+its owner is still on the committee, so removing a member ends their sessions
+at once.
 """
 from __future__ import annotations
 

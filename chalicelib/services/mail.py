@@ -56,7 +56,9 @@ def compose(template: str, to: tuple[str, ...], context: dict, reply_to: tuple[s
             cohort: str | None = None) -> Mail:
     """Render the mail with the context: the committee's subject and text when they changed
     this mail in the cohort's settings (the open cohort's when none is named), the HTML
-    part derived from that text; otherwise mail/<template>.{subject.txt,txt,html}."""
+    part derived from that text; otherwise mail/<template>.{subject.txt,txt,html}. A
+    committee text that fails, or goes past its limits, gives way to the system's own
+    (so intake and sign-in always work), and the committee is told."""
     context = {"base_url": settings().base_url, "committee_address": settings().committee_address, **context}
     saved = settings_store.of(cohort)
     edited = program_settings.edited_mail(saved.document, template)
