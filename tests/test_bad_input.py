@@ -138,6 +138,11 @@ def test_a_mail_within_its_limits_fits_the_outbox_whatever_its_characters():
     assert len(mail.to_mime(composed, "m@example.org", clock.now())) < 300_000  # an item holds 400 KB
 
 
+def test_a_settings_part_with_no_name_is_refused_as_the_body(client, committee_cookie):
+    answer = put_settings(client, committee_cookie, {**settings_of(client, committee_cookie), "": None})
+    assert answer.status_code == 400 and "Unknown part" in answer.json_body["errors"]["_body"]
+
+
 # 2. A lone surrogate, a NUL or another control character is refused at the edge, by field.
 
 def test_a_lone_surrogate_in_the_guidelines_is_refused_and_the_program_page_stays_up(client, committee_cookie):

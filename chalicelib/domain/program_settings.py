@@ -522,7 +522,7 @@ def validate(document: Any, previous: Mapping | None = None) -> dict:
         raise SettingsInvalid({"_body": "Send the settings as one JSON object with: " + ", ".join(PARTS) + "."})
     for key in document:
         if key not in PARTS and key not in META_KEYS:
-            errors[str(key)] = f"Unknown part of the settings. The parts are: {', '.join(PARTS)}."
+            errors[str(key) or "_body"] = f"Unknown part of the settings. The parts are: {', '.join(PARTS)}."
     clean: dict[str, Any] = {}
     checks = {"interests": _check_interests, "questions": _check_questions, "mail": _check_mail,
               "schedule": _check_schedule, "feedback_questions": _check_questions,

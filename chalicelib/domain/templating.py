@@ -206,9 +206,13 @@ def _bounded(tree):
                nodes.If, nodes.For, nodes.Filter, nodes.Test, nodes.CondExpr, nodes.Compare, nodes.Operand,
                nodes.And, nodes.Or, nodes.Not, nodes.Neg, nodes.Pos, nodes.Concat, nodes.Add, nodes.Sub,
                nodes.Mul, nodes.Div, nodes.FloorDiv, nodes.Mod, nodes.Pow, nodes.Call)
+    tags = {"Assign": "set", "AssignBlock": "set", "Macro": "macro", "CallBlock": "call", "FilterBlock": "filter",
+            "Scope": "with", "Include": "include", "Import": "import", "FromImport": "import", "Extends": "extends",
+            "Block": "block"}
     for node in tree.find_all(nodes.Node):
         if not isinstance(node, allowed) or isinstance(node, nodes.For) and node.recursive:
-            what = "recursive loops" if isinstance(node, nodes.For) else f"\u201c{type(node).__name__.lower()}\u201d"
+            kind = type(node).__name__
+            what = "recursive loops" if isinstance(node, nodes.For) else f"\u201c{tags.get(kind, kind.lower())}\u201d"
             raise TemplateSyntaxError(f"Mail templates can use placeholders, filters, if and for, not {what}",
                                       node.lineno)
 
