@@ -3,7 +3,7 @@ import pytest
 
 from chalicelib.domain.schema import FIELDS, FIELDS_BY_NAME, INTERESTS
 from chalicelib.domain.validation import Invalid, from_json, validate_application
-from tests.conftest import valid_answers
+from tests.helpers import valid_answers
 
 
 def as_form(answers: dict) -> dict[str, list[str]]:

@@ -14,7 +14,7 @@ from chalicelib.domain.lifecycle import Schedule
 from chalicelib.adapters.models import Application, AuditEntry, SettingsVersion
 from chalicelib.domain.schema import INTERESTS
 from chalicelib.adapters.store import open_cohort
-from tests.conftest import COMMITTEE_EMAIL, csrf_of, form_body, sent_mail, valid_answers
+from tests.helpers import COMMITTEE_EMAIL, csrf_of, form_body, sent_mail, valid_answers
 
 JSON = {"Content-Type": "application/json"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}

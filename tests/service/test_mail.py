@@ -11,7 +11,7 @@ from chalicelib.domain import clock
 from chalicelib.services import intake, mail
 from chalicelib.adapters.models import OutboxMail
 from chalicelib.adapters.store import transaction
-from tests.conftest import sent_mail, valid_answers
+from tests.helpers import sent_mail, valid_answers
 
 
 def as_form(answers):

@@ -16,8 +16,8 @@ from chalicelib.pages import respond
 from chalicelib.pages.admin_settings import EDITORS
 from chalicelib.domain.lifecycle import ResponseKind
 from chalicelib.adapters.models import Application
-from tests.conftest import sign_in
-from tests.workflow_helpers import approved_pairs, deliver, mails_to, receive_with, reply_to, respond_link, run_days
+from tests.helpers import sign_in
+from tests.helpers.workflow import approved_pairs, deliver, mails_to, receive_with, reply_to, respond_link, run_days
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 JSON = {"Content-Type": "application/json"}
@@ -121,7 +121,7 @@ def test_every_committee_page_opens_on_a_full_year(full_year, client):
 
 def test_every_link_ever_mailed_answers_calmly_after_the_year(full_year, client):
     from chalicelib.adapters.config import settings
-    from tests.conftest import sent_mail
+    from tests.helpers import sent_mail
 
     base = re.escape(settings().base_url)
     links = {link for mail in sent_mail() for link in re.findall(base + r"(/[^\s\"<>)]*)", mail["text"])}

@@ -26,7 +26,7 @@ from chalicelib.domain.matching import (
 from chalicelib.domain.schema import CAREER_STAGES, COMMUNICATION_MODES, FIELDS, INTERESTS, LIBRARY_TYPES
 from infra.local.demo import synthetic_applications
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 SMALL = settings(max_examples=60, deadline=None)
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from chalicelib.adapters.models import Application, Claim, OutboxMail
 from chalicelib.domain.schema import FIELDS
-from tests.conftest import form_body, sent_mail, valid_answers
+from tests.helpers import form_body, sent_mail, valid_answers
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 JSON = {"Content-Type": "application/json"}

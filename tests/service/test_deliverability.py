@@ -12,7 +12,7 @@ from chalicelib.services import deliverability, mail
 from chalicelib.adapters.models import OutboxMail, UndeliverableAddress
 from chalicelib.adapters.store import transaction
 from infra.local.inbound import sns_event
-from tests.conftest import sent_mail
+from tests.helpers import sent_mail
 
 JO = "jo.reader@example.org"
 

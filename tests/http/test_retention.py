@@ -7,7 +7,7 @@ import pytest
 from chalicelib.domain import clock
 from chalicelib.adapters.models import Application, Claim, Cohort, InboundMessage, Pairing, Response
 from chalicelib.adapters.store import open_cohort
-from tests.workflow_helpers import at_first_checkin, deliver, mails_to, receive_with, reply_to
+from tests.helpers.workflow import at_first_checkin, deliver, mails_to, receive_with, reply_to
 
 JSON = {"Content-Type": "application/json"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -165,7 +165,7 @@ def test_erasing_reaches_their_words_wherever_the_system_kept_them(rematch_asked
 
 
 def test_the_erase_form_needs_a_confirmation(year_with_answers, client, committee_cookie):
-    from tests.conftest import csrf_of
+    from tests.helpers import csrf_of
 
     pairing = year_with_answers
     token = csrf_of(client, committee_cookie)
@@ -180,7 +180,7 @@ def test_the_erase_form_needs_a_confirmation(year_with_answers, client, committe
 
 
 def test_the_cohort_forms_need_a_confirmation_to_close_and_then_open_the_next(aws, client, committee_cookie):
-    from tests.conftest import csrf_of
+    from tests.helpers import csrf_of
 
     token, current = csrf_of(client, committee_cookie), open_cohort()
     headers = {**FORM, "Cookie": committee_cookie}

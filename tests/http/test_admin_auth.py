@@ -9,7 +9,7 @@ from app import app
 from chalicelib.pages import sign_in as sign_in_pages
 from chalicelib.services import committee
 from chalicelib.adapters.models import AuditEntry
-from tests.conftest import COMMITTEE_EMAIL, csrf_of, sent_mail, sign_in
+from tests.helpers import COMMITTEE_EMAIL, csrf_of, sent_mail, sign_in
 
 JSON = {"Content-Type": "application/json"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}

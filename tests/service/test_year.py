@@ -2,8 +2,8 @@
 from chalicelib.domain import lifecycle
 from chalicelib.adapters.models import Alert, Pairing, Response
 from chalicelib.services.pairings import get_pairing
-from tests.conftest import sent_mail
-from tests.workflow_helpers import approved_pairs, deliver, mails_to, reply_to, run_days
+from tests.helpers import sent_mail
+from tests.helpers.workflow import approved_pairs, deliver, mails_to, reply_to, run_days
 
 
 def test_a_pair_that_answers_everything_completes_its_year(aws, fresh_clock):

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import COMMITTEE_EMAIL, start_sandbox, stop_sandbox, valid_answers
+from tests.helpers import COMMITTEE_EMAIL, start_sandbox, stop_sandbox, valid_answers
 
 QUESTION = "Which library system do you work with?"
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from chalicelib.adapters.models import Application, Claim, OutboxMail
 from chalicelib.domain.schema import FIELDS
-from tests.conftest import valid_answers
+from tests.helpers import valid_answers
 
 FIELD_NAMES = [field.name for field in FIELDS]
 names = st.one_of(st.sampled_from(FIELD_NAMES), st.text(max_size=12))

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from infra.local.seed import demo_roster_csv
-from tests.conftest import start_sandbox, stop_sandbox
+from tests.helpers import start_sandbox, stop_sandbox
 
 
 @pytest.fixture(scope="module")

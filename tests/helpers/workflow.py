@@ -10,7 +10,7 @@ from chalicelib.services import alerts, inbound, pairings, proposals, workflow
 from chalicelib.adapters.store import open_cohort
 from infra.local.inbound import ses_notification
 from infra.local.seed import seed_demo_cohort
-from tests.conftest import sent_mail
+from tests.helpers import sent_mail
 
 
 def approved_pairs(count: int | None = None) -> list:

@@ -2,7 +2,7 @@
 import re
 import urllib.request
 
-from tests.conftest import form_body, start_sandbox, stop_sandbox, valid_answers
+from tests.helpers import form_body, start_sandbox, stop_sandbox, valid_answers
 
 
 def fetch(url: str) -> tuple[int, str]:

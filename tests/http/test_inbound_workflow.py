@@ -2,7 +2,6 @@
 import json
 import re
 from datetime import timedelta
-from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -13,10 +12,10 @@ from chalicelib.adapters.config import settings
 from chalicelib.adapters.models import Alert, Claim, InboundMessage, Response
 from chalicelib.services.pairings import get_pairing
 from chalicelib.adapters.store import open_cohort
-from tests.conftest import sent_mail
-from tests.workflow_helpers import approved_pairs, at_first_checkin, deliver, mails_to, receive_with, reply_to, respond_link, run_days
+from tests.helpers import MAIL_FIXTURES, sent_mail
+from tests.helpers.workflow import approved_pairs, at_first_checkin, deliver, mails_to, receive_with, reply_to, respond_link, run_days
 
-FIXTURES = Path(__file__).parent / "fixtures" / "mail"
+FIXTURES = MAIL_FIXTURES
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 

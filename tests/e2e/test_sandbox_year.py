@@ -3,7 +3,7 @@ import json
 import re
 import urllib.request
 
-from tests.conftest import start_sandbox, stop_sandbox
+from tests.helpers import start_sandbox, stop_sandbox
 
 
 def test_four_hundred_sandbox_days_walk_the_demo_cohort_through_the_year(tmp_path):

@@ -15,8 +15,8 @@ from chalicelib.pages.respond import PROGRAM_QUESTIONS
 from chalicelib.domain.schema import FIELDS
 from chalicelib.adapters.store import open_cohort
 from infra.local.seed import DEMO_MENTEES, DEMO_MENTORS
-from tests.conftest import sign_in, valid_answers
-from tests.workflow_helpers import approved_pairs, deliver, mails_to, reply_to, respond_link, run_days
+from tests.helpers import sign_in, valid_answers
+from tests.helpers.workflow import approved_pairs, deliver, mails_to, reply_to, respond_link, run_days
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 EXPORTS = ("applications", "pairings", "responses")

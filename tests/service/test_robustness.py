@@ -2,7 +2,6 @@
 import random
 import threading
 from email import message_from_string
-from pathlib import Path
 from unittest import mock
 
 from botocore.exceptions import ClientError
@@ -13,10 +12,10 @@ from chalicelib.domain import lifecycle
 from chalicelib.services import mail, workflow
 from chalicelib.adapters.models import InboundMessage, OutboxMail, Pairing, Response
 from chalicelib.services.pairings import get_pairing
-from tests.conftest import sent_mail
-from tests.workflow_helpers import approved_pairs, deliver, mails_to, receive_with, reply_to, respond_link, run_days
+from tests.helpers import MAIL_FIXTURES, sent_mail
+from tests.helpers.workflow import approved_pairs, deliver, mails_to, receive_with, reply_to, respond_link, run_days
 
-FIXTURES = Path(__file__).parent / "fixtures" / "mail"
+FIXTURES = MAIL_FIXTURES
 
 
 def test_twenty_threads_sending_events_to_one_pairing_are_each_recorded_once(aws, fresh_clock):

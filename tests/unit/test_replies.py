@@ -6,7 +6,6 @@ import re
 import time
 from email import policy
 from email.parser import BytesParser
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -23,8 +22,9 @@ from chalicelib.domain.replies import (
     reply_token,
     verdict_problem,
 )
+from tests.helpers import MAIL_FIXTURES
 
-MAIL_DIR = Path(__file__).parent / "fixtures" / "mail"
+MAIL_DIR = MAIL_FIXTURES
 REPLY_DOMAIN = "reply.example.org"
 FIXTURES = {path.name: path.read_bytes() for path in sorted(MAIL_DIR.glob("*.eml"))}
 

@@ -4,7 +4,7 @@ import pytest
 from chalicelib.services import intake
 from chalicelib.services.membership import current_roster
 from chalicelib.adapters.models import Application, AuditEntry, Member
-from tests.conftest import csrf_of, form_body, valid_answers
+from tests.helpers import csrf_of, form_body, valid_answers
 
 JSON = {"Content-Type": "application/json"}
 CSV = {"Content-Type": "text/csv"}

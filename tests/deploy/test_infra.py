@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_DIR
+from tests.helpers import PROJECT_DIR
 
 from infra import build_template  # noqa: E402  (conftest puts the project on sys.path)
 from infra.permissions import analyse, iam_actions
@@ -417,7 +417,7 @@ def test_the_calls_a_real_flow_makes_are_all_found_by_the_analysis(client):
     from chalicelib.services import mail
     from chalicelib.adapters.models import ALL_MODELS
     from infra.local.inbound import ses_notification, sns_event
-    from tests.conftest import sent_mail, valid_answers
+    from tests.helpers import sent_mail, valid_answers
 
     raw = b"From: Jo <jo.reader@example.org>\r\nTo: someone@reply.example.org\r\nSubject: Hi\r\n\r\nHello\r\n"
     aws.client("s3").put_object(Bucket="mentoring-local-inbound", Key="inbound/m1", Body=raw)

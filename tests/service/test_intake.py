@@ -14,7 +14,7 @@ from chalicelib.domain.refusals import Conflict
 from chalicelib.domain.validation import Invalid
 
 ELIGIBLE, PENDING_VERIFICATION = Status.ELIGIBLE, Status.PENDING_VERIFICATION
-from tests.conftest import sent_mail, valid_answers
+from tests.helpers import sent_mail, valid_answers
 
 
 def as_form(answers: dict) -> dict[str, list[str]]:

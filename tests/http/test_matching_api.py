@@ -9,7 +9,7 @@ from chalicelib.services import intake
 from chalicelib.adapters.models import Claim, OutboxMail, Pairing
 from chalicelib.domain.refusals import Conflict
 from infra.local.seed import seed_demo_cohort
-from tests.conftest import csrf_of, sent_mail, valid_answers
+from tests.helpers import csrf_of, sent_mail, valid_answers
 
 JSON = {"Content-Type": "application/json"}
 
