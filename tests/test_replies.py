@@ -288,10 +288,11 @@ def test_reply_extraction_keeps_hyphen_lists_and_long_lines():
     assert extract_reply(text) == f"2\n- we met once\n- she cancelled twice\n{long_line.strip()}"
 
 
-@given(st.text(alphabet="abcdefghijklm \n", max_size=400))
+@given(st.text(alphabet="abcdefgijklm \n", max_size=400))
 @settings(max_examples=100, deadline=None)
 def test_reply_above_or_below_a_quote_is_kept_exactly(reply):
-    # Letters a-m cannot spell a sign-off, "On ... wrote:" or "Sent from".
+    # Letters a-m without h cannot spell a sign-off (Danish "Kh" and "Dbh" need
+    # the h), "On ... wrote:" or "Sent from".
     expected = re.sub(r"\n{3,}", "\n\n", "\n".join(line.strip() for line in reply.split("\n"))).strip()
     quote = "On Mon, Jan 5, 2026 at 9:00 AM Mentoring Committee <mentoring@example.org> wrote:\n\n> How is it going?\n> -- \n> Mentoring Committee"
     assert extract_reply(f"{reply}\n\n{quote}\n") == expected
