@@ -643,8 +643,12 @@ _LONG_LINE_PLACEHOLDER = re.compile(r"\x00(\d+)\x00")
 _MAYBE_HEADER = re.compile(r"[:：]|--")
 _ENDS_LIKE_ATTRIBUTION = re.compile(r"(?:[:：]|--)$")
 # Every attribution line and header block names a date or an address; prose
-# such as "On Monday she wrote:" does not.
+# such as "On Monday she wrote:" does not. One that ends the reply (unquoted
+# mail follows) names an address or a clock time, as Outlook's "Sent:" line and
+# Yahoo's and Zoho's attributions do; prose such as "On 12 March she wrote:"
+# or "Sent: 3 weeks ago" does not (test_prose_like_a_header_is_kept).
 _DATE_OR_ADDRESS = re.compile(r"\d|@")
+_ADDRESS_OR_TIME = re.compile(r"@|(?<!\d)\d{1,2}[:.h]\d\d(?!\d)")
 # "-----Original Message-----", "-------- Ursprüngliche Nachricht --------", a
 # rule line: part of the reply header directly below it (outlook_rule_line,
 # outlook_de_urspruengliche_nachricht, proton_original_message, android_*).
@@ -726,16 +730,18 @@ def _written_lines(lines: list[str]) -> list[str]:
         if line.startswith(">"):
             index += 1
             continue
-        header_end = _header_end(lines, index)
-        if header_end is None:
-            kept.append(line)
-            kept_chars += len(line) + 1
-            index += 1
-            continue
-        following = _next_text_line(lines, header_end, len(lines))
-        if following is not None and not lines[following].startswith(">"):
-            break
-        index = header_end
+        header = _header_end(lines, index)
+        if header is not None:
+            header_end, header_text = header
+            following = _next_text_line(lines, header_end, len(lines))
+            if following is not None and lines[following].startswith(">"):
+                index = header_end
+                continue
+            if _ADDRESS_OR_TIME.search(header_text) or _SEPARATOR_LINE.fullmatch(header_text):
+                break
+        kept.append(line)
+        kept_chars += len(line) + 1
+        index += 1
     return kept
 
 
@@ -743,20 +749,21 @@ def _next_text_line(lines: list[str], start: int, stop: int) -> int | None:
     return next((index for index in range(start, min(stop, len(lines))) if lines[index]), None)
 
 
-def _header_end(lines: list[str], start: int) -> int | None:
-    """The index after the reply header starting at lines[start], or None.
+def _header_end(lines: list[str], start: int) -> tuple[int, str] | None:
+    """The index after the reply header starting at lines[start] and the
+    header's text, or None.
 
     A separator line ("-----Original Message-----", a rule) belongs to a header
     right below it. An attribution wrapped over two or three lines is joined
     and matched as one line (gmail_top_three_line_header, gmail_fr_wrapped)."""
     if _SEPARATOR_LINE.fullmatch(lines[start]):
         below = _next_text_line(lines, start + 1, start + 3)
-        if below is not None and (end := _unseparated_header_end(lines, below)) is not None:
-            return end
+        if below is not None and (header := _unseparated_header_end(lines, below)) is not None:
+            return header
     return _unseparated_header_end(lines, start)
 
 
-def _unseparated_header_end(lines: list[str], start: int) -> int | None:
+def _unseparated_header_end(lines: list[str], start: int) -> tuple[int, str] | None:
     first = lines[start]
     if not first or first.startswith(">"):
         return None
@@ -764,7 +771,7 @@ def _unseparated_header_end(lines: list[str], start: int) -> int | None:
         block = "\n".join(lines[start:start + MAX_HEADER_BLOCK_LINES])
         match = _REPLY_HEADER.match(block)
         if match and _names_date_or_address(match.group()):
-            return start + match.group().rstrip("\n").count("\n") + 1
+            return start + match.group().rstrip("\n").count("\n") + 1, match.group()
     for count in range(2, MAX_WRAPPED_HEADER_LINES + 1):
         wrapped = lines[start:start + count]
         if len(wrapped) < count or not all(wrapped) or any(line.startswith(">") for line in wrapped):
@@ -774,7 +781,7 @@ def _unseparated_header_end(lines: list[str], start: int) -> int | None:
             return None
         if _ENDS_LIKE_ATTRIBUTION.search(wrapped[-1]) and _REPLY_HEADER.fullmatch(joined) \
                 and _names_date_or_address(joined):
-            return start + count
+            return start + count, joined
     return None
 
 
