@@ -209,8 +209,10 @@ REPLY_ADDRESS_PREFIX = "reply"
 # --- Limits that keep hostile mail cheap --------------------------------------
 
 # The latest reply sits at the top (or right under a dropped quote), so only
-# this much text goes through quote detection.
+# this much of the participant's text is kept, from at most this much body:
+# every line is tested for a reply header, quoted lines included.
 MAX_REPLY_SCAN_CHARS = 20_000
+MAX_BODY_SCAN_CHARS = 1_000_000
 # mail-parser-reply's "On ... wrote:" regex is quadratic in line length (a
 # 20,000-character line took 6 s); no attribution line is this long, so longer
 # lines are set aside during quote detection and restored afterwards.
@@ -622,15 +624,15 @@ class _ReplyPatterns(EmailMessage):
         extra = "|".join(EXTRA_REPLY_PATTERNS.get(language, {}).get(regex_key, ()))
         return "|".join(part for part in (known, extra) if part)
 
+    def vocabulary(self, regex_key: str) -> str:
+        """One alternation of a pattern kind ("signatures", "sent_from") over all languages."""
+        return "|".join(filter(None, (self._get_language_regex(language, regex_key) for language in self.languages)))
+
 
 _PATTERNS = _ReplyPatterns(text="", languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True)
 _REPLY_HEADER = _PATTERNS.HEADER_REGEX
 _SIGNATURE = _PATTERNS.SIGNATURE_REGEX
 _DISCLAIMER = _PATTERNS.DISCLAIMERS_REGEX
-
-
-def _vocabulary(regex_key: str) -> str:
-    return "|".join(filter(None, (_PATTERNS._get_language_regex(language, regex_key) for language in REPLY_LANGUAGES)))
 
 
 _FORWARD_MARKER = re.compile(
@@ -653,12 +655,12 @@ _ADDRESS_OR_TIME = re.compile(r"@|(?<!\d)\d{1,2}[:.h]\d\d(?!\d)")
 # rule line: part of the reply header directly below it (outlook_rule_line,
 # outlook_de_urspruengliche_nachricht, proton_original_message, android_*).
 _SEPARATOR_LINE = re.compile(r"[-_]{2,}[^-_]{0,50}[-_]{2,}|[-_]{10,}")
-MAX_HEADER_BLOCK_LINES = 8
+MAX_HEADER_BLOCK_LINES = 8  # From, Sent, To, Cc, Subject and a few wrapped values
 MAX_WRAPPED_HEADER_LINES = 3
-MAX_WRAPPED_HEADER_CHARS = 400
-_SENT_FROM_LINE = re.compile(r"(?:> ?)*(?:%s)(?P<rest>.*)" % _vocabulary("sent_from"), re.IGNORECASE)
+MAX_WRAPPED_HEADER_CHARS = 400  # Gmail wraps at 78 columns; keeps the library's slow patterns cheap
+_SENT_FROM_LINE = re.compile(r"(?:> ?)*(?:%s)(?P<rest>.*)" % _PATTERNS.vocabulary("sent_from"), re.IGNORECASE)
 MAX_SENT_FROM_EXTRA_WORDS = 5  # "Sent from" + "Mail for Windows 10", "Yahoo Mail for iPhone", ...
-_SIGN_OFFS = _vocabulary("signatures")
+_SIGN_OFFS = _PATTERNS.vocabulary("signatures")
 # A sign-off opening a sentence: "Thank you, things are going well with my
 # mentor.", Danish "Tak for hjælpen" ("thanks for the help").
 _PROSE_AFTER_SIGN_OFF = re.compile(
@@ -687,8 +689,9 @@ def extract_reply(text: str) -> str:
     A header followed by ">" quoted lines introduces a quote: it and the quote
     are removed and the text below is kept, so bottom-posted and interleaved
     answers survive. A header followed by unquoted text starts the quoted mail
-    itself (Outlook, Yahoo, Android): the reply ends there. Then:
-    - the text is cut at forwarded-message markers it does not know;
+    itself (Outlook, Yahoo, Android): the reply ends there, if the header
+    names an address or a clock time. Around that:
+    - before, the text is cut at FORWARD_MARKERS;
     - "Sent from my iPhone" lines are removed as lines, wherever they stand;
     - a signature is cut at "-- " or at a sign-off followed by at most a short
       name block (see _cut_signature); also a list footer and "-Name";
@@ -696,7 +699,7 @@ def extract_reply(text: str) -> str:
     When unsure it keeps text: the committee can read past a stray line, not
     read words that were dropped.
     """
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    text = text[:MAX_BODY_SCAN_CHARS].replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
     if forward := _FORWARD_MARKER.search(text):
         text = text[:forward.start()]
     long_lines: list[str] = []
