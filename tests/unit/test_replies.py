@@ -288,10 +288,56 @@ def test_reply_extraction_keeps_hyphen_lists_and_long_lines():
     assert extract_reply(text) == f"2\n- we met once\n- she cancelled twice\n{long_line.strip()}"
 
 
-@given(st.text(alphabet="abcdefghijklm \n", max_size=400))
+OUTLOOK_BLOCK = (
+    "From: Mentoring Committee <mentoring@example.org>\nSent: Monday, January 5, 2026 9:00 AM\n"
+    "To: Ana Lima <ana.lima@example.com>\nSubject: Mentoring check-in\n\nDear Ana,\n\n  3 - need help\n"
+)
+GMAIL_QUOTE = "On Mon, Jan 5, 2026 at 9:00 AM Mentoring Committee <mentoring@example.org> wrote:\n> 3 - need help\n"
+
+
+@pytest.mark.parametrize("reply", [
+    "My mentor cancelled again.\nOn 12 March she wrote:\n\"Sorry, not this month.\"\n\n3 - I need help.",
+    "2 - some concerns\nFrom: the committee's last mail\nSent: 3 weeks ago, still no reply from my mentor.",
+    "To: the committee\nFrom: Ana (mentee)\n\n1 - all good.",
+    "On Monday she wrote:\nthat she is moving to Ohio.",
+    "Our 3 goals:\n- finish the portfolio\n- Monthly",
+])
+def test_prose_like_a_header_is_kept(reply):
+    assert extract_reply(f"{reply}\n\n{OUTLOOK_BLOCK}") == reply
+    assert extract_reply(reply) == reply
+
+
+@pytest.mark.parametrize("body, reply", [
+    (f"{GMAIL_QUOTE}\nWe met twice.", "We met twice."),
+    (f"Answers below.\n\n{GMAIL_QUOTE}\nWe met twice.\n\n> Anything else?\n\nNo.", "Answers below.\n\nWe met twice.\n\nNo."),
+    (f"Sent from my iPhone\n\n{GMAIL_QUOTE}\n1, all good.", "1, all good."),
+    (f"1, all good.\n\n{OUTLOOK_BLOCK}\nP.S. below the quoted mail is the quoted mail.", "1, all good."),
+])
+def test_text_below_and_between_quotes_is_kept_quotes_removed(body, reply):
+    assert extract_reply(body) == reply
+
+
+@pytest.mark.parametrize("reply, kept", [
+    ("1\n\nKhalid, my mentor, agreed.", "1\n\nKhalid, my mentor, agreed."),  # "Kh" is a Danish sign-off
+    ("1\n\nTak for hjælpen\nVi ses", "1\n\nTak for hjælpen\nVi ses"),
+    ("1\n\nThanks,\nAna\n\nP.S. Could we meet on Thursdays instead of Mondays?",
+     "1\n\nThanks,\nAna\n\nP.S. Could we meet on Thursdays instead of Mondays?"),
+    ("1\n\nThanks,\nAna", "1"),
+    ("1\n\nViele Grüße\nJonas\nBibliothekar\n+49 30 0000 0000", "1"),
+    ("Going well.\n\n-Ana", "Going well."),
+    ("Plan:\n- video\n- Monthly", "Plan:\n- video\n- Monthly"),
+    ("Going well.\nSent from my iPhone", "Going well."),
+    ("Sent from the library between two meetings, so briefly: 1", "Sent from the library between two meetings, so briefly: 1"),
+])
+def test_sign_offs_are_cut_only_when_nothing_written_follows(reply, kept):
+    assert extract_reply(reply) == kept
+
+
+@given(st.text(alphabet="abcdefgijklm \n", max_size=400))
 @settings(max_examples=100, deadline=None)
 def test_reply_above_or_below_a_quote_is_kept_exactly(reply):
-    # Letters a-m cannot spell a sign-off, "On ... wrote:" or "Sent from".
+    # Letters a-m without h cannot spell a sign-off (Danish "Kh" and "Dbh" need
+    # the h), "On ... wrote:" or "Sent from".
     expected = re.sub(r"\n{3,}", "\n\n", "\n".join(line.strip() for line in reply.split("\n"))).strip()
     quote = "On Mon, Jan 5, 2026 at 9:00 AM Mentoring Committee <mentoring@example.org> wrote:\n\n> How is it going?\n> -- \n> Mentoring Committee"
     assert extract_reply(f"{reply}\n\n{quote}\n") == expected
@@ -324,6 +370,12 @@ HEADERS = b"From: a@example.com\r\nTo: reply+abc@reply.example.org\r\nSubject: x
     HEADERS + b"Content-Type: text/html\r\n\r\n" + b"<!--" * 50_000,
     HEADERS + b"Content-Type: text/plain\r\n\r\nOn " + b"x " * 100_000,
     HEADERS + b"Content-Type: text/plain\r\n\r\n" + (b"On " + b"x " * 140 + b"\n") * 3_500,
+    # Lines the header search tests one by one: candidates ending in ":", separators, header + quote pairs.
+    HEADERS + b"Content-Type: text/plain\r\n\r\n" + (b"On 1 " + b"x " * 140 + b"wrote:\n") * 3_000,
+    HEADERS + b"Content-Type: text/plain\r\n\r\n" + (b"On 1 x x x\n" * 2 + b"x 1 wrote:\n") * 5_000,
+    HEADERS + b"Content-Type: text/plain\r\n\r\n" + b"-----\n" * 50_000,
+    HEADERS + b"Content-Type: text/plain\r\n\r\n" + b"a 1:\n" * 200_000,
+    HEADERS + b"Content-Type: text/plain\r\n\r\n" + b"On 5/1/26 9:00, A <a@example.org> wrote:\n> x\n" * 30_000,  # > MAX_BODY_SCAN_CHARS
     b'From: a@example.com\r\nTo: ' + b'"a' * 30_000 + b"\r\nSubject: x\r\n\r\nhi",
     b'From: a@example.com\r\nTo: ' + b'(' * 30_000 + b"\r\nSubject: x\r\n\r\nhi",  # RecursionError in getaddresses
     HEADERS + b'Content-Type: multipart/mixed; ' + b'"a' * 30_000 + b"\r\n\r\nhi",
