@@ -235,7 +235,7 @@ VERDICT_LABELS = {
 # --- Results ------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class InboundMessage:
+class ParsedMail:
     """One received mail, reduced to what the mentoring program needs.
 
     Address fields hold lowercased addr-specs. ``problem`` is set, and the text
@@ -266,7 +266,7 @@ class Interpretation:
 
 # --- Parsing ------------------------------------------------------------------
 
-def parse_message(raw: bytes) -> InboundMessage:
+def parse_message(raw: bytes) -> ParsedMail:
     """Parse raw MIME bytes. Never raises: mail that cannot be read comes back
     with ``problem`` set."""
     try:
@@ -275,7 +275,7 @@ def parse_message(raw: bytes) -> InboundMessage:
         return _unreadable(f"{UNEXPECTED_FAILURE}: {type(error).__name__}: {error}")
 
 
-def _parse(raw: bytes) -> InboundMessage:
+def _parse(raw: bytes) -> ParsedMail:
     try:
         message = BytesParser(policy=policy.compat32).parsebytes(raw)
     except RecursionError:  # the stdlib parser recurses once per nested multipart
@@ -296,18 +296,18 @@ def _parse(raw: bytes) -> InboundMessage:
     auto_reply_reason = _auto_reply_reason(message, headers["subject"])
     if body is None:
         listed = f" (attachments: {', '.join(attachment_names)})" if attachment_names else ""
-        return InboundMessage(
+        return ParsedMail(
             **headers, reply_text="", full_text="", auto_reply_reason=auto_reply_reason,
             problem=f"no text body{listed}",
         )
-    return InboundMessage(
+    return ParsedMail(
         **headers, reply_text=extract_reply(body), full_text=body,
         auto_reply_reason=auto_reply_reason, problem=None,
     )
 
 
-def _unreadable(problem: str) -> InboundMessage:
-    return InboundMessage(
+def _unreadable(problem: str) -> ParsedMail:
+    return ParsedMail(
         message_id="", from_address="", to_addresses=(), cc_addresses=(), subject="",
         reply_text="", full_text="", auto_reply_reason=None, attachment_names=(),
         problem=problem,

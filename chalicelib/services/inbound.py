@@ -57,7 +57,7 @@ class Handling:
     reason: str | None = None
     pairing: Pairing | None = None
     participant: str | None = None
-    message: replies.InboundMessage | None = None
+    message: replies.ParsedMail | None = None
     recorded: bool = False  # its record was written in the same transaction as the reply's effect
 
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from chalicelib.domain.replies import (
     OUT_OF_OFFICE_SUBJECTS,
     UNEXPECTED_FAILURE,
-    InboundMessage,
+    ParsedMail,
     extract_reply,
     html_to_text,
     interpret,
@@ -43,7 +43,7 @@ def words(text: str) -> str:
     return " ".join(re.sub(r"(?m)^[ \t>]+", "", text).split())
 
 
-def parsed(name: str) -> InboundMessage:
+def parsed(name: str) -> ParsedMail:
     return parse_message(FIXTURES[name])
 
 
@@ -525,8 +525,8 @@ def test_malformed_receipts_are_quarantined():
 
 # --- fuzzing -------------------------------------------------------------------------
 
-def assert_well_formed(message: InboundMessage) -> None:
-    assert isinstance(message, InboundMessage)
+def assert_well_formed(message: ParsedMail) -> None:
+    assert isinstance(message, ParsedMail)
     if message.problem is not None:
         assert message.problem and UNEXPECTED_FAILURE not in message.problem
         assert (message.reply_text, message.full_text) == ("", "")
