@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(PY) bench/matching.py
 	$(PY) bench/tick.py
 	$(PY) bench/inbound.py
+	$(PY) bench/reply_corpus.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
