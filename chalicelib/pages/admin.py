@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pynamodb.exceptions import PynamoDBException
-
 from chalicelib.adapters.config import settings
 from chalicelib.adapters.models import Application, Cohort
 from chalicelib.adapters.store import cohort_applications, cohort_or_open, open_cohort, required_cohort
@@ -140,8 +138,6 @@ def committee_change(session: Session, change: str, raw_body: bytes) -> web.Answ
             committee.remove_member(session, email)
     except Refused as refusal:
         return committee_page(session, problem=refusal.message, status=web.status_of(refusal))
-    except PynamoDBException:
-        return committee_page(session, problem="That did not work; please try again.", status=409)
     done = "added to" if change == "add" else "removed from"
     return committee_page(session, flash=f"{email.strip().lower()} was {done} the committee.")
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from http.cookies import CookieError, SimpleCookie
 
-from pynamodb.exceptions import DeleteError, PutError
+from pynamodb.exceptions import DeleteError, PutError, PynamoDBException
 
 from chalicelib.services import audit, mail
 from chalicelib.domain import clock, tokens
@@ -25,7 +25,7 @@ from chalicelib.adapters.aws import signing_key
 from chalicelib.adapters.config import settings
 from chalicelib.adapters.models import Claim, CommitteeMember
 from chalicelib.adapters.store import transaction
-from chalicelib.domain.refusals import Invalid
+from chalicelib.domain.refusals import Conflict, Invalid
 from chalicelib.domain.validation import EMAIL_PATTERN
 
 log = logging.getLogger(__name__)
@@ -71,18 +71,26 @@ def add_member(by: Session, email: str) -> None:
     email = email.strip().lower()
     if not EMAIL_PATTERN.match(email):
         raise Invalid("Enter an email address in the form name@example.org.", field="email")
-    with transaction() as write:
-        write.save(CommitteeMember(CommitteeMember.PARTITION, email, added_by=by.email, added_at=clock.now()))
-        write.save(audit.entry(by.email, "committee_member_added", email))
+    _change_members(lambda write: write.save(CommitteeMember(CommitteeMember.PARTITION, email, added_by=by.email,
+                                                             added_at=clock.now())),
+                    audit.entry(by.email, "committee_member_added", email))
 
 
 def remove_member(by: Session, email: str) -> None:
     email = email.strip().lower()
     if email in settings().founding_committee:
         raise Invalid("Founding members come from the deployment's configuration; change them there.", field="email")
-    with transaction() as write:
-        write.delete(CommitteeMember(CommitteeMember.PARTITION, email))
-        write.save(audit.entry(by.email, "committee_member_removed", email))
+    _change_members(lambda write: write.delete(CommitteeMember(CommitteeMember.PARTITION, email)),
+                    audit.entry(by.email, "committee_member_removed", email))
+
+
+def _change_members(change, entry) -> None:
+    try:
+        with transaction() as write:
+            change(write)
+            write.save(entry)
+    except PynamoDBException:
+        raise Conflict("That did not work; please try again.") from None
 
 
 # Sign-in links and sessions.
