@@ -10,7 +10,7 @@ from collections import Counter
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 
 from chalicelib.services import alerts, audit, committee, membership, pairings, retention, settings_store
-from chalicelib.domain import program_settings
+from chalicelib.domain import settings_document
 from chalicelib.pages import web
 from chalicelib.services.committee import Session, admin_page
 from chalicelib.adapters.config import settings
@@ -146,7 +146,7 @@ def answered_form(application: Application) -> tuple[int, tuple]:
         document = settings_store.version(application.cohort, number).document
     except LookupError:
         document = settings_store.current(application.cohort).document
-    fields = program_settings.application_fields(document, include_retired=True)
+    fields = settings_document.application_fields(document, include_retired=True)
     return number, tuple(field for field in fields if field.asks(application.role))
 
 

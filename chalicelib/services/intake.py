@@ -13,7 +13,7 @@ from typing import Any
 
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 
-from chalicelib.domain import clock, program_settings, tokens
+from chalicelib.domain import clock, settings_document, tokens
 from chalicelib.services import mail, settings_store
 from chalicelib.pages import web
 from chalicelib.adapters.aws import signing_key
@@ -41,7 +41,7 @@ def claim_key(cohort: str, role: str, email: str) -> str:
 def submit(submitted: dict[str, list[str]]) -> Application:
     """Validate and store an application against the open cohort's form, and queue its confirmation mail."""
     form = settings_store.for_cohort(open_cohort())
-    answers = validate_application(submitted, program_settings.application_fields(form.document))
+    answers = validate_application(submitted, settings_document.application_fields(form.document))
     if form.cohort is None:
         raise ApplicationsClosed()
     for _ in range(3):  # a lost race re-reads the claim and tries again
@@ -142,7 +142,7 @@ def confirm(token: str) -> Application:
 def _form_page(status: int, values: dict, errors: dict, closed: bool | None = None) -> web.Answer:
     """The application form as the open cohort's settings make it; closed when no cohort is open."""
     cohort = open_cohort()
-    fields = program_settings.application_fields(settings_store.for_cohort(cohort).document)
+    fields = settings_document.application_fields(settings_store.for_cohort(cohort).document)
     return web.page("pages/apply.html", status=status, values=values, errors=errors,
                     closed=cohort is None if closed is None else closed, fields=fields)
 
@@ -195,5 +195,5 @@ def thanks_page() -> web.Answer:
 
 def program_page() -> web.Answer:
     """The public program page: the open cohort's guidelines, Markdown made safe HTML."""
-    guidelines = program_settings.guidelines_html(settings_store.for_open_cohort().document["guidelines"])
+    guidelines = settings_document.guidelines_html(settings_store.for_open_cohort().document["guidelines"])
     return web.page("pages/program.html", guidelines=guidelines, committee_address=settings().committee_address)
