@@ -131,8 +131,9 @@ def _compiled(source: str):
     return _mail_environment().from_string(source)
 
 
-def template_problem(source: str, allowed: set[str], sample: Mapping[str, Any]) -> str | None:
-    """Why a committee template cannot be used, or None: checked when it is saved, never when it is sent."""
+def template_problem(source: str, sample: Mapping[str, Any]) -> str | None:
+    """Why a committee template cannot be used with the mail's placeholders (the sample's keys),
+    or None: checked when it is saved, never when it is sent."""
     from jinja2 import TemplateSyntaxError, UndefinedError, meta, nodes
     from jinja2.exceptions import SecurityError
 
@@ -142,6 +143,7 @@ def template_problem(source: str, allowed: set[str], sample: Mapping[str, Any]) 
         _compiled(source)
     except TemplateSyntaxError as error:
         return f"The template does not work (line {error.lineno}): {(error.message or '').rstrip('.')}."
+    allowed = set(sample)
     unknown = sorted(meta.find_undeclared_variables(tree) - allowed)
     if unknown:
         return (f"Unknown placeholder{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}. "

@@ -52,14 +52,11 @@ def validate(document: Any, previous: Mapping | None = None) -> dict:
         if key not in PARTS and key not in META_KEYS:
             errors[str(key)] = f"Unknown part of the settings. The parts are: {', '.join(PARTS)}."
     clean: dict[str, Any] = {}
-    checks = {"interests": _check_interests, "questions": _check_questions, "mail": _check_mail,
-              "schedule": _check_schedule, "feedback_questions": _check_questions,
-              "evaluation_questions": _check_questions, "guidelines": _check_guidelines}
     for part in PARTS:
         if part not in document:
             errors[part] = "This part is missing."
             continue
-        clean[part] = checks[part](document[part], part, errors)
+        clean[part] = _CHECKS[part](document[part], part, errors)
     if previous is not None and isinstance(clean.get("interests"), list):
         kept = {topic["value"] for topic in clean["interests"]}
         for topic in previous["interests"]:
@@ -118,14 +115,16 @@ def _object(value: Any, location: str, errors: dict, keys: Sequence[str]) -> dic
     return value
 
 
+def _objects(items: list, location: str, errors: dict, keys: Sequence[str]):
+    """Each item of a list that is an object, with its location ("questions[2]")."""
+    for index, item in enumerate(items):
+        if (checked := _object(item, f"{location}[{index}]", errors, keys)) is not None:
+            yield f"{location}[{index}]", checked
+
+
 def _check_interests(value: Any, part: str, errors: dict) -> list[dict]:
-    topics = _list(value, part, errors, MAX_TOPICS)
     clean, seen = [], set()
-    for index, item in enumerate(topics):
-        at = f"{part}[{index}]"
-        topic = _object(item, at, errors, ("value", "label", "retired"))
-        if topic is None:
-            continue
+    for at, topic in _objects(_list(value, part, errors, MAX_TOPICS), part, errors, ("value", "label", "retired")):
         value_name = _name(topic.get("value"), f"{at}.value", errors)
         if value_name in seen:
             errors[f"{at}.value"] = f"Another topic already has the value \u201c{value_name}\u201d."
@@ -138,21 +137,9 @@ def _check_interests(value: Any, part: str, errors: dict) -> list[dict]:
 
 
 def _check_questions(value: Any, part: str, errors: dict) -> list[dict]:
-    questions = _list(value, part, errors, MAX_QUESTIONS)
     clean, seen = [], set()
-    for index, item in enumerate(questions):
-        at = f"{part}[{index}]"
-        question = _object(item, at, errors, QUESTION_KEYS)
-        if question is None:
-            continue
-        name = _name(question.get("name"), f"{at}.name", errors)
-        if name in CORE_FIELDS and part == "questions":
-            errors[f"{at}.name"] = f"\u201c{name}\u201d is one of the form's core fields, which always stay; use another name."
-        elif name in RESERVED_NAMES and part == "questions" or name in ("who", "rematch"):
-            errors[f"{at}.name"] = f"\u201c{name}\u201d is a name the system uses already; use another name."
-        elif name in seen:
-            errors[f"{at}.name"] = f"Another question already has the name \u201c{name}\u201d."
-        seen.add(name)
+    for at, question in _objects(_list(value, part, errors, MAX_QUESTIONS), part, errors, QUESTION_KEYS):
+        name = _question_name(question.get("name"), part, seen, f"{at}.name", errors)
         kind = question.get("kind")
         if kind not in KINDS:
             errors[f"{at}.kind"] = f"Use one of: {', '.join(KINDS)}."
@@ -172,6 +159,20 @@ def _check_questions(value: Any, part: str, errors: dict) -> list[dict]:
     return clean
 
 
+def _question_name(value: Any, part: str, seen: set[str], location: str, errors: dict) -> str:
+    """Application questions must leave the form's own names alone; response questions only
+    the names the response form uses itself (who, rematch)."""
+    name = _name(value, location, errors)
+    if name in CORE_FIELDS and part == "questions":
+        errors[location] = f"\u201c{name}\u201d is one of the form's core fields, which always stay; use another name."
+    elif (name in RESERVED_NAMES and part == "questions") or name in ("who", "rematch"):
+        errors[location] = f"\u201c{name}\u201d is a name the system uses already; use another name."
+    elif name in seen:
+        errors[location] = f"Another question already has the name \u201c{name}\u201d."
+    seen.add(name)
+    return name
+
+
 def _check_choices(value: Any, kind: Any, at: str, errors: dict) -> list[dict]:
     if kind not in CHOICE_KINDS:
         if value not in ([], None):
@@ -181,14 +182,11 @@ def _check_choices(value: Any, kind: Any, at: str, errors: dict) -> list[dict]:
     if isinstance(value, list) and len(choices) < 2:
         errors[at] = "Give at least two choices."
     clean, values, labels = [], set(), set()
-    for index, item in enumerate(choices):
-        choice = _object(item, f"{at}[{index}]", errors, ("value", "label"))
-        if choice is None:
-            continue
-        value_name = _name(choice.get("value"), f"{at}[{index}].value", errors, CHOICE_PATTERN)
-        label = _text(choice.get("label"), f"{at}[{index}].label", errors, MAX_LABEL)
+    for choice_at, choice in _objects(choices, at, errors, ("value", "label")):
+        value_name = _name(choice.get("value"), f"{choice_at}.value", errors, CHOICE_PATTERN)
+        label = _text(choice.get("label"), f"{choice_at}.label", errors, MAX_LABEL)
         if value_name in values or label.casefold() in labels:
-            errors[f"{at}[{index}]"] = "Each choice must be different."
+            errors[choice_at] = "Each choice must be different."
         values.add(value_name)
         labels.add(label.casefold())
         clean.append({"value": value_name, "label": label})
@@ -237,9 +235,8 @@ def _check_mail(value: Any, part: str, errors: dict) -> dict[str, dict[str, str]
             errors[f"{at}.body"] = f"Keep the mail under {MAX_BODY} characters."
             continue
         body = normal_text(body)
-        allowed = set(mail_sample(name))
         for piece, source in (("subject", subject), ("body", body)):
-            problem = f"{at}.{piece}" not in errors and template_problem(source, allowed, mail_sample(name))
+            problem = f"{at}.{piece}" not in errors and template_problem(source, mail_sample(name))
             if problem:
                 errors[f"{at}.{piece}"] = problem
         clean[name] = {"subject": subject, "body": body}
@@ -254,10 +251,11 @@ def _check_schedule(value: Any, part: str, errors: dict) -> dict:
     for name, entry in entries.items():
         if name not in SCHEDULE_LABELS:
             continue
-        numbers = entry if name == "evaluation_reminder_days" and isinstance(entry, list) else [entry]
-        if name == "evaluation_reminder_days" and not isinstance(entry, list) or not all(
-                type(number) is int and 1 <= number <= MAX_DAYS for number in numbers):
-            what = "a list of whole numbers" if name == "evaluation_reminder_days" else "a whole number"
+        listed = name == "evaluation_reminder_days"
+        numbers = entry if listed else [entry]
+        if not isinstance(numbers, list) or not all(type(number) is int and 1 <= number <= MAX_DAYS
+                                                    for number in numbers):
+            what = "a list of whole numbers" if listed else "a whole number"
             errors[f"{part}.{name}"] = f"Give {what} from 1 to {MAX_DAYS}."
             continue
         clean[name] = entry
@@ -278,3 +276,7 @@ def _check_guidelines(value: Any, part: str, errors: dict) -> str:
         errors[part] = f"Keep the guidelines under {MAX_GUIDELINES} characters."
     return normal_text(value) + "\n"
 
+
+_CHECKS = {"interests": _check_interests, "questions": _check_questions, "mail": _check_mail,
+           "schedule": _check_schedule, "feedback_questions": _check_questions,
+           "evaluation_questions": _check_questions, "guidelines": _check_guidelines}
