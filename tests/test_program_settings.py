@@ -145,6 +145,18 @@ def test_a_topic_is_retired_not_removed(client, committee_cookie):
     assert answer.status_code == 400 and "Retire it instead" in answer.json_body["errors"]["interests"]
 
 
+@pytest.mark.parametrize("key, value, location", [
+    ("kind", ["single_choice"], "questions[0].kind"), ("asked", {"both": True}, "questions[0].asked"),
+    ("matching", {"rule": ["same"], "weight": 5}, "questions[0].matching.rule"),
+])
+def test_a_list_or_object_where_a_name_belongs_is_refused_not_a_crash(client, committee_cookie, key, value, location):
+    document = get_settings(client, committee_cookie)
+    document["questions"] = [{**MATCHING_QUESTION, key: value}]
+    answer = put_settings(client, committee_cookie, document)
+    assert answer.status_code == 400 and "Use " in answer.json_body["errors"][location]
+    assert list(SettingsVersion.scan()) == []
+
+
 # --- Templates: refused when saved, sandboxed when rendered -----------------------------------
 
 @pytest.mark.parametrize("body, problem", [

@@ -95,6 +95,10 @@ def _name(value: Any, location: str, errors: dict, pattern: re.Pattern = NAME_PA
     return value
 
 
+def _one_of(value: Any, names: Mapping[str, Any]) -> bool:
+    return isinstance(value, str) and value in names  # a list or object is refused, not hashed
+
+
 def _list(value: Any, location: str, errors: dict, most: int) -> list:
     if not isinstance(value, list):
         errors[location] = "Give a list."
@@ -141,10 +145,10 @@ def _check_questions(value: Any, part: str, errors: dict) -> list[dict]:
     for at, question in _objects(_list(value, part, errors, MAX_QUESTIONS), part, errors, QUESTION_KEYS):
         name = _question_name(question.get("name"), part, seen, f"{at}.name", errors)
         kind = question.get("kind")
-        if kind not in KINDS:
+        if not _one_of(kind, KINDS):
             errors[f"{at}.kind"] = f"Use one of: {', '.join(KINDS)}."
         asked = question.get("asked", "both")
-        if asked not in ASKED:
+        if not _one_of(asked, ASKED):
             errors[f"{at}.asked"] = f"Use one of: {', '.join(ASKED)}."
         required = _flag(question.get("required", False), f"{at}.required", errors)
         if kind == "yes_no" and required:
@@ -206,7 +210,7 @@ def _check_matching(value: Any, kind: Any, asked: Any, part: str, at: str, error
         errors[at] = "Only a single or multiple choice question can drive matching."
     elif asked != "both":
         errors[at] = "A question that drives matching must be asked of mentors and mentees."
-    if rule.get("rule") not in RULES:
+    if not _one_of(rule.get("rule"), RULES):
         errors[f"{at}.rule"] = f"Use {' or '.join(repr(name) for name in RULES)}."
     weight = rule.get("weight")
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) \
