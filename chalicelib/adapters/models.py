@@ -390,7 +390,7 @@ class UndeliverableAddress(Model):
 
 
 class SettingsVersion(Model):
-    """One saved version of a cohort's program settings (see program_settings.py).
+    """One saved version of a cohort's program settings (see domain/settings_document.py).
 
     Versions are never changed or deleted: the current one is the highest, and
     an application names the version whose form it answered."""

@@ -565,13 +565,16 @@ def assignment_matrix(mentors: Iterable[Application], mentees: Iterable[Applicat
 
 
 def resolve_weights(weights: Mapping[str, float] | None, criteria: tuple[Criterion, ...] = CRITERIA) -> dict[str, float]:
-    """The criteria's default weights with the given overrides; refuses unknown names and bad numbers."""
+    """The criteria's default weights with the given overrides; refuses unknown names and bad numbers.
+    The one check of weights: the committee's proposal options come through here too."""
     resolved = {criterion.name: float(criterion.default_weight) for criterion in criteria}
+    if weights is not None and not isinstance(weights, Mapping):
+        raise MatchingError("The weights must map criteria to numbers of zero or more.")
     for name, weight in (weights or {}).items():
         if name not in resolved:
             raise MatchingError(f"Unknown matching criterion {name!r}; the criteria are: {', '.join(resolved)}.")
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
-            raise MatchingError(f"The weight of {name!r} must be a number of zero or more, not {weight!r}.")
+            raise MatchingError(f"The weights must be numbers of zero or more; {name!r} has {weight!r}.")
         resolved[name] = float(weight)
     if not any(resolved.values()):
         raise MatchingError("At least one matching criterion needs a weight above zero.")

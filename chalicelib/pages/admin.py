@@ -10,7 +10,7 @@ from collections import Counter
 from chalicelib.adapters.config import settings
 from chalicelib.adapters.models import Application, Cohort
 from chalicelib.adapters.store import cohort_applications, cohort_or_open, open_cohort, required_cohort
-from chalicelib.domain import program_settings
+from chalicelib.domain import settings_document
 from chalicelib.domain.refusals import Invalid, Refused, TooLarge
 from chalicelib.domain.roster import RosterInvalid
 from chalicelib.domain.schema import ROLES
@@ -67,7 +67,7 @@ def answered_form(application: Application) -> tuple[int, tuple]:
         document = settings_store.version(application.cohort, number).document
     except LookupError:
         document = settings_store.current(application.cohort).document
-    fields = program_settings.application_fields(document, include_retired=True)
+    fields = settings_document.application_fields(document, include_retired=True)
     return number, tuple(field for field in fields if field.asks(application.role))
 
 

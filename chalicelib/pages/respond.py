@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 
-from chalicelib.domain import lifecycle, program_settings, tokens
+from chalicelib.domain import lifecycle, settings_document, tokens
 from chalicelib.services import settings_store
 from chalicelib.pages import web
 from chalicelib.domain.lifecycle import ResponseKind
@@ -41,7 +41,7 @@ KICKOFF_QUESTIONS = (
           noun="whether you have set goals"),
 ) + CHECKIN_QUESTIONS
 # The program's feedback and evaluation questions as the defaults have them (exports name their columns).
-PROGRAM_QUESTIONS = tuple(program_settings.question_field(question) for question in program_settings.PROGRAM_QUESTIONS)
+PROGRAM_QUESTIONS = tuple(settings_document.question_field(question) for question in settings_document.PROGRAM_QUESTIONS)
 QUESTIONS = {ResponseKind.KICKOFF: KICKOFF_QUESTIONS, ResponseKind.CHECKIN: CHECKIN_QUESTIONS}
 SETTINGS_PARTS = {ResponseKind.FEEDBACK: "feedback_questions", ResponseKind.EVALUATION: "evaluation_questions"}
 REMATCH = Field("rematch", "I would like a different partner. Only the committee is told, never my partner.",
@@ -63,7 +63,7 @@ def questions_for(kind: ResponseKind, role: str, cohort: str) -> tuple[Field, ..
     or for feedback and the evaluation the cohort's current settings."""
     if kind in SETTINGS_PARTS:
         document = settings_store.current(cohort).document
-        return program_settings.response_fields(document, SETTINGS_PARTS[kind], role)
+        return settings_document.response_fields(document, SETTINGS_PARTS[kind], role)
     return QUESTIONS[kind]
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 
-from chalicelib.domain import clock, program_settings, tokens
+from chalicelib.domain import clock, settings_document, tokens
 from chalicelib.services import mail, settings_store
 from chalicelib.adapters.aws import signing_key
 from chalicelib.adapters.models import Application, Claim
@@ -37,7 +37,7 @@ class ApplicationsClosed(Conflict):
 def submit(submitted: dict[str, list[str]]) -> Application:
     """Validate and store an application against the open cohort's form, and queue its confirmation mail."""
     form = settings_store.for_cohort(open_cohort())
-    answers = validate_application(submitted, program_settings.application_fields(form.document))
+    answers = validate_application(submitted, settings_document.application_fields(form.document))
     if form.cohort is None:
         raise ApplicationsClosed()
     for _ in range(3):  # a lost race re-reads the claim and tries again

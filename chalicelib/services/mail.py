@@ -20,7 +20,7 @@ from email.utils import formataddr, format_datetime, make_msgid
 
 from pynamodb.exceptions import PynamoDBException
 
-from chalicelib.domain import clock, program_settings
+from chalicelib.domain import clock, mail_catalogue
 from chalicelib.adapters import metrics
 from chalicelib.services import settings_store
 from chalicelib.adapters.aws import client
@@ -55,14 +55,14 @@ def compose(template: str, to: tuple[str, ...], context: dict, reply_to: tuple[s
     this mail in the cohort's settings (the open cohort's when none is named), the HTML
     part derived from that text; otherwise mail/<template>.{subject.txt,txt,html}."""
     context = {"base_url": settings().base_url, "committee_address": settings().committee_address, **context}
-    edited = program_settings.edited_mail(settings_store.of(cohort).document, template)
+    edited = mail_catalogue.edited_mail(settings_store.of(cohort).document, template)
     if edited is not None:
         try:
-            subject, text = program_settings.render_mail(template, edited, context)
+            subject, text = mail_catalogue.render_mail(template, edited, context)
         except Exception:  # noqa: BLE001 - checked when saved; should it still fail, the system's own text goes
             log.exception("the committee's %s mail did not render; the default is sent", template)
         else:
-            html = render("mail/_edited.html", subject=subject, paragraphs=program_settings.paragraphs(text), **context)
+            html = render("mail/_edited.html", subject=subject, paragraphs=mail_catalogue.paragraphs(text), **context)
             return Mail(template=template, to=to, subject=subject, text=text, html=html, reply_to=reply_to)
     subject = " ".join(render(f"mail/{template}.subject.txt", **context).split())
     return Mail(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.services import audit, mail, settings_store
-from chalicelib.domain import clock, lifecycle, matching, program_settings
+from chalicelib.domain import clock, lifecycle, matching, settings_document
 from chalicelib.adapters.models import Application, Claim, Pairing
 from chalicelib.domain.refusals import Conflict, NotFound
 from chalicelib.services.applications import Status
@@ -55,12 +55,12 @@ def mentor_slot_key(mentor_id: str, slot: int) -> str:
 
 def cohort_schedule(cohort_id: str) -> lifecycle.Schedule:
     """The cohort's program rhythm, from its program settings."""
-    return program_settings.schedule_of(settings_store.current(cohort_id).document)
+    return settings_document.schedule_of(settings_store.current(cohort_id).document)
 
 
 def cohort_criteria(cohort_id: str) -> tuple[matching.Criterion, ...]:
     """The cohort's matching criteria: the built-in ones and the committee's matching questions."""
-    return program_settings.matching_criteria(settings_store.current(cohort_id).document)
+    return settings_document.matching_criteria(settings_store.current(cohort_id).document)
 
 
 def pairing_record(pairing: Pairing) -> dict:

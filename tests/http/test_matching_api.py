@@ -80,6 +80,13 @@ def test_bad_proposal_options_get_a_400_with_a_message(client, committee_cookie,
     assert answer.status_code == 400 and message in answer.json_body["errors"]["_body"]
 
 
+def test_proposal_weights_are_checked_by_the_engine_alone(client, committee_cookie, cohort):
+    for weights, words in ((["interests"], "map criteria"), ({"region": float("inf")}, "'region' has inf"),
+                           ({"region": True}, "'region' has True")):
+        answer = post(client, committee_cookie, "/admin/api/matching/proposal", {"weights": weights})
+        assert answer.status_code == 400 and words in answer.json_body["errors"]["_body"], weights
+
+
 def test_approving_creates_pairings_and_one_introduction_to_both(client, committee_cookie, cohort):
     proposal = propose(client, committee_cookie)
     chosen = [{"mentor_id": p["mentor_id"], "mentee_id": p["mentee_id"]} for p in proposal["pairs"][:3]]

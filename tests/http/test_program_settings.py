@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.domain import matching, program_settings
+from chalicelib.domain import mail_catalogue, matching, settings_document, settings_validation
 from chalicelib.services import settings_store
 from chalicelib.domain.lifecycle import Schedule
 from chalicelib.adapters.models import Application, AuditEntry, SettingsVersion
@@ -48,15 +48,15 @@ MATCHING_QUESTION = {
 # --- Defaults ------------------------------------------------------------------------------
 
 def test_the_defaults_reproduce_the_program_and_the_system_as_it_was():
-    document = program_settings.defaults()
-    assert program_settings.validate(document) == document
+    document = settings_document.defaults()
+    assert settings_validation.validate(document) == document
     assert [(topic["value"], topic["label"]) for topic in document["interests"]] == list(INTERESTS)
     assert document["questions"] == [] and Schedule.from_dict(document["schedule"]) == Schedule()
-    for name in program_settings.MAILS:
-        files = Path(program_settings.TEMPLATE_DIR, "mail")
+    for name in mail_catalogue.MAILS:
+        files = Path(mail_catalogue.TEMPLATE_DIR, "mail")
         assert document["mail"][name]["body"] == (files / f"{name}.txt").read_text().rstrip()
-        assert program_settings.edited_mail(document, name) is None
-    assert set(program_settings.MAILS) == {path.name.removesuffix(".subject.txt")
+        assert mail_catalogue.edited_mail(document, name) is None
+    assert set(mail_catalogue.MAILS) == {path.name.removesuffix(".subject.txt")
                                            for path in files.glob("*.subject.txt")}
     from chalicelib.pages.respond import PROGRAM_QUESTIONS
     assert [q["name"] for q in document["feedback_questions"]] == [f.name for f in PROGRAM_QUESTIONS]
@@ -67,7 +67,7 @@ def test_the_defaults_reproduce_the_program_and_the_system_as_it_was():
 
 
 def test_the_default_guidelines_carry_the_program_description():
-    guidelines = program_settings.defaults()["guidelines"]
+    guidelines = settings_document.defaults()["guidelines"]
     for heading in ("What is mentoring?", "What is the purpose of the program?", "Who can participate?",
                     "How does it work?", "## Mentors", "## Mentees", "### Expectations", "### Role", "### Benefits",
                     "How much time is involved?", "Whom can I contact with questions?", "Mentoring resources"):
@@ -86,7 +86,7 @@ def test_the_default_guidelines_carry_the_program_description():
 # --- Validation ------------------------------------------------------------------------------
 
 def broken_document() -> dict:
-    document = program_settings.defaults()
+    document = settings_document.defaults()
     document["interests"][1]["label"] = " "
     document["questions"] = [
         {**MATCHING_QUESTION, "name": "email"},
@@ -100,8 +100,8 @@ def broken_document() -> dict:
 
 
 def test_validation_names_every_problem_by_its_location():
-    with pytest.raises(program_settings.SettingsInvalid) as refused:
-        program_settings.validate(broken_document())
+    with pytest.raises(settings_validation.SettingsInvalid) as refused:
+        settings_validation.validate(broken_document())
     errors = refused.value.errors
     assert "core fields" in errors["questions[0].name"]
     assert "at least two choices" in errors["questions[1].choices"]
@@ -127,7 +127,7 @@ def test_every_version_is_kept_with_who_saved_it_and_when(client, committee_cook
     assert (first["version"], second["version"]) == (1, 2)
     assert second["saved_by"] == COMMITTEE_EMAIL and second["saved_at"]
     assert get_settings(client, committee_cookie, "?version=1")["guidelines"] == "# Version one\n"
-    assert get_settings(client, committee_cookie, "?version=0")["guidelines"] == program_settings.GUIDELINES
+    assert get_settings(client, committee_cookie, "?version=0")["guidelines"] == settings_document.default_guidelines()
     stored = sorted((item.version, item.saved_by) for item in SettingsVersion.scan())
     assert stored == [(1, COMMITTEE_EMAIL), (2, COMMITTEE_EMAIL)]
     audit = [entry for entry in AuditEntry.scan() if entry.action == "settings_saved"]
@@ -143,6 +143,18 @@ def test_a_topic_is_retired_not_removed(client, committee_cookie):
     document = get_settings(client, committee_cookie)
     answer = put_settings(client, committee_cookie, {**document, "interests": document["interests"][1:]})
     assert answer.status_code == 400 and "Retire it instead" in answer.json_body["errors"]["interests"]
+
+
+@pytest.mark.parametrize("key, value, location", [
+    ("kind", ["single_choice"], "questions[0].kind"), ("asked", {"both": True}, "questions[0].asked"),
+    ("matching", {"rule": ["same"], "weight": 5}, "questions[0].matching.rule"),
+])
+def test_a_list_or_object_where_a_name_belongs_is_refused_not_a_crash(client, committee_cookie, key, value, location):
+    document = get_settings(client, committee_cookie)
+    document["questions"] = [{**MATCHING_QUESTION, key: value}]
+    answer = put_settings(client, committee_cookie, document)
+    assert answer.status_code == 400 and "Use " in answer.json_body["errors"][location]
+    assert list(SettingsVersion.scan()) == []
 
 
 # --- Templates: refused when saved, sandboxed when rendered -----------------------------------
@@ -167,16 +179,16 @@ def test_a_broken_or_prying_template_is_refused_with_a_message(client, committee
 def test_the_sandbox_keeps_python_internals_out_of_reach_even_unchecked():
     from jinja2.exceptions import SecurityError
 
-    sample = program_settings.mail_sample("introduction")
+    sample = mail_catalogue.mail_sample("introduction")
     for source in ("{{ mentor | attr('__class__') }}", "{{ ''.__class__.__mro__ }}", "{{ mentor.items.__self__ }}"):
         with pytest.raises(SecurityError):
-            program_settings.render_mail("introduction", {"subject": "x", "body": source}, sample)
+            mail_catalogue.render_mail("introduction", {"subject": "x", "body": source}, sample)
     # A format string cannot climb to the class either: it is rendered harmless, and may be saved.
     tricks = "{{ mentor.name.format('{0.__class__.__mro__}') }} {{ (mentor.name | attr('format'))('{0.__class__}') }}"
-    document = {**program_settings.defaults()}
+    document = {**settings_document.defaults()}
     document["mail"] = {**document["mail"], "introduction": {"subject": "x", "body": tricks}}
-    program_settings.validate(document)
-    _, text = program_settings.render_mail("introduction", {"subject": "x", "body": tricks}, sample)
+    settings_validation.validate(document)
+    _, text = mail_catalogue.render_mail("introduction", {"subject": "x", "body": tricks}, sample)
     assert "class" not in text and "<" not in text and "object" not in text
 
 
@@ -206,7 +218,7 @@ def test_a_mail_preview_uses_sample_data_and_reset_restores_the_default(client, 
                              body=form_body({**fields, "version": "1", "action": "reset"}))
     assert reset.status_code == 303
     document = get_settings(client, committee_cookie)
-    assert document["version"] == 2 and program_settings.edited_mail(document, "introduction") is None
+    assert document["version"] == 2 and mail_catalogue.edited_mail(document, "introduction") is None
 
 
 # --- What the settings change ------------------------------------------------------------------
@@ -337,7 +349,7 @@ def record(role: str, id: str, system: str | None = None, **overrides) -> dict:
 
 
 def criteria_with(question: dict) -> tuple:
-    return program_settings.matching_criteria({**program_settings.defaults(), "questions": [question]})
+    return settings_document.matching_criteria({**settings_document.defaults(), "questions": [question]})
 
 
 def test_a_matching_question_changes_the_proposal_and_is_a_reason():
@@ -418,7 +430,7 @@ def test_the_proposal_api_explains_a_committee_question(client, committee_cookie
 
     changed(client, committee_cookie, questions=[MATCHING_QUESTION])
     cohort = open_cohort().id
-    fields = program_settings.application_fields(settings_store.current(cohort).document)
+    fields = settings_document.application_fields(settings_store.current(cohort).document)
     people = [valid_answers("mentor", library_system="alma"),
               valid_answers("mentee", library_system="alma", library_name="Another library")]
     replace_roster([RosterRow(p["membership_id"], p["email"], p["name"], None) for p in people], by="test")

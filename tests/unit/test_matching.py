@@ -166,6 +166,12 @@ def test_bad_weights_are_refused_with_a_clear_message(weights, words):
         propose([mentor("m")], [mentee("e")], weights)
 
 
+@pytest.mark.parametrize("weights", [["interests"], "interests", {"region": float("inf")}, {"region": None}])
+def test_weights_are_a_mapping_of_finite_numbers(weights):
+    with pytest.raises(MatchingError, match="weights"):
+        matching.resolve_weights(weights)
+
+
 def test_criteria_are_declared_once_with_their_default_weights():
     assert list(DEFAULT_WEIGHTS) == [criterion.name for criterion in CRITERIA]
     assert all(weight > 0 for weight in DEFAULT_WEIGHTS.values())
