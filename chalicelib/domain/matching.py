@@ -55,7 +55,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from functools import cached_property
+from functools import cached_property, lru_cache
 from types import MappingProxyType
 
 from chalicelib.domain.schema import CAREER_STAGES, COMMUNICATION_MODES, FIELDS, INTERESTS, LIBRARY_TYPES
@@ -78,6 +78,10 @@ _MENTOR_CANDIDATES = 16
 # Its second scan keeps, for each mentee, the pairs within _NEAR points of the best it can get at the first
 # prices (at most _NEAR_PAIRS), and bounds the others by runs of mentors: _BOUND_GROUPS of them.
 _NEAR, _NEAR_PAIRS, _BOUND_GROUPS = 10, 64, 32
+# Where the sparse solver takes over: free mentees × mentor slots (the cells of the dense matrix).
+_SPARSE_FROM_CELLS = 300 * 300
+# When more than this share of mentees would be scored again, the sparse solver scans them all afresh.
+_RESCAN_SHARE = 0.25
 
 _LIBRARY_TYPE_CODE = {value: code for code, (value, _) in enumerate(LIBRARY_TYPES)}
 _MODE_BIT = {value: 1 << bit for bit, (value, _) in enumerate(COMMUNICATION_MODES)}
@@ -439,7 +443,8 @@ def _check_past_partner(mentor, mentee, forbidden):
 
 def _past_partner_blocks(mentors, mentees, forbidden):
     pairs = {(partner, mentee.id) for mentee in mentees.participants for partner in mentee.past_partners}
-    pairs.update((mentor.id, partner) for mentor in mentors.with_past_partners for partner in mentor.past_partners)
+    pairs.update((mentor_id, mentee.id) for mentee in mentees.participants
+                 for mentor_id in mentors.listing_as_partner.get(mentee.id, ()))
     return _pair_blocks(mentors, mentees, pairs)
 
 
@@ -448,7 +453,18 @@ def _check_forbidden(mentor, mentee, forbidden):
 
 
 def _forbidden_blocks(mentors, mentees, forbidden):
-    return _pair_blocks(mentors, mentees, forbidden)
+    by_mentee = _forbidden_by_mentee(forbidden)
+    return _pair_blocks(mentors, mentees, ((mentor_id, mentee.id) for mentee in mentees.participants
+                                           for mentor_id in by_mentee.get(mentee.id, ())))
+
+
+@lru_cache(maxsize=4)
+def _forbidden_by_mentee(forbidden: frozenset) -> dict[str, list[str]]:
+    """So that a chunk of mentees looks up its own forbids instead of reading them all."""
+    by_mentee: dict[str, list[str]] = {}
+    for mentor_id, mentee_id in forbidden:
+        by_mentee.setdefault(mentee_id, []).append(mentor_id)
+    return by_mentee
 
 
 def _pair_blocks(mentors: _Side, mentees: _Side, pairs: Iterable[tuple[str, str]]):
@@ -539,15 +555,15 @@ def propose(mentors: Iterable[Application], mentees: Iterable[Application],
     """Match as many mentees as the hard rules allow, then maximise the total score.
 
     mentors and mentees are application dicts (or Participants). Solved
-    exactly with scipy's linear_sum_assignment over mentor capacity slots.
+    exactly: a small cohort with scipy's linear_sum_assignment over mentor
+    capacity slots, a larger one by the sparse solver (see _best_assignment).
     Locks ([mentor_id, mentee_id]) are kept as given; forbids are never
     proposed. Raises MatchingError when the input cannot be honoured (unknown
     ids, a lock that breaks a rule or exceeds a capacity, ...). `criteria` are
     the cohort's (the built-in ones, and the committee's questions).
     """
     cohort = _Cohort.build(mentors, mentees, weights, locks, forbids, criteria)
-    scores = cohort.pair_scores()
-    return cohort.proposal(scores, _optimal_assignment(scores, cohort.capacity_left))
+    return cohort.proposal(_best_assignment(cohort))
 
 
 def greedy_baseline(mentors: Iterable[Application], mentees: Iterable[Application],
@@ -559,8 +575,7 @@ def greedy_baseline(mentors: Iterable[Application], mentees: Iterable[Applicatio
     differs (ties go to the lower mentee id, then the lower mentor id).
     """
     cohort = _Cohort.build(mentors, mentees, weights, locks, forbids, criteria)
-    scores = cohort.pair_scores()
-    return cohort.proposal(scores, _greedy_assignment(scores, cohort.capacity_left))
+    return cohort.proposal(_greedy_assignment(cohort.pair_scores(), cohort.capacity_left))
 
 
 def assignment_matrix(mentors: Iterable[Application], mentees: Iterable[Application],
@@ -692,7 +707,7 @@ class _Cohort:
             scores[rows] = chunk_scores
         return scores
 
-    def proposal(self, scores, chosen: list[tuple[int, int]]) -> Proposal:
+    def proposal(self, chosen: list[tuple[int, int]]) -> Proposal:
         """Explain the chosen (mentee row, mentor column) pairs, the locks, and who is left over."""
         pairs = [self._pair(mentor, mentee, locked=True) for mentor, mentee in self.locked]
         pairs += [self._pair(self.mentors[column], self.free_mentees[row], locked=False) for row, column in chosen]
@@ -704,7 +719,7 @@ class _Cohort:
         unmatched_rows = [row for row in range(len(self.free_mentees)) if row not in matched_rows]
         return Proposal(
             pairs=tuple(pairs),
-            unmatched_mentees=tuple(self._unmatched(scores, unmatched_rows)),
+            unmatched_mentees=tuple(self._unmatched(unmatched_rows)),
             unused_capacity=tuple(UnusedCapacity(mentor.id, slots)
                                   for mentor, slots in zip(self.mentors, left) if slots > 0),
         )
@@ -715,24 +730,28 @@ class _Cohort:
             reasons = ["locked by the committee", *reasons]
         return ProposedPair(mentor.id, mentee.id, score, tuple(reasons))
 
-    def _unmatched(self, scores, rows: list[int]) -> list[UnmatchedMentee]:
+    def _unmatched(self, rows: list[int]) -> list[UnmatchedMentee]:
         np = _numpy()
         if not rows:
             return []
         if not self.mentors:
             return [UnmatchedMentee(self.free_mentees[row].id, "there are no mentors in this cohort")
                     for row in rows]
-        compatible = (scores[rows] != BLOCKED).sum(axis=1)
+        mentors, mentees = self.sides
+        step = max(1, _CHUNK_CELLS // len(mentors))
+        compatible = np.concatenate([
+            len(mentors) - _blocks(mentors, mentees.rows(rows[start:start + step]), self.forbidden).sum(axis=1)
+            for start in range(0, len(rows), step)])
         unmatched = {}
         for row, count in zip(rows, compatible.tolist()):
             if count:
                 unmatched[row] = ("the only compatible mentor is at capacity" if count == 1
                                   else f"all {count} compatible mentors are at capacity")
         ruled_out = [row for row in rows if row not in unmatched]
-        if ruled_out:
-            mentors, mentees = self.sides
-            blocked_by = np.stack([rule.blocks(mentors, mentees.rows(ruled_out), self.forbidden) for rule in RULES])
-            for index, row in enumerate(ruled_out):
+        for start in range(0, len(ruled_out), step):
+            some = ruled_out[start:start + step]
+            blocked_by = np.stack([rule.blocks(mentors, mentees.rows(some), self.forbidden) for rule in RULES])
+            for index, row in enumerate(some):
                 unmatched[row] = _ruled_out_reason(blocked_by[:, index, :])
         return [UnmatchedMentee(self.free_mentees[row].id, unmatched[row]) for row in rows]
 
@@ -845,8 +864,13 @@ class _Side:
         return {person.id: index for index, person in enumerate(self.participants)}
 
     @cached_property
-    def with_past_partners(self) -> list[Participant]:
-        return [person for person in self.participants if person.past_partners]
+    def listing_as_partner(self) -> dict[str, list[str]]:
+        """For each id that some of these participants list as a past partner, their ids."""
+        listing: dict[str, list[str]] = {}
+        for person in self.participants:
+            for partner in person.past_partners:
+                listing.setdefault(partner, []).append(person.id)
+        return listing
 
     def __len__(self) -> int:
         return len(self.participants)
@@ -993,6 +1017,18 @@ class _Scorer:
 # Choosing pairs
 # ---------------------------------------------------------------------------
 
+def _best_assignment(cohort: _Cohort) -> list[tuple[int, int]]:
+    """Exact (mentee row, mentor column) pairs: the dense solver for a small cohort, where it is faster,
+    the sparse one from _SPARSE_FROM_CELLS cells of the dense matrix (free mentees × mentor slots)."""
+    if len(cohort.free_mentees) * sum(cohort.capacity_left) >= _SPARSE_FROM_CELLS:
+        return _sparse_assignment(cohort)
+    return _dense_assignment(cohort)
+
+
+def _dense_assignment(cohort: _Cohort) -> list[tuple[int, int]]:
+    return _optimal_assignment(cohort.pair_scores(), cohort.capacity_left)
+
+
 def _cost_matrix(scores, capacity: tuple[int, ...]):
     """The assignment problem: mentees against mentor slots (a mentor's slots are identical copies).
 
@@ -1129,15 +1165,22 @@ def _sparse_assignment(cohort: _Cohort) -> list[tuple[int, int]]:
     candidates = _Candidates(len(with_room))
     for rows, scores in scorer.chunks():
         candidates.add(rows, scores)
-    pairs = candidates.pairs()
-    value, reference = _duals(mentee_count, len(room), pairs, _sparse_optimum(mentee_count, room, pairs), big)
-    kept = _Kept(mentee_count, len(room))
-    kept.rescore(scorer, np.arange(mentee_count), value - big, reference, reference)
+    kept = _Kept(mentee_count, candidates.pairs(), len(room))
+    every_mentee, reference = np.arange(mentee_count), None
     while True:
         mentor_of = _sparse_optimum(mentee_count, room, kept.pairs)
         value, price = _duals(mentee_count, len(room), kept.pairs, mentor_of, big)
-        unsettled = kept.unsettled(value - big, reference - price)
-        if not len(unsettled) or not kept.rescore(scorer, unsettled, value - big, price, reference):
+        margin = value - big
+        unmatched = np.flatnonzero(mentor_of < 0)
+        if reference is None and len(unmatched) and kept.rescore(scorer, unmatched, margin, price, price):
+            continue  # most mentees matched first: else the prices carry BIG
+        unsettled = every_mentee if reference is None else kept.unsettled(margin, reference - price)
+        if len(unsettled) > mentee_count * _RESCAN_SHARE:
+            # Prices moved too far for the bounds: scan everyone again, against these prices.
+            reference = price
+            kept.rescore(scorer, every_mentee, margin, price, reference)
+            continue
+        if not len(unsettled) or not kept.rescore(scorer, unsettled, margin, price, reference):
             break
     matched = np.flatnonzero(mentor_of >= 0)
     return list(zip(matched.tolist(), with_room[mentor_of[matched]].tolist()))
@@ -1150,14 +1193,13 @@ class _Kept:
     group g (mentors in _BOUND_GROUPS runs of columns) score above that
     mentor's reference price; -inf where none is left out."""
 
-    def __init__(self, mentee_count: int, mentor_count: int):
+    def __init__(self, mentee_count: int, pairs: tuple, mentor_count: int):
         np = _numpy()
         self.mentor_count = mentor_count
         self.group_starts = np.linspace(0, mentor_count, min(_BOUND_GROUPS, mentor_count),
                                         endpoint=False).astype(np.int64)
-        self.bound = np.full((mentee_count, len(self.group_starts)), -np.inf)
-        empty = np.zeros(0, dtype=np.int64)
-        self.pairs, self.keys = (empty, empty, empty), empty
+        self.bound = np.full((mentee_count, len(self.group_starts)), np.inf)  # nothing is bounded before a scan
+        self.pairs, self.keys = pairs, pairs[0].astype(np.int64) * mentor_count + pairs[1]  # sorted by key
 
     def unsettled(self, margin, price_fall):
         """Mentees some left-out pair of whom might score above margin + its mentor's price."""
@@ -1170,32 +1212,33 @@ class _Kept:
         _NEAR_PAIRS), and bound the rest against the reference prices. Returns how many pairs
         scored above margin + price and were not kept before."""
         np = _numpy()
-        above = 0
+        above, added = 0, []
         for chunk, scores in scorer.chunks(rows):
             allowed = scores >= 0
-            gain = np.where(allowed, scores - price, -np.inf)
-            row, column = np.nonzero(gain > (margin[chunk] - _NEAR)[:, None])
-            order = np.lexsort((column, -gain[row, column], row))
-            row, column = row[order], column[order]
-            near = np.arange(len(row)) - np.searchsorted(row, row) < _NEAR_PAIRS
-            row, column = row[near], column[near]
+            gain = _gains(scores, allowed, price)
+            near = gain > (margin[chunk] - _NEAR)[:, None]
+            crowded = np.flatnonzero(near.sum(axis=1) > _NEAR_PAIRS)
+            if len(crowded):  # only the best _NEAR_PAIRS of these, the best gain always among them
+                best = np.argpartition(-gain[crowded], _NEAR_PAIRS - 1, axis=1)[:, :_NEAR_PAIRS]
+                near[crowded] = False
+                near[crowded[:, None], best] = True
+            row, column = np.nonzero(near)
             keys = chunk[row].astype(np.int64) * self.mentor_count + column
-            new = ~np.isin(keys, self.keys)
+            at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+            new = self.keys[at] != keys
             above += int(np.count_nonzero(new & (gain[row, column] > margin[chunk][row])))
-            self._keep(keys[new], scores[row[new], column[new]].astype(np.int64))
-            left_out = np.where(allowed, scores - reference, -np.inf)
+            added.append((keys[new], scores[row[new], column[new]].astype(np.int64)))
+            left_out = gain if price is reference else _gains(scores, allowed, reference)
             held_rows, held_columns = self._held(chunk)
-            left_out[held_rows, held_columns] = -np.inf
-            self.bound[chunk] = np.maximum.reduceat(left_out, self.group_starts, axis=1)
+            left_out[held_rows, held_columns] = _NO_GAIN
+            left_out[row, column] = _NO_GAIN
+            bound = np.maximum.reduceat(left_out, self.group_starts, axis=1)
+            self.bound[chunk] = np.where(bound > _NO_GAIN, bound, -np.inf)
+        keys, scores = (np.concatenate([old, *new]) for old, new in zip((self.keys, self.pairs[2]), zip(*added)))
+        order = np.argsort(keys, kind="stable")
+        self.keys = keys[order]
+        self.pairs = (self.keys // self.mentor_count, self.keys % self.mentor_count, scores[order])
         return above
-
-    def _keep(self, keys, scores) -> None:
-        np = _numpy()
-        self.keys = np.concatenate([self.keys, keys])
-        order = np.argsort(self.keys, kind="stable")
-        self.keys = self.keys[order]
-        self.pairs = (self.keys // self.mentor_count, self.keys % self.mentor_count,
-                      np.concatenate([self.pairs[2], scores])[order])
 
     def _held(self, chunk) -> tuple:
         """(position in chunk, mentor column) of every kept pair of these rows."""
@@ -1206,6 +1249,15 @@ class _Kept:
         positions = np.repeat(np.arange(len(chunk)), counts)
         index = np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
         return positions, self.pairs[1][index]
+
+
+_NO_GAIN = -(1 << 30)  # the gain of a pair a rule forbids
+
+
+def _gains(scores, allowed, price):
+    """score - mentor price per pair (int32: prices are whole numbers below 2**30), _NO_GAIN where forbidden."""
+    np = _numpy()
+    return np.where(allowed, np.subtract(scores, price, dtype=np.int32), _NO_GAIN)
 
 
 def _sparse_optimum(mentee_count: int, room, pairs):
