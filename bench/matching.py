@@ -7,9 +7,10 @@ as many mentors, each taking 2). Every solver runs in a fresh subprocess, so
 that its peak resident memory (ru_maxrss, which unlike tracemalloc sees numpy's
 and scipy's own allocations) is its own; the figure includes the generated
 applications and the loaded libraries, reported as the baseline.
-- engine: `propose(...).as_dict()`, which picks the dense or the sparse solver by size;
-- sparse, dense: the same with that solver forced (the dense one only where its
-  matrix fits in memory: the reason is printed otherwise);
+- engine: `propose(...).as_dict()`, which picks the dense or the sparse solver by size
+  (it says which);
+- dense: the same with the dense solver forced (only where its matrix fits in
+  memory: the reason is printed otherwise);
 - bare: scipy's linear_sum_assignment on the dense solver's own cost matrix, prebuilt;
 - greedy: the greedy baseline.
 Then `--seeds` random cohorts of 2,000 (mixed capacities, locks, forbids) are
@@ -41,7 +42,7 @@ BARE_RATIO_TARGET = {2000: 0.5, 10000: 0.2}  # engine time / bare solver time
 MEMORY_TARGET = {10000: 500, 50000: 3 * 1024}  # MB of peak resident memory
 DENSE_MEMORY_LIMIT_MB = 3 * 1024  # the dense solvers are not started beyond this
 EXACTNESS_SIZE = 2000
-SOLVERS = ("engine", "sparse", "dense", "bare", "greedy")
+SOLVERS = ("engine", "dense", "bare", "greedy")
 
 
 def main() -> int:
@@ -115,13 +116,14 @@ def measure(solver: str, mentee_count: int) -> dict:
         return {"seconds": seconds, "peak_mb": peak_rss_mb(), "baseline_mb": baseline_mb}
     work = {
         "engine": lambda: matching.propose(mentors, mentees),
-        "sparse": lambda: solved(matching._sparse_assignment, mentors, mentees),
         "dense": lambda: solved(matching._dense_assignment, mentors, mentees),
         "greedy": lambda: matching.greedy_baseline(mentors, mentees),
     }[solver]
     seconds, proposal = best_time(work, runs, then=lambda result: result.as_dict())
+    cells = len(mentees) * sum(record["capacity"] for record in mentors)
     return {"seconds": seconds, "peak_mb": peak_rss_mb(), "baseline_mb": baseline_mb,
-            "matched": len(proposal.pairs), "total_score": proposal.total_score}
+            "matched": len(proposal.pairs), "total_score": proposal.total_score,
+            "path": "sparse" if cells >= matching._SPARSE_FROM_CELLS else "dense"}
 
 
 def solved(solver, mentors, mentees, **options):
@@ -184,14 +186,14 @@ def report(size: int, figures: dict[str, dict]) -> bool:
             continue
         matched = (f"   matched {result['matched']}/{size}, total score {result['total_score']}"
                    if "matched" in result else "")
+        path = f" ({result['path']} path)" if solver == "engine" else ""
         print(f"  {solver:7} {result['seconds']:8.3f} s   peak RSS {result['peak_mb']:7.0f} MB "
-              f"(before {result['baseline_mb']:.0f} MB){matched}")
+              f"(before {result['baseline_mb']:.0f} MB){matched}{path}")
     engine, bare, dense, greedy = (figures.get(name, {}) for name in ("engine", "bare", "dense", "greedy"))
-    for name in ("bare", "dense", "sparse"):
-        if "seconds" in figures.get(name, {}) and name != "sparse":
-            print(f"  engine takes {engine['seconds'] / figures[name]['seconds']:.3f}x the {name} solver's time")
-    if "seconds" in figures.get("sparse", {}) and "seconds" in dense:
-        print(f"  sparse takes {figures['sparse']['seconds'] / dense['seconds']:.3f}x the dense engine's time")
+    for name in ("bare", "dense", "greedy"):
+        if "seconds" in figures.get(name, {}):
+            print(f"  engine takes {engine['seconds'] / figures[name]['seconds']:.3f}x the {name} solver's time, "
+                  f"{engine['peak_mb'] / figures[name]['peak_mb']:.2f}x its peak")
     checks = []
     if "matched" in greedy:
         checks.append(("matched at least as many as greedy", engine["matched"] >= greedy["matched"]))

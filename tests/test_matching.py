@@ -596,6 +596,15 @@ def test_the_duals_prove_an_optimum_against_every_pair():
     assert int(value.sum() + (capacity * price).sum()) == worth
 
 
+@pytest.mark.parametrize("solver", [sparse, starved])
+def test_the_sparse_solver_explains_a_cohort_where_every_pair_is_ruled_out(solver):
+    mentors = [mentor("m", communication=["phone"]), mentor("n", years_experience=1, capacity=2)]
+    mentees = [mentee("a"), mentee("b", communication=["phone"], years_experience=20)]
+    proposal = solver(mentors, mentees, forbids=[["m", "b"]])
+    assert proposal.as_dict() == dense(mentors, mentees, forbids=[["m", "b"]]).as_dict()
+    assert not proposal.pairs and len(proposal.unused_capacity) == 2
+
+
 def test_the_sparse_solver_never_builds_the_mentees_by_mentors_matrix(monkeypatch):
     def refuse(self):
         raise AssertionError("the dense matrix was built")
