@@ -1282,9 +1282,10 @@ def _gains(scores, allowed, price):
 def _sparse_optimum(mentee_count: int, room, pairs):
     """Each mentee's mentor (or -1) in an optimum over the given pairs: most matched, then highest total score.
 
-    scipy's sparse Jonker-Volgenant over mentor slots, with a private
-    "unmatched" column per mentee that costs more than any 101 - score
-    costs of a whole matching, so it is only taken when nothing else fits."""
+    scipy's sparse Jonker-Volgenant between mentees and mentor slots; each row
+    has a private "left over" column that costs more than the 101 - score
+    costs of a whole matching, so it is only taken when nothing else fits.
+    Rows are the smaller side: a row left over is the solver's slowest case."""
     from scipy.sparse import csr_array
     from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
@@ -1293,17 +1294,21 @@ def _sparse_optimum(mentee_count: int, room, pairs):
     first_slot = np.cumsum(room) - room
     copies = room[columns]
     starts = np.repeat(np.cumsum(copies) - copies, copies)
-    slot = np.repeat(first_slot[columns], copies) + np.arange(len(starts)) - starts
+    slots = np.repeat(first_slot[columns], copies) + np.arange(len(starts)) - starts
+    mentees = np.repeat(rows, copies)
     slot_count = int(room.sum())
-    unmatched_cost = 101.0 * mentee_count + 1
-    graph = csr_array((np.concatenate([101.0 - np.repeat(scores, copies), np.full(mentee_count, unmatched_cost)]),
-                       (np.concatenate([np.repeat(rows, copies), np.arange(mentee_count)]),
-                        np.concatenate([slot, slot_count + np.arange(mentee_count)]))),
-                      shape=(mentee_count, slot_count + mentee_count))
-    mentee, chosen = min_weight_full_bipartite_matching(graph)
+    mentees_are_rows = mentee_count <= slot_count
+    row_ids, column_ids = (mentees, slots) if mentees_are_rows else (slots, mentees)
+    row_count, column_count = (mentee_count, slot_count) if mentees_are_rows else (slot_count, mentee_count)
+    graph = csr_array((np.concatenate([101.0 - np.repeat(scores, copies), np.full(row_count, 101.0 * row_count + 1)]),
+                       (np.concatenate([row_ids, np.arange(row_count)]),
+                        np.concatenate([column_ids, column_count + np.arange(row_count)]))),
+                      shape=(row_count, column_count + row_count))
+    row, column = min_weight_full_bipartite_matching(graph)
+    real = column < column_count
+    mentee, slot = (row[real], column[real]) if mentees_are_rows else (column[real], row[real])
     mentor_of = np.full(mentee_count, -1)
-    real = chosen < slot_count
-    mentor_of[mentee[real]] = np.repeat(np.arange(len(room)), room)[chosen[real]]
+    mentor_of[mentee] = np.repeat(np.arange(len(room)), room)[slot]
     return mentor_of
 
 
