@@ -7,6 +7,7 @@ import subprocess
 import sys
 from itertools import product
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 from hypothesis import given, settings
@@ -401,18 +402,47 @@ def brute_force(mentors, mentees, forbids) -> tuple[int, int]:
     return best
 
 
+def solve(solver, mentors, mentees, weights=None, locks=(), forbids=(), criteria=CRITERIA):
+    """propose, with the dense or the sparse solver whatever the cohort's size."""
+    cohort = matching._Cohort.build(mentors, mentees, weights, locks, forbids, criteria)
+    return cohort.proposal(solver(cohort))
+
+
+def dense(*cohort, **options):
+    return solve(matching._dense_assignment, *cohort, **options)
+
+
+def sparse(*cohort, **options):
+    return solve(matching._sparse_assignment, *cohort, **options)
+
+
+# The sparse solver with lists so short that a small cohort needs every step of it:
+# several rounds, mentees scored again, pairs added.
+STARVED = {"_MENTEE_CANDIDATES": 1, "_MENTOR_CANDIDATES": 1, "_NEAR": 0, "_NEAR_PAIRS": 1, "_BOUND_GROUPS": 2}
+
+
+def starved(*cohort, **options):
+    with patch.multiple(matching, **STARVED):
+        return sparse(*cohort, **options)
+
+
+SOLVERS = pytest.mark.parametrize("solver", [dense, sparse, starved])
+
+
+@SOLVERS
 @SMALL
-@given(cohorts())
-def test_the_engine_finds_the_best_of_all_feasible_assignments(cohort):
+@given(cohort=cohorts())
+def test_the_engine_finds_the_best_of_all_feasible_assignments(solver, cohort):
     mentors, mentees, forbids = cohort
     forbids = {tuple(pair) for pair in forbids}
-    proposal = propose(mentors, mentees, forbids=forbids)
+    proposal = solver(mentors, mentees, forbids=forbids)
     assert (len(proposal.pairs), proposal.total_score) == brute_force(mentors, mentees, forbids)
 
 
+@SOLVERS
 @SMALL
-@given(cohorts(most_mentees=10, most_mentors=5), st.randoms(use_true_random=False))
-def test_every_proposal_keeps_the_rules_locks_forbids_and_capacities(cohort, chance):
+@given(cohort=cohorts(most_mentees=10, most_mentors=5), chance=st.randoms(use_true_random=False))
+def test_every_proposal_keeps_the_rules_locks_forbids_and_capacities(solver, cohort, chance):
     mentors, mentees, forbids = cohort
     scores = allowed_scores(mentors, mentees, set(forbids))
     room = {record["id"]: record["capacity"] for record in mentors}
@@ -421,7 +451,7 @@ def test_every_proposal_keeps_the_rules_locks_forbids_and_capacities(cohort, cha
         if chance.random() < 0.2 and room[mentors[i]["id"]] and mentees[j]["id"] not in {e for _, e in locks}:
             room[mentors[i]["id"]] -= 1
             locks.append([mentors[i]["id"], mentees[j]["id"]])
-    proposal = propose(mentors, mentees, locks=locks, forbids=forbids)
+    proposal = solver(mentors, mentees, locks=locks, forbids=forbids)
     by_id = {record["id"]: record for record in mentors + mentees}
     paired = pairs_of(proposal)
     assert {tuple(lock) for lock in locks} <= paired
@@ -468,7 +498,8 @@ def assert_matrix_agrees_with_score_pair(built) -> None:
     matrix = built.pair_scores()
     for j, mentee_record in enumerate(built.free_mentees):
         for i, mentor_record in enumerate(built.mentors):
-            expected, _ = matching._score_pair(mentor_record, mentee_record, built.weights, built.forbidden)
+            expected, _ = matching._score_pair(mentor_record, mentee_record, built.weights, built.forbidden,
+                                               built.criteria)
             assert matrix[j, i] == (matching.BLOCKED if expected is None else expected)
 
 
@@ -486,3 +517,130 @@ def test_demo_applicants_are_synthetic_complete_and_repeatable():
         types = {record["library_type"] for record in applications if record["role"] == role}
         assert types == {value for value, _ in LIBRARY_TYPES}
     assert {record["capacity"] for record in synthetic_applications(5, 30, capacity=2) if "capacity" in record} == {2}
+
+
+# --- The sparse solver is exact: the same optimum as the dense one --------------------
+
+LIBRARY_SYSTEMS = {"kyvl": "KYVL", "solinet": "SOLINET", "ohiolink": "OhioLINK", "none": "none"}
+
+
+def random_cohort(seed: int, mentee_count: int) -> dict:
+    """A demo cohort with the committee's trimmings: mixed capacities, a matching question,
+    past partners, forbids and locks (each lock within the rules and the mentor's capacity)."""
+    chance = random.Random(seed)
+    mentors, mentees = demo_cohort(mentees=mentee_count, mentors=chance.randint(max(1, mentee_count // 4), mentee_count),
+                                   seed=seed, capacity=chance.choice([None, None, 1, 2, 3]))
+    rule = chance.choice([matching.SAME, matching.OVERLAP])
+    for record in mentors + mentees:
+        picks = chance.sample(sorted(LIBRARY_SYSTEMS), chance.randint(0, 2))
+        record["library_system"] = picks if rule == matching.OVERLAP else (picks[0] if picks else None)
+    criteria = (*CRITERIA, matching.question_criterion("library_system", "Which library system?", LIBRARY_SYSTEMS,
+                                                       rule, chance.choice([5, 20, 40])))
+    for record in chance.sample(mentees, len(mentees) // 10):
+        record["past_partners"] = [chance.choice(mentors)["id"]]
+    pairs = [(m["id"], e["id"]) for m in mentors for e in mentees]
+    forbids = chance.sample(pairs, min(len(pairs), chance.randint(0, mentee_count)))
+    room = {record["id"]: record["capacity"] for record in mentors}
+    by_id = {record["id"]: record for record in mentors + mentees}
+    locks, locked = [], set()
+    for mentor_id, mentee_id in chance.sample(pairs, min(len(pairs), 40)):
+        if (len(locks) < mentee_count // 8 and room[mentor_id] and mentee_id not in locked
+                and (mentor_id, mentee_id) not in forbids
+                and score_pair(by_id[mentor_id], by_id[mentee_id], criteria=criteria)[0] is not None):
+            room[mentor_id] -= 1
+            locked.add(mentee_id)
+            locks.append([mentor_id, mentee_id])
+    weights = None if chance.random() < 0.5 else {name: chance.choice([0, 1, 7.5, 30]) for name in DEFAULT_WEIGHTS}
+    if weights and not any(weights.values()):
+        weights["interests"] = 1
+    return {"mentors": mentors, "mentees": mentees, "criteria": criteria, "forbids": forbids, "locks": locks,
+            "weights": weights}
+
+
+def assert_same_optimum(sparse_proposal, dense_proposal) -> None:
+    assert (len(sparse_proposal.pairs), sparse_proposal.total_score) == (
+        len(dense_proposal.pairs), dense_proposal.total_score)
+    # A mentee left over by both is told the same; locks are kept by both.
+    sparse_reasons = {mentee.id: mentee.reason for mentee in sparse_proposal.unmatched_mentees}
+    dense_reasons = {mentee.id: mentee.reason for mentee in dense_proposal.unmatched_mentees}
+    for mentee_id in sparse_reasons.keys() & dense_reasons.keys():
+        assert sparse_reasons[mentee_id] == dense_reasons[mentee_id]
+    assert {p for p in pairs_of(sparse_proposal)} >= {
+        (pair.mentor_id, pair.mentee_id) for pair in dense_proposal.pairs if pair.reasons[0] == "locked by the committee"}
+
+
+@pytest.mark.parametrize("seed", range(50))
+def test_the_sparse_solver_finds_the_dense_optimum_on_demo_cohorts(seed):
+    cohort = random_cohort(seed, mentee_count=10 + seed * 3)
+    solver = starved if seed % 2 else sparse  # half of them through every step of column generation
+    mentors, mentees = cohort.pop("mentors"), cohort.pop("mentees")
+    assert_same_optimum(solver(mentors, mentees, **cohort), dense(mentors, mentees, **cohort))
+
+
+def test_the_duals_prove_an_optimum_against_every_pair():
+    # The certificate the sparse solver relies on: for an optimum, _duals gives u, v >= 0 with
+    # u + v >= BIG + score on every allowed pair, and their sum equals the optimum's worth.
+    cohort = random_cohort(3, mentee_count=80)
+    built = matching._Cohort.build(cohort["mentors"], cohort["mentees"], cohort["weights"], cohort["locks"],
+                                   cohort["forbids"], cohort["criteria"])
+    scores = built.pair_scores()
+    mentor_of = [-1] * scores.shape[0]
+    for row, column in matching._optimal_assignment(scores, built.capacity_left):
+        mentor_of[row] = column
+    import numpy as np
+
+    mentor_of = np.array(mentor_of)
+    rows, columns = np.nonzero(scores >= 0)
+    capacity = np.array(built.capacity_left)
+    big = 100 * min(len(mentor_of), int(capacity.sum())) + 1
+    value, price = matching._duals(len(mentor_of), len(capacity), (rows, columns, scores[rows, columns].astype(int)),
+                                   mentor_of, big)
+    assert (value >= 0).all() and (price >= 0).all()
+    assert (value[rows] + price[columns] >= big + scores[rows, columns]).all()
+    matched = np.flatnonzero(mentor_of >= 0)
+    worth = sum(big + int(scores[row, mentor_of[row]]) for row in matched)
+    assert int(value.sum() + (capacity * price).sum()) == worth
+
+
+@pytest.mark.parametrize("solver", [sparse, starved])
+def test_the_sparse_solver_explains_a_cohort_where_every_pair_is_ruled_out(solver):
+    mentors = [mentor("m", communication=["phone"]), mentor("n", years_experience=1, capacity=2)]
+    mentees = [mentee("a"), mentee("b", communication=["phone"], years_experience=20)]
+    proposal = solver(mentors, mentees, forbids=[["m", "b"]])
+    assert proposal.as_dict() == dense(mentors, mentees, forbids=[["m", "b"]]).as_dict()
+    assert not proposal.pairs and len(proposal.unused_capacity) == 2
+
+
+def test_the_sparse_solver_never_builds_the_mentees_by_mentors_matrix(monkeypatch):
+    def refuse(self):
+        raise AssertionError("the dense matrix was built")
+
+    monkeypatch.setattr(matching._Cohort, "pair_scores", refuse)
+    cohort = random_cohort(5, mentee_count=60)
+    mentors, mentees = cohort.pop("mentors"), cohort.pop("mentees")
+    proposal = starved(mentors, mentees, **cohort)
+    assert proposal.pairs
+
+
+def test_propose_takes_the_sparse_solver_from_the_crossover_on(monkeypatch):
+    mentors, mentees = demo_cohort(mentees=30, mentors=12, seed=4)
+    calls = []
+    monkeypatch.setattr(matching, "_sparse_assignment", lambda cohort: calls.append(cohort) or [])
+    small = propose(mentors, mentees)
+    assert not calls and small.pairs
+    monkeypatch.setattr(matching, "_SPARSE_FROM_CELLS", 30 * 12)
+    propose(mentors, mentees)
+    assert len(calls) == 1
+
+
+def test_scores_agree_when_every_table_is_built_chunk_by_chunk(monkeypatch):
+    # Criteria with many key values get a table per chunk, and chunks of a few rows
+    # exercise the cached denominators: the scores must not change.
+    cohort = random_cohort(8, mentee_count=70)
+    built = matching._Cohort.build(cohort["mentors"], cohort["mentees"], cohort["weights"], (), cohort["forbids"],
+                                   cohort["criteria"])
+    whole = built.pair_scores()
+    monkeypatch.setattr(matching, "_TABLE_CELLS", 1)
+    monkeypatch.setattr(matching, "_CHUNK_CELLS", 50)
+    assert (built.pair_scores() == whole).all()
+    assert_matrix_agrees_with_score_pair(built)
