@@ -9,7 +9,7 @@ from collections import Counter
 
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 
-from chalicelib.services import alerts, audit, committee, membership, pairings, retention, settings_store
+from chalicelib.services import alerts, audit, committee, mail, membership, pairings, retention, settings_store
 from chalicelib.domain import program_settings
 from chalicelib.pages import web
 from chalicelib.services.committee import Session, admin_page
@@ -114,7 +114,8 @@ def dashboard(session: Session) -> web.Answer:
     recent = alerts.recent(cohort.id) if cohort else []
     return admin_page("pages/admin/dashboard.html", session, cohort=cohort, summary=summary, statuses=STATUSES,
                  alerts=recent, partners=alerts.partners({alert.pairing_id for alert in recent} - {None}),
-                 quarantined=alerts.replies_to_read("quarantined"), unrated=alerts.replies_to_read("unrated"))
+                 quarantined=alerts.replies_to_read("quarantined"), unrated=alerts.replies_to_read("unrated"),
+                 parked=mail.parked_mail(), parked_days=mail.KEEP_PARKED_FOR.days)
 
 
 def applications_page(session: Session, query: dict) -> web.Answer:
