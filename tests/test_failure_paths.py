@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from chalicelib.adapters import aws as aws_clients
 from chalicelib.adapters.config import settings
 from chalicelib.adapters.logs import JsonFormatter
-from chalicelib.adapters.models import Alert, InboundMessage, OutboxMail, Pairing, Response, UndeliverableAddress
+from chalicelib.adapters.models import Alert, InboundMessage, OutboxMail, Response, UndeliverableAddress
 from chalicelib.services import alerts, deliverability, inbound, mail, workflow
 from chalicelib.services.pairings import get_pairing
 from infra.build_template import MAX_RECEIVES, dead_letter_name

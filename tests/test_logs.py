@@ -7,7 +7,6 @@ import re
 import subprocess
 import sys
 from contextlib import contextmanager, redirect_stdout
-from datetime import timedelta
 
 from chalicelib.adapters import logs
 from chalicelib.adapters.logs import JsonFormatter
