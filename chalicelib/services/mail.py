@@ -6,6 +6,12 @@ in the same DynamoDB transaction as the record change that caused it. After
 the transaction commits it is sent raw through SES v2 (raw keeps Reply-To
 and our headers), and marked sent with a conditional write. A scheduled
 sweeper sends whatever is left unsent.
+
+A mail SES refuses for good (MessageRejected, an invalid address), or one that
+failed MAX_SEND_ATTEMPTS times, is parked: it leaves the queue (so it no longer
+holds the backlog alarm on), its content is dropped, and the committee is told
+on the dashboard and in the digest, which show whom it was for until it
+expires KEEP_PARKED_FOR later.
 """
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ from chalicelib.services import settings_store
 from chalicelib.adapters.aws import client
 from chalicelib.adapters.config import settings
 from chalicelib.adapters.models import OutboxMail, UndeliverableAddress
+from chalicelib.adapters.store import DIGEST, current_cohort_id, new_alert, transaction
 from chalicelib.domain.templating import render
 
 log = logging.getLogger(__name__)
@@ -35,7 +42,13 @@ LEASE = timedelta(minutes=5)
 SWEEP_GRACE = timedelta(minutes=2)  # leave fresh mail to the request that queued it
 KEEP_SENT_FOR = timedelta(days=400)
 UNDELIVERABLE = "undeliverable"  # last_error of a mail dropped because no recipient can receive it
+ERASED = "erased"  # last_error of a mail dropped because a person it names was erased
 BACKLOG_METRIC = "OutboxBacklog"  # mail the sweeper found due and could not send; alarmed on in infra/
+PARKED = "parked"
+MAX_SEND_ATTEMPTS = 288  # a day of sweeps, one every 5 minutes: SES throttling or a quota outlasts no day
+KEEP_PARKED_FOR = timedelta(days=30)
+# SES's answers that blame this mail (its content or an address), not SES: trying again cannot help.
+REFUSED_FOR_GOOD = {"MessageRejected": "SES refused it", "BadRequestException": "an address is not valid"}
 
 
 @dataclass(frozen=True)
@@ -108,17 +121,19 @@ def outbox_item(mail: Mail) -> OutboxMail:
     )
 
 
-def queue(transaction, mail: Mail) -> OutboxMail:
+def queue(write, mail: Mail) -> OutboxMail:
+    """Add the mail to the caller's transaction; send it once that has committed."""
     item = outbox_item(mail)
-    transaction.save(item, condition=OutboxMail.id.does_not_exist())
+    write.save(item, condition=OutboxMail.id.does_not_exist())
     return item
 
 
 def deliver(mail_id: str) -> bool:
-    """Send one queued mail unless it is sent or leased; True once it is sent.
+    """Send one queued mail unless it is sent or leased; True once it has left the queue.
 
     Addresses SES reported as bouncing or complaining are left out; a mail
-    with no one else to go to leaves the queue unsent (and counts as done)."""
+    with no one else to go to leaves the queue unsent (and counts as done),
+    as does a mail that is parked."""
     try:
         item = OutboxMail.get(mail_id, consistent_read=True)
     except OutboxMail.DoesNotExist:
@@ -146,12 +161,22 @@ def send_queued(item: OutboxMail) -> bool:
         return True
     try:
         answer = _send(item, skip=blocked) if blocked else _send(item)
-    except Exception as error:  # noqa: BLE001 - any SES failure leaves the mail for the sweeper
-        log.warning("mail %s not sent: %s", item.id, type(error).__name__)
-        _release(item, type(error).__name__)
+    except Exception as error:  # noqa: BLE001 - any SES failure leaves the mail for the sweeper, or parks it
+        reason = _error_code(error)
+        if reason in REFUSED_FOR_GOOD or int(item.attempts) >= MAX_SEND_ATTEMPTS:
+            return _park(item, reason)
+        log.warning("mail %s not sent: %s", item.id, reason)
+        _release(item, reason)
         return False
     _mark_sent(item, answer["MessageId"])
     return True
+
+
+def _error_code(error: Exception) -> str:
+    """AWS's error code (botocore's ClientError), else the exception's type: never its message."""
+    response = getattr(error, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return str(code) if code else type(error).__name__
 
 
 def undeliverable(addresses) -> set[str]:
@@ -210,6 +235,61 @@ def _drop(item: OutboxMail) -> None:
     log.info("mail %s dropped: no recipient can receive mail", item.id)
 
 
+def _park(item: OutboxMail, reason: str) -> bool:
+    """Give the mail up: out of the queue, its content dropped, the committee told. True once parked."""
+    now = clock.now()
+    why = (f"{REFUSED_FOR_GOOD[reason]} ({reason})" if reason in REFUSED_FOR_GOOD
+           else f"sending failed {int(item.attempts)} times (last: {reason})")
+    alert = new_alert(current_cohort_id(), "mail_parked", DIGEST,
+                      f"A mail could not be sent: {why}. The dashboard shows whom it was for "
+                      f"({item.template.replace('_', ' ')}) for {KEEP_PARKED_FOR.days} days.")
+    try:
+        with transaction() as write:
+            write.update(item, actions=[OutboxMail.queue.remove(), OutboxMail.lease_until.remove(),
+                                        OutboxMail.mime.remove(), OutboxMail.parked.set(PARKED),
+                                        OutboxMail.last_error.set(reason),
+                                        OutboxMail.expires_at.set(now + KEEP_PARKED_FOR)],
+                         condition=OutboxMail.queue.exists())
+            write.save(alert)
+    except PynamoDBException:
+        log.warning("mail %s could not be parked; its lease runs out and the sweeper tries again", item.id)
+        return False
+    log.warning("mail %s parked after %d attempts: %s", item.id, int(item.attempts), reason)
+    return True
+
+
+def parked_mail(limit: int = 50) -> list[OutboxMail]:
+    """The mail given up on, newest first, with whom it was for (the dashboard lists it)."""
+    return list(OutboxMail.parked_mail.query(PARKED, scan_index_forward=False, limit=limit))
+
+
+def forget_address(address: str) -> int:
+    """Drop every unsent or parked mail to the address or naming it, so an erased person's
+    address is left in no mail; returns how many. Sent mail keeps no address already."""
+    address = address.strip().lower()
+    keys = [key.id for key in OutboxMail.pending.query(PENDING)]
+    waiting: list[OutboxMail] = [*(OutboxMail.batch_get(keys) if keys else []), *OutboxMail.parked_mail.query(PARKED)]
+    forgotten = 0
+    for item in waiting:
+        if not _names(item, address):
+            continue
+        item.update(actions=[*_LEFT_THE_QUEUE, OutboxMail.parked.remove(), OutboxMail.last_error.set(ERASED),
+                             OutboxMail.expires_at.set(clock.now() + KEEP_PARKED_FOR)])
+        forgotten += 1
+    return forgotten
+
+
+def _names(item: OutboxMail, address: str) -> bool:
+    if any(address == recipient.lower() for recipient in item.recipients or []):
+        return True
+    if not item.mime:
+        return False
+    message = message_from_string(item.mime, policy=SMTP)  # the body is quoted-printable: decode it
+    texts = [str(value) for value in message.values()]
+    texts += [part.get_content() for part in message.walk() if part.get_content_maintype() == "text"]
+    return any(address in text.lower() for text in texts)
+
+
 def _release(item: OutboxMail, reason: str) -> None:
     try:
         item.update(actions=[OutboxMail.lease_until.remove(), OutboxMail.last_error.set(reason)])
@@ -223,10 +303,11 @@ def deliver_all(items) -> None:
 
 
 def sweep(limit: int = 500) -> int:
-    """Send mail left unsent; returns how many were sent now.
+    """Send mail left unsent; returns how many left the queue now (sent, dropped or parked).
 
     Each sweep reports how many due mails it could not send as a metric; the
-    deployed stack raises an alarm when that stays above zero."""
+    deployed stack raises an alarm when that stays above zero. Parked mail is out
+    of the queue, so it does not hold the alarm on."""
     cutoff = clock.now() - SWEEP_GRACE
     sent = due = 0
     for key in OutboxMail.pending.query(PENDING, OutboxMail.created_at <= cutoff, limit=limit):

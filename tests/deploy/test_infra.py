@@ -25,7 +25,7 @@ import pytest
 from tests.helpers import PROJECT_DIR
 
 from infra import build_template  # noqa: E402  (conftest puts the project on sys.path)
-from infra.permissions import analyse, iam_actions
+from infra.permissions import IAM_ACTION_EXCEPTIONS, analyse, iam_actions
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 STAGES = build_template.deployable_stages()
@@ -166,8 +166,8 @@ def table_mismatches(model, resource: dict, stage) -> list[str]:
         problems.append("no point-in-time recovery")
     if properties.get("SSESpecification", {}).get("SSEEnabled") is not True:
         problems.append("no KMS encryption at rest")
-    if resource.get("DeletionPolicy") != "Retain" or resource.get("UpdateReplacePolicy") != "Retain":
-        problems.append("a stack delete or replacement would drop the data")
+    if resource.get("DeletionPolicy") != "RetainExceptOnCreate" or resource.get("UpdateReplacePolicy") != "Retain":
+        problems.append("a stack delete or replacement would drop the data, or a failed first deploy leave it behind")
     return problems
 
 
@@ -244,6 +244,7 @@ def required(stack: dict) -> set[tuple[str, str]]:
                           f"configuration-set/{sam['Resources']['MailConfigurationSet']['Properties']['Name']}",
                           *[f"identity/{address}" for address in stage.infra.get("sandbox_recipients", [])]],
         "s3:GetObject": [f"{bucket}/{prefix}0123456789abcdef"],
+        "s3:ListBucket": [bucket],
         "ssm:GetParameter": [f"parameter/{env['SIGNING_KEY_PARAMETER'].lstrip('/')}"],
     }
     arns = {"ses": f"arn:aws:ses:{REGION}:{ACCOUNT}:", "ssm": f"arn:aws:ssm:{REGION}:{ACCOUNT}:", "s3": "arn:aws:s3:::"}
@@ -260,6 +261,12 @@ def required(stack: dict) -> set[tuple[str, str]]:
         group = f"/aws/lambda/{function['Properties']['FunctionName']}"
         stream = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}:log-stream:2026/01/05/[$LATEST]0123abcd"
         needed |= {("logs:CreateLogStream", stream), ("logs:PutLogEvents", stream)}
+        for event in function["Properties"].get("Events", {}).values():
+            if event["Type"] == "SQS":  # Lambda polls the queue with the function's role
+                queue = sam["Resources"][event["Properties"]["Queue"]["Fn::Sub"][2:-len(".Arn}")]]
+                queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue['Properties']['QueueName']}"
+                needed |= {(action, queue_arn) for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage",
+                                                              "sqs:GetQueueAttributes")}
     return needed
 
 
@@ -395,8 +402,8 @@ def recorded_aws_calls():
             calls.extend((f"dynamodb:{operation}", table, None) for table in params["RequestItems"])
         elif prefix == "dynamodb":
             calls.append((f"dynamodb:{operation}", params.get("TableName"), params.get("IndexName")))
-        else:
-            calls.append((f"{prefix}:{operation}",))
+        else:  # as IAM names it (ListObjectsV2 is s3:ListBucket)
+            calls.append((IAM_ACTION_EXCEPTIONS.get(f"{prefix}:{operation}", f"{prefix}:{operation}"),))
         return original(self, operation, params)
 
     BaseClient._make_api_call = record
@@ -416,7 +423,8 @@ def test_the_calls_a_real_flow_makes_are_all_found_by_the_analysis(client):
     from chalicelib.domain import clock
     from chalicelib.services import mail
     from chalicelib.adapters.models import ALL_MODELS
-    from infra.local.inbound import ses_notification, sns_event
+    from infra.local.inbound import ses_notification
+    from infra.local.queues import invoke
     from tests.helpers import sent_mail, valid_answers
 
     raw = b"From: Jo <jo.reader@example.org>\r\nTo: someone@reply.example.org\r\nSubject: Hi\r\n\r\nHello\r\n"
@@ -434,13 +442,12 @@ def test_the_calls_a_real_flow_makes_are_all_found_by_the_analysis(client):
             for source in app.event_sources:  # every scheduled handler, as one EventBridge tick
                 if isinstance(source, ScheduledEventConfig):
                     app.handler_map[source.name](tick, LambdaContext(source.name, 512))
-        app.handler_map["receive_inbound_mail"](sns_event(ses_notification(raw, "m1", "mentoring-local-inbound",
-                                                                          "inbound/m1")),
-                                                LambdaContext("receive_inbound_mail", 512))
+        invoke(app, "receive_inbound_mail",
+               json.dumps(ses_notification(raw, "m1", "mentoring-local-inbound", "inbound/m1")))
         bounce = {"eventType": "Bounce", "mail": {"messageId": "x"}, "bounce": {
             "bounceType": "Permanent", "bounceSubType": "General",
             "bouncedRecipients": [{"emailAddress": "jo.reader@example.org"}]}}
-        app.handler_map["receive_mail_event"](sns_event(bounce), LambdaContext("receive_mail_event", 512))
+        invoke(app, "receive_mail_event", json.dumps(bounce))
         client.http.post("/admin/login", headers={"Content-Type": "application/x-www-form-urlencoded"},
                          body="email=committee%40example.org")
     tables = {model.Meta.table_name: model.__name__ for model in ALL_MODELS}
@@ -454,20 +461,21 @@ def test_the_calls_a_real_flow_makes_are_all_found_by_the_analysis(client):
         else:
             made.add(call)
     assert {call[0] for call in made} >= {"dynamodb:PutItem", "dynamodb:BatchGetItem", "ses:SendEmail",
-                                          "s3:GetObject", "ssm:GetParameter"}, "the flow reaches every service"
+                                          "s3:GetObject", "s3:ListBucket", "ssm:GetParameter"}, (
+        "the flow reaches every service")
     assert made - found == set(), "calls the code made that the analysis (and so the policy) misses"
 
 
 # 4. Every handler has its trigger; every function its settings, logs and alarm.
 
-def test_every_event_handler_is_subscribed_or_scheduled(stack):
+def test_every_event_handler_is_fed_by_its_queue_or_scheduled(stack):
     from chalice import app as chalice_module
 
     from app import app
 
     sam, stage = stack["sam"], stack["stage"]
     functions = resources(sam, "AWS::Serverless::Function")
-    topics = resources(sam, "AWS::SNS::Topic")
+    queues = resources(sam, "AWS::SQS::Queue")
     assert app.event_sources, "app.py has event handlers"
     for source in app.event_sources:
         function = functions.get(build_template.cfn_name(source.name))
@@ -479,43 +487,78 @@ def test_every_event_handler_is_subscribed_or_scheduled(stack):
         if isinstance(source, chalice_module.ScheduledEventConfig):
             expression = source.schedule_expression
             expression = expression if isinstance(expression, str) else expression.to_string()
-            assert event == {"Type": "Schedule", "Properties": {"Schedule": expression}}
-        elif isinstance(source, chalice_module.SNSEventConfig):
-            assert event["Type"] == "SNS"
-            topic = re.fullmatch(r"\$\{(\w+)\}", event["Properties"]["Topic"]["Fn::Sub"]).group(1)
-            assert topic in topics, f"{source.name} subscribes to {topic}, which the stack does not create"
-            assert topics[topic]["Properties"]["TopicName"] == build_template.topic_name(stage, source.topic)
-            assert stage.prefix in topics[topic]["Properties"]["TopicName"], "stages in one account must not share"
+            assert event == {"Type": "Schedule", "Properties": {"Schedule": expression,
+                                                                "Name": function["Properties"]["FunctionName"]}}
+        elif isinstance(source, chalice_module.SQSEventConfig):
+            assert event["Type"] == "SQS" and event["Properties"]["BatchSize"] == 1
+            queue = re.fullmatch(r"\$\{(\w+)\.Arn\}", event["Properties"]["Queue"]["Fn::Sub"]).group(1)
+            assert queue in queues, f"{source.name} reads {queue}, which the stack does not create"
+            assert queues[queue]["Properties"]["QueueName"] == build_template.staged_name(stage, source.queue)
+            assert stage.prefix in queues[queue]["Properties"]["QueueName"], "stages in one account must not share"
         else:
-            pytest.fail(f"{source.name}: a {type(source).__name__} is not deployable with chalice package")
+            pytest.fail(f"{source.name}: a {type(source).__name__} has no failure path the stack can give it")
     if app.routes:
         assert sam["Resources"]["APIHandlerInvokePermission"]["Properties"]["Principal"] == "apigateway.amazonaws.com"
 
 
-def test_ses_writes_to_the_topics_the_handlers_read(stack):
+def test_every_async_handler_has_its_failure_path(stack):
+    """Every queue a handler reads keeps what failed MAX_RECEIVES times, for two weeks, in a dead-letter
+    queue an alarm watches; its messages stay hidden long enough for the function to finish."""
+    sam = stack["sam"]
+    functions = resources(sam, "AWS::Serverless::Function")
+    queues = resources(sam, "AWS::SQS::Queue")
+    watched = json.dumps(sam["Resources"]["DeadLettersAlarm"]["Properties"]["Metrics"])
+    fed = 0
+    for function in functions.values():
+        for event in function["Properties"].get("Events", {}).values():
+            assert event["Type"] in ("SQS", "Schedule"), "an SNS or other async trigger would drop failed events"
+            if event["Type"] != "SQS":
+                continue
+            fed += 1
+            queue = queues[event["Properties"]["Queue"]["Fn::Sub"][2:-len(".Arn}")]]["Properties"]
+            redrive = queue["RedrivePolicy"]
+            assert redrive["maxReceiveCount"] == build_template.MAX_RECEIVES
+            dead = queues[redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]]["Properties"]
+            assert dead["QueueName"] == queue["QueueName"] + build_template.DEAD_LETTER_SUFFIX
+            assert dead["MessageRetentionPeriod"] == 14 * 24 * 3600
+            assert f'"{dead["QueueName"]}"' in watched, f"no alarm watches {dead['QueueName']}"
+            assert queue["VisibilityTimeout"] >= 6 * function["Properties"]["Timeout"]
+            assert queue["SqsManagedSseEnabled"] and dead["SqsManagedSseEnabled"]
+    assert fed == 2, "inbound mail and mail events both come through a queue"
+
+
+def test_ses_writes_to_the_queues_the_handlers_read(stack):
     import app as application
 
     sam, stage = stack["sam"], stack["stage"]
     functions = resources(sam, "AWS::Serverless::Function")
+    subscriptions = resources(sam, "AWS::SNS::Subscription")
 
-    def subscribed_topic(topic_in_app):
-        for function in functions.values():
-            for event in function["Properties"].get("Events", {}).values():
-                if event["Type"] == "SNS":
-                    logical = event["Properties"]["Topic"]["Fn::Sub"].strip("${}")
-                    if sam["Resources"][logical]["Properties"]["TopicName"] == build_template.topic_name(
-                            stage, topic_in_app):
-                        return logical
-        pytest.fail(f"no handler reads {topic_in_app}")
+    def topic_feeding(queue_in_app: str) -> str:
+        name = build_template.staged_name(stage, queue_in_app)
+        [queue] = [logical for logical, resource in resources(sam, "AWS::SQS::Queue").items()
+                   if resource["Properties"]["QueueName"] == name]
+        assert any(f"${{{queue}.Arn}}" == event["Properties"]["Queue"]["Fn::Sub"]
+                   for function in functions.values() for event in function["Properties"]["Events"].values()
+                   if event["Type"] == "SQS"), f"no handler reads {name}"
+        [subscription] = [s["Properties"] for s in subscriptions.values()
+                          if s["Properties"].get("Endpoint") == {"Fn::GetAtt": [queue, "Arn"]}]
+        assert subscription["Protocol"] == "sqs" and subscription["RawMessageDelivery"] is True
+        [policy] = [p["Properties"] for p in resources(sam, "AWS::SQS::QueuePolicy").values()
+                    if p["Properties"]["Queues"] == [{"Ref": queue}]]
+        [statement] = policy["PolicyDocument"]["Statement"]
+        assert statement["Principal"] == {"Service": "sns.amazonaws.com"}
+        assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": subscription["TopicArn"]}}
+        return subscription["TopicArn"]["Ref"]
 
     rule = sam["Resources"]["InboundMailRule"]["Properties"]["Rule"]
     assert rule["Recipients"] == [stack["stage"].env["REPLY_DOMAIN"]] and rule["ScanEnabled"] and rule["Enabled"]
     s3_action = rule["Actions"][0]["S3Action"]
-    assert s3_action["TopicArn"] == {"Ref": subscribed_topic(application.INBOUND_TOPIC)}
+    assert s3_action["TopicArn"] == {"Ref": topic_feeding(application.INBOUND_QUEUE)}
     assert s3_action["BucketName"] == {"Ref": "InboundMailBucket"}
     destination = sam["Resources"]["MailEventsDestination"]["Properties"]["EventDestination"]
     assert sorted(destination["MatchingEventTypes"]) == ["bounce", "complaint"]
-    assert destination["SnsDestination"]["TopicARN"] == {"Ref": subscribed_topic(application.MAIL_EVENTS_TOPIC)}
+    assert destination["SnsDestination"]["TopicARN"] == {"Ref": topic_feeding(application.MAIL_EVENTS_QUEUE)}
 
 
 def test_the_mail_bucket_is_private_encrypted_expiring_and_written_only_by_ses(stack):
@@ -560,7 +603,7 @@ def settings_the_code_reads() -> set[str]:
 
 def test_every_function_gets_every_setting_and_the_stacks_own_resources(stack):
     sam, stage = stack["sam"], stack["stage"]
-    wanted = settings_the_code_reads()
+    wanted = settings_the_code_reads() - {"AWS_LAMBDA_FUNCTION_NAME"}  # the Lambda runtime sets that one
     assert {"TABLE_PREFIX", "INBOUND_BUCKET", "SES_CONFIGURATION_SET", "COMMITTEE_MEMBERS"} <= wanted
     for name, function in resources(sam, "AWS::Serverless::Function").items():
         variables = function["Properties"]["Environment"]["Variables"]
@@ -571,15 +614,118 @@ def test_every_function_gets_every_setting_and_the_stacks_own_resources(stack):
         assert not any(re.search(r"(?i)secret|password|private.?key", key) for key in variables)
 
 
-def test_every_function_has_a_retained_log_group_and_an_errors_alarm(stack):
+def test_every_function_has_a_retained_log_group_and_its_errors_alarmed(stack):
     sam = stack["sam"]
     groups = {resource["Properties"]["LogGroupName"]: resource for resource in resources(sam, "AWS::Logs::LogGroup").values()}
-    alarmed = {json.dumps(alarm["Properties"].get("Dimensions")) for alarm in resources(sam, "AWS::CloudWatch::Alarm").values()
-               if alarm["Properties"].get("MetricName") == "Errors"}
+    metrics = sam["Resources"]["FunctionErrorsAlarm"]["Properties"]["Metrics"]
+    [total] = [metric for metric in metrics if metric.get("ReturnData")]
+    summed = [metric for metric in metrics if not metric.get("ReturnData")]
+    assert total["Expression"] == "SUM(FILL([" + ", ".join(metric["Id"] for metric in summed) + "], 0))"
+    alarmed = {json.dumps(metric["MetricStat"]["Metric"]["Dimensions"]) for metric in summed
+               if metric["MetricStat"]["Metric"]["MetricName"] == "Errors"}
     for name, function in resources(sam, "AWS::Serverless::Function").items():
         group = groups[f"/aws/lambda/{function['Properties']['FunctionName']}"]
         assert group["Properties"]["RetentionInDays"] == stack["stage"].infra["log_retention_days"]
         assert json.dumps([{"Name": "FunctionName", "Value": {"Ref": name}}]) in alarmed
+
+
+def test_every_alarm_exists_and_mails_the_stages_alarm_address(stack):
+    from chalicelib.adapters import metrics
+    from chalicelib.services import mail, workflow
+
+    sam, stage = stack["sam"], stack["stage"]
+    alarms = {name: alarm["Properties"] for name, alarm in resources(sam, "AWS::CloudWatch::Alarm").items()}
+    namespace = metrics.namespace(stage.name)
+
+    def watches(alarm, namespace, metric, **expected):
+        assert (alarm["Namespace"], alarm["MetricName"]) == (namespace, metric)
+        assert {key: alarm[key] for key in expected} == expected
+
+    watches(alarms["FunctionThrottlesAlarm"], "AWS/Lambda", "Throttles", Statistic="Sum")
+    watches(alarms["Api5xxAlarm"], "AWS/ApiGateway", "5XXError", Dimensions=[
+        {"Name": "ApiName", "Value": sam["Resources"]["RestAPI"]["Properties"]["Name"]},
+        {"Name": "Stage", "Value": sam["Resources"]["RestAPI"]["Properties"]["StageName"]}])
+    watches(alarms["OutboxBacklogAlarm"], namespace, mail.BACKLOG_METRIC, TreatMissingData="notBreaching")
+    watches(alarms["SesBounceRateAlarm"], "AWS/SES", "Reputation.BounceRate", Threshold=0.02,
+            ComparisonOperator="GreaterThanThreshold")
+    watches(alarms["SesComplaintRateAlarm"], "AWS/SES", "Reputation.ComplaintRate", Threshold=0.0005,
+            ComparisonOperator="GreaterThanThreshold")
+    heartbeat = alarms["TickHeartbeatAlarm"]
+    watches(heartbeat, namespace, workflow.TICK_RUNS_METRIC, Statistic="Sum", Threshold=1,
+            ComparisonOperator="LessThanThreshold", TreatMissingData="breaching")
+    assert heartbeat["Period"] * heartbeat["EvaluationPeriods"] == 26 * 3600 == heartbeat["Period"] * heartbeat[
+        "DatapointsToAlarm"]
+    watches(alarms["TickFailuresAlarm"], namespace, workflow.TICK_FAILURES_METRIC, Threshold=1)
+    assert set(alarms) == {"FunctionErrorsAlarm", "FunctionThrottlesAlarm", "Api5xxAlarm", "OutboxBacklogAlarm",
+                           "SesBounceRateAlarm", "SesComplaintRateAlarm", "DeadLettersAlarm", "TickHeartbeatAlarm",
+                           "TickFailuresAlarm"}, "docs/deploy.md counts these: change both together"
+    for alarm in alarms.values():
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopic"}]
+        assert len(alarm.get("Metrics", [])) <= build_template.MAX_METRICS_PER_ALARM + 1
+    [subscription] = [s["Properties"] for s in resources(sam, "AWS::SNS::Subscription").values()
+                      if s["Properties"]["TopicArn"] == {"Ref": "AlarmTopic"}]
+    assert subscription["Protocol"] == "email" and subscription["Endpoint"] == stage.infra["alarm_email"]
+    assert "@" in subscription["Endpoint"]
+
+
+def test_a_stage_without_an_alarm_address_is_not_built(monkeypatch, capsys):
+    config = build_template.load_config()
+    for stage in STAGES:
+        config["stages"][stage]["infra"]["alarm_email"] = ""
+    monkeypatch.setattr(build_template, "load_config", lambda: config)
+    assert build_template.main(["template", "--stage", "prod", "--out", "/nonexistent"]) == 1
+    message = capsys.readouterr().err
+    assert "no alarm address" in message and "alarm_email" in message and "docs/deploy.md" in message
+    config["stages"]["prod"]["infra"]["alarm_email"] = "not an address"
+    with pytest.raises(build_template.BuildError, match="no alarm address"):
+        build_template.load_stage("prod", config)
+
+
+def test_data_outlives_the_stack_but_not_a_failed_first_deploy(stack):
+    sam = stack["sam"]
+    kept = {name: resource for name, resource in sam["Resources"].items() if "DeletionPolicy" in resource}
+    assert set(kept) == set(resources(sam, "AWS::DynamoDB::Table")) | {"InboundMailBucket"}
+    for name, resource in kept.items():
+        assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain"), name
+
+
+def test_the_api_stage_is_throttled_and_named_for_its_stage(stack):
+    api = stack["sam"]["Resources"]["RestAPI"]["Properties"]
+    assert api["MethodSettings"] == [{"ResourcePath": "/*", "HttpMethod": "*", "ThrottlingRateLimit": 20,
+                                      "ThrottlingBurstLimit": 40}]
+    assert api["Name"] == api["DefinitionBody"]["info"]["title"] == stack["stage"].prefix
+
+
+def test_a_custom_domain_gets_an_output_with_its_dns_target():
+    config = build_template.load_config()
+    config["stages"]["prod"]["api_gateway_custom_domain"] = {
+        "domain_name": "mentoring.example.org", "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/x"}
+    config["stages"]["prod"]["api_gateway_endpoint_type"] = "REGIONAL"
+    template, _ = build_template.merge_template(build_template.load_stage("prod", config))
+    # chalice package names the domain resource after its default name, api_gateway_custom_domain.
+    assert template["Outputs"]["CustomDomainTarget"]["Value"] == {
+        "Fn::GetAtt": [build_template.cfn_name("api_gateway_custom_domain"), "RegionalDomainName"]}
+    assert "mentoring.example.org" in template["Outputs"]["CustomDomainTarget"]["Description"]
+    plain, _ = build_template.merge_template(build_template.load_stage("prod"))
+    assert "CustomDomainTarget" not in plain["Outputs"]
+    without_the_domain = {"Resources": {name: {"Type": "X"} for name in template["Resources"]}}
+    with pytest.raises(build_template.BuildError, match="CustomDomainTarget"):
+        build_template.check_merge(template, without_the_domain)
+
+
+def test_the_heartbeat_and_failure_alarms_watch_the_metrics_the_tick_emits(stack, aws, monkeypatch):
+    from chalicelib.services import workflow
+
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "mentoring-local-fire_due_timers")
+    printed = io.StringIO()
+    with redirect_stdout(printed):
+        workflow.tick()
+    [document] = [json.loads(line) for line in printed.getvalue().splitlines() if '"_aws"' in line]
+    names = {metric["Name"] for metric in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    alarms = stack["sam"]["Resources"]
+    assert {alarms["TickHeartbeatAlarm"]["Properties"]["MetricName"],
+            alarms["TickFailuresAlarm"]["Properties"]["MetricName"]} <= names
+    assert document[workflow.TICK_RUNS_METRIC] == 1 and document[workflow.TICK_FAILURES_METRIC] == 0
 
 
 def test_the_backlog_alarm_watches_the_metric_the_sweeper_emits(stack, aws, monkeypatch):
@@ -629,6 +775,7 @@ def test_stages_in_one_account_do_not_collide(stacks):
         sam = stack["sam"]
         found = {resolve(r["Properties"]["BucketName"]) for r in resources(sam, "AWS::S3::Bucket").values()}
         for kind, field in (("AWS::DynamoDB::Table", "TableName"), ("AWS::SNS::Topic", "TopicName"),
+                            ("AWS::SQS::Queue", "QueueName"),
                             ("AWS::Serverless::Function", "FunctionName"), ("AWS::SES::ConfigurationSet", "Name"),
                             ("AWS::Logs::LogGroup", "LogGroupName"), ("AWS::CloudWatch::Alarm", "AlarmName")):
             found |= {r["Properties"][field] for r in resources(sam, kind).values()}

@@ -23,8 +23,10 @@ def approved_pairs(count: int | None = None) -> list:
 
 def run_days(clock, days: int) -> None:
     """Let the days pass, running the tick and the digest whenever a timer falls due
-    (as a daily EventBridge rule would that day), without stopping on quiet days."""
+    (as a daily EventBridge rule would that day), and the outbox sweeper just after the
+    tick (which only queues its mail), without stopping on quiet days."""
     from chalicelib.adapters.models import Pairing
+    from chalicelib.services import mail
 
     end = clock.now() + timedelta(days=days)
     while True:
@@ -34,6 +36,8 @@ def run_days(clock, days: int) -> None:
         if due.next_due_at > clock.now():
             clock.shift_by(due.next_due_at - clock.now() + timedelta(seconds=1))
         workflow.tick()
+        clock.shift_by(mail.SWEEP_GRACE + timedelta(seconds=1))
+        mail.sweep()
         alerts.send_digest()
     if end > clock.now():  # time only moves forward, even when the ticks took a while
         clock.shift_by(end - clock.now())

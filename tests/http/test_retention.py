@@ -1,6 +1,6 @@
 """Data retention when a cohort closes, and one person's export and erasure."""
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -193,3 +193,84 @@ def test_the_cohort_forms_need_a_confirmation_to_close_and_then_open_the_next(aw
     assert opened.status_code == 200 and b"2031 year is open" in opened.body and open_cohort().id == "2031"
     again = client.http.post("/admin/cohorts/open", headers=headers, body=f"csrf_token={token}&id=2032&name=2032+year".encode())
     assert again.status_code == 409 and b"Close it first" in again.body
+
+
+def test_every_table_has_a_retention_and_the_audit_trail_is_kept_longest(year_with_answers, client,
+                                                                          committee_cookie):
+    from chalicelib.adapters.models import ALL_MODELS, Alert, AuditEntry, UndeliverableAddress
+    from chalicelib.adapters.store import ALERT_RETENTION_MONTHS
+    from chalicelib.services import audit, deliverability, mail
+    from pynamodb.attributes import TTLAttribute
+
+    pairing = year_with_answers
+    receive_with(b"From: a@example.org\r\nTo: b@example.org\r\nSubject: s\r\n\r\nhi\r\n", spamVerdict="FAIL")
+    deliverability.record(json.dumps({"eventType": "Complaint", "mail": {"messageId": "m"}, "complaint": {
+        "complainedRecipients": [{"emailAddress": pairing.mentor_email}]}}))
+    cohort = open_cohort()
+    client.http.post(f"/admin/api/cohorts/{cohort.id}/close", headers={**JSON, "Cookie": committee_cookie}, body=b"")
+    now = clock.now()
+
+    def months(record, since=None):
+        return (record.expires_at - (since or now)).days / 30.44
+
+    def raised(record):  # the time in its sort key
+        return datetime.fromisoformat(record.at_id.split("#", 1)[0])
+
+    alerts, entries = list(Alert.scan()), list(AuditEntry.scan())
+    assert alerts and all(abs(months(a, raised(a)) - ALERT_RETENTION_MONTHS) < 1 for a in alerts)
+    assert len(entries) > 2 and all(abs(months(e, raised(e)) - audit.RETENTION_MONTHS) < 1 for e in entries)
+    [marked] = UndeliverableAddress.scan()
+    assert abs((marked.expires_at - now) - deliverability.KEEP_FOR) < timedelta(minutes=5)
+    claims = [c for c in Claim.scan() if c.key.startswith("application#")]
+    assert claims and all(c.expires_at and abs(months(c) - 6) < 1 for c in claims), "the claim keys hold addresses"
+    kept_longer = max(ALERT_RETENTION_MONTHS, 6, deliverability.KEEP_FOR.days / 30.44,
+                      mail.KEEP_SENT_FOR.days / 30.44, mail.KEEP_PARKED_FOR.days / 30.44)
+    assert audit.RETENTION_MONTHS > kept_longer
+    without_expiry = {model.__name__ for model in ALL_MODELS
+                      if not any(isinstance(a, TTLAttribute) for a in model.get_attributes().values())}
+    # The cohorts keep only their aggregate report, the committee and settings name no participant, and
+    # the roster is the association's, replaced whole by each upload (docs/deploy.md lists each).
+    assert without_expiry == {"Cohort", "CommitteeMember", "Member", "SettingsVersion"}
+
+
+def test_an_erased_persons_address_is_gone_from_every_table(rematch_asked_and_spam_kept, client, committee_cookie,
+                                                            monkeypatch):
+    import boto3
+    from botocore.exceptions import ClientError
+
+    from chalicelib.adapters.models import ALL_MODELS, OutboxMail
+    from chalicelib.services import deliverability, mail
+    from chalicelib.adapters.store import transaction
+
+    pairing = rematch_asked_and_spam_kept
+    person = pairing.mentee_email
+    deliverability.record(json.dumps({"eventType": "Bounce", "mail": {"messageId": "m"}, "bounce": {
+        "bounceType": "Permanent", "bounceSubType": "General", "bouncedRecipients": [{"emailAddress": person}]}}))
+
+    def refused(code):
+        def send(*args, **kwargs):
+            raise ClientError({"Error": {"Code": code, "Message": "no"}}, "SendEmail")
+        return send
+
+    for code in ("MessageRejected", "TooManyRequestsException"):  # one mail parked, one waiting to be sent
+        with transaction() as write:
+            queued = mail.queue(write, mail.compose("address_undeliverable", to=("x@example.org", person),
+                                                    context={"address": person, "reason": "bounce", "detail": ""}))
+        monkeypatch.setattr(mail, "_send", refused(code))
+        mail.send_queued(queued)
+    monkeypatch.undo()
+    statuses = sorted((item.parked or "", item.queue or "") for item in OutboxMail.scan() if item.mime or item.parked)
+    assert ("", "pending") in statuses and ("parked", "") in statuses
+    exported = client.http.get(f"/admin/api/people/export?email={person}", headers={"Cookie": committee_cookie}).json_body
+    assert exported["undeliverable"][0]["reason"] == "bounce" and exported["mail_not_sent"]
+
+    answer = client.http.post("/admin/api/people/erase", headers={**JSON, "Cookie": committee_cookie},
+                              body=json.dumps({"email": person}).encode())
+    assert answer.status_code == 200 and answer.json_body["erased"]["mails_not_sent"] == 2
+    dynamodb = boto3.client("dynamodb")
+    for model in ALL_MODELS:  # every item, as DynamoDB holds it, in every table
+        pages = dynamodb.get_paginator("scan").paginate(TableName=model.Meta.table_name)
+        dump = json.dumps([item for page in pages for item in page["Items"]]).lower()
+        assert person.lower() not in dump, f"{model.Meta.table_name} still holds the address"
+    found = client.http.get(f"/admin/api/people/export?email={person}", headers={"Cookie": committee_cookie}).json_body
+    assert found["undeliverable"] == [] and found["mail_not_sent"] == []

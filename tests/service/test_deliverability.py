@@ -5,13 +5,11 @@ import json
 from contextlib import redirect_stdout
 from datetime import timedelta
 
-from chalice.local import LambdaContext
-
 from chalicelib.domain import clock
 from chalicelib.services import deliverability, mail
 from chalicelib.adapters.models import OutboxMail, UndeliverableAddress
 from chalicelib.adapters.store import transaction
-from infra.local.inbound import sns_event
+from infra.local.queues import invoke
 from tests.helpers import sent_mail
 
 JO = "jo.reader@example.org"
@@ -93,11 +91,10 @@ def test_a_mail_to_several_goes_only_to_those_who_can_receive_it(aws):
     assert OutboxMail.get(mail_id).sent_at is not None
 
 
-def test_the_handler_in_app_passes_the_sns_message_on(aws):
+def test_the_handler_in_app_passes_the_queued_message_on(aws):
     from app import app
 
-    event = sns_event(json.loads(bounce(JO)))
-    outcome = app.handler_map["receive_mail_event"](event, LambdaContext("receive_mail_event", 512))
+    [outcome] = invoke(app, "receive_mail_event", bounce(JO))
     assert outcome["outcome"] == "marked"
 
 

@@ -117,3 +117,31 @@ def test_without_an_open_cohort_applications_are_closed(aws):
         cohort.delete()
     with pytest.raises(intake.ApplicationsClosed):
         intake.submit(as_form(valid_answers()))
+
+
+def test_one_address_gets_three_confirmation_mails_an_hour_and_the_page_answers_as_before(client):
+    import json
+
+    from chalicelib.adapters.models import MailQuota
+
+    answers = [client.http.post("/api/applications", headers={"Content-Type": "application/json"},
+                                body=json.dumps(valid_answers(goals=f"Attempt {number}")).encode())
+               for number in range(5)]
+    mentor = client.http.post("/api/applications", headers={"Content-Type": "application/json"},
+                              body=json.dumps(valid_answers("mentor", email="jo.reader@example.org")).encode())
+    assert [answer.status_code for answer in answers + [mentor]] == [201] * 6
+    assert Application.get(answers[-1].json_body["id"]).answers["goals"] == "Attempt 4", "the application is kept"
+    assert len([m for m in sent_mail() if m["to"] == ["jo.reader@example.org"]]) == 3
+    assert not list(OutboxMail.pending.query("pending")), "the mail not sent is not queued either"
+    counters = list(MailQuota.scan())
+    assert counters and "jo.reader" not in json.dumps([c.attribute_values for c in counters], default=str)
+    assert all(c.expires_at - clock.now() <= timedelta(hours=2) for c in counters)
+
+    clock.shift_by(timedelta(hours=1))
+    again = client.http.post("/api/applications", headers={"Content-Type": "application/json"},
+                             body=json.dumps(valid_answers(goals="An hour later")).encode())
+    assert again.status_code == 201
+    assert len([m for m in sent_mail() if m["to"] == ["jo.reader@example.org"]]) == 4
+    other = client.http.post("/api/applications", headers={"Content-Type": "application/json"},
+                             body=json.dumps(valid_answers(email="someone.else@example.org")).encode())
+    assert other.status_code == 201 and sent_mail()[-1]["to"] == ["someone.else@example.org"]

@@ -45,7 +45,7 @@ def test_a_mail_that_ses_refuses_stays_in_the_outbox_and_the_sweeper_sends_it_on
     with mock.patch.object(mail, "_send", side_effect=throttled):
         intake.submit(as_form(valid_answers()))
     [queued] = list(OutboxMail.scan())
-    assert queued.queue == mail.PENDING and queued.last_error == "ClientError" and sent_mail() == []
+    assert queued.queue == mail.PENDING and queued.last_error == "TooManyRequestsException" and sent_mail() == []
 
     assert mail.sweep() == 0  # too fresh: the request that queued it may still be sending
     clock.shift_by(mail.SWEEP_GRACE + timedelta(seconds=1))
