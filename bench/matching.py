@@ -144,7 +144,7 @@ def exactness(seed: int) -> dict:
     mentors = [record for record in applications if record["role"] == "mentor"]
     mentees = [record for record in applications if record["role"] == "mentee"]
     forbids = [(chance.choice(mentors)["id"], chance.choice(mentees)["id"]) for _ in range(200)]
-    locks, taken, room = [], set(), {record["id"]: record["capacity"] for record in mentors}
+    locks, room = [], {record["id"]: record["capacity"] for record in mentors}
     for mentee in chance.sample(mentees, 100):
         mentor = chance.choice(mentors)
         if (room[mentor["id"]] and (mentor["id"], mentee["id"]) not in forbids

@@ -80,8 +80,8 @@ _TABLE_CELLS = 1 << 22
 # The sparse solver's first scan keeps each mentee's best mentors and each mentor's best mentees.
 _MENTEE_CANDIDATES = 16
 _MENTOR_CANDIDATES = 16
-# Its second scan keeps, for each mentee, the pairs within _NEAR points of the best it can get at the first
-# prices (at most _NEAR_PAIRS), and bounds the others by runs of mentors: _BOUND_GROUPS of them.
+# Its full scans keep, for each mentee, the pairs within _NEAR points of beating its duals (the best
+# _NEAR_PAIRS at most), and bound the others by runs of mentors: _BOUND_GROUPS of them.
 _NEAR, _NEAR_PAIRS, _BOUND_GROUPS = 10, 64, 32
 # Where the sparse solver takes over: free mentees × mentor slots (the cells of the dense matrix). Measured on
 # demo cohorts (mentors taking 2): dense 0.18 s, sparse 0.25 s at 1,000 mentees; 0.70 s and 0.49 s at 1,500.
