@@ -257,3 +257,47 @@ def test_a_shared_kickoff_link_records_nothing_and_asks_for_a_reply_by_mail(clie
     assert refused.status_code == 409 and b"reply to that mail" in refused.body
     assert list(Response.query(pairing.id)) == [] and get_pairing(pairing.id).state == "introduced"
     assert not help_alert_mails() and not [m for m in sent_mail() if "different partner" in m["subject"].lower()]
+
+
+# --- Counted once --------------------------------------------------------------------------------
+
+def test_the_same_mail_as_two_ses_messages_changes_nothing_the_second_time(aws, fresh_clock):
+    pairing, _, mentee_mail = kickoff_mails(fresh_clock)
+    raw = reply_to(mentee_mail, pairing.mentee_email, "3 - need help",
+                   headers="Message-ID: <retried-1@Mail.Example.org>\r\n")
+    resent = raw.replace(b"<retried-1@Mail.Example.org>", b" <retried-1@mail.example.org> (resent)")
+    assert deliver(raw, message_id="ses-a")["outcome"] == "applied"
+    before = get_pairing(pairing.id)
+    again = deliver(resent, message_id="ses-b")
+    assert again["outcome"] == "duplicate" and again["pairing_id"] == pairing.id
+
+    after = get_pairing(pairing.id)
+    assert (after.version, after.history) == (before.version, before.history)
+    assert len(list(Response.query(pairing.id))) == 1 and len(help_alert_mails()) == 1
+    assert InboundMessage.get("ses-b").outcome == "duplicate"  # the second delivery is kept, marked as such
+
+
+def test_the_same_mail_to_two_of_our_addresses_is_one_answer(aws, fresh_clock):
+    pairing, _, kickoff = kickoff_mails(fresh_clock)
+    run_days(fresh_clock, 90 - 14)
+    [checkin] = mails_to(pairing.mentee_email, "check-in")
+    headers = "Message-ID: <to-both@example.org>\r\n"
+    assert deliver(reply_to(kickoff, pairing.mentee_email, "1 - fine", headers=headers))["outcome"] == "applied"
+    assert deliver(reply_to(checkin, pairing.mentee_email, "1 - fine", headers=headers))["outcome"] == "duplicate"
+    assert len(list(Response.query(pairing.id))) == 1
+
+
+def test_two_different_mails_with_the_same_words_are_two_answers(aws, fresh_clock):
+    pairing, _, mentee_mail = kickoff_mails(fresh_clock)
+    for _ in range(2):  # each with its own Message-ID
+        assert deliver(reply_to(mentee_mail, pairing.mentee_email, "1 - going well"))["outcome"] == "applied"
+    assert len(list(Response.query(pairing.id))) == 2
+
+
+def test_a_mail_without_a_message_id_is_counted_by_its_ses_message_id(aws, fresh_clock):
+    pairing, _, mentee_mail = kickoff_mails(fresh_clock)
+    raw = re.sub(rb"Message-ID: [^\r]*\r\n", b"", reply_to(mentee_mail, pairing.mentee_email, "1 - going well"))
+    assert b"Message-ID" not in raw
+    assert [deliver(raw, message_id="ses-x")["outcome"] for _ in range(2)] == ["applied", "duplicate"]
+    assert [e["trigger_id"] for e in get_pairing(pairing.id).history if e["event"] == "kickoff_confirmed"] == ["ses/ses-x"]
+    assert len(list(Response.query(pairing.id))) == 1

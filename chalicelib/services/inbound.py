@@ -4,8 +4,9 @@ The SNS message is SES's notification: it names the S3 object holding the raw
 mail and carries the envelope recipients and the spam, virus, SPF and DKIM
 verdicts. A reply is applied to its pairing when everything checks out;
 otherwise it is quarantined with a reason and changes nothing. Either way it
-is kept for the committee: nothing a participant writes is dropped. Each SES
-message is handled once, however often it is delivered. A reply also
+is kept for the committee: nothing a participant writes is dropped. A reply
+counts once, however often it is delivered: by its SES message id, and by its
+Message-ID for its pairing and participant (domain.reply_keys). A reply also
 addressed to the partner is applied, and the committee is told on the pairing
 that the partner may have seen it.
 """
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from pynamodb.exceptions import TransactWriteError
 
-from chalicelib.domain import clock, lifecycle, tokens
+from chalicelib.domain import clock, lifecycle, reply_keys, tokens
 from chalicelib.adapters.aws import client
 from chalicelib.adapters.aws import signing_key
 from chalicelib.adapters.config import settings
@@ -112,7 +113,8 @@ def handle(raw: bytes, delivery: Delivery) -> Handling:
         return Handling(AUTO_REPLY, f"an automatic reply ({message.auto_reply_reason}); not counted as an answer",
                         pairing, participant, message)
     reading = replies.interpret(message.reply_text)
-    trigger = f"ses/{delivery.message_id}"
+    trigger = reply_keys.mail_trigger_id(pairing.id, participant, reply_keys.normalise_message_id(message.message_id),
+                                         delivery.message_id)
     event = _event(address.kind, participant, reading, trigger, _partner_addressed(pairing, participant, message))
     applied = (Handling(APPLIED, None, pairing, participant, message, recorded=True) if reading.understood else
                Handling(UNRATED, "no rating could be read; the committee reads the text", pairing, participant,
@@ -126,7 +128,7 @@ def handle(raw: bytes, delivery: Delivery) -> Handling:
     except Conflict as error:
         return Handling(KEPT, str(error), pairing, participant, message)
     if not outcome.applied:
-        return Handling(DUPLICATE, "this message was applied before", pairing, participant, message)
+        return Handling(DUPLICATE, "this mail was applied before", pairing, participant, message)
     return applied
 
 
