@@ -8,7 +8,7 @@ pairings._create builds them, walked through the pure lifecycle core so their
 timers, versions and histories are realistic:
 - not due: introduced 0-13 days ago (kickoff check pending), or introduced
   20-85 days ago, kickoff check sent and answered (first check-in pending);
-- due: half introduced 15-20 days ago (kickoff check overdue, one mail to both),
+- due: half introduced 15-20 days ago (kickoff check overdue, one mail each),
   half introduced 91-96 days ago and active (check-in overdue, one mail each).
 Then one `workflow.tick()` runs, the same code EventBridge calls daily. It only
 queues its mails; the outbox sweeper (`mail.sweep()`, every 5 minutes on AWS)

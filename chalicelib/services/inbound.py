@@ -4,8 +4,11 @@ The SNS message is SES's notification: it names the S3 object holding the raw
 mail and carries the envelope recipients and the spam, virus, SPF and DKIM
 verdicts. A reply is applied to its pairing when everything checks out;
 otherwise it is quarantined with a reason and changes nothing. Either way it
-is kept for the committee: nothing a participant writes is dropped. Each SES
-message is handled once, however often it is delivered.
+is kept for the committee: nothing a participant writes is dropped. A reply
+counts once, however often it is delivered: by its SES message id, and by its
+Message-ID for its pairing and participant (domain.reply_keys). A reply also
+addressed to the partner is applied, and the committee is told on the pairing
+that the partner may have seen it.
 
 The notification reaches the handler through an SQS queue; one that fails
 three times waits in its dead-letter queue (infra/redrive.py puts it back).
@@ -23,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from pynamodb.exceptions import TransactWriteError
 
-from chalicelib.domain import clock, lifecycle, stored_mail, tokens
+from chalicelib.domain import clock, lifecycle, reply_keys, stored_mail, tokens
 from chalicelib.adapters import metrics
 from chalicelib.adapters.aws import client
 from chalicelib.adapters.aws import signing_key
@@ -153,7 +156,9 @@ def handle(raw: bytes, delivery: Delivery) -> Handling:
         return Handling(AUTO_REPLY, f"an automatic reply ({message.auto_reply_reason}); not counted as an answer",
                         pairing, participant, message)
     reading = replies.interpret(message.reply_text)
-    event = _event(address.kind, participant, reading, delivery.message_id)
+    trigger = reply_keys.mail_trigger_id(pairing.id, participant, reply_keys.normalise_message_id(message.message_id),
+                                         delivery.message_id)
+    event = _event(address.kind, participant, reading, trigger, _partner_addressed(pairing, participant, message))
     applied = (Handling(APPLIED, None, pairing, participant, message, recorded=True) if reading.understood else
                Handling(UNRATED, "no rating could be read; the committee reads the text", pairing, participant,
                         message, recorded=True))
@@ -166,7 +171,7 @@ def handle(raw: bytes, delivery: Delivery) -> Handling:
     except Conflict as error:
         return Handling(KEPT, str(error), pairing, participant, message)
     if not outcome.applied:
-        return Handling(DUPLICATE, "this message was applied before", pairing, participant, message)
+        return Handling(DUPLICATE, "this mail was applied before", pairing, participant, message)
     return applied
 
 
@@ -215,11 +220,20 @@ def _participant(pairing: Pairing, role: str, from_address: str) -> str | None:
     return next((candidate for candidate in candidates if emails[candidate] == from_address), None)
 
 
-def _event(kind, participant: str, reading: replies.Interpretation, message_id: str) -> lifecycle.Event:
-    by, trigger = f"participant:{participant}", f"ses/{message_id}"
+def _partner_addressed(pairing: Pairing, participant: str, message: replies.InboundMessage) -> bool:
+    """True if the mail went To or Cc the partner too: our mails that ask for an answer go to one
+    person, so someone added the partner by hand (or answered an old mail sent to both)."""
+    partner = pairing.mentee_email if participant == "mentor" else pairing.mentor_email
+    return partner.lower() in (*message.to_addresses, *message.cc_addresses)
+
+
+def _event(kind, participant: str, reading: replies.Interpretation, trigger: str,
+           partner_addressed: bool) -> lifecycle.Event:
+    by = f"participant:{participant}"
     if reading.rematch_requested:
-        return lifecycle.Event(lifecycle.EventKind.REMATCH_REQUESTED, by, trigger, reason=reading.text[:2000])
-    return lifecycle.Event(ANSWER_EVENTS[kind], by, trigger,
+        return lifecycle.Event(lifecycle.EventKind.REMATCH_REQUESTED, by, trigger, reason=reading.text[:2000],
+                               partner_addressed=partner_addressed)
+    return lifecycle.Event(ANSWER_EVENTS[kind], by, trigger, partner_addressed=partner_addressed,
                            rating=lifecycle.Rating(reading.rating) if reading.rating else None, text=reading.text[:5000])
 
 

@@ -20,6 +20,7 @@ from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.services import audit, mail, settings_store
 from chalicelib.domain import clock, lifecycle, matching, settings_document
+from chalicelib.adapters.config import settings
 from chalicelib.adapters.models import Application, Claim, Pairing
 from chalicelib.domain.refusals import Conflict, NotFound
 from chalicelib.services.applications import Status
@@ -225,10 +226,12 @@ def _create(member: str, mentor: Application, mentee: Application) -> Pairing:
 
 
 def introduction_mail(mentor: Application, mentee: Application) -> mail.Mail:
+    """One mail to both, to introduce them; it asks nothing, so it carries no reply token,
+    and a reply to it reaches the committee (the partners have each other's address in it)."""
     return mail.compose(
         "introduction",
         to=(mentor.email, mentee.email),
         context={"mentor": mentor.answers, "mentee": mentee.answers},
-        reply_to=(mentor.email, mentee.email),
+        reply_to=(settings().committee_address,),
         cohort=mentee.cohort,
     )

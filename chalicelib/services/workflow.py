@@ -8,8 +8,10 @@ ends, the audit entry for a committee action, and the trigger's own record
 when its caller keeps one (a received mail). A lost race reloads and decides
 again, so concurrent triggers are each applied exactly once.
 
-Participant mails carry a signed token, both in the Reply-To address
-(reply+TOKEN@reply domain) and in a link to the web form (/respond/TOKEN).
+A mail that asks for an answer goes to one participant and carries their own
+signed token, both in the Reply-To address (reply+TOKEN@reply domain) and in a
+link to the web form (/respond/TOKEN): the token says who is answering, and a
+Reply All reaches nobody but the committee.
 """
 from __future__ import annotations
 
@@ -37,11 +39,6 @@ from chalicelib.adapters.store import DIGEST, conditions_failed, new_alert, tran
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 30  # each lost race means another trigger was applied: progress, not a loop
-TEMPLATE_KINDS = {
-    Template.KICKOFF_CHECK: ResponseKind.KICKOFF, Template.CHECKIN: ResponseKind.CHECKIN,
-    Template.FEEDBACK_REQUEST: ResponseKind.FEEDBACK, Template.EVALUATION_REQUEST: ResponseKind.EVALUATION,
-    Template.EVALUATION_REMINDER: ResponseKind.EVALUATION,
-}
 ANSWER_EVENTS = {
     ResponseKind.KICKOFF: lifecycle.EventKind.KICKOFF_CONFIRMED, ResponseKind.CHECKIN: lifecycle.EventKind.REPLY_RECEIVED,
     ResponseKind.FEEDBACK: lifecycle.EventKind.FEEDBACK_RECEIVED,
@@ -169,21 +166,19 @@ def _mails_for(effect: SendMail, pairing: Pairing, people: dict[str, dict]) -> l
     context = {**effect.context, "mentor": people["mentor"], "mentee": people["mentee"], "pairing_id": pairing.id}
     if effect.to == (COMMITTEE,):
         return [mail.compose(effect.template.value, (settings().committee_address,), context, cohort=pairing.cohort)]
-    kind = TEMPLATE_KINDS.get(effect.template)
-    roles = [role for role in effect.to if people[role].get("email")]
-    if not roles:
-        return []
-    if kind is None:  # a notice that asks nothing back
-        return [mail.compose(effect.template.value, (people[role]["email"],),
-                             {**context, "participant": people[role], "role": role}, cohort=pairing.cohort)
-                for role in roles]
-    role = roles[0] if len(roles) == 1 else tokens.BOTH
-    token = tokens.make_reply_token(signing_key(), tokens.ReplyAddress(pairing.id, role, kind), clock.now())
-    reply_to = (f"reply+{token}@{settings().reply_domain}",)
-    participant = people[role] if role != tokens.BOTH else None
-    return [mail.compose(effect.template.value, tuple(people[r]["email"] for r in roles),
-                         {**context, "participant": participant, "role": role, "respond_token": token},
-                         reply_to=reply_to, cohort=pairing.cohort)]
+    return [_to_participant(effect.template, role, pairing, context)
+            for role in effect.to if people[role].get("email")]
+
+
+def _to_participant(template: Template, role: str, pairing: Pairing, context: dict) -> mail.Mail:
+    """One participant's own mail; one that asks for an answer carries their own reply token."""
+    personal, reply_to = {**context, "participant": context[role], "role": role}, ()
+    if template.asks:
+        token = tokens.make_reply_token(signing_key(), tokens.ReplyAddress(pairing.id, role, template.asks),
+                                        clock.now())
+        personal["respond_token"] = token
+        reply_to = (f"reply+{token}@{settings().reply_domain}",)
+    return mail.compose(template.value, (context[role]["email"],), personal, reply_to=reply_to, cohort=pairing.cohort)
 
 
 COMMITTEE_ACTIONS = {

@@ -55,6 +55,25 @@ def test_inbound_mail_is_delivered_through_s3_and_an_sns_shaped_event(sandbox):
     assert sandbox.post("/_sandbox/inbound", b"", "message/rfc822")[0] == 400
 
 
+def test_the_same_raw_reply_posted_twice_to_the_sandbox_inbound_is_one_answer(sandbox):
+    proposal = sandbox.as_committee("POST", "/admin/api/matching/proposal", {})
+    chosen = {"mentor_id": proposal["pairs"][0]["mentor_id"], "mentee_id": proposal["pairs"][0]["mentee_id"]}
+    assert len(sandbox.as_committee("POST", "/admin/api/pairings", {"pairs": [chosen]})["pairings"]) == 1
+    sandbox.post_json("/_sandbox/clock", {"advance_days": 15})
+    kickoffs = [m for m in sandbox.mailbox() if "starting" in m["subject"]]
+    assert kickoffs and all(len(m["to"]) == 1 for m in kickoffs)  # one mail to each partner
+    kickoff = kickoffs[-1]
+    reply = (f"From: {kickoff['to'][0]}\r\nTo: {kickoff['reply_to'][0]}\r\nSubject: Re: {kickoff['subject']}\r\n"
+             f"Message-ID: <sent-once-delivered-twice@example.org>\r\n\r\n3 - need help, we have not met.\r\n").encode()
+
+    outcomes = [sandbox.post("/_sandbox/inbound", reply, "message/rfc822") for _ in range(2)]
+    assert [(status, outcome["outcome"]) for status, outcome in outcomes] == [(200, "applied"), (200, "duplicate")]
+    assert outcomes[0][1]["message_id"] != outcomes[1][1]["message_id"]  # two SES messages, one mail
+    detail = sandbox.as_committee("GET", f"/admin/api/pairings/{outcomes[0][1]['pairing_id']}")
+    assert [r["kind"] for r in detail["responses"]] == ["kickoff"]
+    assert len([m for m in sandbox.mailbox() if "needs help" in m["subject"]]) == 1
+
+
 def test_the_demo_cohort_is_seeded_with_every_library_type(sandbox):
     import json
 

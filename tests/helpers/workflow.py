@@ -59,13 +59,24 @@ def mails_to(address: str, template_word: str = "") -> list[dict]:
     return [m for m in sent_mail() if address in m["to"] and template_word.lower() in m["subject"].lower()]
 
 
-def reply_to(mail: dict, sender: str, body: str, subject: str | None = None, headers: str = "") -> bytes:
-    """A participant's reply to one of the system's mails, as their mail program sends it."""
-    return (f"From: Participant <{sender}>\r\nTo: {mail['reply_to'][0]}\r\n"
-            f"Subject: {subject or 'Re: ' + mail['subject']}\r\nMessage-ID: <{secrets.token_hex(8)}@example.org>\r\n"
+def reply_to(mail: dict, sender: str, body: str, subject: str | None = None, headers: str = "",
+             cc: tuple[str, ...] = ()) -> bytes:
+    """A participant's reply to one of the system's mails, as their mail program sends it
+    (with a fresh Message-ID, unless `headers` carries one)."""
+    message_id = "" if "message-id:" in headers.lower() else f"Message-ID: <{secrets.token_hex(8)}@example.org>\r\n"
+    copies = f"Cc: {', '.join(cc)}\r\n" if cc else ""
+    return (f"From: Participant <{sender}>\r\nTo: {mail['reply_to'][0]}\r\n{copies}"
+            f"Subject: {subject or 'Re: ' + mail['subject']}\r\n{message_id}"
             f"{headers}Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n\r\n"
             f"On Mon, 5 Jan 2026 at 09:00, Mentoring Committee <mentoring@example.org> wrote:\r\n"
             f"> {mail['text'].splitlines()[0]}\r\n").encode()
+
+
+def reply_all(mail: dict, sender: str, body: str) -> bytes:
+    """Reply All, as mail programs do it: to the Reply-To, with every other recipient of the
+    mail (and its From) copied, the sender left out."""
+    others = tuple(address for address in (*mail["to"], mail["from"]) if address.lower() != sender.lower())
+    return reply_to(mail, sender, body, cc=others)
 
 
 def deliver(raw: bytes, message_id: str | None = None) -> dict:

@@ -105,7 +105,7 @@ def test_approving_creates_pairings_and_one_introduction_to_both(client, committ
                      "once a month", "goals", "confidentiality", "one-year", "mentee directs", "different partner",
                      "committee@example.org"):
         assert expected in intro["text"], expected
-    assert set(intro["reply_to"]) == {mentor["email"], mentee["email"]}
+    assert intro["reply_to"] == ["committee@example.org"]  # it asks nothing: a reply reaches the committee
 
     detail = client.http.get(f"/admin/api/pairings/{created[0]['id']}", headers={"Cookie": committee_cookie}).json_body
     [entry] = detail["history"]

@@ -2,8 +2,8 @@
 
 Templates refuse to guess (a missing value is an error, by design), so a page can
 fail on a shape of data its tests never had. Here the pages open on one year with
-mailed and web answers of every kind, an unrated reply, an automatic reply, a
-quarantined one, a confidential rematch and its dissolving, an extension, and a
+mailed and web answers of every kind, a reply also addressed to the partner,
+an unrated reply, an automatic reply, a quarantined one, a confidential rematch and its dissolving, an extension, and a
 person erased.
 """
 import json
@@ -60,9 +60,9 @@ def full_year(aws, fresh_clock, client):
     kept, mailed, web_form, rematch = approved_pairs(4)
     cohort = kept.cohort
     run_days(fresh_clock, 15)
-    deliver(reply_to(mails_to(kept.mentee_email, "starting")[0], kept.mentee_email, "1 - we met and set goals"))
-    answer_on_the_web(client, mails_to(web_form.mentor_email, "starting")[0], ResponseKind.KICKOFF, "both", cohort,
-                      who="mentor")
+    deliver(reply_to(mails_to(kept.mentee_email, "starting")[0], kept.mentee_email, "1 - we met and set goals",
+                     cc=(kept.mentor_email,)))  # the partner added by hand: the pairing's page says so
+    answer_on_the_web(client, mails_to(web_form.mentor_email, "starting")[0], ResponseKind.KICKOFF, "mentor", cohort)
 
     run_days(fresh_clock, 76)
     deliver(reply_to(mails_to(kept.mentee_email, "check-in")[0], kept.mentee_email, "2 - we keep missing calls"))

@@ -59,7 +59,8 @@ PAIRINGS = [
 ]
 RESPONSES = [
     answer("p1", "mentor", "kickoff", "2026-01-16T09:00:00+00:00", rating=1),
-    answer("p1", "mentee", "kickoff", "2026-01-17T09:00:00+00:00", rating=1),  # the same pair: one kickoff answered
+    answer("p1", "mentee", "kickoff", "2026-01-17T09:00:00+00:00", rating=1),  # each partner answers their own
+    answer("p1", "mentee", "kickoff", "2026-01-17T10:00:00+00:00", rating=1),  # by mail and the web: counted once
     answer("p1", "mentee", "checkin", "2026-04-01T09:00:00+00:00", rating=1),
     answer("p1", "mentee", "checkin", "2026-04-02T09:00:00+00:00", rating=2),  # the same check-in, again by the web form
     answer("p1", "mentee", "checkin", "2026-09-28T09:00:00+00:00", rating=3),  # the second check-in
@@ -80,7 +81,7 @@ def test_the_aggregation_counts_every_number_from_the_records():
     assert built["pairings"]["total"] == 3
     assert built["pairings"]["by_state"] == {**{state.value: 0 for state in State},
                                              "completed": 1, "evaluation": 1, "dissolved": 1}
-    assert built["kickoffs"] == {"sent": 2, "answered": 1, "responses": 2}
+    assert built["kickoffs"] == {"sent": 2 * 2, "answered": 2, "responses": 3}
     assert built["checkins"] == {"sent": 2 * 3, "answered": 3, "responses": 4,
                                  "ratings": {"going_well": 2, "some_concerns": 1, "need_help": 1}}
     assert built["feedback"] == {"requested": 2, "received": 1, "responses": 1, "satisfaction_avg": 3.0,
@@ -112,7 +113,7 @@ def test_the_satisfaction_average_takes_valid_scores_only(scores, average):
 def test_the_chart_rows_show_shares_and_nothing_asked():
     rows = admin_report.rate_rows(report.aggregate("2026", APPLICATIONS, PAIRINGS, RESPONSES))
     assert [(row["key"], row["asked"], row["answered"], row["percent"]) for row in rows] == [
-        ("kickoffs", 2, 1, 50), ("checkins", 6, 3, 50), ("feedback", 2, 1, 50), ("evaluations", 4, 3, 75)]
+        ("kickoffs", 4, 2, 50), ("checkins", 6, 3, 50), ("feedback", 2, 1, 50), ("evaluations", 4, 3, 75)]
     assert all(row["percent"] is None for row in admin_report.rate_rows(report.aggregate("c", [], [], [])))
 
 
@@ -150,8 +151,8 @@ def two_pairs_with_different_mentors():
 def test_a_year_of_two_pairs_fills_the_report_and_the_exports(client, fresh_clock):
     first, second = two_pairs_with_different_mentors()
     assert first.mentor_email != second.mentor_email
-    run_days(fresh_clock, 14)  # the kickoff checks: one mail per pair, to both partners
-    kickoff = mails_to(first.mentor_email, "starting")[-1]
+    run_days(fresh_clock, 14)  # the kickoff checks: one mail to each partner of both pairs
+    kickoff = mails_to(first.mentee_email, "starting")[-1]
     assert deliver(reply_to(kickoff, first.mentee_email, "1 - going well, we have met."))["outcome"] == "applied"
 
     run_days(fresh_clock, 90 - 14)  # the first check-in, to each partner of both pairs
@@ -184,14 +185,14 @@ def test_a_year_of_two_pairs_fills_the_report_and_the_exports(client, fresh_cloc
     assert got["applications"]["mentors"] == DEMO_MENTORS and got["applications"]["mentees"] == DEMO_MENTEES
     assert got["applications"]["eligible"] == DEMO_MENTORS + DEMO_MENTEES
     assert got["pairings"]["by_state"] == {**{state.value: 0 for state in State}, "completed": 1, "evaluation": 1}
-    assert got["kickoffs"] == {"sent": 2, "answered": 1, "responses": 1}
+    assert got["kickoffs"] == {"sent": 2 * 2, "answered": 1, "responses": 1}
     assert got["checkins"] == {"sent": 2 * 2 * 2, "answered": 2, "responses": 3,
                                "ratings": {"going_well": 1, "some_concerns": 1, "need_help": 1}}
     assert {key: got["feedback"][key] for key in ("requested", "received", "satisfaction_avg")} == \
         {"requested": 4, "received": 1, "satisfaction_avg": 3.0}
     assert {key: got["evaluations"][key] for key in ("requested", "received", "satisfaction_avg", "satisfaction_count")} == \
         {"requested": 4, "received": 3, "satisfaction_avg": 4.5, "satisfaction_count": 2}
-    assert got["response_rates"] == {"kickoffs": 0.5, "checkins": 0.25, "feedback": 0.25, "evaluations": 0.75}
+    assert got["response_rates"] == {"kickoffs": 0.25, "checkins": 0.25, "feedback": 0.25, "evaluations": 0.75}
     assert client.http.get(f"/admin/api/report?cohort={got['cohort']}", headers=cookie).json_body["checkins"] == got["checkins"]
 
     page = client.http.get("/admin/report", headers=cookie)
@@ -224,7 +225,7 @@ def test_the_report_page_renders_for_an_empty_cohort(client, committee_cookie):
     page = client.http.get("/admin/report", headers={"Cookie": committee_cookie})
     html = page.body.decode()
     assert page.status_code == 200 and "Cohort report" in html
-    assert "Kickoff checks (per pair): nothing asked yet." in html and "no scores yet" in html
+    assert "Kickoff checks: nothing asked yet." in html and "no scores yet" in html
     assert all(f"<th scope=\"row\">{state.value.replace('_', ' ')}</th><td>0</td>" in html for state in State)
 
 
@@ -311,7 +312,7 @@ def test_a_frozen_report_outlives_the_personal_data(client, fresh_clock):
     cohort = open_cohort()
     kept = report.freeze(cohort.id)
     assert kept["source"] == "frozen" and kept["frozen_at"]
-    assert Cohort.get(cohort.id).report["kickoffs"] == {"sent": 1, "answered": 1, "responses": 1}
+    assert Cohort.get(cohort.id).report["kickoffs"] == {"sent": 2, "answered": 1, "responses": 1}
 
     # Retention deletes the personal data: applications, pairings and their answers.
     for application in Application.scan():
@@ -327,13 +328,13 @@ def test_a_frozen_report_outlives_the_personal_data(client, fresh_clock):
     served = client.http.get("/admin/api/report", headers=cookie).json_body
     assert served["source"] == "frozen"
     assert served["applications"]["mentees"] == DEMO_MENTEES and served["pairings"]["by_state"]["active"] == 1
-    assert served["kickoffs"] == {"sent": 1, "answered": 1, "responses": 1}
+    assert served["kickoffs"] == {"sent": 2, "answered": 1, "responses": 1}
 
     cohort.update(actions=[Cohort.status.set(report.CLOSED)])
     closed = client.http.get(f"/admin/api/report?cohort={cohort.id}", headers=cookie).json_body
     assert closed["source"] == "frozen" and closed["applications"] == served["applications"]
     page = client.http.get(f"/admin/report?cohort={cohort.id}", headers=cookie).body.decode()
-    assert "This is the report kept on" in page and "Kickoff checks (per pair): 100% (1 of 1)." in page
+    assert "This is the report kept on" in page and "Kickoff checks: 50% (1 of 2)." in page
 
 
 def test_an_open_cohort_with_live_data_serves_the_live_report_after_freezing(client, committee_cookie):

@@ -11,8 +11,10 @@ def test_a_pair_that_answers_everything_completes_its_year(aws, fresh_clock):
     mentor, mentee = pairing.mentor_email, pairing.mentee_email
     run_days(fresh_clock, 14)
     [kickoff] = mails_to(mentor, "starting")
-    assert set(kickoff["to"]) == {mentor, mentee} and kickoff["reply_to"][0].startswith("reply+")
-    assert deliver(reply_to(kickoff, mentee, "1 - going well. We met for coffee and set three goals."))["outcome"] == "applied"
+    assert kickoff["to"] == [mentor] and kickoff["reply_to"][0].startswith("reply+")
+    [own_kickoff] = mails_to(mentee, "starting")
+    assert own_kickoff["to"] == [mentee] and own_kickoff["reply_to"] != kickoff["reply_to"]
+    assert deliver(reply_to(own_kickoff, mentee, "1 - going well. We met for coffee and set three goals."))["outcome"] == "applied"
     assert get_pairing(pairing.id).state == "active"
 
     run_days(fresh_clock, 90 - 14)

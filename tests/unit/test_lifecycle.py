@@ -204,7 +204,7 @@ def test_a_silent_year_follows_the_schedule_to_the_day():
     pairing, log = simulate()
 
     assert log == [
-        (14, Template.KICKOFF_CHECK, ("mentor", "mentee")),
+        *each(14, Template.KICKOFF_CHECK),
         *each(90, Template.CHECKIN),
         (120, AlertKind.SILENT),  # the kickoff check and the first check-in went unanswered
         *each(180, Template.FEEDBACK_REQUEST),
@@ -248,7 +248,7 @@ def test_a_pair_that_answers_becomes_active_and_completes_once_both_have_evaluat
     pairing, log = simulate(answer=answering_pair())
 
     assert log == [
-        (14, Template.KICKOFF_CHECK, ("mentor", "mentee")),
+        *each(14, Template.KICKOFF_CHECK),
         *each(90, Template.CHECKIN),
         *each(180, Template.FEEDBACK_REQUEST),
         *each(270, Template.CHECKIN),
@@ -269,6 +269,50 @@ def test_the_first_answer_to_the_kickoff_check_makes_the_pairing_active():
     # The reply window closed with the answer: the next timer is the first check-in.
     assert (decision.updates["next_due"], decision.updates["next_due_at"]) == (EventKind.CHECKIN_DUE, day(90))
     assert decision.updates["awaiting_reply_since"] is None
+
+
+def test_the_kickoff_check_asks_each_partner_on_their_own_and_both_answers_are_recorded():
+    pairing, due = fire(introduce("P1", START, SCHEDULE), day(14))
+    assert [(m.template, m.to, m.context) for m in mails(due)] == [
+        (Template.KICKOFF_CHECK, (role,), {"pairing_id": "P1", "role": role}) for role in ("mentor", "mentee")]
+
+    needs_help = event(EventKind.KICKOFF_CONFIRMED, by="participant:mentor", rating=Rating.NEED_HELP, text="No reply.")
+    first = decide(pairing, needs_help, day(15), SCHEDULE)
+    pairing = apply(pairing, first)
+    second = decide(pairing, event(EventKind.KICKOFF_CONFIRMED, by="participant:mentee", rating=Rating.NEED_HELP,
+                                   text="My mentor never answers."), day(16), SCHEDULE)
+    for decision, who in ((first, "mentor"), (second, "mentee")):
+        assert [r.participant for r in decision.effects if isinstance(r, RecordResponse)] == [who]
+        assert [(a.kind, a.text) for a in alerts(decision)] == [
+            (AlertKind.NEED_HELP, f"The {who} answered the kickoff check with \"Need help\".")]
+    assert (first.state, second.state) == (State.ACTIVE, State.ACTIVE)
+
+
+@pytest.mark.parametrize("template", [template for template in Template if template.asks])
+@pytest.mark.parametrize("to", [("mentor", "mentee"), ("committee",), ()])
+def test_a_mail_that_asks_for_an_answer_goes_to_exactly_one_participant(template, to):
+    with pytest.raises(ValueError, match="exactly one participant"):
+        SendMail(template, to, {})
+    assert SendMail(template, ("mentee",), {}).to == ("mentee",)
+
+
+def test_only_the_mails_that_ask_name_the_answer_they_ask_for():
+    assert {template: template.asks for template in Template if template.asks} == {
+        Template.KICKOFF_CHECK: "kickoff", Template.CHECKIN: "checkin", Template.FEEDBACK_REQUEST: "feedback",
+        Template.EVALUATION_REQUEST: "evaluation", Template.EVALUATION_REMINDER: "evaluation"}
+
+
+@pytest.mark.parametrize("kind", [*RESPONSES, EventKind.REMATCH_REQUESTED])
+def test_a_mail_also_addressed_to_the_partner_is_applied_and_the_committee_is_told_on_the_pairing(kind):
+    pairing = pairing_in(State.ACTIVE) if kind != EventKind.EVALUATION_RECEIVED else pairing_in(State.EVALUATION)
+    plain = decide(pairing, event(kind, by="participant:mentee", rating=Rating.GOING_WELL), day(100), SCHEDULE)
+    copied = decide(pairing, event(kind, by="participant:mentee", rating=Rating.GOING_WELL, partner_addressed=True),
+                    day(100), SCHEDULE)
+    assert copied.state == plain.state and copied.updates == plain.updates
+    assert [effect for effect in copied.effects if effect not in plain.effects] == [AlertCommittee(
+        AlertKind.PARTNER_ADDRESSED, Severity.DIGEST,
+        "The mentee's mail to the committee was also addressed to their partner, who may have seen it.")]
+    assert copied.history["partner_addressed"] is True and "partner_addressed" not in plain.history
 
 
 # --- Silence ------------------------------------------------------------------------------
@@ -560,6 +604,7 @@ def test_a_schedule_that_makes_no_sense_is_refused(settings_, why):
     (EventKind.COMMITTEE_PAUSE, {"by": "participant:mentor"}, "only the committee"),
     (EventKind.COMMITTEE_DISSOLVE, {"reason": " "}, "needs a reason"),
     (EventKind.COMMITTEE_EXTEND, {"days": 0}, "at least 1"),
+    (EventKind.COMMITTEE_PAUSE, {"partner_addressed": True}, "only a participant's own mail"),
 ])
 def test_a_malformed_event_is_refused_at_the_edge(kind, fields, why):
     with pytest.raises(ValueError, match=why):
@@ -624,6 +669,7 @@ def _taken(pairing: PairingView, happening: Event, now: datetime, history: list)
     assert (decision.history["from"], decision.history["to"]) == (pairing.state, decision.state)
     assert after.version == pairing.version + 1
     assert already_applied(history, happening.trigger_id)
+    assert all(len(mail.to) == 1 for mail in mails(decision) if mail.template.asks)
     # Exactly one timer while the schedule runs, and it is one the table takes.
     assert (after.next_due is None) == (after.state not in RUNNING)
     if after.next_due is not None:
