@@ -66,7 +66,18 @@ def as_ses_stores(raw: bytes, message_id: str) -> bytes:
 
 def deliver_like_ses(app, raw: bytes, message_id: str | None = None) -> dict:
     message_id = message_id or secrets.token_hex(16)
+    store_like_ses(raw, message_id)
+    return notify_like_ses(app, raw, message_id)
+
+
+def store_like_ses(raw: bytes, message_id: str) -> None:
+    """The receipt rule's S3 action: the raw mail, stored once under its SES message id."""
+    aws.client("s3").put_object(Bucket=settings().inbound_bucket, Key=f"inbound/{message_id}",
+                                Body=as_ses_stores(raw, message_id))
+
+
+def notify_like_ses(app, raw: bytes, message_id: str) -> dict:
+    """The SNS notification of a stored mail, through its queue to the handler (SES may send it more than once)."""
     bucket, key = settings().inbound_bucket, f"inbound/{message_id}"
-    aws.client("s3").put_object(Bucket=bucket, Key=key, Body=as_ses_stores(raw, message_id))
     [outcome] = invoke(app, INBOUND_HANDLER, json.dumps(ses_notification(raw, message_id, bucket, key)))
     return outcome
