@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 SIGN_IN_LIFETIME = timedelta(minutes=15)
 SESSION_LIFETIME = timedelta(hours=12)
 COOKIE = "committee_session"
+CHANGE_FAILED = "That did not work; please try again."
 
 
 @dataclass(frozen=True)
@@ -71,26 +72,24 @@ def add_member(by: Session, email: str) -> None:
     email = email.strip().lower()
     if not EMAIL_PATTERN.match(email):
         raise Invalid("Enter an email address in the form name@example.org.", field="email")
-    _change_members(lambda write: write.save(CommitteeMember(CommitteeMember.PARTITION, email, added_by=by.email,
-                                                             added_at=clock.now())),
-                    audit.entry(by.email, "committee_member_added", email))
+    try:
+        with transaction() as write:
+            write.save(CommitteeMember(CommitteeMember.PARTITION, email, added_by=by.email, added_at=clock.now()))
+            write.save(audit.entry(by.email, "committee_member_added", email))
+    except PynamoDBException:
+        raise Conflict(CHANGE_FAILED) from None
 
 
 def remove_member(by: Session, email: str) -> None:
     email = email.strip().lower()
     if email in settings().founding_committee:
         raise Invalid("Founding members come from the deployment's configuration; change them there.", field="email")
-    _change_members(lambda write: write.delete(CommitteeMember(CommitteeMember.PARTITION, email)),
-                    audit.entry(by.email, "committee_member_removed", email))
-
-
-def _change_members(change, entry) -> None:
     try:
         with transaction() as write:
-            change(write)
-            write.save(entry)
+            write.delete(CommitteeMember(CommitteeMember.PARTITION, email))
+            write.save(audit.entry(by.email, "committee_member_removed", email))
     except PynamoDBException:
-        raise Conflict("That did not work; please try again.") from None
+        raise Conflict(CHANGE_FAILED) from None
 
 
 # Sign-in links and sessions.
