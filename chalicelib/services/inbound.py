@@ -100,7 +100,7 @@ def _handle_once(raw: bytes, delivery: Delivery) -> dict:
         handling = Handling(DUPLICATE)
     log.info("inbound message %s: %s", delivery.message_id, handling.outcome)
     metrics.emit({OUTCOME_METRIC: 1}, dimensions={"Outcome": handling.outcome})
-    if handling.outcome == DUPLICATE:
+    if handling.outcome == DUPLICATE and handling.pairing is None:  # the same SES message again
         return {"message_id": delivery.message_id, "outcome": DUPLICATE}
     return {"message_id": delivery.message_id, "outcome": handling.outcome, "reason": handling.reason,
             "pairing_id": handling.pairing.id if handling.pairing else None}
