@@ -4,22 +4,29 @@ Each handler reads its trigger, calls one function in chalicelib, and returns
 what it answers. Nothing heavy is imported here: cold starts stay short.
 """
 import logging
+import os
 
 from chalice import Chalice, Cron, Rate, Response
+from chalice.app import Request
 
+from chalicelib.adapters import logs
 from chalicelib.pages import admin, admin_pairings, admin_report, admin_settings, apply, exports, respond, sign_in, web
 from chalicelib.services import alerts, committee, deliverability, inbound, mail, settings_store, workflow
 
 app = Chalice(app_name="mentoring")
 app.api.binary_types.append("multipart/form-data")
 log = logging.getLogger("mentoring")
+if "AWS_LAMBDA_FUNCTION_NAME" in os.environ:  # in Lambda every log line is JSON (adapters/logs.py)
+    logs.configure(app.log)
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 MULTIPART = "multipart/form-data"
 CSV = "text/csv"
-INBOUND_TOPIC = "mentoring-inbound-mail"
-MAIL_EVENTS_TOPIC = "mentoring-mail-events"  # SES bounces and complaints
+# SES publishes to an SNS topic, which feeds a queue of the same name with a dead-letter
+# queue (infra/build_template.py builds the three; each stage's names carry its stage).
+INBOUND_QUEUE = "mentoring-inbound-mail"  # SES receipt notifications
+MAIL_EVENTS_QUEUE = "mentoring-mail-events"  # SES bounces and complaints
 
 
 @app.route("/", methods=["GET"])
@@ -326,19 +333,26 @@ def send_committee_digest(event):
     return {"alerts": alerts.send_digest()}
 
 
-@app.on_sns_message(topic=INBOUND_TOPIC)
+@app.schedule(Cron(30, 3, "*", "*", "?", "*"))
+def reconcile_inbound_mail(event):
+    return inbound.reconcile()
+
+
+@app.on_sqs_message(queue=INBOUND_QUEUE)
 def receive_inbound_mail(event):
-    return inbound.receive(event.message)
+    return [inbound.receive(record.body) for record in event]
 
 
-@app.on_sns_message(topic=MAIL_EVENTS_TOPIC)
+@app.on_sqs_message(queue=MAIL_EVENTS_QUEUE)
 def receive_mail_event(event):
-    return deliverability.record(event.message)
+    return [deliverability.record(record.body) for record in event]
 
 
 @app.middleware("all")
-def read_program_settings_afresh(event, get_response):
-    # Settings are cached for one invocation (see settings_store): each starts with an empty cache.
+def begin_each_invocation(event, get_response):
+    # Each log line carries the invocation's id; settings are cached for one invocation (settings_store).
+    context = event.lambda_context if isinstance(event, Request) else event.context
+    logs.begin_invocation(getattr(context, "aws_request_id", None))
     settings_store.forget()
     return get_response(event)
 

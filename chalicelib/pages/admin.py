@@ -7,19 +7,17 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pynamodb.exceptions import PynamoDBException
-
 from chalicelib.adapters.config import settings
 from chalicelib.adapters.models import Application, Cohort
 from chalicelib.adapters.store import cohort_applications, cohort_or_open, open_cohort, required_cohort
-from chalicelib.domain import limits, program_settings
+from chalicelib.domain import limits, settings_document
 from chalicelib.domain.refusals import Invalid, Refused, TooLarge
 from chalicelib.domain.roster import RosterInvalid
 from chalicelib.domain.schema import ROLES
 from chalicelib.domain.validation import EMAIL_PATTERN
 from chalicelib.pages import web
 from chalicelib.pages.sign_in import UPLOAD_LIMIT
-from chalicelib.services import alerts, committee, membership, retention, settings_store
+from chalicelib.services import alerts, committee, mail, membership, retention, settings_store
 from chalicelib.services.application_review import act_on_application
 from chalicelib.services.applications import STATUSES, application_record, get_application
 from chalicelib.services.committee import Session
@@ -38,7 +36,8 @@ def dashboard(session: Session) -> web.Answer:
     recent = alerts.recent(cohort.id) if cohort else []
     return web.admin_page("pages/admin/dashboard.html", session, cohort=cohort, summary=summary, statuses=STATUSES,
                  alerts=recent, partners=alerts.partners({alert.pairing_id for alert in recent} - {None}),
-                 quarantined=alerts.replies_to_read("quarantined"), unrated=alerts.replies_to_read("unrated"))
+                 quarantined=alerts.replies_to_read("quarantined"), unrated=alerts.replies_to_read("unrated"),
+                 parked=mail.parked_mail(), parked_days=mail.KEEP_PARKED_FOR.days)
 
 
 def applications_page(session: Session, query: dict) -> web.Answer:
@@ -69,7 +68,7 @@ def answered_form(application: Application) -> tuple[int, tuple]:
         document = settings_store.version(application.cohort, number).document
     except LookupError:
         document = settings_store.current(application.cohort).document
-    fields = program_settings.application_fields(document, include_retired=True)
+    fields = settings_document.application_fields(document, include_retired=True)
     return number, tuple(field for field in fields if field.asks(application.role))
 
 
@@ -148,8 +147,6 @@ def committee_change(session: Session, change: str, raw_body: bytes) -> web.Answ
             committee.remove_member(session, email)
     except Refused as refusal:
         return committee_page(session, problem=refusal.message, status=web.status_of(refusal))
-    except PynamoDBException:
-        return committee_page(session, problem="That did not work; please try again.", status=409)
     done = "added to" if change == "add" else "removed from"
     return committee_page(session, flash=f"{email.strip().lower()} was {done} the committee.")
 

@@ -67,26 +67,21 @@ def refusal_page(refusal: Refused) -> Answer:
     return page("pages/error.html", status=status, heading=heading, message=refusal.message)
 
 
-def json_route(function):
-    """A JSON API function: a refusal it raises is answered as {"errors": ...} with its status."""
-    @functools.wraps(function)
-    def answer(*args, **kwargs) -> Answer:
-        try:
-            return function(*args, **kwargs)
-        except Refused as refusal:
-            return refusal_json(refusal)
-    return answer
+def _answering_refusals(answer_refusal):
+    def decorate(function):
+        @functools.wraps(function)
+        def answer(*args, **kwargs) -> Answer:
+            try:
+                return function(*args, **kwargs)
+            except Refused as refusal:
+                return answer_refusal(refusal)
+        return answer
+    return decorate
 
 
-def html_route(function):
-    """A page function: a refusal it does not answer itself becomes a calm error page."""
-    @functools.wraps(function)
-    def answer(*args, **kwargs) -> Answer:
-        try:
-            return function(*args, **kwargs)
-        except Refused as refusal:
-            return refusal_page(refusal)
-    return answer
+# A JSON API function answers a refusal it raises as {"errors": ...}; a page function, as a calm error page.
+json_route = _answering_refusals(refusal_json)
+html_route = _answering_refusals(refusal_page)
 
 
 def check_media_type(content_type: str | None, accepted) -> None:

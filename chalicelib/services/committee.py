@@ -19,23 +19,23 @@ from dataclasses import dataclass
 from datetime import timedelta
 from http.cookies import CookieError, SimpleCookie
 
-from pynamodb.exceptions import DeleteError, PutError, TransactWriteError
+from pynamodb.exceptions import DeleteError, PutError, PynamoDBException, TransactWriteError
 
-from chalicelib.services import audit, mail, mail_limits
+from chalicelib.services import audit, mail, quota
 from chalicelib.domain import clock, limits, tokens
 from chalicelib.adapters.aws import signing_key
 from chalicelib.adapters.config import settings
 from chalicelib.adapters.models import Claim, CommitteeMember, OutboxMail
 from chalicelib.adapters.store import transaction
-from chalicelib.domain.refusals import Invalid
+from chalicelib.domain.refusals import Conflict, Invalid
 from chalicelib.domain.validation import EMAIL_PATTERN
 
 log = logging.getLogger(__name__)
 
 SIGN_IN_LIFETIME = timedelta(minutes=15)
-SIGN_IN_LINKS_PER_HOUR = 5  # to one member's address
 SESSION_LIFETIME = timedelta(hours=12)
 COOKIE = "committee_session"
+CHANGE_FAILED = "That did not work; please try again."
 
 
 @dataclass(frozen=True)
@@ -74,18 +74,24 @@ def add_member(by: Session, email: str) -> None:
     email = email.strip().lower()
     if len(email) > limits.MAX_EMAIL or not EMAIL_PATTERN.match(email):
         raise Invalid("Enter an email address in the form name@example.org.", field="email")
-    with transaction() as write:
-        write.save(CommitteeMember(CommitteeMember.PARTITION, email, added_by=by.email, added_at=clock.now()))
-        write.save(audit.entry(by.email, "committee_member_added", email))
+    try:
+        with transaction() as write:
+            write.save(CommitteeMember(CommitteeMember.PARTITION, email, added_by=by.email, added_at=clock.now()))
+            write.save(audit.entry(by.email, "committee_member_added", email))
+    except PynamoDBException:
+        raise Conflict(CHANGE_FAILED) from None
 
 
 def remove_member(by: Session, email: str) -> None:
     email = email.strip().lower()
     if email in settings().founding_committee:
         raise Invalid("Founding members come from the deployment's configuration; change them there.", field="email")
-    with transaction() as write:
-        write.delete(CommitteeMember(CommitteeMember.PARTITION, email))
-        write.save(audit.entry(by.email, "committee_member_removed", email))
+    try:
+        with transaction() as write:
+            write.delete(CommitteeMember(CommitteeMember.PARTITION, email))
+            write.save(audit.entry(by.email, "committee_member_removed", email))
+    except PynamoDBException:
+        raise Conflict(CHANGE_FAILED) from None
 
 
 # Sign-in links and sessions.
@@ -101,12 +107,12 @@ def request_sign_in(email: str) -> None:
 
 def send_sign_in_links() -> int:
     """Mail a sign-in link for each request from a member's address that has had fewer than
-    SIGN_IN_LINKS_PER_HOUR links this hour; forget the other requests. Returns how many were sent."""
+    quota.SIGN_IN_LINKS_PER_HOUR links this hour; forget the other requests. Returns how many were sent."""
     sent = 0
     for request in mail.requests("sign_in"):
         email, now = request.recipients[0], clock.now()
         if request.created_at + SIGN_IN_LIFETIME < now or not on_committee(email) or \
-                not mail_limits.allow("sign_in", email, SIGN_IN_LINKS_PER_HOUR):
+                not quota.allow("sign_in", email, quota.SIGN_IN_LINKS_PER_HOUR):
             log.info("a sign-in request gets no link (not a member's address, expired, or over the hour's limit)")
             mail.drop_request(request)
             continue

@@ -6,6 +6,12 @@ in the same DynamoDB transaction as the record change that caused it. After
 the transaction commits it is sent raw through SES v2 (raw keeps Reply-To
 and our headers), and marked sent with a conditional write. A scheduled
 sweeper sends whatever is left unsent.
+
+A mail SES refuses for good (MessageRejected, an invalid address), or one that
+failed MAX_SEND_ATTEMPTS times, is parked: it leaves the queue (so it no longer
+holds the backlog alarm on), its content is dropped, and the committee is told
+on the dashboard and in the digest, which show whom it was for until it
+expires KEEP_PARKED_FOR later.
 """
 from __future__ import annotations
 
@@ -21,12 +27,13 @@ from email.utils import formataddr, format_datetime, make_msgid
 
 from pynamodb.exceptions import PynamoDBException
 
-from chalicelib.domain import clock, program_settings
+from chalicelib.domain import clock, mail_catalogue
 from chalicelib.adapters import metrics
 from chalicelib.services import settings_store
 from chalicelib.adapters.aws import client
 from chalicelib.adapters.config import settings
 from chalicelib.adapters.models import Alert, OutboxMail, UndeliverableAddress
+from chalicelib.adapters.store import DIGEST, NO_COHORT, current_cohort_id, new_alert, transaction
 from chalicelib.domain.templating import TemplateLimit, render
 
 log = logging.getLogger(__name__)
@@ -37,8 +44,14 @@ LEASE = timedelta(minutes=5)
 SWEEP_GRACE = timedelta(minutes=2)  # leave fresh mail to the request that queued it
 KEEP_SENT_FOR = timedelta(days=400)
 UNDELIVERABLE = "undeliverable"  # last_error of a mail dropped because no recipient can receive it
+ERASED = "erased"  # last_error of a mail dropped because a person it names was erased
 BACKLOG_METRIC = "OutboxBacklog"  # mail the sweeper found due and could not send; alarmed on in infra/
 TEXT_FAILED = "mail_text_failed"  # the alert's kind when a committee mail text falls back to the default
+PARKED = "parked"
+MAX_SEND_ATTEMPTS = 288  # a day of sweeps, one every 5 minutes: SES throttling or a quota outlasts no day
+KEEP_PARKED_FOR = timedelta(days=30)
+# SES's answers that blame this mail (its content or an address), not SES: trying again cannot help.
+REFUSED_FOR_GOOD = {"MessageRejected": "SES refused it", "BadRequestException": "an address is not valid"}
 
 
 @dataclass(frozen=True)
@@ -61,10 +74,10 @@ def compose(template: str, to: tuple[str, ...], context: dict, reply_to: tuple[s
     (so intake and sign-in always work), and the committee is told."""
     context = {"base_url": settings().base_url, "committee_address": settings().committee_address, **context}
     saved = settings_store.of(cohort)
-    edited = program_settings.edited_mail(saved.document, template)
+    edited = mail_catalogue.edited_mail(saved.document, template)
     if edited is not None:
         try:
-            subject, text, html = program_settings.render_mail(template, edited, context)
+            subject, text, html = mail_catalogue.render_mail(template, edited, context)
         except Exception as error:  # noqa: BLE001 - checked when saved; should it still fail, the system's own text goes
             log.warning("the committee's %s mail did not render (%s); the default is sent", template, type(error).__name__)
             _tell_committee_the_text_failed(saved.cohort, template, error)
@@ -85,10 +98,11 @@ def _tell_committee_the_text_failed(cohort: str | None, template: str, error: Ex
     """An alert for the dashboard and the digest, once a day for each mail (its key says which and when)."""
     day = clock.iso(clock.now().replace(hour=0, minute=0, second=0, microsecond=0))
     why = f"it went past a limit: {error}" if isinstance(error, TemplateLimit) else "it did not work with this mail's data"
-    title = program_settings.MAILS[template].title if template in program_settings.MAILS else template
-    alert = Alert(cohort=cohort or "none", at_id=f"{day}#mail-{template}", kind=TEXT_FAILED, severity="digest",
-                  digest=Alert.PENDING, text=f"The committee's text of the \u201c{title}\u201d mail could not be used "
-                                             f"({why}); the system's own text was sent instead. Change it in the settings.")
+    title = mail_catalogue.MAILS[template].title if template in mail_catalogue.MAILS else template
+    alert = new_alert(cohort or NO_COHORT, TEXT_FAILED, DIGEST,
+                      f"The committee's text of the \u201c{title}\u201d mail could not be used ({why}); "
+                      "the system's own text was sent instead. Change it in the settings.")
+    alert.at_id = f"{day}#mail-{template}"
     try:
         alert.save(condition=Alert.at_id.does_not_exist())
     except PynamoDBException:
@@ -135,9 +149,10 @@ def outbox_item(mail: Mail) -> OutboxMail:
     )
 
 
-def queue(transaction, mail: Mail) -> OutboxMail:
+def queue(write, mail: Mail) -> OutboxMail:
+    """Add the mail to the caller's transaction; send it once that has committed."""
     item = outbox_item(mail)
-    transaction.save(item, condition=OutboxMail.id.does_not_exist())
+    write.save(item, condition=OutboxMail.id.does_not_exist())
     return item
 
 
@@ -165,10 +180,11 @@ def drop_request(request: OutboxMail) -> None:
 
 
 def deliver(mail_id: str) -> bool:
-    """Send one queued mail unless it is sent or leased; True once it is sent.
+    """Send one queued mail unless it is sent or leased; True once it has left the queue.
 
     Addresses SES reported as bouncing or complaining are left out; a mail
-    with no one else to go to leaves the queue unsent (and counts as done)."""
+    with no one else to go to leaves the queue unsent (and counts as done),
+    as does a mail that is parked."""
     try:
         item = OutboxMail.get(mail_id, consistent_read=True)
     except OutboxMail.DoesNotExist:
@@ -196,12 +212,22 @@ def send_queued(item: OutboxMail) -> bool:
         return True
     try:
         answer = _send(item, skip=blocked) if blocked else _send(item)
-    except Exception as error:  # noqa: BLE001 - any SES failure leaves the mail for the sweeper
-        log.warning("mail %s not sent: %s", item.id, type(error).__name__)
-        _release(item, type(error).__name__)
+    except Exception as error:  # noqa: BLE001 - any SES failure leaves the mail for the sweeper, or parks it
+        reason = _error_code(error)
+        if reason in REFUSED_FOR_GOOD or int(item.attempts) >= MAX_SEND_ATTEMPTS:
+            return _park(item, reason)
+        log.warning("mail %s not sent: %s", item.id, reason)
+        _release(item, reason)
         return False
     _mark_sent(item, answer["MessageId"])
     return True
+
+
+def _error_code(error: Exception) -> str:
+    """AWS's error code (botocore's ClientError), else the exception's type: never its message."""
+    response = getattr(error, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return str(code) if code else type(error).__name__
 
 
 def undeliverable(addresses) -> set[str]:
@@ -260,6 +286,61 @@ def _drop(item: OutboxMail) -> None:
     log.info("mail %s dropped: no recipient can receive mail", item.id)
 
 
+def _park(item: OutboxMail, reason: str) -> bool:
+    """Give the mail up: out of the queue, its content dropped, the committee told. True once parked."""
+    now = clock.now()
+    why = (f"{REFUSED_FOR_GOOD[reason]} ({reason})" if reason in REFUSED_FOR_GOOD
+           else f"sending failed {int(item.attempts)} times (last: {reason})")
+    alert = new_alert(current_cohort_id(), "mail_parked", DIGEST,
+                      f"A mail could not be sent: {why}. The dashboard shows whom it was for "
+                      f"({item.template.replace('_', ' ')}) for {KEEP_PARKED_FOR.days} days.")
+    try:
+        with transaction() as write:
+            write.update(item, actions=[OutboxMail.queue.remove(), OutboxMail.lease_until.remove(),
+                                        OutboxMail.mime.remove(), OutboxMail.parked.set(PARKED),
+                                        OutboxMail.last_error.set(reason),
+                                        OutboxMail.expires_at.set(now + KEEP_PARKED_FOR)],
+                         condition=OutboxMail.queue.exists())
+            write.save(alert)
+    except PynamoDBException:
+        log.warning("mail %s could not be parked; its lease runs out and the sweeper tries again", item.id)
+        return False
+    log.warning("mail %s parked after %d attempts: %s", item.id, int(item.attempts), reason)
+    return True
+
+
+def parked_mail(limit: int = 50) -> list[OutboxMail]:
+    """The mail given up on, newest first, with whom it was for (the dashboard lists it)."""
+    return list(OutboxMail.parked_mail.query(PARKED, scan_index_forward=False, limit=limit))
+
+
+def forget_address(address: str) -> int:
+    """Drop every unsent or parked mail to the address or naming it, so an erased person's
+    address is left in no mail; returns how many. Sent mail keeps no address already."""
+    address = address.strip().lower()
+    keys = [key.id for key in OutboxMail.pending.query(PENDING)]
+    waiting: list[OutboxMail] = [*(OutboxMail.batch_get(keys) if keys else []), *OutboxMail.parked_mail.query(PARKED)]
+    forgotten = 0
+    for item in waiting:
+        if not _names(item, address):
+            continue
+        item.update(actions=[*_LEFT_THE_QUEUE, OutboxMail.parked.remove(), OutboxMail.last_error.set(ERASED),
+                             OutboxMail.expires_at.set(clock.now() + KEEP_PARKED_FOR)])
+        forgotten += 1
+    return forgotten
+
+
+def _names(item: OutboxMail, address: str) -> bool:
+    if any(address == recipient.lower() for recipient in item.recipients or []):
+        return True
+    if not item.mime:
+        return False
+    message = message_from_string(item.mime, policy=SMTP)  # the body is quoted-printable: decode it
+    texts = [str(value) for value in message.values()]
+    texts += [part.get_content() for part in message.walk() if part.get_content_maintype() == "text"]
+    return any(address in text.lower() for text in texts)
+
+
 def _release(item: OutboxMail, reason: str) -> None:
     try:
         item.update(actions=[OutboxMail.lease_until.remove(), OutboxMail.last_error.set(reason)])
@@ -273,10 +354,11 @@ def deliver_all(items) -> None:
 
 
 def sweep(limit: int = 500) -> int:
-    """Send mail left unsent; returns how many were sent now.
+    """Send mail left unsent; returns how many left the queue now (sent, dropped or parked).
 
     Each sweep reports how many due mails it could not send as a metric; the
-    deployed stack raises an alarm when that stays above zero."""
+    deployed stack raises an alarm when that stays above zero. Parked mail is out
+    of the queue, so it does not hold the alarm on."""
     cutoff = clock.now() - SWEEP_GRACE
     sent = due = 0
     for key in OutboxMail.pending.query(PENDING, OutboxMail.created_at <= cutoff, limit=limit):

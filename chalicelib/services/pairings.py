@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.services import audit, mail, settings_store
-from chalicelib.domain import clock, lifecycle, limits, matching, program_settings
+from chalicelib.domain import clock, lifecycle, limits, matching, settings_document
+from chalicelib.adapters.config import settings
 from chalicelib.adapters.models import Application, Claim, Pairing
 from chalicelib.domain.refusals import Conflict, NotFound
 from chalicelib.services.applications import Status
@@ -55,12 +56,12 @@ def mentor_slot_key(mentor_id: str, slot: int) -> str:
 
 def cohort_schedule(cohort_id: str) -> lifecycle.Schedule:
     """The cohort's program rhythm, from its program settings."""
-    return program_settings.schedule_of(settings_store.current(cohort_id).document)
+    return settings_document.schedule_of(settings_store.current(cohort_id).document)
 
 
 def cohort_criteria(cohort_id: str) -> tuple[matching.Criterion, ...]:
     """The cohort's matching criteria: the built-in ones and the committee's matching questions."""
-    return program_settings.matching_criteria(settings_store.current(cohort_id).document)
+    return settings_document.matching_criteria(settings_store.current(cohort_id).document)
 
 
 def pairing_record(pairing: Pairing) -> dict:
@@ -225,10 +226,12 @@ def _create(member: str, mentor: Application, mentee: Application) -> Pairing:
 
 
 def introduction_mail(mentor: Application, mentee: Application) -> mail.Mail:
+    """One mail to both, to introduce them; it asks nothing, so it carries no reply token,
+    and a reply to it reaches the committee (the partners have each other's address in it)."""
     return mail.compose(
         "introduction",
         to=(mentor.email, mentee.email),
         context={"mentor": mentor.answers, "mentee": mentee.answers},
-        reply_to=(mentor.email, mentee.email),
+        reply_to=(settings().committee_address,),
         cohort=mentee.cohort,
     )

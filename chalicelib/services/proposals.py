@@ -65,16 +65,17 @@ def _pairs(value: Any, name: str) -> list[tuple[str, str]]:
 def propose(cohort: Cohort, options: Any) -> ProposalView:
     if not isinstance(options, dict):
         raise ProposalInvalid('Send a JSON object: {"weights"?: {...}, "locks"?: [...], "forbids"?: [...]}.')
-    weights = options.get("weights")
-    low, high = limits.WEIGHT
-    if weights is not None and (not isinstance(weights, dict) or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v <= high for v in weights.values())):
-        raise ProposalInvalid(f"weights must map criteria to numbers from {low} to {high}.", field="weights")
+    criteria = cohort_criteria(cohort.id)
+    try:
+        # refused before the pool is read
+        weights = matching.resolve_weights(options.get("weights"), criteria, most=limits.WEIGHT[1])
+    except matching.MatchingError as error:
+        raise ProposalInvalid(str(error), field="weights") from None
     locks, forbids = _pairs(options.get("locks"), "locks"), _pairs(options.get("forbids"), "forbids")
     mentors, mentees, people = matching_pool(cohort)
     try:
         proposal = matching.propose(mentors, mentees, weights=weights, locks=locks, forbids=forbids,
-                                    criteria=cohort_criteria(cohort.id)).as_dict()
+                                    criteria=criteria).as_dict()
     except matching.MatchingError as error:
         raise ProposalInvalid(str(error)) from None
     return ProposalView(proposal, {person_id: answers["name"] for person_id, answers in people.items()},

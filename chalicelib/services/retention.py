@@ -9,6 +9,11 @@ People: when someone asks, the committee can export everything the system
 holds about them, and erase it. Erasing withdraws them from the program (a
 live pairing ends) and replaces the personal fields in place, so each
 pairing's history stays consistent and the counts in the report stay true.
+It also drops their address from the undeliverable list and from any mail
+not yet sent or given up on.
+
+Every other table has its own expiry, set where its records are written (see
+docs/deploy.md, "What is kept, and for how long").
 """
 from __future__ import annotations
 
@@ -17,12 +22,13 @@ from datetime import datetime
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib.services import audit, report, workflow
+from chalicelib.services import audit, mail, report, workflow
 from chalicelib.domain import clock, lifecycle
 from chalicelib.adapters.config import settings
 from chalicelib.services.inbound import QUARANTINED
 from chalicelib.services.applications import Status, application_record, claim_key, response_record
-from chalicelib.adapters.models import Application, Claim, Cohort, InboundMessage, Member, Pairing, Response
+from chalicelib.adapters.models import (Application, Claim, Cohort, InboundMessage, Member, Pairing, Response,
+                                        UndeliverableAddress)
 from chalicelib.services.membership import current_roster
 from chalicelib.services.pairings import get_pairing
 from chalicelib.domain.roster import normalise_membership_id
@@ -66,6 +72,7 @@ def close_cohort(member: str, cohort_id: str) -> datetime:
         for application in Application.by_cohort_role.query(f"{cohort_id}#{role}"):
             if application.expires_at is None:
                 application.update(actions=[Application.expires_at.set(expires)], add_version_condition=False)
+                _expire_claim(claim_key(cohort_id, application.role, application.email), expires)
     for pairing in Pairing.by_cohort.query(cohort_id):
         if pairing.expires_at is None:
             pairing.update(actions=[Pairing.expires_at.set(expires)])
@@ -83,6 +90,15 @@ def close_cohort(member: str, cohort_id: str) -> datetime:
         raise Conflict(f"Cohort {cohort_id} was closed meanwhile.") from error
     audit.record(member, "cohort_closed", cohort_id, {"personal_data_deleted_after": clock.iso(expires)})
     return expires
+
+
+def _expire_claim(key: str, expires: datetime) -> None:
+    """The application's claim names the person's address in its key: it goes with the application."""
+    try:
+        Claim(key=key).update(actions=[Claim.expires_at.set(expires)], condition=Claim.key.exists())
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise  # a withdrawn application's claim is gone already: nothing to expire
 
 
 # People.
@@ -120,6 +136,11 @@ def export_person(email: str) -> dict:
                     for _, p in pairings for m in InboundMessage.by_pairing.query(p.id)
                     if (m.from_address or "").lower() == email],
         "roster": [{"membership_id": m.membership_id, "name": m.name, "expires": m.expires} for m in members],
+        "undeliverable": [{"reason": u.reason, "detail": u.detail, "recorded_at": clock.iso(u.recorded_at)}
+                          for u in UndeliverableAddress.batch_get([email])],
+        "mail_not_sent": [{"template": m.template, "created_at": clock.iso(m.created_at), "reason": m.last_error}
+                          for m in mail.parked_mail(limit=1000)
+                          if email in (address.lower() for address in m.recipients or [])],
     }
 
 
@@ -157,7 +178,10 @@ def erase_person(member: str, email: str) -> dict:
         for row in Member.by_email.query(f"{roster}#{email}"):
             Member(roster=roster, membership_id=normalise_membership_id(row.membership_id)).delete()
             removed_members += 1
-    counts = {"applications": len(applications), "pairings": len(pairings), "roster_rows": removed_members}
+    UndeliverableAddress(email=email).delete()
+    mails = mail.forget_address(email)
+    counts = {"applications": len(applications), "pairings": len(pairings), "roster_rows": removed_members,
+              "mails_not_sent": mails}
     audit.record(member, "person_erased", None, counts)  # who asked is not recorded again here
     return counts
 
