@@ -27,6 +27,8 @@ bench: $(STAMP)
 	$(PY) bench/tick.py
 	$(PY) bench/inbound.py
 	$(PY) bench/approval.py
+	$(PY) bench/reply_corpus.py
+	$(PY) bench/sign_in_timing.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
@@ -36,12 +38,15 @@ clean:
 #   make package STAGE=prod   offline: build/prod/package/sam.json (linted) + deployment.zip,
 #                             and .chalice/policy-prod.json regenerated from the code
 #   make deploy STAGE=prod ARTIFACT_BUCKET=my-bucket   package, then the AWS CLI deploys it
+#   make redrive STAGE=prod   put what failed 3 times (the dead-letter queues) back in its queue
+#   make restore STAGE=prod AT=2026-11-20T09:00:00Z   stop the writers, restore every table, start them
+#   make budget EMAIL=treasurer@example.org LIMIT=5   a monthly AWS Budgets alarm for the account
 STAGE ?= dev
 BUILD := build/$(STAGE)
 AWS ?= aws
 STAGE_NAME = $(shell $(PY) -m infra.build_template name $(1) --stage $(STAGE))
 
-.PHONY: package deploy signing-key activate-receipt-rules
+.PHONY: package deploy signing-key activate-receipt-rules redrive restore budget
 
 package: $(STAMP)
 	$(PY) -m infra.build_template package --stage $(STAGE)
@@ -65,3 +70,18 @@ signing-key: $(STAMP)
 
 activate-receipt-rules: $(STAMP)
 	$(AWS) ses set-active-receipt-rule-set --rule-set-name "$(call STAGE_NAME,rule-set)"
+
+# Operations (docs/deploy.md): the way back from a failure, and a spending alarm.
+redrive: $(STAMP)
+	$(PY) -m infra.redrive --stage $(STAGE)
+
+restore: $(STAMP)
+	@test -n "$(AT)" || { echo "make restore needs AT=<the UTC moment to go back to, like 2026-11-20T09:00:00Z> (docs/deploy.md)"; exit 2; }
+	$(PY) -m infra.restore --stage $(STAGE) --at $(AT)
+
+LIMIT ?= 5
+budget:
+	@test -n "$(EMAIL)" || { echo "make budget needs EMAIL=<who is told> (and LIMIT=<dollars a month>, default 5)"; exit 2; }
+	$(AWS) budgets create-budget --account-id "$$($(AWS) sts get-caller-identity --query Account --output text)" \
+		--budget '{"BudgetName":"mentoring","BudgetLimit":{"Amount":"$(LIMIT)","Unit":"USD"},"TimeUnit":"MONTHLY","BudgetType":"COST"}' \
+		--notifications-with-subscribers '[{"Notification":{"NotificationType":"ACTUAL","ComparisonOperator":"GREATER_THAN","Threshold":80,"ThresholdType":"PERCENTAGE"},"Subscribers":[{"SubscriptionType":"EMAIL","Address":"$(EMAIL)"}]},{"Notification":{"NotificationType":"FORECASTED","ComparisonOperator":"GREATER_THAN","Threshold":100,"ThresholdType":"PERCENTAGE"},"Subscribers":[{"SubscriptionType":"EMAIL","Address":"$(EMAIL)"}]}]'

@@ -4,24 +4,31 @@ Each handler reads its trigger, calls one function in chalicelib, and returns
 what it answers. Nothing heavy is imported here: cold starts stay short.
 """
 import logging
+import os
 from datetime import timedelta
 
 from chalice import Chalice, Cron, Rate, Response
+from chalice.app import Request
 
+from chalicelib.adapters import logs
 from chalicelib.pages import (admin, admin_jobs, admin_pairings, admin_report, admin_settings, apply, exports, respond,
                               sign_in, web)
-from chalicelib.services import alerts, deliverability, inbound, job_kinds, mail, settings_store, workflow
+from chalicelib.services import alerts, committee, deliverability, inbound, job_kinds, mail, settings_store, workflow
 
 app = Chalice(app_name="mentoring")
 app.api.binary_types.append("multipart/form-data")
 log = logging.getLogger("mentoring")
+if "AWS_LAMBDA_FUNCTION_NAME" in os.environ:  # in Lambda every log line is JSON (adapters/logs.py)
+    logs.configure(app.log)
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 MULTIPART = "multipart/form-data"
 CSV = "text/csv"
-INBOUND_TOPIC = "mentoring-inbound-mail"
-MAIL_EVENTS_TOPIC = "mentoring-mail-events"  # SES bounces and complaints
+# SES publishes to an SNS topic, which feeds a queue of the same name with a dead-letter
+# queue (infra/build_template.py builds the three; each stage's names carry its stage).
+INBOUND_QUEUE = "mentoring-inbound-mail"  # SES receipt notifications
+MAIL_EVENTS_QUEUE = "mentoring-mail-events"  # SES bounces and complaints
 JOB_WORKER = "run_job"  # the function that runs background jobs (services/jobs.py)
 
 
@@ -344,6 +351,11 @@ def sweep_outbox(event):
     return {"sent": mail.sweep()}
 
 
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def send_sign_in_links(event):
+    return {"sent": committee.send_sign_in_links()}
+
+
 @app.schedule(Cron(0, 12, "*", "*", "?", "*"))
 def fire_due_timers(event):
     return vars(workflow.tick())
@@ -354,6 +366,11 @@ def send_committee_digest(event):
     return {"alerts": alerts.send_digest()}
 
 
+@app.schedule(Cron(30, 3, "*", "*", "?", "*"))
+def reconcile_inbound_mail(event):
+    return inbound.reconcile()
+
+
 @app.lambda_function(name=JOB_WORKER)
 def run_job(event, context):
     # Invoked asynchronously with {"job_id"} by services/jobs.py, and again by itself when
@@ -361,30 +378,47 @@ def run_job(event, context):
     return job_kinds.run(event["job_id"], lambda: timedelta(milliseconds=context.get_remaining_time_in_millis()))
 
 
-@app.on_sns_message(topic=INBOUND_TOPIC)
+@app.on_sqs_message(queue=INBOUND_QUEUE)
 def receive_inbound_mail(event):
-    return inbound.receive(event.message)
+    return [inbound.receive(record.body) for record in event]
 
 
-@app.on_sns_message(topic=MAIL_EVENTS_TOPIC)
+@app.on_sqs_message(queue=MAIL_EVENTS_QUEUE)
 def receive_mail_event(event):
-    return deliverability.record(event.message)
+    return [deliverability.record(record.body) for record in event]
 
 
 @app.middleware("all")
-def read_program_settings_afresh(event, get_response):
-    # Settings are cached for one invocation (see settings_store): each starts with an empty cache.
+def begin_each_invocation(event, get_response):
+    # Each log line carries the invocation's id; settings are cached for one invocation (settings_store).
+    context = event.lambda_context if isinstance(event, Request) else event.context
+    logs.begin_invocation(getattr(context, "aws_request_id", None))
     settings_store.forget()
     return get_response(event)
 
 
 @app.middleware("http")
-def guard_admin_and_soften_failures(event, get_response):
-    # Every /admin route is guarded here, so a new route cannot forget it.
+def guard_every_request(event, get_response):
+    # Every request passes the edge checks and every /admin route the guard, so a new route
+    # cannot forget them. Every answer carries the security headers, the framework's own
+    # 405 and 415 too.
+    response = _guarded(event, get_response)
+    response.headers = web.with_security_headers(response.headers)
+    return response
+
+
+def _guarded(event, get_response):
     # Chalice turns an unexpected exception into a bare 500; people get a calm
     # page (or JSON) that invites them to try again, and no stack trace.
+    route = app.routes.get(event.path, {}).get(event.method)
+    if route is None:
+        return get_response(event)  # the framework's 405
+    params = {**(event.uri_params or {}), **dict(event.query_params or {})}
     try:
-        outcome = sign_in.guard(event.path, event.method, event.headers, event.raw_body)
+        outcome = (web.refused_at_the_edge(event.path, event.method, event.headers.get("content-type"),
+                                           route.content_types, params)
+                   or sign_in.guard(event.path, event.method, event.headers, event.raw_body,
+                                     web.address_of(event.path, event.uri_params, event.query_params)))
     except Exception:  # noqa: BLE001 - the store is unreachable: refuse calmly
         log.exception("admin guard failed on %s", event.path)
         outcome = web.unavailable(event.headers.get("accept", ""))

@@ -15,9 +15,9 @@ a call for help (mails the committee at once), a request for another partner,
 free text without a rating (goes to the committee's digest), an out-of-office,
 now and then a mail to a reply address with a mangled token (quarantined).
 
-As SES would, each raw mail is put in the inbound bucket and its SNS event
-built beforehand (not timed: that is SES's work). Timed is the app's own SNS
-handler, `receive_inbound_mail` (inbound.receive: dedup check, S3 fetch,
+As SES would, each raw mail is put in the inbound bucket and its queue event
+built beforehand (not timed: that is SES's, SNS's and SQS's work). Timed is the
+app's own queue handler, `receive_inbound_mail` (inbound.receive: dedup check, S3 fetch,
 parse, token, pairing, interpret, apply_event's transaction, mail, record).
 
 Printed: replies per second end to end, and where the time goes: inside moto
@@ -128,7 +128,8 @@ from chalicelib.services import workflow
 from chalicelib.adapters.config import settings  # noqa: E402
 from chalicelib.adapters.models import Pairing, Response  # noqa: E402
 from chalicelib.services.pairings import cohort_schedule, mentor_slot_key  # noqa: E402
-from infra.local.inbound import INBOUND_HANDLER, ses_notification, sns_event  # noqa: E402
+from infra.local.inbound import INBOUND_HANDLER, ses_notification  # noqa: E402
+from infra.local.queues import sqs_event  # noqa: E402
 from infra.local.provision import ensure_open_cohort, provision  # noqa: E402
 
 
@@ -296,11 +297,11 @@ def replies_for(pairings: list[Pairing], rng: random.Random) -> list[tuple[bytes
 
 
 def as_ses_delivers(raw: bytes) -> dict:
-    """Store the raw mail in the inbound bucket and build SNS's event, as SES does."""
+    """Store the raw mail in the inbound bucket and build the queue's event, as SES, SNS and Lambda do."""
     message_id = uuid.uuid4().hex + uuid.uuid4().hex[:8]
     bucket, key = settings().inbound_bucket, f"inbound/{message_id}"
     aws.client("s3").put_object(Bucket=bucket, Key=key, Body=raw)
-    return sns_event(ses_notification(raw, message_id, bucket, key))
+    return sqs_event(json.dumps(ses_notification(raw, message_id, bucket, key)), "mentoring-inbound-mail")
 
 
 def emulator_floor(events: list[dict], pairings: list[Pairing]) -> float:
@@ -308,7 +309,7 @@ def emulator_floor(events: list[dict], pairings: list[Pairing]) -> float:
     s3, dynamodb = aws.client("s3"), aws.client("dynamodb")
     started = time.process_time()
     for event, pairing in zip(events, (pairing for pairing in pairings for _ in range(2))):
-        location = json.loads(event["Records"][0]["Sns"]["Message"])["receipt"]["action"]
+        location = json.loads(event["Records"][0]["body"])["receipt"]["action"]
         s3.get_object(Bucket=location["bucketName"], Key=location["objectKey"])["Body"].read()
         key = {"id": {"S": pairing.id}}
         item = dynamodb.get_item(TableName=Pairing.Meta.table_name, Key=key, ConsistentRead=True)["Item"]
@@ -368,7 +369,8 @@ def run(pairing_count: int, profile: bool) -> int:
         started, started_cpu = time.perf_counter(), time.process_time()
         for event, (_, expected, shape) in zip(events[warm:], mails[warm:]):
             began = time.perf_counter()
-            outcome = handler(event, context)["outcome"]
+            [answer] = handler(event, context)
+            outcome = answer["outcome"]
             each.append(time.perf_counter() - began)
             outcomes[outcome] += 1
             if outcome != expected:

@@ -14,26 +14,32 @@ and it rewrites .chalice/policy-<stage>.json, the functions' IAM policy.
 Everything is derived, so it follows the code without edits here:
 - tables and indexes from chalicelib.adapters.models.ALL_MODELS, named as the code
   names them under the stage's TABLE_PREFIX;
-- functions, schedules and SNS subscriptions from app.py's handlers;
+- functions, schedules and queues from app.py's handlers: each @app.on_sqs_message
+  queue gets its dead-letter queue, and the two SES writes to get an SNS topic
+  feeding them;
 - the IAM policy from the AWS calls the code makes (infra/permissions.py).
 Stage settings come from .chalice/config.json: its environment variables,
-and the stage's "infra" block (retention days, alarm email, receipt rule set).
+each function's timeout (lambda_functions), and the stage's "infra" block
+(retention days, alarm email, receipt rule set).
 
 What only a person can decide is kept in named tables below: which of the
-stage's resources a boto3 action may touch (CLIENT_RESOURCES), and which SNS
-topic SES writes to (SES_TOPICS). A new kind of call stops the build with a
-message that says where to add it.
+stage's resources a boto3 action may touch (CLIENT_RESOURCES), and which
+queue SES's notifications go to (SES_QUEUES). A new kind of call stops the
+build with a message that says where to add it.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from chalicelib.adapters.config import INBOUND_PREFIX  # reads no setting at import
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 CONFIG_FILE = PROJECT_DIR / ".chalice" / "config.json"
@@ -43,12 +49,23 @@ BUILD_DIR = PROJECT_DIR / "build"
 # manylinux_2_28 wheels: these caps pick the newest releases that run there.
 LAMBDA_CONSTRAINTS = PROJECT_DIR / "infra" / "lambda-constraints.txt"
 
-INBOUND_PREFIX = "inbound/"  # where the receipt rule stores raw mail; the functions read only there
 UPLOADS_DAYS = 1  # an upload (chalicelib/adapters/uploads.py) is loaded in minutes; then it is only personal data
-SES_TOPICS = {"inbound": "INBOUND_TOPIC", "mail_events": "MAIL_EVENTS_TOPIC"}  # app.py constants
+SES_QUEUES = {"inbound": "INBOUND_QUEUE", "mail_events": "MAIL_EVENTS_QUEUE"}  # app.py constants
 JOB_WORKER = "JOB_WORKER"  # the app.py constant that names the job worker's function
 ROUTE_ERRORS_METRIC = "RouteErrors"
 ROUTE_ERROR_PATTERN = '"Caught exception for path"'  # what Chalice logs when a route raises
+MAX_RECEIVES = 3  # deliveries of one message before SQS moves it to the dead-letter queue
+DEAD_LETTER_SUFFIX = "-failed"
+VISIBILITY_PER_TIMEOUT = 6  # AWS's advice for a queue that feeds a function: 6 x its timeout
+KEEP_QUEUED = 4 * 24 * 3600  # a message waits 4 days in a queue whose consumer is paused (a restore)
+KEEP_DEAD_LETTERS = 14 * 24 * 3600  # the most SQS keeps: two weeks to redrive
+API_THROTTLING = {"ThrottlingRateLimit": 20, "ThrottlingBurstLimit": 40}  # requests a second, per stage
+MAX_METRICS_PER_ALARM = 10  # CloudWatch's limit on the metrics one metric-math alarm reads
+TICK_HANDLER = "fire_due_timers"
+HEARTBEAT_HOURS = 26  # the daily tick's heartbeat: a run missed by two hours raises the alarm
+SES_BOUNCE_RATE = 0.02  # AWS reviews an account at 5% bounces
+SES_COMPLAINT_RATE = 0.0005  # and at 0.1% complaints
+RETAIN_EXCEPT_ON_CREATE = "RetainExceptOnCreate"  # kept on delete, unless the stack's creation rolls back
 SUB = "Fn::Sub"
 
 
@@ -64,6 +81,7 @@ class Stage:
     app_name: str
     env: dict
     infra: dict
+    config: dict  # the whole .chalice/config.json
 
     @property
     def prefix(self) -> str:
@@ -109,6 +127,33 @@ class Stage:
     def function_name(self, handler: str) -> str:
         return f"{self.prefix}-{handler}"  # as chalice package names a handler's function
 
+    @property
+    def alarm_email(self) -> str:
+        return self.infra["alarm_email"]
+
+    @property
+    def api_stage(self) -> str:
+        return self.chalice.get("api_gateway_stage", "api")
+
+    @property
+    def custom_domain(self) -> dict | None:
+        return self.chalice.get("api_gateway_custom_domain")
+
+    @property
+    def endpoint_type(self) -> str:
+        return self.chalice.get("api_gateway_endpoint_type", "EDGE")
+
+    def timeout(self, handler: str) -> int:
+        """The function's timeout in seconds, looked up as chalice package looks it up."""
+        from chalice.config import Config
+
+        return int(Config(chalice_stage=self.name, function_name=handler, config_from_disk=self.config,
+                          default_params={"lambda_timeout": 60}).lambda_timeout)
+
+    @property
+    def chalice(self) -> dict:
+        return self.config["stages"][self.name]
+
 
 def load_config() -> dict:
     return json.loads(CONFIG_FILE.read_text())
@@ -132,7 +177,12 @@ def load_stage(name: str, config: dict | None = None) -> Stage:
                                "INBOUND_BUCKET", "APP_STAGE") if not env.get(key)]
     if missing:
         raise BuildError(f"stage {name!r} lacks environment variables {missing}")
-    return Stage(name=name, app_name=config["app_name"], env=env, infra=stage["infra"])
+    alarm_email = str(stage["infra"].get("alarm_email") or "").strip()
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", alarm_email):
+        raise BuildError(f"stage {name!r} has no alarm address: set \"alarm_email\" in its \"infra\" block of "
+                         f".chalice/config.json to the address of a person who reads it (docs/deploy.md, 11. Alarms). "
+                         f"Without one, every alarm fires into nothing.")
+    return Stage(name=name, app_name=config["app_name"], env=env, infra=stage["infra"], config=config)
 
 
 def arn(service: str, resource: str, region: bool = True, account: bool = True) -> dict:
@@ -211,8 +261,10 @@ def tables(stage: Stage, models) -> dict:
             properties["TimeToLiveSpecification"] = {"AttributeName": ttl, "Enabled": True}
         resources[table_logical_id(model)] = {
             "Type": "AWS::DynamoDB::Table",
-            # Data outlives the stack: deleting or replacing the stack never drops a table.
-            "DeletionPolicy": "Retain",
+            # Data outlives the stack: deleting or replacing the stack never drops a table. A first
+            # deploy that fails and rolls back takes its new, empty tables with it, so the retry
+            # does not stop at "already exists".
+            "DeletionPolicy": RETAIN_EXCEPT_ON_CREATE,
             "UpdateReplacePolicy": "Retain",
             "Properties": properties,
         }
@@ -252,12 +304,14 @@ def functions(chalice_app, stage: Stage) -> list[Function]:
         elif isinstance(source, chalice_module.CloudWatchEventConfig):
             event = ("cloudwatch_event", cfn_name(f"{source.name}-event"), source.event_pattern)
         elif isinstance(source, chalice_module.SNSEventConfig):
-            event = ("sns", cfn_name(f"{source.name}-sns-subscription"), source.topic)
+            raise BuildError(f"handler {source.name}: SNS invokes it asynchronously, and a failed event is "
+                             f"dropped after two retries. Read a queue instead (@app.on_sqs_message): the stack "
+                             f"gives each queue a dead-letter queue, and can feed it from a topic")
         elif isinstance(source, chalice_module.SQSEventConfig):
             event = ("sqs", cfn_name(f"{source.name}-sqs-event-source"), source.queue or source.queue_arn)
         else:
             raise BuildError(f"handler {source.name}: chalice package cannot deploy a "
-                             f"{type(source).__name__} (S3 events need `chalice deploy`); use SNS instead")
+                             f"{type(source).__name__} (S3 events need `chalice deploy`); use SQS instead")
         found.append(Function(cfn_name(source.name), source.name, stage.function_name(source.name), (event,)))
     for pure in chalice_app.pure_lambda_functions:
         found.append(Function(cfn_name(pure.name), pure.name, stage.function_name(pure.name)))
@@ -266,29 +320,50 @@ def functions(chalice_app, stage: Stage) -> list[Function]:
     return found
 
 
-def topic_name(stage: Stage, topic: str) -> str:
-    """The app names topics without a stage; each stage's stack gets its own."""
-    if topic.startswith(f"{stage.app_name}-"):
-        return f"{stage.prefix}-{topic[len(stage.app_name) + 1:]}"
-    return f"{stage.prefix}-{topic}"
+def staged_name(stage: Stage, name: str) -> str:
+    """The app names its queues without a stage; each stage's stack gets its own."""
+    if name.startswith(f"{stage.app_name}-"):
+        return f"{stage.prefix}-{name[len(stage.app_name) + 1:]}"
+    return f"{stage.prefix}-{name}"
 
 
-def topic_logical_id(stage: Stage, topic: str) -> str:
-    short = topic[len(stage.app_name) + 1:] if topic.startswith(f"{stage.app_name}-") else topic
-    return cfn_name(short) + "Topic"
+def dead_letter_name(queue: str) -> str:
+    return f"{queue}{DEAD_LETTER_SUFFIX}"
 
 
-def sns_topics(stage: Stage, handlers: list[Function]) -> dict[str, str]:
-    """Topic name in app.py -> the stack's topic resource, for every topic the handlers subscribe to."""
-    topics = {}
+def _short(stage: Stage, name: str) -> str:
+    return cfn_name(name[len(stage.app_name) + 1:] if name.startswith(f"{stage.app_name}-") else name)
+
+
+@dataclass(frozen=True)
+class Queue:
+    """One @app.on_sqs_message queue of the stack, with its dead-letter queue, and the SNS
+    topic that feeds it when SES writes to it."""
+
+    name: str  # in app.py
+    staged: str  # in the stack
+    logical_id: str
+    dead_letter_id: str
+    topic_id: str
+    handler: Function
+
+
+def queues(stage: Stage, handlers: list[Function]) -> dict[str, Queue]:
+    """Queue name in app.py -> the stack's queue, for every queue a handler reads."""
+    found = {}
     for function in handlers:
-        for kind, _key, topic in function.events:
-            if kind == "sns" and not topic.startswith("arn:"):
-                topics[topic] = topic_logical_id(stage, topic)
-    return topics
+        for kind, _key, queue in function.events:
+            if kind == "sqs":
+                if queue.startswith("arn:"):
+                    raise BuildError(f"{function.handler} reads a queue by ARN: give app.py a queue name, so the "
+                                     f"stack creates it with its dead-letter queue")
+                short = _short(stage, queue)
+                found[queue] = Queue(queue, staged_name(stage, queue), f"{short}Queue", f"{short}DeadLetterQueue",
+                                     f"{short}Topic", function)
+    return found
 
 
-def function_overrides(stage: Stage, handlers: list[Function], topics: dict[str, str], job_worker: str) -> dict:
+def function_overrides(stage: Stage, handlers: list[Function], stack_queues: dict[str, Queue], job_worker: str) -> dict:
     resources = {}
     for function in handlers:
         override = {
@@ -306,12 +381,14 @@ def function_overrides(stage: Stage, handlers: list[Function], topics: dict[str,
             "DependsOn": [function.log_group_id],
         }
         events = {}
-        for kind, key, topic in function.events:
-            if kind == "sns" and topic in topics:
-                # Chalice names the topic with an Fn::Sub; the merge replaces that string (a Ref
-                # would be merged into the same dict), and ${Topic} makes CloudFormation create the
-                # stack's topic before the subscription.
-                events[key] = {"Properties": {"Topic": {SUB: "${%s}" % topics[topic]}}}
+        for kind, key, detail in function.events:
+            if kind == "sqs":
+                # Chalice names the queue with an Fn::Sub of its app-wide name; the merge replaces that
+                # string (a Ref would be merged into the same dict) with the stack's own queue.
+                events[key] = {"Properties": {"Queue": {SUB: "${%s.Arn}" % stack_queues[detail].logical_id}}}
+            elif kind == "schedule":
+                # A known rule name, so the restore (infra/restore.py) can pause the schedules.
+                events[key] = {"Properties": {"Name": function.function_name}}
         if events:
             override["Properties"]["Events"] = events
         resources[function.logical_id] = override
@@ -320,18 +397,59 @@ def function_overrides(stage: Stage, handlers: list[Function], topics: dict[str,
             "Properties": {"LogGroupName": function.log_group,
                            "RetentionInDays": int(stage.infra.get("log_retention_days", 30))},
         }
+    if any(function.logical_id == "APIHandler" for function in handlers):
+        resources["RestAPI"] = {"Properties": {
+            # A name of the stage's own, so its metrics (ApiName) are not dev's and prod's together.
+            "Name": stage.prefix,
+            "DefinitionBody": {"info": {"title": stage.prefix}},
+            "MethodSettings": [{"ResourcePath": "/*", "HttpMethod": "*", **API_THROTTLING}],
+        }}
     return resources
 
 
-# Mail in: SES receipt rule -> S3 -> SNS -> handler.
+# The failure path of every queue: SQS keeps what failed MAX_RECEIVES times in its dead-letter queue.
+
+def queue_resources(stage: Stage, queue: Queue, ses_writes: bool) -> dict:
+    encrypted = {"SqsManagedSseEnabled": True}  # SQS's own key: free, and SNS may write to it
+    resources = {
+        queue.dead_letter_id: {"Type": "AWS::SQS::Queue", "Properties": {
+            "QueueName": dead_letter_name(queue.staged), "MessageRetentionPeriod": KEEP_DEAD_LETTERS, **encrypted}},
+        queue.logical_id: {"Type": "AWS::SQS::Queue", "Properties": {
+            "QueueName": queue.staged,
+            "VisibilityTimeout": VISIBILITY_PER_TIMEOUT * stage.timeout(queue.handler.handler),
+            "MessageRetentionPeriod": KEEP_QUEUED,
+            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [queue.dead_letter_id, "Arn"]},
+                              "maxReceiveCount": MAX_RECEIVES},
+            **encrypted,
+        }},
+    }
+    if ses_writes:
+        resources[queue.topic_id] = _topic(queue.staged)
+        resources[f"{queue.topic_id}Subscription"] = {"Type": "AWS::SNS::Subscription", "Properties": {
+            "TopicArn": {"Ref": queue.topic_id}, "Protocol": "sqs",
+            "Endpoint": {"Fn::GetAtt": [queue.logical_id, "Arn"]},
+            "RawMessageDelivery": True,  # the queue's message is SES's notification itself
+        }}
+        resources[f"{queue.logical_id}Policy"] = {"Type": "AWS::SQS::QueuePolicy", "Properties": {
+            "Queues": [{"Ref": queue.logical_id}],
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Sid": "OnlyItsTopicWrites", "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage", "Resource": {"Fn::GetAtt": [queue.logical_id, "Arn"]},
+                "Condition": {"ArnEquals": {"aws:SourceArn": {"Ref": queue.topic_id}}},
+            }]},
+        }}
+    return resources
+
+
+# Mail in: SES receipt rule -> S3, and its notification -> SNS -> SQS -> handler.
 
 def _ses_source(stage: Stage, resource: str) -> dict:
     return {"StringEquals": {"AWS:SourceAccount": {"Ref": "AWS::AccountId"}},
             "ArnLike": {"AWS:SourceArn": arn("ses", resource)}}
 
 
-def _topic(stage: Stage, topic: str) -> dict:
-    return {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": topic_name(stage, topic)}}
+def _topic(name: str) -> dict:
+    return {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": name}}
 
 
 def _ses_topic_policy(logical_id: str, source: dict) -> dict:
@@ -351,14 +469,13 @@ def _ses_topic_policy(logical_id: str, source: dict) -> dict:
     }
 
 
-def inbound_mail(stage: Stage, topics: dict[str, str], inbound_topic: str) -> dict:
+def inbound_mail(stage: Stage, topic_id: str) -> dict:
     rule_source = _ses_source(stage, f"receipt-rule-set/{stage.rule_set_name}:receipt-rule/{stage.rule_name}")
-    topic_id = topics[inbound_topic]
     objects = {SUB: "${InboundMailBucket.Arn}/*"}
     resources = {
         "InboundMailBucket": {
             "Type": "AWS::S3::Bucket",
-            "DeletionPolicy": "Retain",
+            "DeletionPolicy": RETAIN_EXCEPT_ON_CREATE,
             "UpdateReplacePolicy": "Retain",
             "Properties": {
                 "BucketName": {SUB: stage.bucket_name},
@@ -405,7 +522,6 @@ def inbound_mail(stage: Stage, topics: dict[str, str], inbound_topic: str) -> di
                 ]},
             },
         },
-        topic_id: _topic(stage, inbound_topic),
         f"{topic_id}Policy": _ses_topic_policy(topic_id, rule_source),
         "InboundMailRule": {
             "Type": "AWS::SES::ReceiptRule",
@@ -435,10 +551,9 @@ def inbound_mail(stage: Stage, topics: dict[str, str], inbound_topic: str) -> di
     return resources
 
 
-# Mail out: a configuration set whose bounces and complaints reach a handler.
+# Mail out: a configuration set whose bounces and complaints reach a handler (SNS -> SQS).
 
-def mail_events(stage: Stage, topics: dict[str, str], events_topic: str) -> dict:
-    topic_id = topics[events_topic]
+def mail_events(stage: Stage, topic_id: str) -> dict:
     source = _ses_source(stage, f"configuration-set/{stage.configuration_set}")
     return {
         "MailConfigurationSet": {
@@ -450,7 +565,6 @@ def mail_events(stage: Stage, topics: dict[str, str], events_topic: str) -> dict
                 "SuppressionOptions": {"SuppressedReasons": ["BOUNCE", "COMPLAINT"]},
             },
         },
-        topic_id: _topic(stage, events_topic),
         f"{topic_id}Policy": _ses_topic_policy(topic_id, source),
         "MailEventsDestination": {
             "Type": "AWS::SES::ConfigurationSetEventDestination",
@@ -468,63 +582,115 @@ def mail_events(stage: Stage, topics: dict[str, str], events_topic: str) -> dict
     }
 
 
-# Alarms.
+# Alarms: about ten per stage (docs/deploy.md counts them), each reaching a person by mail.
 
-def alarms(stage: Stage, handlers: list[Function], backlog_metric: str, namespace: str) -> dict:
+def alarms(stage: Stage, handlers: list[Function], stack_queues: dict[str, Queue], namespace: str) -> dict:
+    """The stage's alarms, named by their logical ids (ALARMS lists them with what each means)."""
+    from chalicelib.services import mail, workflow
+
     actions = [{"Ref": "AlarmTopic"}]
-    resources = {"AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": f"{stage.prefix}-alarms"}}}
-    if stage.infra.get("alarm_email"):
-        resources["AlarmEmailSubscription"] = {
-            "Type": "AWS::SNS::Subscription",
-            "Properties": {"TopicArn": {"Ref": "AlarmTopic"}, "Protocol": "email",
-                           "Endpoint": stage.infra["alarm_email"]},
-        }
+    resources = {
+        "AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": f"{stage.prefix}-alarms"}},
+        "AlarmEmailSubscription": {"Type": "AWS::SNS::Subscription", "Properties": {
+            "TopicArn": {"Ref": "AlarmTopic"}, "Protocol": "email", "Endpoint": stage.alarm_email}},
+    }
 
-    def alarm(name: str, description: str, metric: dict, evaluation_periods: int = 1) -> dict:
+    def alarm(name: str, description: str, metric: dict, *, period: int = 300, periods: int = 1,
+              threshold: float = 1, comparison: str = "GreaterThanOrEqualToThreshold",
+              missing: str = "notBreaching") -> dict:
+        shaped = {"Namespace": metric["namespace"], "MetricName": metric["name"], "Statistic": metric["statistic"],
+                  "Period": period, **({"Dimensions": metric["dimensions"]} if metric.get("dimensions") else {})
+                  } if "name" in metric else {"Metrics": metric["metrics"]}
         return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
-            "AlarmName": f"{stage.prefix}-{name}",
-            "AlarmDescription": description,
-            **metric,
-            "Period": 300,
-            "EvaluationPeriods": evaluation_periods,
-            "DatapointsToAlarm": evaluation_periods,
-            "Threshold": 1,
-            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-            "TreatMissingData": "notBreaching",
-            "AlarmActions": actions,
-            "OKActions": actions,
+            "AlarmName": f"{stage.prefix}-{name}", "AlarmDescription": description, **shaped,
+            "EvaluationPeriods": periods, "DatapointsToAlarm": periods, "Threshold": threshold,
+            "ComparisonOperator": comparison, "TreatMissingData": missing,
+            "AlarmActions": actions, "OKActions": actions,
         }}
 
-    for function in handlers:
-        resources[f"{function.logical_id}ErrorsAlarm"] = alarm(
-            f"{function.handler}-errors",
-            f"The {function.handler} function failed (an exception, a timeout or running out of memory).",
-            {"Namespace": "AWS/Lambda", "MetricName": "Errors", "Statistic": "Sum",
-             "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": function.logical_id}}]},
-        )
-    api = next((function for function in handlers if function.logical_id == "APIHandler"), None)
-    if api is not None:
-        # A route that raises is answered (500, or a kind 503 page) and is no Lambda error; Chalice logs it.
+    def summed(label: str, series: list[dict], statistic: str, period: int = 300) -> dict:
+        """One metric-math series: the sum of the given ones, a missing point counting as 0."""
+        if len(series) > MAX_METRICS_PER_ALARM:
+            raise BuildError(f"{label} would read {len(series)} metrics; one alarm reads at most "
+                             f"{MAX_METRICS_PER_ALARM}: split it in infra/build_template.py")
+        ids = [f"m{index}" for index in range(len(series))]
+        return {"metrics": [
+            {"Id": "total", "Label": label, "Expression": f"SUM(FILL([{', '.join(ids)}], 0))", "ReturnData": True},
+            *({"Id": metric_id, "ReturnData": False, "MetricStat": {
+                "Metric": one, "Period": period, "Stat": statistic}} for metric_id, one in zip(ids, series)),
+        ]}
+
+    resources["FunctionErrorsAlarm"] = alarm(
+        "function-errors", "A function failed: an exception, a timeout or running out of memory. Its log says which "
+        "(docs/deploy.md, 11. Alarms).",
+        summed("errors", [{"Namespace": "AWS/Lambda", "MetricName": "Errors", "Dimensions": [
+            {"Name": "FunctionName", "Value": {"Ref": function.logical_id}}]} for function in handlers], "Sum"))
+    resources["FunctionThrottlesAlarm"] = alarm(
+        "function-throttles", "Lambda refused to run a function: the account's concurrency is used up. Throttles "
+        "are counted for the whole account and region, as the concurrency is shared.",
+        {"namespace": "AWS/Lambda", "name": "Throttles", "statistic": "Sum"})
+    if any(function.logical_id == "APIHandler" for function in handlers):
+        # A route that raises is answered with a kind 503 page: API Gateway counts it as a 5XX too.
         resources["RouteErrorsMetricFilter"] = {
             "Type": "AWS::Logs::MetricFilter",
             "Properties": {
-                "LogGroupName": {"Ref": api.log_group_id},
+                "LogGroupName": {"Ref": "APIHandlerLogGroup"},
                 "FilterPattern": ROUTE_ERROR_PATTERN,
                 "MetricTransformations": [{"MetricNamespace": namespace, "MetricName": ROUTE_ERRORS_METRIC,
                                            "MetricValue": "1", "DefaultValue": 0, "Unit": "Count"}],
             },
         }
-        resources["RouteErrorsAlarm"] = alarm(
-            "route-errors", "A web or API request failed with an unexpected error.",
-            {"Namespace": namespace, "MetricName": ROUTE_ERRORS_METRIC, "Statistic": "Sum"},
-        )
+        resources["Api5xxAlarm"] = alarm(
+            "api-5xx", "A web or API request was answered with a server error (an exception, a timeout after 29 "
+            "seconds, or the function failing).",
+            {"namespace": "AWS/ApiGateway", "name": "5XXError", "statistic": "Sum", "dimensions": [
+                {"Name": "ApiName", "Value": stage.prefix}, {"Name": "Stage", "Value": stage.api_stage}]})
     resources["OutboxBacklogAlarm"] = alarm(
         "outbox-backlog",
         "For 15 minutes the outbox sweeper has found mail it could not send (SES refusing, throttling or down).",
-        {"Namespace": namespace, "MetricName": backlog_metric, "Statistic": "Minimum"},
-        evaluation_periods=3,
-    )
+        {"namespace": namespace, "name": mail.BACKLOG_METRIC, "statistic": "Minimum"}, periods=3)
+    resources["SesBounceRateAlarm"] = alarm(
+        "ses-bounce-rate", f"Over {SES_BOUNCE_RATE:.0%} of the account's mail bounces; AWS reviews an account at 5%.",
+        {"namespace": "AWS/SES", "name": "Reputation.BounceRate", "statistic": "Maximum"},
+        period=3600, threshold=SES_BOUNCE_RATE, comparison="GreaterThanThreshold")
+    resources["SesComplaintRateAlarm"] = alarm(
+        "ses-complaint-rate", f"Over {SES_COMPLAINT_RATE:.2%} of the account's mail is marked as spam; AWS reviews "
+        "an account at 0.1%.",
+        {"namespace": "AWS/SES", "name": "Reputation.ComplaintRate", "statistic": "Maximum"},
+        period=3600, threshold=SES_COMPLAINT_RATE, comparison="GreaterThanThreshold")
+    resources["DeadLettersAlarm"] = alarm(
+        "dead-letters", f"A message failed {MAX_RECEIVES} times and waits in a dead-letter queue: run "
+        f"`make redrive STAGE={stage.name}` once the cause is fixed (docs/deploy.md).",
+        summed("dead letters", [{"Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible",
+                                 "Dimensions": [{"Name": "QueueName", "Value": dead_letter_name(queue.staged)}]}
+                                for queue in stack_queues.values()], "Maximum"))
+    if any(function.handler == TICK_HANDLER for function in handlers):
+        resources["TickHeartbeatAlarm"] = alarm(
+            "tick-heartbeat", f"The daily tick has not run to its end for {HEARTBEAT_HOURS} hours: no check-in or "
+            "reminder goes out. Read the fire_due_timers log.",
+            {"namespace": namespace, "name": workflow.TICK_RUNS_METRIC, "statistic": "Sum"},
+            period=3600, periods=HEARTBEAT_HOURS, comparison="LessThanThreshold", missing="breaching")
+        resources["TickFailuresAlarm"] = alarm(
+            "tick-pairing-failures", "The daily tick failed on some pairings and went on with the others. The "
+            "fire_due_timers log names them; after three days the committee is told too.",
+            {"namespace": namespace, "name": workflow.TICK_FAILURES_METRIC, "statistic": "Sum"})
     return resources
+
+
+# A gateway response's static header value is written between single quotes and cannot hold
+# one, which CSP's keywords need: its own answers (a short JSON message) are sandboxed instead.
+GATEWAY_CSP = "sandbox"
+
+
+def gateway_responses(security_headers: dict[str, str]) -> dict:
+    """API Gateway's own answers (its 403 for a path no route has, a throttled 429, its 5xx when
+    the function fails) carry the security headers the app's answers carry."""
+    headers = {**security_headers, "Content-Security-Policy": GATEWAY_CSP}
+    parameters = {f"gatewayresponse.header.{name}": f"'{value}'" for name, value in headers.items()}
+    return {f"GatewayResponse{kind.title().replace('_', '')}": {
+        "Type": "AWS::ApiGateway::GatewayResponse",
+        "Properties": {"RestApiId": {"Ref": "RestAPI"}, "ResponseType": kind, "ResponseParameters": parameters},
+    } for kind in ("DEFAULT_4XX", "DEFAULT_5XX")}
 
 
 # The IAM policy, from the code's calls.
@@ -556,6 +722,7 @@ CLIENT_RESOURCES = {
     "s3:DeleteObject": lambda stage: [_uploads(stage)],
     # The worker's function, started by the API's and by itself.
     "lambda:InvokeFunction": lambda stage: [arn("lambda", f"function:{stage.function_name(job_worker())}")],
+    "s3:ListBucket": lambda stage: [{SUB: f"arn:${{AWS::Partition}}:s3:::{stage.bucket_name}"}],  # reconciliation
     "ssm:GetParameter": lambda stage: [arn("ssm", "parameter/" + stage.signing_key_parameter.lstrip("/"))],
 }
 
@@ -584,7 +751,7 @@ def _sid(text: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in text.replace(":", " ").replace("-", " ").split())
 
 
-def policy(stage: Stage, findings, handlers: list[Function]) -> dict:
+def policy(stage: Stage, findings, handlers: list[Function], stack_queues: dict[str, Queue] | None = None) -> dict:
     """The policy every function's role gets: exactly the actions the code calls, on the stage's resources."""
     if findings.unresolved:
         listed = "\n".join(f"  {item.where}: {item.call} ({item.why})" for item in findings.unresolved)
@@ -619,6 +786,12 @@ def policy(stage: Stage, findings, handlers: list[Function]) -> dict:
                              f"in CLIENT_RESOURCES in infra/build_template.py")
         statements.append({"Sid": _sid(action), "Effect": "Allow", "Action": [action],
                            "Resource": CLIENT_RESOURCES[action](stage)})
+    if stack_queues:  # Lambda polls each queue with the role of the function it feeds
+        statements.append({
+            "Sid": "PollOwnQueues", "Effect": "Allow",
+            "Action": ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
+            "Resource": [arn("sqs", queue.staged) for queue in stack_queues.values()],
+        })
     # Lambda writes each function's logs with the role; the stack creates the groups.
     statements.append({
         "Sid": "OwnLogStreams", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -632,41 +805,54 @@ def policy(stage: Stage, findings, handlers: list[Function]) -> dict:
 def merge_template(stage: Stage) -> tuple[dict, dict]:
     """The template merged into Chalice's, and the stage's IAM policy (the process env must be the stage's)."""
     import app as application
-    from chalicelib.services import mail
     from chalicelib.adapters import metrics
     from chalicelib.adapters.models import ALL_MODELS
+    from chalicelib.pages import web
     from infra.permissions import analyse
 
     handlers = functions(application.app, stage)
-    topics = sns_topics(stage, handlers)
-    ses_topics = {}
-    for role, constant in SES_TOPICS.items():
-        topic = getattr(application, constant, None)
-        if topic not in topics:
-            raise BuildError(f"app.py must subscribe a handler to {constant} (the {role} topic SES writes to)")
-        ses_topics[role] = topic
-    namespace = metrics.namespace(stage.name)
+    stack_queues = queues(stage, handlers)
+    ses_queues = {}
+    for role, constant in SES_QUEUES.items():
+        queue = getattr(application, constant, None)
+        if queue not in stack_queues:
+            raise BuildError(f"app.py must read {constant} with an @app.on_sqs_message handler "
+                             f"(the {role} queue SES's notifications go to)")
+        ses_queues[role] = stack_queues[queue]
     resources = {}
     resources.update(tables(stage, ALL_MODELS))
-    resources.update(inbound_mail(stage, topics, ses_topics["inbound"]))
-    resources.update(mail_events(stage, topics, ses_topics["mail_events"]))
-    for topic, logical_id in topics.items():  # topics the app adds later get a plain stage topic
-        resources.setdefault(logical_id, _topic(stage, topic))
-    resources.update(function_overrides(stage, handlers, topics, job_worker()))
-    resources.update(alarms(stage, handlers, mail.BACKLOG_METRIC, namespace))
+    for queue in stack_queues.values():
+        resources.update(queue_resources(stage, queue, ses_writes=queue in ses_queues.values()))
+    resources.update(inbound_mail(stage, ses_queues["inbound"].topic_id))
+    resources.update(mail_events(stage, ses_queues["mail_events"].topic_id))
+    resources.update(function_overrides(stage, handlers, stack_queues, job_worker()))
+    resources.update(alarms(stage, handlers, stack_queues, metrics.namespace(stage.name)))
+    resources.update(gateway_responses(web.SECURITY_HEADERS))
+    outputs = {
+        "InboundMailBucketName": {"Value": {"Ref": "InboundMailBucket"}},
+        "ReceiptRuleSetName": {"Value": stage.rule_set_name},
+        "ConfigurationSetName": {"Value": {"Ref": "MailConfigurationSet"}},
+        "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}},
+        "SigningKeyParameterName": {"Value": stage.signing_key_parameter},
+    }
+    if stage.custom_domain:
+        # Where the custom domain's DNS record points: a CNAME, or a Route 53 alias with the zone id.
+        regional = stage.endpoint_type == "REGIONAL"
+        outputs["CustomDomainTarget"] = {
+            "Description": f"Point a CNAME for {stage.custom_domain['domain_name']} at this name",
+            "Value": {"Fn::GetAtt": ["ApiGatewayCustomDomain",
+                                     "RegionalDomainName" if regional else "DistributionDomainName"]}}
+        outputs["CustomDomainHostedZoneId"] = {
+            "Description": "The hosted zone of that name, for a Route 53 alias record instead of a CNAME",
+            "Value": {"Fn::GetAtt": ["ApiGatewayCustomDomain",
+                                     "RegionalHostedZoneId" if regional else "DistributionHostedZoneId"]}}
     template = {
         "Description": f"The {stage.app_name} program's {stage.name} stage: functions, tables, mail in and out, "
                        f"alarms. Generated by infra/build_template.py from the code; do not edit.",
         "Resources": resources,
-        "Outputs": {
-            "InboundMailBucketName": {"Value": {"Ref": "InboundMailBucket"}},
-            "ReceiptRuleSetName": {"Value": stage.rule_set_name},
-            "ConfigurationSetName": {"Value": {"Ref": "MailConfigurationSet"}},
-            "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}},
-            "SigningKeyParameterName": {"Value": stage.signing_key_parameter},
-        },
+        "Outputs": outputs,
     }
-    return template, policy(stage, analyse(PROJECT_DIR), handlers)
+    return template, policy(stage, analyse(PROJECT_DIR), handlers, stack_queues)
 
 
 def policy_file(stage_name: str) -> Path:
@@ -706,7 +892,13 @@ def chalice_package(stage: Stage, merge_template_path: Path, out_dir: Path) -> s
 
 
 def check_merge(template: dict, merged: dict) -> None:
-    """Every resource the merge template only overrides must be one Chalice made."""
+    """Every resource the merge template only overrides must be one Chalice made, and
+    every resource an output names must be in the stack."""
+    for name, output in template["Outputs"].items():
+        value = output["Value"]
+        named = value.get("Ref") or (value.get("Fn::GetAtt") or [None])[0] if isinstance(value, dict) else None
+        if named and named not in merged["Resources"]:
+            raise BuildError(f"output {name} names {named}, which the stack does not have")
     for logical_id, resource in template["Resources"].items():
         if "Type" not in resource and "Type" not in merged["Resources"].get(logical_id, {}):
             raise BuildError(f"{logical_id} overrides a resource chalice package did not generate")

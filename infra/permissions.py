@@ -16,7 +16,7 @@ An AST walk over app.py and chalicelib/ finds two kinds of calls:
 A call the walk cannot place (an instance operation on a value of unknown
 type) is reported as unresolved, never guessed: the infra tests fail on it,
 and an annotation fixes it. infra/build_template.py turns the result into the
-stage's IAM policy; tests/test_infra.py checks that policy against it.
+stage's IAM policy; tests/deploy/test_infra.py checks that policy against it.
 """
 from __future__ import annotations
 

@@ -2,13 +2,8 @@
 sandbox running as a subprocess for end-to-end and browser tests."""
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,15 +11,14 @@ import pytest
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))
 
-from infra.local.sandbox import configure_for_in_process_moto, free_port, serialise_moto_dynamodb  # noqa: E402
+from infra.local.sandbox import configure_for_in_process_moto, serialise_moto_dynamodb  # noqa: E402
 
 # The app reads its stage's environment when first used: set it before importing.
 configure_for_in_process_moto()
 
 from moto import mock_aws  # noqa: E402
 
-TEST_SIGNING_KEY = "test-signing-key-not-secret"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from tests.helpers import CHROMIUM, TEST_SIGNING_KEY, sign_in, start_sandbox, stop_sandbox  # noqa: E402
 
 
 serialise_moto_dynamodb()
@@ -63,103 +57,6 @@ def client(aws):
 
     with Client(app, stage_name="local", project_dir=str(PROJECT_DIR)) as test_client:
         yield test_client
-
-
-def sent_mail():
-    """Every mail moto's SES accepted, parsed like the sandbox mailbox shows it."""
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.ses.models import ses_backends
-
-    from infra.local.persistence import mailbox_entry
-
-    backend = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
-    return [mailbox_entry(message.id, message.raw_data) for message in backend.sent_messages]
-
-
-def valid_answers(role: str = "mentee", **overrides) -> dict:
-    answers = {
-        "role": role, "name": "Jo Reader", "email": "jo.reader@example.org", "membership_id": "KLA-1001",
-        "library_name": "Pine Mountain Public Library", "library_type": "public", "position": "Library assistant",
-        "years_experience": "3", "career_stage": "new_professional", "region": "Pikeville",
-        "interests": ["technology", "youth_services"], "communication": ["email", "video"],
-        "meeting_frequency": "monthly", "goals": "Learn how to plan a summer reading program.",
-        "consent_confidentiality": "yes", "comments": "",
-    }
-    if role == "mentor":
-        answers.update({"capacity": "2", "cross_type_ok": "yes", "goals": "", "years_experience": "15",
-                        "career_stage": "senior", "email": "pat.mentor@example.org", "membership_id": "KLA-2002"})
-    answers.update(overrides)
-    return answers
-
-
-def form_body(answers: dict) -> bytes:
-    from urllib.parse import urlencode
-
-    return urlencode(answers, doseq=True).encode()
-
-
-class RunningSandbox:
-    def __init__(self, base_url: str, process: subprocess.Popen, data_dir: Path):
-        self.base_url, self.process, self.data_dir = base_url, process, data_dir
-
-    def get_json(self, path: str):
-        with urllib.request.urlopen(self.base_url + path, timeout=30) as answer:
-            return json.loads(answer.read())
-
-    def post_json(self, path: str, document) -> tuple[int, dict]:
-        return self.post(path, json.dumps(document).encode(), "application/json")
-
-    def post(self, path: str, body: bytes, content_type: str) -> tuple[int, dict | str]:
-        """POST and follow redirects; a JSON answer comes back parsed, a page as text."""
-        request = urllib.request.Request(self.base_url + path, data=body, method="POST",
-                                         headers={"Content-Type": content_type})
-        try:
-            with urllib.request.urlopen(request, timeout=600) as answer:
-                return answer.status, self._parsed(answer)
-        except urllib.error.HTTPError as error:
-            return error.code, self._parsed(error)
-
-    @staticmethod
-    def _parsed(answer):
-        body = answer.read()
-        if answer.headers.get("Content-Type", "").startswith("application/json"):
-            return json.loads(body or b"{}")
-        return body.decode("utf-8")
-
-    def mailbox(self) -> list[dict]:
-        return self.get_json("/_sandbox/mailbox.json")
-
-
-def start_sandbox(data_dir: Path, *extra: str) -> RunningSandbox:
-    port = free_port()
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "infra.local.sandbox", "--port", str(port), "--data-dir", str(data_dir), *extra],
-        cwd=PROJECT_DIR, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("the sandbox exited early:\n" + process.stdout.read())
-        try:
-            with urllib.request.urlopen(base_url + "/apply", timeout=5) as answer:
-                if answer.status == 200:
-                    return RunningSandbox(base_url, process, data_dir)
-        except OSError:
-            time.sleep(0.3)
-    process.kill()
-    raise RuntimeError("the sandbox did not start in 90 seconds")
-
-
-def stop_sandbox(sandbox: RunningSandbox) -> str:
-    sandbox.process.terminate()
-    try:
-        output, _ = sandbox.process.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        sandbox.process.kill()
-        output, _ = sandbox.process.communicate()
-    return output
 
 
 @pytest.fixture(scope="session")
@@ -206,28 +103,8 @@ def fresh_clock():
     clock.set_offset(timedelta(0))
 
 
-COMMITTEE_EMAIL = "committee@example.org"
-
-
-def sign_in(client, email: str = COMMITTEE_EMAIL) -> str:
-    """Sign in through the mailed link, as a member would; returns the Cookie header."""
-    import re
-
-    before = len(sent_mail())
-    client.http.post("/admin/login", headers={"Content-Type": "application/json"},
-                     body=json.dumps({"email": email}).encode())
-    link = re.search(r"/admin/login/([a-z0-9]+)", sent_mail()[before]["text"]).group(0)
-    answer = client.http.post(link, headers={"Content-Type": "application/x-www-form-urlencoded"}, body=b"")
-    return answer.headers["Set-Cookie"].split(";")[0]
-
-
 @pytest.fixture
 def committee_cookie(client):
     return sign_in(client)
 
 
-def csrf_of(client, cookie: str) -> str:
-    import re
-
-    page = client.http.get("/admin/committee", headers={"Cookie": cookie}).body.decode()
-    return re.search(r'name="csrf_token" value="([0-9a-f]+)"', page).group(1)

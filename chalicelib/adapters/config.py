@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 
+INBOUND_PREFIX = "inbound/"  # the receipt rule stores each mail as inbound/<SES message id>; read only there
+
 
 @dataclass(frozen=True)
 class Settings:

@@ -23,19 +23,23 @@ def namespace(stage: str) -> str:
     return f"{NAMESPACE}/{stage}"
 
 
-def emit(values: dict[str, float], unit: str = "Count") -> None:
-    """One EMF line holding each value, in the stage's namespace, without dimensions."""
+def emit(values: dict[str, float], unit: str = "Count", dimensions: dict[str, str] | None = None) -> None:
+    """One EMF line holding each value, in the stage's namespace, with the given dimensions
+    (none by default: the alarms read dimensionless metrics). Dimension values must say
+    nothing of a person: an outcome, never an address."""
     if "AWS_LAMBDA_FUNCTION_NAME" not in os.environ:  # set by the Lambda runtime
         return
+    dimensions = dimensions or {}
     document = {
         "_aws": {
             "Timestamp": int(clock.now().timestamp() * 1000),
             "CloudWatchMetrics": [{
                 "Namespace": namespace(settings().stage),
-                "Dimensions": [[]],
+                "Dimensions": [sorted(dimensions)],
                 "Metrics": [{"Name": name, "Unit": unit} for name in values],
             }],
         },
+        **dimensions,
         **values,
     }
     # print(), not logging: the Lambda runtime prefixes log records with level

@@ -91,8 +91,21 @@ class PendingMailIndex(GlobalSecondaryIndex["OutboxMail"]):
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
+class ParkedMailIndex(GlobalSecondaryIndex["OutboxMail"]):
+    """Sparse: only mail given up on (SES refused it for good, or too many tries) carries `parked`."""
+
+    class Meta:
+        index_name = "parked-index"
+        projection = AllProjection()
+
+    parked = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
 class OutboxMail(Model):
-    """A composed mail waiting to be sent, or the record that it was."""
+    """A composed mail waiting to be sent, or the record that it was (or that it was given up on);
+    or, in the `requested` queue, a mail asked for and not composed yet (a sign-in link: see
+    services/committee.py)."""
 
     class Meta(_Meta):
         table_name = table_name("outbox")
@@ -111,9 +124,11 @@ class OutboxMail(Model):
     last_error = UnicodeAttribute(null=True)
     sent_at = UTCDateTimeAttribute(null=True)
     ses_message_id = UnicodeAttribute(null=True)
+    parked = UnicodeAttribute(null=True)  # mail.PARKED while the committee is shown it; the content is gone
     expires_at = TTLAttribute(null=True)
 
     pending = PendingMailIndex()
+    parked_mail = ParkedMailIndex()
 
 
 class MemberEmailIndex(GlobalSecondaryIndex["Member"]):
@@ -241,6 +256,7 @@ class AuditEntry(Model):
     action = UnicodeAttribute()
     target = UnicodeAttribute(null=True)
     details = JSONAttribute(null=True)
+    expires_at = TTLAttribute(null=True)  # kept longest of all records (audit.RETENTION_MONTHS)
 
 
 class DueIndex(GlobalSecondaryIndex["Pairing"]):
@@ -319,6 +335,8 @@ class Pairing(Model):
     evaluations_returned = ListAttribute(of=UnicodeAttribute, default=list)
     last_contact_at = UTCDateTimeAttribute(null=True)
     history = JSONAttribute(default=list)
+    tick_failures = NumberAttribute(null=True)  # days in a row the daily tick failed on this pairing
+    tick_failed_on = UnicodeAttribute(null=True)  # the last such day, "2026-11-28"
     expires_at = TTLAttribute(null=True)  # set when the cohort closes (retention)
 
     due = DueIndex()
@@ -371,6 +389,7 @@ class Alert(Model):
     severity = UnicodeAttribute()
     text = UnicodeAttribute()
     digest = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)  # alerts.RETENTION_MONTHS after it was raised
 
     pending_digest = PendingDigestIndex()
 
@@ -387,10 +406,11 @@ class UndeliverableAddress(Model):
     detail = UnicodeAttribute(null=True)  # SES's bounce subtype or complaint feedback type
     recorded_at = UTCDateTimeAttribute()
     ses_message_id = UnicodeAttribute(null=True)  # the mail that bounced or was complained about
+    expires_at = TTLAttribute(null=True)  # deliverability.KEEP_FOR after it was recorded
 
 
 class SettingsVersion(Model):
-    """One saved version of a cohort's program settings (see program_settings.py).
+    """One saved version of a cohort's program settings (see domain/settings_document.py).
 
     Versions are never changed or deleted: the current one is the highest, and
     an application names the version whose form it answered."""
@@ -434,5 +454,17 @@ class Job(Model):
     expires_at = TTLAttribute(null=True)
 
 
+class MailQuota(Model):
+    """How many mails of one kind went to one address in one hour (see services/quota.py). Keyed by
+    an HMAC of the address, so the table holds no address; it expires after its hour."""
+
+    class Meta(_Meta):
+        table_name = table_name("quotas")
+
+    key = UnicodeAttribute(hash_key=True)  # "<kind>#<hour>#<hmac of the address>"
+    count = NumberAttribute(default=0)
+    expires_at = TTLAttribute()
+
+
 ALL_MODELS = (Application, Claim, OutboxMail, Member, Cohort, InboundMessage, CommitteeMember, AuditEntry, Pairing,
-              UndeliverableAddress, Response, Alert, SettingsVersion, Job)
+              UndeliverableAddress, Response, Alert, SettingsVersion, MailQuota, Job)

@@ -4,6 +4,7 @@ Reads are gets and index queries; nothing here scans a table.
 """
 from __future__ import annotations
 
+import secrets
 from functools import lru_cache
 
 from pynamodb.exceptions import TransactWriteError
@@ -11,10 +12,13 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain import clock
 from chalicelib.domain.refusals import NotFound
-from chalicelib.adapters.models import Application, Cohort
+from chalicelib.adapters.models import Alert, Application, Cohort
 
 OPEN = "open"
 CLOSED = "closed"  # a cohort whose year is over; its frozen report stands for it
+NO_COHORT = "none"  # the cohort of an alert raised while none is open
+ALERT_RETENTION_MONTHS = 13  # an alert outlives its program year, then goes; it names no one
+DIGEST = "digest"  # an alert's severity when it waits for the committee's daily digest
 
 
 @lru_cache(maxsize=1)
@@ -55,6 +59,19 @@ def required_cohort(cohort_id: str | None) -> Cohort:
     if cohort is None:
         raise NotFound("No such cohort, and none is open.", field="cohort")
     return cohort
+def new_alert(cohort: str, kind: str, severity: str, text: str, pairing_id: str | None = None) -> Alert:
+    """An alert for the committee's dashboard (and digest, unless it was mailed at once), to save.
+    Its text must name no one: the dashboard and the digest show whose pairing it is."""
+    now = clock.now()
+    return Alert(cohort=cohort, at_id=f"{clock.iso(now)}#{secrets.token_hex(4)}", pairing_id=pairing_id,
+                 kind=kind, severity=severity, text=text, digest=Alert.PENDING if severity == DIGEST else None,
+                 expires_at=clock.months_after(now, ALERT_RETENTION_MONTHS))
+
+
+def current_cohort_id() -> str:
+    """The open cohort's id, for an alert that belongs to no pairing."""
+    cohort = open_cohort()
+    return cohort.id if cohort else NO_COHORT
 
 
 def cohort_applications(cohort_id: str, role: str | None = None, status: str | None = None) -> list[Application]:

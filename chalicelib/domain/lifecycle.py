@@ -115,6 +115,20 @@ class Template(StrEnum):
     HELP_ALERT = "help_alert"
     PAIRING_CLOSED = "pairing_closed"
 
+    @property
+    def asks(self) -> ResponseKind | None:
+        """The answer this mail asks for; None for a notice or the committee's mail. A mail that
+        asks goes to one participant, with their own reply token: what they write back reaches
+        the committee and nobody else, even when they press Reply All."""
+        return _ASKS.get(self)
+
+
+_ASKS = {
+    Template.KICKOFF_CHECK: ResponseKind.KICKOFF, Template.CHECKIN: ResponseKind.CHECKIN,
+    Template.FEEDBACK_REQUEST: ResponseKind.FEEDBACK, Template.EVALUATION_REQUEST: ResponseKind.EVALUATION,
+    Template.EVALUATION_REMINDER: ResponseKind.EVALUATION,
+}
+
 
 class AlertKind(StrEnum):
     SOME_CONCERNS = "some_concerns"
@@ -122,6 +136,7 @@ class AlertKind(StrEnum):
     REMATCH = "rematch"
     SILENT = "silent"
     WITHDRAWN = "withdrawn"
+    PARTNER_ADDRESSED = "partner_addressed"
 
 
 class Severity(StrEnum):
@@ -332,6 +347,7 @@ class Event:
     rating, text: a participant's answer.
     reason: why a state changes (the committee's, or a participant's request).
     days: how long the committee extends the program.
+    partner_addressed: the participant's mail was addressed (To or Cc) to their partner as well.
     """
 
     kind: EventKind
@@ -343,6 +359,7 @@ class Event:
     text: str = ""
     reason: str = ""
     days: int | None = None
+    partner_addressed: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "kind", EventKind(self.kind))
@@ -361,6 +378,8 @@ class Event:
             if source == "participant" and self.participant not in (None, who):
                 raise ValueError(f"{self.by} cannot answer for the {self.participant}")
             object.__setattr__(self, "participant", _role(self.participant or who))
+        if self.partner_addressed and source != "participant":
+            raise ValueError("only a participant's own mail can have been addressed to their partner")
         if self.rating is not None:
             object.__setattr__(self, "rating", Rating(self.rating))
         if self.kind == EventKind.COMMITTEE_DISSOLVE and not self.reason.strip():
@@ -374,6 +393,10 @@ class SendMail:
     template: Template
     to: tuple[str, ...]  # "mentor", "mentee", "committee"
     context: Mapping[str, object]
+
+    def __post_init__(self):
+        if self.template.asks and (len(self.to) != 1 or self.to[0] not in BOTH_ROLES):
+            raise ValueError(f"a {self.template} asks for an answer: it goes to exactly one participant, not {self.to}")
 
 
 @dataclass(frozen=True)
@@ -543,7 +566,8 @@ def _closes_at(pairing: PairingView, schedule: Schedule) -> datetime:
 
 # --- Consequences ----------------------------------------------------------------------
 
-_CONTACT_TEMPLATES = {EventKind.CHECKIN_DUE: Template.CHECKIN, EventKind.FEEDBACK_DUE: Template.FEEDBACK_REQUEST}
+_CONTACT_TEMPLATES = {EventKind.KICKOFF_DUE: Template.KICKOFF_CHECK, EventKind.CHECKIN_DUE: Template.CHECKIN,
+                      EventKind.FEEDBACK_DUE: Template.FEEDBACK_REQUEST}
 
 
 def _consequences(pairing: PairingView, event: Event, target: State, now: datetime,
@@ -553,11 +577,7 @@ def _consequences(pairing: PairingView, event: Event, target: State, now: dateti
     changes: dict[str, object] = {}
     effects: list[Effect] = []
     match event.kind:
-        case EventKind.KICKOFF_DUE:
-            # The kickoff check asks what the two agreed together, so it goes to both in one mail.
-            effects.append(SendMail(Template.KICKOFF_CHECK, BOTH_ROLES, about))
-            changes["awaiting_reply_since"] = now
-        case EventKind.CHECKIN_DUE | EventKind.FEEDBACK_DUE:
+        case EventKind.KICKOFF_DUE | EventKind.CHECKIN_DUE | EventKind.FEEDBACK_DUE:
             effects += _to_each(_CONTACT_TEMPLATES[event.kind], BOTH_ROLES, about)
             changes["awaiting_reply_since"] = now
         case EventKind.NO_REPLY:
@@ -593,6 +613,10 @@ def _consequences(pairing: PairingView, event: Event, target: State, now: dateti
                 changes["evaluations_returned"] = pairing.evaluations_returned | {event.participant}
             effects.append(RecordResponse(event.participant, RESPONSES[kind], event.rating, event.text))
             effects += _rating_alerts(pairing, event)
+    if event.partner_addressed:
+        effects.append(AlertCommittee(AlertKind.PARTNER_ADDRESSED, Severity.DIGEST,
+                                      f"The {event.participant}'s mail to the committee was also addressed to "
+                                      "their partner, who may have seen it."))
     if target in TERMINAL:
         effects += _to_each(Template.PAIRING_CLOSED, BOTH_ROLES, about | {"outcome": str(target)})
     return changes, effects
@@ -637,6 +661,8 @@ def _history_entry(pairing: PairingView, event: Event, target: State, now: datet
         entry["reason"] = event.reason
     if event.days is not None:
         entry["days"] = event.days
+    if event.partner_addressed:
+        entry["partner_addressed"] = True
     return entry
 
 

@@ -127,15 +127,80 @@ AUTO_REPLY_FLAG_HEADERS = ("X-Autoreply", "X-Autorespond")
 AUTO_PRECEDENCE_VALUES = ("bulk", "auto_reply", "junk", "list")
 
 # Markers after which a forwarded message starts (Gmail, Thunderbird, Apple
-# Mail). mail-parser-reply knows "-----Original Message-----" but not these.
+# Mail). mail-parser-reply knows none of them. Corpus fixtures (in
+# tests/fixtures/replies) that need them: forward_gmail_*, forward_thunderbird,
+# forward_apple, forward_apple_es.
 FORWARD_MARKERS = (
-    r"-{5,} ?forwarded message ?-{5,}",
+    r"-{5,} ?(?:forwarded message|weitergeleitete nachricht) ?-{5,}",
     r"begin forwarded message:",
+    r"inicio del mensaje reenviado:",
 )
 
-# Languages whose reply headers ("On ... wrote:", "Am ... schrieb", "Von:/Gesendet:")
-# mail-parser-reply should recognise.
-REPLY_LANGUAGES = ("en", "de", "fr", "es", "nl")
+# Languages whose reply headers ("On ... wrote:", "Am ... schrieb", Outlook's
+# "Von:/Gesendet:" block), sign-offs and "Sent from" lines are recognised:
+# mail-parser-reply 1.36's own patterns ("da" also matches Norwegian), and for
+# "pt" and "vi", which it lacks, those in EXTRA_REPLY_PATTERNS.
+REPLY_LANGUAGES = ("en", "es", "fr", "de", "pt", "it", "nl", "pl", "sv", "da", "zh", "vi", "ko", "ja")
+
+# What mail-parser-reply 1.36 misses, in its own format (language -> pattern
+# kind -> regexes) and merged into its patterns; each names the corpus fixture
+# that needs it. Its "wrote_header" patterns match one line (headers wrapped
+# over two or three lines are joined first, see _header_end); "from_header"
+# ones match a block of "Label: value" lines.
+EXTRA_REPLY_PATTERNS: dict[str, dict[str, tuple[str, ...]]] = {
+    "en": {
+        "wrote_header": (
+            r"^\d{4}-\d\d-\d\d \d{1,2}:\d\d GMT[+-]\d{1,2}:\d\d .+:$",  # gmail_iso_english: older Gmail
+            r"^-{2,} ?On .+ wrote ?-{2,}$",  # zoho_dashes
+        ),
+        "sent_from": (r"Sent (?:from|with) ",),  # windows_mail, typeapp_top, bluemail_top, yahoo_iphone, proton_top
+    },
+    "es": {"wrote_header": (r"^El .+ escribió ?:$",)},  # gmail_es_wrapped (the library's needs two spaces)
+    "fr": {
+        "from_header": (r"(?:(?:^|\n)[* ]*(?:De|Envoyé le|Envoyé|À|Objet|Date|Cc) ?:[ *]*.*){2,}",),  # hotmail_fr_envoye_le
+        "sent_from": (r"Envoyé (?:de mon|avec) ",),  # ios_fr, proton_fr
+    },
+    "de": {
+        # apple_de without a name after "schrieb", yahoo_de's "hat ... Folgendes geschrieben:"
+        "wrote_header": (r"^Am .+ (?:schrieb|geschrieben)(?: .+)?:$",),
+        "sent_from": (r"Von meinem .+ gesendet",),  # ios_de, android_de
+    },
+    "pt": {
+        "wrote_header": (r"^Em .+ escreveu ?:$",),  # gmail_pt_top, apple_pt, thunderbird_pt_bottom
+        "from_header": (r"(?:(?:^|\n)[* ]*(?:De|Enviado|Enviada|Para|Assunto|Data|Cc):[ *]*.*){2,}",),  # outlook_pt
+        "signatures": ("Abraços", "Atenciosamente"),  # gmail_pt_top
+        "sent_from": (r"Enviado do meu ",),  # ios_pt, android_pt
+    },
+    "nl": {
+        "wrote_header": (r"^Op .+ (?:schreef .+|het volgende geschreven) ?:$",),  # gmail_nl_top, apple_nl
+        "signatures": ("Groetjes",),  # gmail_nl_top
+        "sent_from": (r"Verstuurd vanaf mijn ",),  # ios_nl
+    },
+    "pl": {
+        "wrote_header": (
+            r"^.+ napisał\(a\) ?:$",  # gmail_pl_top
+            r"^W dniu .+ pisze ?:$",  # thunderbird_pl_bottom
+            r"^Wiadomość napisana przez .+:$",  # apple_pl
+        ),
+        "sent_from": (r"Wysłane z ",),  # ios_pl
+    },
+    "zh": {
+        # gmail_zh_top, apple_zh (the library's own pattern's lookahead rejects every line it matches)
+        "wrote_header": (r"^.*\d{4}年\d{1,2}月\d{1,2}日.*写道[：:]$",),
+        "sent_from": (r"发自我的",),  # ios_zh
+    },
+    "vi": {
+        "wrote_header": (r"^Vào .+ đã viết ?:$",),  # gmail_vi_top, ios_vi
+        "from_header": (r"(?:(?:^|\n)[* ]*(?:Từ|Đã gửi|Đến|Chủ đề|Cc):[ *]*.*){2,}",),  # outlook_vi
+        "sent_from": (r"Được gửi từ ",),  # ios_vi
+    },
+    "ko": {
+        "wrote_header": (
+            r"^\d{4}년 \d{1,2}월 \d{1,2}일 .+님이 작성 ?:$",  # gmail_ko_top
+            r"^\d{4}\. \d{1,2}\. \d{1,2}\. .+ 작성 ?:$",  # ios_ko
+        ),
+    },
+}
 
 # Reply addresses look like reply+TOKEN@<reply domain>; TOKEN is base32 without
 # padding (either alphabet), opaque here.
@@ -144,8 +209,10 @@ REPLY_ADDRESS_PREFIX = "reply"
 # --- Limits that keep hostile mail cheap --------------------------------------
 
 # The latest reply sits at the top (or right under a dropped quote), so only
-# this much text goes through quote detection.
+# this much of the participant's text is kept, from at most this much body:
+# every line is tested for a reply header, quoted lines included.
 MAX_REPLY_SCAN_CHARS = 20_000
+MAX_BODY_SCAN_CHARS = 1_000_000
 # mail-parser-reply's "On ... wrote:" regex is quadratic in line length (a
 # 20,000-character line took 6 s); no attribution line is this long, so longer
 # lines are set aside during quote detection and restored afterwards.
@@ -168,7 +235,7 @@ VERDICT_LABELS = {
 # --- Results ------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class InboundMessage:
+class ParsedMail:
     """One received mail, reduced to what the mentoring program needs.
 
     Address fields hold lowercased addr-specs. ``problem`` is set, and the text
@@ -199,7 +266,7 @@ class Interpretation:
 
 # --- Parsing ------------------------------------------------------------------
 
-def parse_message(raw: bytes) -> InboundMessage:
+def parse_message(raw: bytes) -> ParsedMail:
     """Parse raw MIME bytes. Never raises: mail that cannot be read comes back
     with ``problem`` set."""
     try:
@@ -208,7 +275,7 @@ def parse_message(raw: bytes) -> InboundMessage:
         return _unreadable(f"{UNEXPECTED_FAILURE}: {type(error).__name__}: {error}")
 
 
-def _parse(raw: bytes) -> InboundMessage:
+def _parse(raw: bytes) -> ParsedMail:
     try:
         message = BytesParser(policy=policy.compat32).parsebytes(raw)
     except RecursionError:  # the stdlib parser recurses once per nested multipart
@@ -229,18 +296,18 @@ def _parse(raw: bytes) -> InboundMessage:
     auto_reply_reason = _auto_reply_reason(message, headers["subject"])
     if body is None:
         listed = f" (attachments: {', '.join(attachment_names)})" if attachment_names else ""
-        return InboundMessage(
+        return ParsedMail(
             **headers, reply_text="", full_text="", auto_reply_reason=auto_reply_reason,
             problem=f"no text body{listed}",
         )
-    return InboundMessage(
+    return ParsedMail(
         **headers, reply_text=extract_reply(body), full_text=body,
         auto_reply_reason=auto_reply_reason, problem=None,
     )
 
 
-def _unreadable(problem: str) -> InboundMessage:
-    return InboundMessage(
+def _unreadable(problem: str) -> ParsedMail:
+    return ParsedMail(
         message_id="", from_address="", to_addresses=(), cc_addresses=(), subject="",
         reply_text="", full_text="", auto_reply_reason=None, attachment_names=(),
         problem=problem,
@@ -548,40 +615,93 @@ class _HtmlText(HTMLParser):
 
 # --- Reply extraction ---------------------------------------------------------
 
+class _ReplyPatterns(EmailMessage):
+    """mail-parser-reply's patterns for REPLY_LANGUAGES with EXTRA_REPLY_PATTERNS
+    merged in: the library builds every pattern through this method."""
+
+    def _get_language_regex(self, language: str, regex_key: str) -> str:
+        known = super()._get_language_regex(language, regex_key) if language in MAIL_LANGUAGES else ""
+        extra = "|".join(EXTRA_REPLY_PATTERNS.get(language, {}).get(regex_key, ()))
+        return "|".join(part for part in (known, extra) if part)
+
+    def vocabulary(self, regex_key: str) -> str:
+        """One alternation of a pattern kind ("signatures", "sent_from") over all languages."""
+        return "|".join(filter(None, (self._get_language_regex(language, regex_key) for language in self.languages)))
+
+
+_PATTERNS = _ReplyPatterns(text="", languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True)
+_REPLY_HEADER = _PATTERNS.HEADER_REGEX
+_SIGNATURE = _PATTERNS.SIGNATURE_REGEX
+_DISCLAIMER = _PATTERNS.DISCLAIMERS_REGEX
+
+
 _FORWARD_MARKER = re.compile(
     r"^[ \t]*(?:%s)[ \t]*$" % "|".join(FORWARD_MARKERS), re.IGNORECASE | re.MULTILINE
 )
-_QUOTED_LINE = re.compile(r"^[ \t]*>.*(?:\n|$)", re.MULTILINE)
 _LONG_LINE = re.compile(r"[^\n]{%d,}" % LONG_LINE_CHARS)
 _LONG_LINE_PLACEHOLDER = re.compile(r"\x00(\d+)\x00")
-_SIGN_OFFS = "|".join(
-    "|".join(MAIL_LANGUAGES[language].get("signatures", ())) for language in REPLY_LANGUAGES
-).strip("|")
-# A sign-off opening a sentence: "Thank you, things are going well with my mentor."
+# Lines worth testing as (the first line of) a reply header: cheap to check,
+# and the library's patterns are slow on long lines.
+_MAYBE_HEADER = re.compile(r"[:：]|--")
+_ENDS_LIKE_ATTRIBUTION = re.compile(r"(?:[:：]|--)$")
+# Every attribution line and header block names a date or an address; prose
+# such as "On Monday she wrote:" does not. One that ends the reply (unquoted
+# mail follows) names an address or a clock time, as Outlook's "Sent:" line and
+# Yahoo's and Zoho's attributions do; prose such as "On 12 March she wrote:"
+# or "Sent: 3 weeks ago" does not (test_prose_like_a_header_is_kept).
+_DATE_OR_ADDRESS = re.compile(r"\d|@")
+_ADDRESS_OR_TIME = re.compile(r"@|(?<!\d)\d{1,2}[:.h]\d\d(?!\d)")
+# "-----Original Message-----", "-------- Ursprüngliche Nachricht --------", a
+# rule line: part of the reply header directly below it (outlook_rule_line,
+# outlook_de_urspruengliche_nachricht, proton_original_message, android_*).
+_SEPARATOR_LINE = re.compile(r"[-_]{2,}[^-_]{0,50}[-_]{2,}|[-_]{10,}")
+MAX_HEADER_BLOCK_LINES = 8  # From, Sent, To, Cc, Subject and a few wrapped values
+MAX_WRAPPED_HEADER_LINES = 3
+MAX_WRAPPED_HEADER_CHARS = 400  # Gmail wraps at 78 columns; keeps the library's slow patterns cheap
+_SENT_FROM_LINE = re.compile(r"(?:> ?)*(?:%s)(?P<rest>.*)" % _PATTERNS.vocabulary("sent_from"), re.IGNORECASE)
+MAX_SENT_FROM_EXTRA_WORDS = 5  # "Sent from" + "Mail for Windows 10", "Yahoo Mail for iPhone", ...
+_SIGN_OFFS = _PATTERNS.vocabulary("signatures")
+# A sign-off opening a sentence: "Thank you, things are going well with my
+# mentor.", Danish "Tak for hjælpen" ("thanks for the help").
 _PROSE_AFTER_SIGN_OFF = re.compile(
-    r"^(?:> ?)*(?:%s)[\s,.!]*(?:\S+\s+){3,}\S" % _SIGN_OFFS, re.IGNORECASE
+    r"^(?:> ?)*(?:%s)[\s,.!]*(?:\S+\s+)+\S" % _SIGN_OFFS, re.IGNORECASE
 )
+# A sign-off is whole words: "Kh" (Danish) does not open "Khalid agreed".
+_SIGN_OFF_WORD = re.compile(r"^(?:> ?)*(?:%s)(?![\w/])" % _SIGN_OFFS, re.IGNORECASE)
+_SIGNATURE_DELIMITER = re.compile(r"(?:> ?)*(?:--|__|[_-]{32,})")
+# Below a sign-off: a name and perhaps a few lines of title and phone number,
+# no sentences (gmail_postscript_after_signoff keeps its P.S.).
+MAX_SIGN_OFF_BLOCK_LINES = 6
+_SENTENCE = re.compile(r"(?:\S+\s+){4,}\S*[.?!]$")
+# A mailing-list footer (list_footer_*): a rule, then a line naming the list.
+_LIST_FOOTER = re.compile(r"^_{20,}\n(?:.*\n)?.*\bmailing list\b", re.IGNORECASE | re.MULTILINE)
+# "-Ana", "- Ben" as the last line (list_footer_*), unless it ends a hyphen list.
+_HYPHEN_SIGN_OFF = re.compile(r"[-–—] ?[A-Z][\w'’.]*(?: [A-Z][\w'’.]*)?")
+_LIST_ITEM = re.compile(r"[-–—*•] ")
 
 
 def extract_reply(text: str) -> str:
-    """The latest reply in a plain-text mail body, trimmed.
+    """What the participant wrote in a plain-text mail body, trimmed.
 
-    mail-parser-reply splits the body at reply headers ("On ... wrote:",
-    Outlook's "From:/Sent:" block, "-----Original Message-----") and finds
-    signatures and disclaimers. Around it:
-    - before: cut at forwarded-message markers it does not know; drop ">"
-      quoted lines (it never removes them, and a quoted "-- " signature would
-      make it discard a reply written below the quote); set aside very long
-      lines (see LONG_LINE_CHARS); keep hyphen lists ("- we met twice"), which
-      it would otherwise take for a "-Jane" signature;
-    - after: when the body starts with a reply header (bottom-posting), the
-      text after it is the reply; a sign-off that opens a sentence ("Thanks, it
-      is going well") is not treated as the start of a signature.
+    Reply headers ("On ... wrote:" in REPLY_LANGUAGES, Outlook's "From:/Sent:"
+    block, "-----Original Message-----") are found with mail-parser-reply's
+    patterns plus EXTRA_REPLY_PATTERNS, one line at a time (see _header_end).
+    A header followed by ">" quoted lines introduces a quote: it and the quote
+    are removed and the text below is kept, so bottom-posted and interleaved
+    answers survive. A header followed by unquoted text starts the quoted mail
+    itself (Outlook, Yahoo, Android): the reply ends there, if the header
+    names an address or a clock time. Around that:
+    - before, the text is cut at FORWARD_MARKERS;
+    - "Sent from my iPhone" lines are removed as lines, wherever they stand;
+    - a signature is cut at "-- " or at a sign-off followed by at most a short
+      name block (see _cut_signature); also a list footer and "-Name";
+    - very long lines are set aside during all this (see LONG_LINE_CHARS).
+    When unsure it keeps text: the committee can read past a stray line, not
+    read words that were dropped.
     """
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    text = text[:MAX_BODY_SCAN_CHARS].replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
     if forward := _FORWARD_MARKER.search(text):
         text = text[:forward.start()]
-    text = _QUOTED_LINE.sub("", text)[:MAX_REPLY_SCAN_CHARS]
     long_lines: list[str] = []
 
     def set_aside(match: re.Match[str]) -> str:
@@ -589,27 +709,125 @@ def extract_reply(text: str) -> str:
         return f"\x00{len(long_lines) - 1}\x00"
 
     text = _LONG_LINE.sub(set_aside, text)
-    parsed = EmailMessage(text=text, languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True).read()
-    latest = parsed.replies[0]
-    body = latest.content.replace(latest.headers, "", 1)
-    for disclaimer in latest.disclaimers:
-        body = body.replace(disclaimer, "")
-    body = _cut_signature(parsed.SIGNATURE_REGEX, body)
+    body = "\n".join(_written_lines([line.strip() for line in text.split("\n")]))
+    body = re.sub(r"\n{3,}", "\n\n", body).strip()
+    if footer := _LIST_FOOTER.search(body):
+        body = body[:footer.start()]
+    body = "\n".join(line for line in body.split("\n") if not _is_sent_from(line))
+    body = _cut_signature(body.strip())
+    body = _drop_hyphen_sign_off(body.rstrip())
+    for disclaimer in _DISCLAIMER.findall(body):
+        body = body.replace(disclaimer.strip(), "")
     body = _LONG_LINE_PLACEHOLDER.sub(lambda match: long_lines[int(match.group(1))], body)
     return re.sub(r"\n{3,}", "\n\n", body).strip()
 
 
-def _cut_signature(signature: re.Pattern[str], text: str) -> str:
+def _written_lines(lines: list[str]) -> list[str]:
+    """The lines the participant wrote: ">" quotes and the headers introducing
+    them dropped, up to the first header followed by an unquoted mail."""
+    kept: list[str] = []
+    kept_chars = 0
+    index = 0
+    while index < len(lines) and kept_chars < MAX_REPLY_SCAN_CHARS:
+        line = lines[index]
+        if line.startswith(">"):
+            index += 1
+            continue
+        header = _header_end(lines, index)
+        if header is not None:
+            header_end, header_text = header
+            following = _next_text_line(lines, header_end, len(lines))
+            if following is not None and lines[following].startswith(">"):
+                index = header_end
+                continue
+            if _ADDRESS_OR_TIME.search(header_text) or _SEPARATOR_LINE.fullmatch(header_text):
+                break
+        kept.append(line)
+        kept_chars += len(line) + 1
+        index += 1
+    return kept
+
+
+def _next_text_line(lines: list[str], start: int, stop: int) -> int | None:
+    return next((index for index in range(start, min(stop, len(lines))) if lines[index]), None)
+
+
+def _header_end(lines: list[str], start: int) -> tuple[int, str] | None:
+    """The index after the reply header starting at lines[start] and the
+    header's text, or None.
+
+    A separator line ("-----Original Message-----", a rule) belongs to a header
+    right below it. An attribution wrapped over two or three lines is joined
+    and matched as one line (gmail_top_three_line_header, gmail_fr_wrapped)."""
+    if _SEPARATOR_LINE.fullmatch(lines[start]):
+        below = _next_text_line(lines, start + 1, start + 3)
+        if below is not None and (header := _unseparated_header_end(lines, below)) is not None:
+            return header
+    return _unseparated_header_end(lines, start)
+
+
+def _unseparated_header_end(lines: list[str], start: int) -> tuple[int, str] | None:
+    first = lines[start]
+    if not first or first.startswith(">"):
+        return None
+    if _MAYBE_HEADER.search(first):
+        block = "\n".join(lines[start:start + MAX_HEADER_BLOCK_LINES])
+        match = _REPLY_HEADER.match(block)
+        if match and _names_date_or_address(match.group()):
+            return start + match.group().rstrip("\n").count("\n") + 1, match.group()
+    for count in range(2, MAX_WRAPPED_HEADER_LINES + 1):
+        wrapped = lines[start:start + count]
+        if len(wrapped) < count or not all(wrapped) or any(line.startswith(">") for line in wrapped):
+            return None
+        joined = " ".join(wrapped)
+        if len(joined) > MAX_WRAPPED_HEADER_CHARS:
+            return None
+        if _ENDS_LIKE_ATTRIBUTION.search(wrapped[-1]) and _REPLY_HEADER.fullmatch(joined) \
+                and _names_date_or_address(joined):
+            return start + count, joined
+    return None
+
+
+def _names_date_or_address(header: str) -> bool:
+    return bool(_DATE_OR_ADDRESS.search(header) or _SEPARATOR_LINE.fullmatch(header.strip()))
+
+
+def _is_sent_from(line: str) -> bool:
+    match = _SENT_FROM_LINE.match(line)
+    return bool(match) and len(match.group("rest").split()) <= MAX_SENT_FROM_EXTRA_WORDS
+
+
+def _cut_signature(text: str) -> str:
+    """Cut at mail-parser-reply's signature match when it is a "-- " line, or a
+    whole-word sign-off ("Thanks,", "Viele Grüße") that does not open a
+    sentence and has only a short block without sentences below it."""
     position = 0
-    while match := signature.search(text, position):
+    while match := _SIGNATURE.search(text, position):
         opening = match.start() + len(match.group()) - len(match.group().lstrip())
         line_end = text.find("\n", opening)
-        if not _PROSE_AFTER_SIGN_OFF.match(text[opening:] if line_end == -1 else text[opening:line_end]):
+        line_end = len(text) if line_end == -1 else line_end
+        line = text[opening:line_end]
+        if _SIGNATURE_DELIMITER.fullmatch(line.strip()) or _is_sign_off(line, text[line_end:]):
             return text[:match.start()]
-        if line_end == -1:
+        if line_end == len(text):
             break
         position = line_end
     return text
+
+
+def _is_sign_off(line: str, below: str) -> bool:
+    if not _SIGN_OFF_WORD.match(line) or _PROSE_AFTER_SIGN_OFF.match(line):
+        return False
+    block = [row for row in below.split("\n") if row.strip()]
+    return len(block) <= MAX_SIGN_OFF_BLOCK_LINES and not any(_SENTENCE.search(row.strip()) for row in block)
+
+
+def _drop_hyphen_sign_off(text: str) -> str:
+    lines = text.split("\n")
+    if len(lines) < 2 or not _HYPHEN_SIGN_OFF.fullmatch(lines[-1]):
+        return text
+    previous = next((line for line in reversed(lines[:-1]) if line), "")
+    return text if _LIST_ITEM.match(previous) else "\n".join(lines[:-1])
 
 
 # --- Interpretation -----------------------------------------------------------

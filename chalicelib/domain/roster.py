@@ -11,6 +11,7 @@ import io
 from dataclasses import dataclass
 from datetime import date
 
+from chalicelib.domain.limits import check_text
 from chalicelib.domain.validation import EMAIL_PATTERN, Invalid
 
 REQUIRED_COLUMNS = ("membership_id", "email", "name")
@@ -34,12 +35,14 @@ class RosterInvalid(Invalid):
         self.problems = problems
 
 
-def decode_spreadsheet_export(raw: bytes) -> str:
-    """A spreadsheet export: UTF-8 (with or without a byte-order mark), else Windows' own encoding."""
+def decode_spreadsheet_export(raw: bytes, field: str = "roster") -> str:
+    """A spreadsheet export: UTF-8 (with or without a byte-order mark), else Windows' own encoding;
+    text that cannot be kept (a NUL, a control character) is refused as `field`'s problem."""
     try:
-        return raw.decode("utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="replace")
+        text = raw.decode("cp1252", errors="replace")
+    return check_text(text, field)
 
 
 def normalise_membership_id(value: str) -> str:

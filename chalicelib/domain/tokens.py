@@ -87,14 +87,17 @@ def read_id(key: bytes, purpose: str, token: str, now: datetime) -> str:
 # Reply tokens: in a participant mail's Reply-To address and its /respond link.
 
 REPLY_TOKEN_LIFETIME = timedelta(days=200)
-BOTH = "both"  # a kickoff check mailed to both partners before each had their own
+# The shared token of a kickoff check mailed to both partners in one mail, before each had their
+# own. No mail is sent with it any more; those already sent still work: a mailed answer is the
+# From address's partner's, and the shared web link asks them to reply by mail instead.
+BOTH = "both"
 ROLE_CODES = {"mentor": 0, "mentee": 1, BOTH: 2}
 KIND_CODES = {kind: code for code, kind in enumerate(ResponseKind)}
 
 
 @dataclass(frozen=True)
 class ReplyAddress:
-    """Who a reply token speaks for: one participant (or both, for the kickoff check) and what was asked."""
+    """Who a reply token speaks for: one participant (or BOTH, in an old kickoff check) and what was asked."""
 
     pairing_id: str
     role: str

@@ -7,19 +7,17 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pynamodb.exceptions import PynamoDBException
-
 from chalicelib.adapters.config import settings
 from chalicelib.adapters.models import Application, Cohort, Job
 from chalicelib.adapters.store import cohort_applications, cohort_or_open, open_cohort, required_cohort
-from chalicelib.domain import program_settings
+from chalicelib.domain import limits, settings_document
 from chalicelib.domain.refusals import Invalid, Refused, TooLarge
 from chalicelib.domain.roster import RosterInvalid, decode_spreadsheet_export
 from chalicelib.domain.schema import ROLES
 from chalicelib.domain.validation import EMAIL_PATTERN
 from chalicelib.pages import admin_jobs, web
 from chalicelib.pages.sign_in import UPLOAD_LIMIT
-from chalicelib.services import alerts, committee, membership, retention, settings_store
+from chalicelib.services import alerts, committee, mail, membership, retention, settings_store
 from chalicelib.services.application_review import act_on_application
 from chalicelib.services.applications import STATUSES, application_record, get_application
 from chalicelib.services.committee import Session
@@ -38,7 +36,8 @@ def dashboard(session: Session) -> web.Answer:
     recent = alerts.recent(cohort.id) if cohort else []
     return web.admin_page("pages/admin/dashboard.html", session, cohort=cohort, summary=summary, statuses=STATUSES,
                  alerts=recent, partners=alerts.partners({alert.pairing_id for alert in recent} - {None}),
-                 quarantined=alerts.replies_to_read("quarantined"), unrated=alerts.replies_to_read("unrated"))
+                 quarantined=alerts.replies_to_read("quarantined"), unrated=alerts.replies_to_read("unrated"),
+                 parked=mail.parked_mail(), parked_days=mail.KEEP_PARKED_FOR.days)
 
 
 def applications_page(session: Session, query: dict) -> web.Answer:
@@ -69,7 +68,7 @@ def answered_form(application: Application) -> tuple[int, tuple]:
         document = settings_store.version(application.cohort, number).document
     except LookupError:
         document = settings_store.current(application.cohort).document
-    fields = program_settings.application_fields(document, include_retired=True)
+    fields = settings_document.application_fields(document, include_retired=True)
     return number, tuple(field for field in fields if field.asks(application.role))
 
 
@@ -77,8 +76,9 @@ def answered_form(application: Application) -> tuple[int, tuple]:
 def application_page(session: Session, application_id: str, flash: str = "", problem: str = "", status: int = 200) -> web.Answer:
     application = get_application(application_id)
     form_version, fields = answered_form(application)
+    low, high = limits.CAPACITY
     return web.admin_page("pages/admin/application.html", session, status=status, application=application_record(application),
-                 fields=fields, form_version=form_version, flash=flash, problem=problem)
+                 fields=fields, form_version=form_version, flash=flash, problem=problem, capacities=range(low, high + 1))
 
 
 @web.html_route
@@ -86,7 +86,8 @@ def application_action_form(session: Session, application_id: str, raw_body: byt
     values = web.decode_form(raw_body)
     get_application(application_id)  # an unknown application is "not found", not a problem on its page
     try:
-        act_on_application(session.email, application_id, values.get("action", [""])[0], values.get("capacity", [None])[0])
+        act_on_application(session.email, application_id, *_action_and_capacity(
+            values.get("action", [""])[0], values.get("capacity", [None])[0]))
     except Refused as refusal:
         return application_page(session, application_id, problem=refusal.message, status=web.status_of(refusal))
     return web.redirect(f"/admin/applications/{application_id}")
@@ -97,10 +98,16 @@ def application_action_json(session: Session, application_id: str, raw_body: byt
     document = web.decode_json(raw_body)
     if not isinstance(document, dict):
         raise Invalid('Send {"action": "mark_eligible" | "withdraw" | "set_capacity", "capacity"?: n}.')
-    capacity = document.get("capacity")
-    application = act_on_application(session.email, application_id, str(document.get("action", "")),
-                                     None if capacity is None else str(capacity))
+    application = act_on_application(session.email, application_id,
+                                     *_action_and_capacity(document.get("action"), document.get("capacity")))
     return web.json_answer(application_record(application))
+
+
+def _action_and_capacity(action, capacity) -> tuple[str, int | None]:
+    action = limits.text(action, "action", 20, what="the action")
+    if action != "set_capacity":
+        return action, None
+    return action, limits.whole_number(capacity, "capacity", limits.CAPACITY, "the number of mentees")
 
 
 def roster_page(session: Session, problems: list[str] = (), flash: str = "", status: int = 200) -> web.Answer:
@@ -169,8 +176,6 @@ def committee_change(session: Session, change: str, raw_body: bytes) -> web.Answ
             committee.remove_member(session, email)
     except Refused as refusal:
         return committee_page(session, problem=refusal.message, status=web.status_of(refusal))
-    except PynamoDBException:
-        return committee_page(session, problem="That did not work; please try again.", status=409)
     done = "added to" if change == "add" else "removed from"
     return committee_page(session, flash=f"{email.strip().lower()} was {done} the committee.")
 
@@ -185,11 +190,12 @@ def cohorts_page(session: Session, flash: str = "", problem: str = "", status: i
 
 def _cohort_change(session: Session, change: str, values: dict) -> str | Job:
     if change == "open":
-        cohort = retention.open_cohort_named(session.email, str(values.get("id", "")), str(values.get("name", "")))
+        cohort = retention.open_cohort_named(session.email, limits.text(values.get("id"), "id", 40, what="the cohort's id"),
+                                             limits.text(values.get("name"), "name", 100, what="the cohort's name"))
         return f"Cohort {cohort.name} is open for applications."
     if values.get("confirm") not in ("yes", True):
         raise Invalid("Tick the box to confirm: closing a cohort cannot be undone.", field="confirm")
-    closed = retention.close_or_start(session.email, str(values.get("cohort", "")))
+    closed = retention.close_or_start(session.email, limits.text(values.get("cohort"), "cohort", 40, what="the cohort"))
     return closed if isinstance(closed, Job) else admin_jobs.closed_message(closed.date().isoformat())
 
 

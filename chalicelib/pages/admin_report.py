@@ -8,7 +8,7 @@ from chalicelib.pages import web
 from chalicelib.services.committee import Session
 from chalicelib.services.report import SATISFACTION, report_for, response_rate
 
-RATE_LABELS = (("kickoffs", "Kickoff checks (per pair)"), ("checkins", "Check-ins"),
+RATE_LABELS = (("kickoffs", "Kickoff checks"), ("checkins", "Check-ins"),
                ("feedback", "Mid-program feedback"), ("evaluations", "Evaluations"))
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 
-from chalicelib.domain import program_settings
+from chalicelib.domain import mail_catalogue, settings_document, settings_validation
 from chalicelib.services import settings_store
 from chalicelib.pages import web
 from chalicelib.services.committee import Session
 from chalicelib.adapters.models import Cohort
 from chalicelib.adapters.store import cohort_or_open, required_cohort
-from chalicelib.domain.program_settings import SettingsInvalid
+from chalicelib.domain.settings_validation import SettingsInvalid
 from chalicelib.domain.refusals import Conflict, Invalid, NotFound
 
 MAX_SETTINGS_BYTES = 512 * 1024
@@ -47,7 +47,7 @@ def settings_json(query: dict) -> web.Answer:
     number = query.get("version")
     if number is None:
         return web.json_answer(settings_store.current(cohort.id).as_json())
-    if not number.isdigit():
+    if not _is_whole(number):
         raise Invalid("Give a version number.", field="version")
     try:
         return web.json_answer(settings_store.version(cohort.id, int(number)).as_json())
@@ -74,15 +74,15 @@ def settings_page(session: Session, query: dict) -> web.Answer:
         return _no_cohort(session)
     saved = settings_store.current(cohort.id)
     return web.admin_page("pages/admin/settings.html", session, cohort=cohort, saved=saved, editors=EDITORS,
-                 program=program_settings, history=settings_store.history(cohort.id), changed_mail=[
-                     name for name in program_settings.MAILS if program_settings.edited_mail(saved.document, name)])
+                 program=settings_document, history=settings_store.history(cohort.id), changed_mail=[
+                     name for name in mail_catalogue.MAILS if mail_catalogue.edited_mail(saved.document, name)])
 
 
 # --- The editors -------------------------------------------------------------------------
 
 @web.html_route
 def editor_page(session: Session, editor: str, query: dict) -> web.Answer:
-    if editor not in EDITORS or editor == "mail" and query.get("mail") not in (None, *program_settings.MAILS):
+    if editor not in EDITORS or editor == "mail" and query.get("mail") not in (None, *mail_catalogue.MAILS):
         raise NotFound("There is no such settings page.")
     cohort = cohort_or_open(query.get("cohort"))
     if cohort is None:
@@ -104,19 +104,19 @@ def editor_form(session: Session, editor: str, raw_body: bytes) -> web.Answer:
         return _no_cohort(session)
     saved = settings_store.current(cohort.id)
     mail_name = _first(form, "mail") if editor == "mail" else None
-    if editor == "mail" and mail_name not in program_settings.MAILS:
+    if editor == "mail" and mail_name not in mail_catalogue.MAILS:
         raise NotFound("There is no such mail.")
     action = _first(form, "action") or "save"
     rows = _rows_from_form(editor, form)
     if editor == "mail" and action == "reset":
-        rows = dict(program_settings.default_mail()[mail_name])
+        rows = dict(mail_catalogue.default_mail()[mail_name])
     part, positions = _part_from_rows(editor, rows, saved.document, mail_name)
     document = {**saved.document, EDITORS[editor][0]: part}
     if action == "preview":
         return _preview(session, editor, cohort, saved, rows, document, positions, mail_name)
     version = _first(form, "version")
     try:
-        new = settings_store.save(cohort.id, document, session.email, int(version) if version.isdigit() else None)
+        new = settings_store.save(cohort.id, document, session.email, int(version) if _is_whole(version) else None)
     except SettingsInvalid as invalid:
         return _editor(session, editor, cohort, saved, rows, _errors_by_row(invalid.errors, positions), status=400,
                        mail_name=mail_name)
@@ -133,22 +133,22 @@ def _editor(session: Session, editor: str, cohort: Cohort, saved: settings_store
     template = "questions" if editor in QUESTION_EDITORS else editor
     return web.admin_page(f"pages/admin/settings_{template}.html", session, status=status, editor=editor, part=part,
                  title=title, cohort=cohort, saved=saved, rows=rows, errors=errors, mail_name=mail_name,
-                 program=program_settings, **{"preview": None, **context})
+                 program=settings_document, catalogue=mail_catalogue, **{"preview": None, **context})
 
 
 def _preview(session: Session, editor: str, cohort: Cohort, saved: settings_store.Saved, rows, document: dict,
              positions: list[int], mail_name: str | None) -> web.Answer:
     """Show the typed guidelines or mail as they would appear, with sample data; nothing is saved."""
     try:
-        clean = program_settings.validate(document)
+        clean = settings_validation.validate(document)
     except SettingsInvalid as invalid:
         return _editor(session, editor, cohort, saved, rows, _errors_by_row(invalid.errors, positions), status=400,
                        mail_name=mail_name)
     if editor == "mail":
-        subject, text = program_settings.mail_preview(mail_name, clean["mail"][mail_name])
+        subject, text, _ = mail_catalogue.mail_preview(mail_name, clean["mail"][mail_name])
         preview = {"subject": subject, "text": text}
     else:
-        preview = program_settings.guidelines_html(clean["guidelines"])
+        preview = settings_document.guidelines_html(clean["guidelines"])
     return _editor(session, editor, cohort, saved, rows, {}, mail_name=mail_name, preview=preview,
                    flash="This is a preview: nothing is saved yet.")
 
@@ -188,14 +188,14 @@ def _number_text(number) -> str:
 
 def _rows_from_form(editor: str, form: dict):
     if editor == "topics" or editor in QUESTION_EDITORS:
-        count = int(_first(form, "rows")) if _first(form, "rows").isdigit() else 0
+        count = int(_first(form, "rows")) if _is_whole(_first(form, "rows")) else 0
         keys = ("value", "label", "retired") if editor == "topics" else (
             "name", "label", "kind", "asked", "required", "hint", "choices", "rule", "weight", "remove")
         flags = ("retired", "required", "remove")
         return [{key: _first(form, f"row-{index}-{key}") == "yes" if key in flags else _first(form, f"row-{index}-{key}")
                  for key in keys} for index in range(min(count, 200))]
     if editor == "schedule":
-        return {name: _first(form, name) for name in program_settings.SCHEDULE_LABELS}
+        return {name: _first(form, name) for name in settings_document.SCHEDULE_LABELS}
     if editor == "mail":
         return {"subject": _first(form, "subject"), "body": _first(form, "body")}
     return {"guidelines": _first(form, "guidelines")}
@@ -210,7 +210,7 @@ def _part_from_rows(editor: str, rows, document: dict, mail_name: str | None):
         for index, row in enumerate(rows):
             if not row["value"] and not row["label"].strip():
                 continue  # the empty "add a topic" row
-            value = row["value"] or program_settings.name_from(row["label"], taken)
+            value = row["value"] or settings_document.name_from(row["label"], taken)
             taken.add(value)
             items.append({"value": value, "label": row["label"], "retired": row["retired"]})
             positions.append(index)
@@ -226,23 +226,23 @@ def _part_from_rows(editor: str, rows, document: dict, mail_name: str | None):
 
 def _questions_from_rows(rows: list[dict], before: dict[str, dict]) -> tuple[list[dict], list[int]]:
     items, positions = [], []
-    taken = set(before) | program_settings.RESERVED_NAMES
+    taken = set(before) | settings_document.RESERVED_NAMES
     for index, row in enumerate(rows):
         if row["remove"] or not row["name"] and not row["label"].strip() and not row["choices"].strip():
             continue  # removed, or the empty "add a question" row
-        name = row["name"] or program_settings.name_from(row["label"], taken)
+        name = row["name"] or settings_document.name_from(row["label"], taken)
         taken.add(name)
         old_choices = {choice["label"].casefold(): choice["value"] for choice in before.get(name, {}).get("choices", [])}
         choices, values = [], set()
         for label in (line.strip() for line in row["choices"].splitlines()):
             if label:  # choices typed for a question of another kind are refused by validation, not dropped
-                value = old_choices.get(label.casefold()) or program_settings.name_from(label, values, choice=True)
+                value = old_choices.get(label.casefold()) or settings_document.name_from(label, values, choice=True)
                 values.add(value)
                 choices.append({"value": value, "label": label})
         matching = None
         if row["rule"]:
             weight = row["weight"].strip()
-            matching = {"rule": row["rule"], "weight": (int(weight) if weight.isdigit() else float(weight))
+            matching = {"rule": row["rule"], "weight": (int(weight) if _is_whole(weight) else float(weight))
                         if _is_number(weight) else weight}
         items.append({"name": name, "label": row["label"], "kind": row["kind"], "asked": row["asked"],
                       "required": row["required"], "hint": row["hint"], "choices": choices, "matching": matching})
@@ -251,14 +251,19 @@ def _questions_from_rows(rows: list[dict], before: dict[str, dict]) -> tuple[lis
 
 
 def _is_number(text: str) -> bool:
-    return bool(re.fullmatch(r"\d+(\.\d+)?", text))
+    return bool(re.fullmatch(r"[0-9]{1,9}(\.[0-9]{1,9})?", text))
+
+
+def _is_whole(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes "²", which int() refuses."""
+    return bool(re.fullmatch(r"[0-9]{1,9}", text))
 
 
 def _schedule_value(name: str, text: str):
     if name == "evaluation_reminder_days":
         days = [day for day in re.split(r"[\s,;]+", text.strip()) if day]
-        return [int(day) if day.isdigit() else day for day in days]
-    return int(text.strip()) if text.strip().isdigit() else text
+        return [int(day) if _is_whole(day) else day for day in days]
+    return int(text.strip()) if _is_whole(text.strip()) else text
 
 
 def _errors_by_row(errors: dict[str, str], positions: list[int]) -> dict:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from chalicelib.adapters.config import settings
 from chalicelib.adapters.store import open_cohort
-from chalicelib.domain import program_settings, tokens
+from chalicelib.domain import settings_document, tokens
 from chalicelib.domain.refusals import Refused
 from chalicelib.domain.validation import from_json
 from chalicelib.pages import web
@@ -14,7 +14,7 @@ from chalicelib.services.intake import ApplicationsClosed
 def _form_page(status: int, values: dict, errors: dict, closed: bool | None = None) -> web.Answer:
     """The application form as the open cohort's settings make it; closed when no cohort is open."""
     cohort = open_cohort()
-    fields = program_settings.application_fields(settings_store.for_cohort(cohort).document)
+    fields = settings_document.application_fields(settings_store.for_cohort(cohort).document)
     return web.page("pages/apply.html", status=status, values=values, errors=errors,
                     closed=cohort is None if closed is None else closed, fields=fields)
 
@@ -55,5 +55,5 @@ def thanks_page() -> web.Answer:
 
 def program_page() -> web.Answer:
     """The public program page: the open cohort's guidelines, Markdown made safe HTML."""
-    guidelines = program_settings.guidelines_html(settings_store.for_open_cohort().document["guidelines"])
+    guidelines = settings_document.guidelines_html(settings_store.for_open_cohort().document["guidelines"])
     return web.page("pages/program.html", guidelines=guidelines, committee_address=settings().committee_address)

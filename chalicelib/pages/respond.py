@@ -1,18 +1,25 @@
 """The web alternative to replying by mail: /respond/{token}.
 
-Every check-in, feedback and evaluation mail links here with the same signed
-token as its Reply-To address. The kickoff and check-in questions are the
+Every mail that asks for an answer links here with the same signed token as
+its Reply-To address. The token names the one participant the mail went to,
+so the form never asks who is answering. The kickoff and check-in questions are the
 system's; the feedback and evaluation questions are the cohort's program
 settings (by default the program's: were goals set and what progress was
 made, how and how often the pair talks, what worked and what should change,
 would you take part again, and overall satisfaction). Submitting the same
 link twice changes nothing the second time.
+
+A kickoff check mailed to both partners before each had their own carries a
+shared token (tokens.BOTH). Its link cannot know which partner opened it, and
+taking answers there would let one answer, or ask for a different partner, in
+the other's name. So it records nothing: it asks them to reply to the mail,
+where the From address says who they are.
 """
 from __future__ import annotations
 
 import hashlib
 
-from chalicelib.domain import lifecycle, program_settings, tokens
+from chalicelib.domain import lifecycle, limits, settings_document, tokens
 from chalicelib.services import settings_store
 from chalicelib.pages import web
 from chalicelib.domain.lifecycle import ResponseKind
@@ -22,6 +29,7 @@ from chalicelib.domain.schema import Field
 from chalicelib.domain.refusals import Conflict, NotFound
 from chalicelib.domain.validation import Invalid, validate_fields
 from chalicelib.adapters.aws import signing_key
+from chalicelib.adapters.config import settings
 from chalicelib.domain import clock
 from chalicelib.domain.tokens import BOTH, ReplyAddress
 from chalicelib.services.workflow import ANSWER_EVENTS, apply_event
@@ -41,7 +49,7 @@ KICKOFF_QUESTIONS = (
           noun="whether you have set goals"),
 ) + CHECKIN_QUESTIONS
 # The program's feedback and evaluation questions as the defaults have them (exports name their columns).
-PROGRAM_QUESTIONS = tuple(program_settings.question_field(question) for question in program_settings.PROGRAM_QUESTIONS)
+PROGRAM_QUESTIONS = tuple(settings_document.question_field(question) for question in settings_document.PROGRAM_QUESTIONS)
 QUESTIONS = {ResponseKind.KICKOFF: KICKOFF_QUESTIONS, ResponseKind.CHECKIN: CHECKIN_QUESTIONS}
 SETTINGS_PARTS = {ResponseKind.FEEDBACK: "feedback_questions", ResponseKind.EVALUATION: "evaluation_questions"}
 REMATCH = Field("rematch", "I would like a different partner. Only the committee is told, never my partner.",
@@ -52,24 +60,17 @@ TITLES = {
 }
 
 
-def _who(pairing: Pairing) -> Field:
-    return Field("who", "Who is answering?", "choice",
-                 choices=(("mentor", f"{pairing.mentor_name} (mentor)"), ("mentee", f"{pairing.mentee_name} (mentee)")),
-                 noun="who is answering")
-
-
 def questions_for(kind: ResponseKind, role: str, cohort: str) -> tuple[Field, ...]:
     """The questions a participant in `role` is asked for this kind of answer: the system's,
     or for feedback and the evaluation the cohort's current settings."""
     if kind in SETTINGS_PARTS:
         document = settings_store.current(cohort).document
-        return program_settings.response_fields(document, SETTINGS_PARTS[kind], role)
+        return settings_document.response_fields(document, SETTINGS_PARTS[kind], role)
     return QUESTIONS[kind]
 
 
 def _form(address: ReplyAddress, pairing: Pairing) -> tuple[Field, ...]:
-    who = (_who(pairing),) if address.role == BOTH else ()
-    return who + questions_for(address.kind, address.role, pairing.cohort) + (REMATCH,)
+    return questions_for(address.kind, address.role, pairing.cohort) + (REMATCH,)
 
 
 def _load(token: str) -> tuple[ReplyAddress, Pairing]:
@@ -81,7 +82,7 @@ def _load(token: str) -> tuple[ReplyAddress, Pairing]:
 
 
 def _page(address: ReplyAddress, pairing: Pairing, token: str, values: dict, errors: dict, status: int = 200) -> web.Answer:
-    participant = pairing.mentor_name if address.role == "mentor" else pairing.mentee_name if address.role == "mentee" else None
+    participant = pairing.mentor_name if address.role == "mentor" else pairing.mentee_name
     return web.page("pages/respond.html", status=status, title=TITLES[address.kind], fields=_form(address, pairing),
                     token=token, values=values, errors=errors, participant=participant, kind=address.kind.value)
 
@@ -91,11 +92,21 @@ def _failed(error: Exception) -> web.Answer:
                     message=f"{error} You can always write to the committee instead.")
 
 
+def _shared_link(status: int) -> web.Answer:
+    return web.page("pages/error.html", status=status, heading="Please answer by replying to the mail",
+                    message="This link came in a kickoff mail we sent to both of you together, so it cannot tell "
+                            "which of you is answering. Please reply to that mail instead: your own address tells "
+                            "us who you are, and your reply reaches only the committee. You can also write to the "
+                            f"committee at {settings().committee_address}.")
+
+
 def form_page(token: str) -> web.Answer:
     try:
         address, pairing = _load(token)
     except tokens.TokenError as error:
         return _failed(error)
+    if address.role == BOTH:
+        return _shared_link(200)
     return _page(address, pairing, token, {}, {})
 
 
@@ -105,21 +116,24 @@ def submit(token: str, raw_body: bytes) -> web.Answer:
         address, pairing = _load(token)
     except tokens.TokenError as error:
         return _failed(error)
+    if address.role == BOTH:
+        return _shared_link(409)  # nothing is recorded: it could be either partner's answer
     submitted = web.decode_form(raw_body)
     form = _form(address, pairing)
     try:
         answers = validate_fields(submitted, form)
     except Invalid as invalid:
         return _page(address, pairing, token, submitted, invalid.errors, status=web.status_of(invalid))
-    participant = address.role if address.role != BOTH else answers.pop("who")
     wants_rematch = answers.pop("rematch", False)
-    by, trigger = f"participant:{participant}", f"web/{hashlib.sha256(token.encode()).hexdigest()[:32]}"
+    by, trigger = f"participant:{address.role}", f"web/{hashlib.sha256(token.encode()).hexdigest()[:32]}"
     text = "\n\n".join(str(answers[field.name]) for field in form if field.kind == "textarea" and answers.get(field.name))
     rating = answers.get("rating")
-    events = [lifecycle.Event(ANSWER_EVENTS[address.kind], by, trigger, text=text,
+    # The answers are kept whole; the event carries at most what a mailed reply's does.
+    events = [lifecycle.Event(ANSWER_EVENTS[address.kind], by, trigger, text=text[:limits.MAX_ANSWER_TEXT],
                               rating=lifecycle.Rating(rating) if rating else None)]
     if wants_rematch:
-        events.append(lifecycle.Event(lifecycle.EventKind.REMATCH_REQUESTED, by, f"{trigger}/rematch", reason=text))
+        events.append(lifecycle.Event(lifecycle.EventKind.REMATCH_REQUESTED, by, f"{trigger}/rematch",
+                                      reason=text[:limits.MAX_REASON]))
     try:
         applied = [apply_event(pairing.id, event, source="web", answers=answers) for event in events]
     except Conflict as refusal:

@@ -1,10 +1,16 @@
-"""The committee's audit trail: every committee action, with who did it."""
+"""The committee's audit trail: every committee action, with who did it.
+
+It is kept longest of all records, RETENTION_MONTHS, so that what the
+committee did stays answerable after the people's data it touched is gone.
+"""
 from __future__ import annotations
 
 import secrets
 
 from chalicelib.domain import clock
 from chalicelib.adapters.models import AuditEntry
+
+RETENTION_MONTHS = 36
 
 
 def entry(member: str, action: str, target: str | None = None, details: dict | None = None) -> AuditEntry:
@@ -14,6 +20,7 @@ def entry(member: str, action: str, target: str | None = None, details: dict | N
         month=now.strftime("%Y-%m"),
         at_id=f"{clock.iso(now)}#{secrets.token_hex(4)}",
         member=member, action=action, target=target, details=details,
+        expires_at=clock.months_after(now, RETENTION_MONTHS),
     )
 
 

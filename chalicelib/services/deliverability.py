@@ -5,7 +5,9 @@ SNS topic; its handler in app.py passes each message here. A permanent bounce
 or a complaint marks the address undeliverable (the outbox then leaves it out,
 see mail.undeliverable) and tells the committee, once per address. Transient
 bounces (a full mailbox, a server down) are only logged: SES has already
-retried them, and the next mail may well arrive.
+retried them, and the next mail may well arrive. An address stays marked
+KEEP_FOR; after that SES's account suppression list still holds it, and a new
+bounce marks it again.
 
 Nothing here sends mail directly; the committee's notice goes through the
 outbox in the same transaction that marks the address.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 from email.utils import parseaddr
 
 from pynamodb.exceptions import TransactWriteError
@@ -28,6 +31,7 @@ log = logging.getLogger(__name__)
 
 BOUNCE = "bounce"
 COMPLAINT = "complaint"
+KEEP_FOR = timedelta(days=365)
 
 
 def record(sns_message: str) -> dict:
@@ -67,8 +71,9 @@ def _addresses(raw: list) -> list[str]:
 
 def _mark(address: str, reason: str, detail: str | None, message_id: str | None) -> bool:
     """Mark the address and queue the committee's notice; False if it was marked before."""
-    entry = UndeliverableAddress(email=address, reason=reason, detail=detail, recorded_at=clock.now(),
-                                 ses_message_id=message_id)
+    now = clock.now()
+    entry = UndeliverableAddress(email=address, reason=reason, detail=detail, recorded_at=now,
+                                 ses_message_id=message_id, expires_at=now + KEEP_FOR)
     notice = mail.compose("address_undeliverable", to=(settings().committee_address,),
                           context={"address": address, "reason": reason, "detail": detail or ""})
     try:

@@ -2,7 +2,9 @@
 
 One live application per person, role and cohort is guaranteed by a claim
 item written in the same transaction as the application and its
-confirmation mail.
+confirmation mail. One address gets at most quota.CONFIRMATIONS_PER_HOUR
+confirmation mails an hour; beyond that the application is saved as usual
+and the mail is not sent again.
 """
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ from typing import Any
 
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 
-from chalicelib.domain import clock, program_settings, tokens
-from chalicelib.services import mail, settings_store
+from chalicelib.domain import clock, settings_document, tokens
+from chalicelib.services import mail, quota, settings_store
 from chalicelib.adapters.aws import signing_key
 from chalicelib.adapters.models import Application, Claim
 from chalicelib.services.membership import status_for
@@ -37,7 +39,7 @@ class ApplicationsClosed(Conflict):
 def submit(submitted: dict[str, list[str]]) -> Application:
     """Validate and store an application against the open cohort's form, and queue its confirmation mail."""
     form = settings_store.for_cohort(open_cohort())
-    answers = validate_application(submitted, program_settings.application_fields(form.document))
+    answers = validate_application(submitted, settings_document.application_fields(form.document))
     if form.cohort is None:
         raise ApplicationsClosed()
     for _ in range(3):  # a lost race re-reads the claim and tries again
@@ -78,7 +80,8 @@ def create_application(cohort_id: str, answers: dict[str, Any], *, confirmed: bo
         write.save(Claim(claim_key(cohort_id, application.role, application.email), owner=application.id),
                    condition=Claim.key.does_not_exist())
         write.save(application, condition=Application.id.does_not_exist())
-        queued = None if confirmed else mail.queue(write, _confirmation_mail(application))
+        queued = mail.queue(write, _confirmation_mail(application)) if not confirmed and _confirmation_allowed(
+            application) else None
     log.info("application %s created", application.id)
     if queued:
         mail.send_queued(queued)
@@ -99,10 +102,18 @@ def _replace_unconfirmed(application_id: str, answers: dict[str, Any], form_vers
     application.updated_at = clock.now()
     with transaction() as write:
         write.save(application)
-        queued = mail.queue(write, _confirmation_mail(application))
+        queued = mail.queue(write, _confirmation_mail(application)) if _confirmation_allowed(application) else None
     log.info("application %s replaced before confirmation", application.id)
-    mail.send_queued(queued)
+    if queued:
+        mail.send_queued(queued)
     return application
+
+
+def _confirmation_allowed(application: Application) -> bool:
+    if quota.allow("confirm", application.email, quota.CONFIRMATIONS_PER_HOUR):
+        return True
+    log.info("application %s: its address had its confirmation mails for this hour", application.id)
+    return False
 
 
 def _confirmation_mail(application: Application) -> mail.Mail:

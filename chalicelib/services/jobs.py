@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -258,6 +258,26 @@ def _sentences(errors: Mapping) -> list[str]:
         for item in value if isinstance(value, list) else [value]:
             found.append(str(item.get("reason", item)) if isinstance(item, dict) else str(item))
     return found
+
+
+# Erasure.
+
+ERASED_PROBLEM = "(a problem that named a person since erased)"
+
+
+def forget(words: Iterable[str]) -> int:
+    """Replace every problem a job kept that quotes one of `words` (an erased person's address or
+    membership number: a roster's line may quote them); returns how many jobs changed. Jobs
+    are few (each expires KEEP_FOR after it ends), so they are scanned whole."""
+    words = [word.lower() for word in words if word and len(word) >= 3]
+    changed = 0
+    for job in Job.scan(attributes_to_get=["id", "errors"]):
+        errors = list(job.errors or [])
+        kept = [ERASED_PROBLEM if any(word in error.lower() for word in words) else error for error in errors]
+        if kept != errors:
+            job.update(actions=[Job.errors.set(kept)])
+            changed += 1
+    return changed
 
 
 # Reporting.

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.services import audit, jobs, mail, settings_store
-from chalicelib.domain import clock, lifecycle, matching, program_settings
+from chalicelib.domain import clock, lifecycle, limits, matching, settings_document
+from chalicelib.adapters.config import settings
 from chalicelib.adapters.models import Application, Claim, Job, Pairing
 from chalicelib.domain.refusals import Conflict, Invalid, NotFound, TooLarge
 from chalicelib.services.applications import Status
@@ -30,7 +31,7 @@ from chalicelib.adapters.store import conditions_failed, transaction
 log = logging.getLogger(__name__)
 
 LIVE_STATES = frozenset(lifecycle.State) - lifecycle.TERMINAL
-MAX_CAPACITY = 3
+MAX_CAPACITY = limits.CAPACITY[1]  # the committee may give a mentor up to this many places
 APPROVAL_JOB = "approve_pairs"
 # Up to this many pairs are approved within the request: about ten calls a pair, some 3 s on
 # AWS, well inside API Gateway's 29. More are approved by the job worker, a step at a time.
@@ -64,12 +65,12 @@ def mentor_slot_key(mentor_id: str, slot: int) -> str:
 
 def cohort_schedule(cohort_id: str) -> lifecycle.Schedule:
     """The cohort's program rhythm, from its program settings."""
-    return program_settings.schedule_of(settings_store.current(cohort_id).document)
+    return settings_document.schedule_of(settings_store.current(cohort_id).document)
 
 
 def cohort_criteria(cohort_id: str) -> tuple[matching.Criterion, ...]:
     """The cohort's matching criteria: the built-in ones and the committee's matching questions."""
-    return program_settings.matching_criteria(settings_store.current(cohort_id).document)
+    return settings_document.matching_criteria(settings_store.current(cohort_id).document)
 
 
 def pairing_record(pairing: Pairing) -> dict:
@@ -289,10 +290,12 @@ def _create(member: str, mentor: Application, mentee: Application) -> Pairing:
 
 
 def introduction_mail(mentor: Application, mentee: Application) -> mail.Mail:
+    """One mail to both, to introduce them; it asks nothing, so it carries no reply token,
+    and a reply to it reaches the committee (the partners have each other's address in it)."""
     return mail.compose(
         "introduction",
         to=(mentor.email, mentee.email),
         context={"mentor": mentor.answers, "mentee": mentee.answers},
-        reply_to=(mentor.email, mentee.email),
+        reply_to=(settings().committee_address,),
         cohort=mentee.cohort,
     )

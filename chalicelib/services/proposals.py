@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from chalicelib.adapters import uploads
-from chalicelib.domain import matching
+from chalicelib.domain import limits, matching
 from chalicelib.domain.refusals import Invalid, NotFound
 from chalicelib.services import jobs
 from chalicelib.services.applications import Status
@@ -71,17 +71,17 @@ def _pairs(value: Any, name: str) -> list[tuple[str, str]]:
         return []
     if not isinstance(value, list) or not all(
             isinstance(pair, list) and len(pair) == 2 and all(isinstance(i, str) for i in pair) for pair in value):
-        raise ProposalInvalid(f"{name} must be a list of [mentor_id, mentee_id] pairs.")
+        raise ProposalInvalid(f"{name} must be a list of [mentor_id, mentee_id] pairs.", field=name)
     return [(mentor_id, mentee_id) for mentor_id, mentee_id in value]
 
 
-def _checked(options: Any) -> tuple[dict | None, list[tuple[str, str]], list[tuple[str, str]]]:
+def _checked(options: Any, criteria) -> tuple[dict[str, float], list[tuple[str, str]], list[tuple[str, str]]]:
     if not isinstance(options, dict):
         raise ProposalInvalid('Send a JSON object: {"weights"?: {...}, "locks"?: [...], "forbids"?: [...]}.')
-    weights = options.get("weights")
-    if weights is not None and (not isinstance(weights, dict) or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in weights.values())):
-        raise ProposalInvalid("weights must map criteria to numbers of 0 or more.")
+    try:
+        weights = matching.resolve_weights(options.get("weights"), criteria, most=limits.WEIGHT[1])
+    except matching.MatchingError as error:
+        raise ProposalInvalid(str(error), field="weights") from None
     return weights, _pairs(options.get("locks"), "locks"), _pairs(options.get("forbids"), "forbids")
 
 
@@ -91,7 +91,7 @@ def fits_in_request(cohort: Cohort) -> bool:
 
 def propose_or_start(member: str, cohort: Cohort, options: Any) -> ProposalView | Job:
     """Propose now for a cohort of up to INLINE_PROPOSAL applications; else start a job that does."""
-    _checked(options)  # a bad option is refused now, not by the job
+    _checked(options, cohort_criteria(cohort.id))  # a bad option is refused now, not by the job
     if fits_in_request(cohort):
         return propose(cohort, options)
     return jobs.submit(PROPOSAL_JOB, member, {"cohort": cohort.id, "options": options}, total=1)
@@ -122,11 +122,12 @@ def _stored_key(job_id: str) -> str:
 
 
 def propose(cohort: Cohort, options: Any) -> ProposalView:
-    weights, locks, forbids = _checked(options)
+    criteria = cohort_criteria(cohort.id)
+    weights, locks, forbids = _checked(options, criteria)  # refused before the pool is read
     mentors, mentees, people = matching_pool(cohort)
     try:
         proposal = matching.propose(mentors, mentees, weights=weights, locks=locks, forbids=forbids,
-                                    criteria=cohort_criteria(cohort.id)).as_dict()
+                                    criteria=criteria).as_dict()
     except matching.MatchingError as error:
         raise ProposalInvalid(str(error)) from None
     return ProposalView(proposal, {person_id: answers["name"] for person_id, answers in people.items()},

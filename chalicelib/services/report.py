@@ -15,22 +15,20 @@ applications
     email_confirmed: applications whose address was confirmed.
 pairings
     total, and by_state: every lifecycle.State with its count, zero included.
-kickoffs
-    sent: the pairings' `kickoff_due` history entries. The kickoff check is
-    ONE mail addressed to both partners, so it is counted once per pair.
-    answered: pairings with at least one kickoff answer (from either partner).
-    responses: kickoff Response items. Kickoff answers are reported here,
-    separately from the check-ins, because their request is per pair.
-checkins / feedback / evaluations
-    sent / requested: 2 x the `checkin_due` / `feedback_due` / `evaluation_due`
-    history entries: each such event mails each of the two participants their
-    own request (lifecycle._to_each). A request is counted when the system
-    issued it, whether or not the outbox could deliver it. Evaluation
-    reminders are not new requests and are not counted.
+kickoffs / checkins / feedback / evaluations
+    sent / requested: 2 x the `kickoff_due` / `checkin_due` / `feedback_due` /
+    `evaluation_due` history entries: each such event mails each of the two
+    participants their own request (lifecycle._to_each). A request is counted
+    when the system issued it, whether or not the outbox could deliver it.
+    Evaluation reminders are not new requests and are not counted. A kickoff
+    check sent before each partner had their own was one mail to both that
+    asked each of them to reply: it counts as two requests too.
     answered / received: answers, counted once per participant per request:
     a Response of that kind is attributed to the latest request of its kind
     in the pairing's history at or before the answer, and a participant who
-    answers one request twice (by mail and by the web form) counts once.
+    answers one request twice (by mail and by the web form, both kept) counts
+    once. An answer to an old shared kickoff check is its sender's, so the
+    two partners' answers to it count once each.
     responses: the raw number of Response items of that kind.
     checkins.ratings: the check-in answers' ratings (1, 2, 3) by name.
     satisfaction_avg (feedback and evaluations): the mean of answers
@@ -58,6 +56,7 @@ SATISFACTION = range(1, 6)
 # Each section: the request event, the Response kind that answers it, and the
 # names of its two numbers in the report (as issue 4 names them).
 SECTIONS = (
+    ("kickoffs", EventKind.KICKOFF_DUE, ResponseKind.KICKOFF, "sent", "answered"),
     ("checkins", EventKind.CHECKIN_DUE, ResponseKind.CHECKIN, "sent", "answered"),
     ("feedback", EventKind.FEEDBACK_DUE, ResponseKind.FEEDBACK, "requested", "received"),
     ("evaluations", EventKind.EVALUATION_DUE, ResponseKind.EVALUATION, "requested", "received"),
@@ -139,11 +138,6 @@ def aggregate(cohort_id: str, applications: Iterable[Mapping], pairings: Iterabl
             "email_confirmed": sum(1 for application in applications if application.get("email_confirmed")),
         },
         "pairings": {"total": len(pairings), "by_state": {state.value: states.get(state.value, 0) for state in State}},
-        "kickoffs": {
-            "sent": sum(len(_request_times(pairing, EventKind.KICKOFF_DUE)) for pairing in pairings),
-            "answered": len({response["pairing_id"] for response in by_kind[ResponseKind.KICKOFF]}),
-            "responses": len(by_kind[ResponseKind.KICKOFF]),
-        },
     }
     for section, event, kind, asked_name, answered_name in SECTIONS:
         requests = {pairing_id: _request_times(pairing, event) for pairing_id, pairing in by_id.items()}

@@ -10,6 +10,12 @@ People: when someone asks, the committee can export everything the system
 holds about them, and erase it. Erasing withdraws them from the program (a
 live pairing ends) and replaces the personal fields in place, so each
 pairing's history stays consistent and the counts in the report stay true.
+It also drops their address from the undeliverable list and from any mail
+not yet sent or given up on, and every problem a background job kept that
+quotes their address or membership number.
+
+Every other table has its own expiry, set where its records are written (see
+docs/deploy.md, "What is kept, and for how long").
 """
 from __future__ import annotations
 
@@ -18,12 +24,13 @@ from datetime import datetime
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib.services import audit, jobs, report, workflow
+from chalicelib.services import audit, jobs, mail, report, workflow
 from chalicelib.domain import clock, lifecycle
 from chalicelib.adapters.config import settings
 from chalicelib.services.inbound import QUARANTINED
 from chalicelib.services.applications import Status, application_record, claim_key, response_record
-from chalicelib.adapters.models import Application, Claim, Cohort, InboundMessage, Job, Member, Pairing, Response
+from chalicelib.adapters.models import (Application, Claim, Cohort, InboundMessage, Job, Member, Pairing, Response,
+                                        UndeliverableAddress)
 from chalicelib.services.membership import current_roster
 from chalicelib.services.pairings import get_pairing
 from chalicelib.domain.roster import normalise_membership_id
@@ -105,7 +112,8 @@ def close_step(job: Job) -> jobs.Progress:
         page = Application.by_cohort_role.query(f"{cohort_id}#{phase}", limit=CLOSE_STEP,
                                                 last_evaluated_key=cursor.get("last"))
         for application in page:
-            if application.expires_at is None:
+            if application.expires_at is None:  # its claim first: a step cut short between the two is repeated
+                _expire_claim(claim_key(cohort_id, application.role, application.email), expires)
                 application.update(actions=[Application.expires_at.set(expires)], add_version_condition=False)
             done += 1
         following = phase if page.last_evaluated_key else ("mentee" if phase == "mentor" else "pairings")
@@ -148,6 +156,15 @@ def _expire_pairing(pairing: Pairing, expires: datetime) -> None:
             message.update(actions=[InboundMessage.expires_at.set(expires)])
 
 
+def _expire_claim(key: str, expires: datetime) -> None:
+    """The application's claim names the person's address in its key: it goes with the application."""
+    try:
+        Claim(key=key).update(actions=[Claim.expires_at.set(expires)], condition=Claim.key.exists())
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise  # a withdrawn application's claim is gone already: nothing to expire
+
+
 # People.
 
 def _their_pairings(email: str) -> list[tuple[str, Pairing]]:
@@ -183,6 +200,11 @@ def export_person(email: str) -> dict:
                     for _, p in pairings for m in InboundMessage.by_pairing.query(p.id)
                     if (m.from_address or "").lower() == email],
         "roster": [{"membership_id": m.membership_id, "name": m.name, "expires": m.expires} for m in members],
+        "undeliverable": [{"reason": u.reason, "detail": u.detail, "recorded_at": clock.iso(u.recorded_at)}
+                          for u in UndeliverableAddress.batch_get([email])],
+        "mail_not_sent": [{"template": m.template, "created_at": clock.iso(m.created_at), "reason": m.last_error}
+                          for m in mail.parked_mail(limit=1000)
+                          if email in (address.lower() for address in m.recipients or [])],
     }
 
 
@@ -190,6 +212,7 @@ def erase_person(member: str, email: str) -> dict:
     """Replace one person's personal fields everywhere; returns what was erased."""
     email = email.strip().lower()
     applications = _their_applications(email)
+    membership_ids = {application.membership_id for application in applications if application.membership_id}
     pairings = _their_pairings(email)
     erased_email = f"erased-{secrets.token_hex(6)}@erased.invalid"  # unique, and says nothing of the person
     for application in applications:  # withdrawn: an erased person is in nobody's matching again
@@ -219,8 +242,13 @@ def erase_person(member: str, email: str) -> dict:
     if roster:
         for row in Member.by_email.query(f"{roster}#{email}"):
             Member(roster=roster, membership_id=normalise_membership_id(row.membership_id)).delete()
+            membership_ids.add(row.membership_id)
             removed_members += 1
-    counts = {"applications": len(applications), "pairings": len(pairings), "roster_rows": removed_members}
+    jobs.forget({email, *membership_ids})
+    UndeliverableAddress(email=email).delete()
+    mails = mail.forget_address(email)
+    counts = {"applications": len(applications), "pairings": len(pairings), "roster_rows": removed_members,
+              "mails_not_sent": mails}
     audit.record(member, "person_erased", None, counts)  # who asked is not recorded again here
     return counts
 

@@ -1,6 +1,6 @@
 """The committee's program settings in DynamoDB: every saved version, and a small cache.
 
-One document per cohort (see program_settings.py), kept as versions: each save
+One document per cohort (see domain/settings_document.py), kept as versions: each save
 writes a new SettingsVersion item (cohort, version 1, 2, ...) with who saved it
 and when, in one transaction with its audit entry; nothing is overwritten.
 The current version is the highest, read with one Query, newest first, limit 1.
@@ -23,7 +23,7 @@ from datetime import datetime
 from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.services import audit
-from chalicelib.domain import clock, program_settings
+from chalicelib.domain import clock, settings_document, settings_validation
 from chalicelib.adapters.models import Cohort, SettingsVersion
 from chalicelib.domain.refusals import Conflict
 from chalicelib.adapters.store import conditions_failed, open_cohort, transaction
@@ -67,12 +67,12 @@ def for_open_cohort() -> Saved:
         cohort = open_cohort()
         _cache[("open",)] = cohort.id if cohort else None
     cohort_id = _cache[("open",)]
-    return current(cohort_id) if cohort_id else Saved(None, 0, program_settings.defaults())
+    return current(cohort_id) if cohort_id else Saved(None, 0, settings_document.defaults())
 
 
 def for_cohort(cohort: Cohort | None) -> Saved:
     """The settings of a cohort the caller has read; the defaults when there is none."""
-    return current(cohort.id) if cohort else Saved(None, 0, program_settings.defaults())
+    return current(cohort.id) if cohort else Saved(None, 0, settings_document.defaults())
 
 
 def of(cohort_id: str | None) -> Saved:
@@ -86,7 +86,7 @@ def version(cohort_id: str, number: int) -> Saved:
     if number == latest.version:
         return latest
     if number == 0:
-        return Saved(cohort_id, 0, program_settings.defaults())
+        return Saved(cohort_id, 0, settings_document.defaults())
     key = ("version", cohort_id, number)
     if key not in _cache:
         try:
@@ -104,16 +104,16 @@ def history(cohort_id: str, limit: int = 50) -> list[Saved]:
 def save(cohort_id: str, document, member: str, based_on: int | None = None) -> Saved:
     """Check the whole document and keep it as the cohort's next version, audited.
 
-    Raises program_settings.SettingsInvalid (nothing saved) and Conflict when
+    Raises settings_validation.SettingsInvalid (nothing saved) and Conflict when
     someone saved since `based_on`, the version the editor started from."""
     latest = _latest(cohort_id)
     if based_on is not None and based_on != latest.version:
         raise Conflict(f"{latest.saved_by or 'Someone'} saved the settings (version {latest.version}) "
                        "since you opened them. Your changes were not saved: reload to see theirs.", field="version")
-    clean = program_settings.validate(document, previous=latest.document)
+    clean = settings_validation.validate(document, previous=latest.document)
     if len(json.dumps(clean)) > MAX_DOCUMENT_BYTES:
-        raise program_settings.SettingsInvalid({"_body": "The settings are too large: shorten the guidelines or mails."})
-    changed = [part for part in program_settings.PARTS if clean[part] != latest.document[part]]
+        raise settings_validation.SettingsInvalid({"_body": "The settings are too large: shorten the guidelines or mails."})
+    changed = [part for part in settings_document.PARTS if clean[part] != latest.document[part]]
     item = SettingsVersion(cohort=cohort_id, version=latest.version + 1, document=clean, saved_by=member,
                            saved_at=clock.now())
     try:
@@ -133,7 +133,7 @@ def save(cohort_id: str, document, member: str, based_on: int | None = None) -> 
 def _latest(cohort_id: str) -> Saved:
     for item in SettingsVersion.query(cohort_id, scan_index_forward=False, limit=1, consistent_read=True):
         return _saved(item)
-    return Saved(cohort_id, 0, program_settings.defaults())
+    return Saved(cohort_id, 0, settings_document.defaults())
 
 
 def _saved(item: SettingsVersion) -> Saved:

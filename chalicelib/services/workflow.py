@@ -8,15 +8,18 @@ ends, the audit entry for a committee action, and the trigger's own record
 when its caller keeps one (a received mail). A lost race reloads and decides
 again, so concurrent triggers are each applied exactly once.
 
-Participant mails carry a signed token, both in the Reply-To address
-(reply+TOKEN@reply domain) and in a link to the web form (/respond/TOKEN).
+A mail that asks for an answer goes to one participant and carries their own
+signed token, both in the Reply-To address (reply+TOKEN@reply domain) and in a
+link to the web form (/respond/TOKEN): the token says who is answering, and a
+Reply All reaches nobody but the committee.
 """
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Sequence
 
@@ -25,22 +28,19 @@ from pynamodb.expressions.condition import Condition
 
 from chalicelib.services import audit, mail
 from chalicelib.domain import clock, lifecycle, tokens
+from chalicelib.adapters import metrics
 from chalicelib.adapters.aws import signing_key
 from chalicelib.adapters.config import settings
 from chalicelib.domain.lifecycle import COMMITTEE, AlertCommittee, RecordResponse, ResponseKind, SendMail, Template
 from chalicelib.adapters.models import Alert, Claim, InboundMessage, Pairing, Response
 from chalicelib.services.pairings import cohort_schedule, get_pairing, live_mentee_key
 from chalicelib.domain.refusals import Conflict, Invalid
-from chalicelib.adapters.store import conditions_failed, transaction
+from chalicelib.adapters.store import DIGEST, conditions_failed, new_alert, transaction
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 30  # each lost race means another trigger was applied: progress, not a loop
-TEMPLATE_KINDS = {
-    Template.KICKOFF_CHECK: ResponseKind.KICKOFF, Template.CHECKIN: ResponseKind.CHECKIN,
-    Template.FEEDBACK_REQUEST: ResponseKind.FEEDBACK, Template.EVALUATION_REQUEST: ResponseKind.EVALUATION,
-    Template.EVALUATION_REMINDER: ResponseKind.EVALUATION,
-}
+MAX_HISTORY_CHARACTERS = 150_000  # a pairing's history: some 600 entries, well within a 400 KB item
 ANSWER_EVENTS = {
     ResponseKind.KICKOFF: lifecycle.EventKind.KICKOFF_CONFIRMED, ResponseKind.CHECKIN: lifecycle.EventKind.REPLY_RECEIVED,
     ResponseKind.FEEDBACK: lifecycle.EventKind.FEEDBACK_RECEIVED,
@@ -72,11 +72,12 @@ def view_of(pairing: Pairing) -> lifecycle.PairingView:
 
 def apply_event(pairing_id: str, event: lifecycle.Event, *, source: str = "email", answers: dict | None = None,
                 pairing: Pairing | None = None, schedule: lifecycle.Schedule | None = None,
-                records: Sequence[TriggerRecord] = ()) -> Outcome:
+                records: Sequence[TriggerRecord] = (), send_now: bool = True) -> Outcome:
     """Apply one trigger to a pairing exactly once. Raises lifecycle.TransitionRefused
     when the event does not apply, and Conflict if the pairing keeps changing.
     A caller that has just read the pairing (the tick) passes it, and its cohort's schedule;
-    one that keeps a record of the trigger passes it, to be written in the same transaction."""
+    one that keeps a record of the trigger passes it, to be written in the same transaction.
+    The mails go out at once, or with send_now=False are left to the outbox sweeper."""
     for _ in range(MAX_ATTEMPTS):
         pairing = pairing or get_pairing(pairing_id)
         if lifecycle.already_applied(pairing.history or [], event.trigger_id):
@@ -96,7 +97,8 @@ def apply_event(pairing_id: str, event: lifecycle.Event, *, source: str = "email
             if pairing.version == seen_version:  # the pairing is as it was: the trigger's record exists
                 return Outcome(pairing.state, applied=False)
             continue  # another trigger changed the pairing first: decide again on it
-        mail.deliver_all(queued)
+        if send_now:
+            mail.deliver_all(queued)
         return Outcome(decision.state.value, applied=True)
     raise Conflict("The pairing kept changing; please try again.")
 
@@ -113,12 +115,16 @@ def _stored(value):
 def _write(pairing: Pairing, event: lifecycle.Event, decision: lifecycle.Decision, now: datetime,
            source: str, answers: dict | None, records: Sequence[TriggerRecord]) -> list:
     previous_version = pairing.version
+    history = [*(pairing.history or []), decision.history]
+    if len(json.dumps(history)) > MAX_HISTORY_CHARACTERS:  # as the item stores it
+        raise Conflict("This pairing's history is full, so nothing more can be recorded on it. "
+                       "Please write to the participants directly.")
     actions = []
     for name, value in decision.updates.items():
         attribute = getattr(Pairing, name)
         value = _stored(value)
         actions.append(attribute.remove() if value is None else attribute.set(value))
-    actions.append(Pairing.history.set([*(pairing.history or []), decision.history]))
+    actions.append(Pairing.history.set(history))
     if any(isinstance(effect, RecordResponse) for effect in decision.effects):
         actions.append(Pairing.last_contact_at.set(now))
     people = _people(pairing)
@@ -132,7 +138,7 @@ def _write(pairing: Pairing, event: lifecycle.Event, decision: lifecycle.Decisio
             if isinstance(effect, SendMail):
                 queued += [mail.queue(write, composed) for composed in _mails_for(effect, pairing, people)]
             elif isinstance(effect, AlertCommittee):
-                write.save(_alert(pairing, effect, now))
+                write.save(_alert(pairing, effect))
             elif isinstance(effect, RecordResponse):
                 write.save(_response(pairing, effect, event, now, source, answers))
         if decision.state in lifecycle.TERMINAL:
@@ -149,10 +155,8 @@ def _people(pairing: Pairing) -> dict[str, dict]:
             "mentee": {"name": pairing.mentee_name, "email": pairing.mentee_email}}
 
 
-def _alert(pairing: Pairing, effect: AlertCommittee, now: datetime) -> Alert:
-    return Alert(cohort=pairing.cohort, at_id=f"{clock.iso(now)}#{secrets.token_hex(4)}", pairing_id=pairing.id,
-                 kind=effect.kind.value, severity=effect.severity.value, text=effect.text,
-                 digest=Alert.PENDING if effect.severity == lifecycle.Severity.DIGEST else None)
+def _alert(pairing: Pairing, effect: AlertCommittee) -> Alert:
+    return new_alert(pairing.cohort, effect.kind.value, effect.severity.value, effect.text, pairing.id)
 
 
 def _response(pairing: Pairing, effect: RecordResponse, event: lifecycle.Event, now: datetime,
@@ -168,21 +172,19 @@ def _mails_for(effect: SendMail, pairing: Pairing, people: dict[str, dict]) -> l
     context = {**effect.context, "mentor": people["mentor"], "mentee": people["mentee"], "pairing_id": pairing.id}
     if effect.to == (COMMITTEE,):
         return [mail.compose(effect.template.value, (settings().committee_address,), context, cohort=pairing.cohort)]
-    kind = TEMPLATE_KINDS.get(effect.template)
-    roles = [role for role in effect.to if people[role].get("email")]
-    if not roles:
-        return []
-    if kind is None:  # a notice that asks nothing back
-        return [mail.compose(effect.template.value, (people[role]["email"],),
-                             {**context, "participant": people[role], "role": role}, cohort=pairing.cohort)
-                for role in roles]
-    role = roles[0] if len(roles) == 1 else tokens.BOTH
-    token = tokens.make_reply_token(signing_key(), tokens.ReplyAddress(pairing.id, role, kind), clock.now())
-    reply_to = (f"reply+{token}@{settings().reply_domain}",)
-    participant = people[role] if role != tokens.BOTH else None
-    return [mail.compose(effect.template.value, tuple(people[r]["email"] for r in roles),
-                         {**context, "participant": participant, "role": role, "respond_token": token},
-                         reply_to=reply_to, cohort=pairing.cohort)]
+    return [_to_participant(effect.template, role, pairing, context)
+            for role in effect.to if people[role].get("email")]
+
+
+def _to_participant(template: Template, role: str, pairing: Pairing, context: dict) -> mail.Mail:
+    """One participant's own mail; one that asks for an answer carries their own reply token."""
+    personal, reply_to = {**context, "participant": context[role], "role": role}, ()
+    if template.asks:
+        token = tokens.make_reply_token(signing_key(), tokens.ReplyAddress(pairing.id, role, template.asks),
+                                        clock.now())
+        personal["respond_token"] = token
+        reply_to = (f"reply+{token}@{settings().reply_domain}",)
+    return mail.compose(template.value, (context[role]["email"],), personal, reply_to=reply_to, cohort=pairing.cohort)
 
 
 COMMITTEE_ACTIONS = {
@@ -202,39 +204,74 @@ def committee_action(member: str, pairing_id: str, action: str, reason: str = ""
                                 reason=reason.strip(), days=days)
     except ValueError as error:  # the event's own rules: a dissolve needs a reason, an extension days
         sentence = str(error)
-        raise Invalid(f"{sentence[:1].upper()}{sentence[1:]}.") from None
+        raise Invalid(f"{sentence[:1].upper()}{sentence[1:]}.", field="days" if action == "extend" else "reason") from None
     return apply_event(pairing_id, event)
 
 
 # The schedule's daily tick.
+
+TICK_RUNS_METRIC = "TickRuns"  # 1 per tick that ran to its end: the heartbeat alarm's metric (infra/)
+TICK_FAILURES_METRIC = "TickPairingsFailed"  # pairings the tick could not handle today (alarmed on)
+FAILING_DAYS_ALERT = 3  # a pairing the tick failed on this many days in a row is the committee's to know
+
 
 @dataclass
 class TickReport:
     due: int = 0
     applied: int = 0
     skipped: int = 0
+    failed: int = 0
     items_read: int = 0
 
 
 def tick(limit: int = 5000) -> TickReport:
     """Fire every timer that is due, found by a query on the due index (never a Scan).
-    It reads the due pairings once each (the index projects the whole item)."""
+    It reads the due pairings once each (the index projects the whole item).
+
+    Each pairing stands alone: an error on one is logged (its id and the error's type),
+    counted and skipped, and the others go on; a pairing that fails on several days in
+    a row raises a committee alert. The mails are only queued: the outbox sweeper sends
+    them, so the tick's time follows its writes, not SES."""
     report = TickReport()
     now = clock.now()
     schedules: dict[str, lifecycle.Schedule] = {}
     for pairing in Pairing.due.query(Pairing.TIMER, Pairing.next_due_at <= now, limit=limit):
         report.due += 1
         report.items_read += 1
-        if pairing.cohort not in schedules:
-            schedules[pairing.cohort] = cohort_schedule(pairing.cohort)
-            report.items_read += 1
         try:
+            if pairing.cohort not in schedules:
+                schedules[pairing.cohort] = cohort_schedule(pairing.cohort)
+                report.items_read += 1
             outcome = apply_event(pairing.id, lifecycle.timer_event(view_of(pairing)), pairing=pairing,
-                                  schedule=schedules[pairing.cohort])
+                                  schedule=schedules[pairing.cohort], send_now=False)
         except (lifecycle.TransitionRefused, Conflict) as error:
             log.warning("timer on pairing %s not applied: %s", pairing.id, type(error).__name__)
             report.skipped += 1
             continue
+        except Exception:  # noqa: BLE001 - one pairing's trouble must not stop the others' timers
+            log.exception("timer on pairing %s failed", pairing.id)
+            report.failed += 1
+            _note_failure(pairing, now)
+            continue
         report.applied += outcome.applied
         report.skipped += not outcome.applied
+    metrics.emit({TICK_RUNS_METRIC: 1, TICK_FAILURES_METRIC: report.failed, "TickPairingsDue": report.due,
+                  "TickPairingsApplied": report.applied})
     return report
+
+
+def _note_failure(pairing: Pairing, now: datetime) -> None:
+    """Count the days in a row the tick failed on the pairing; on the third, tell the committee."""
+    today, yesterday = now.date().isoformat(), (now - timedelta(days=1)).date().isoformat()
+    if pairing.tick_failed_on == today:
+        return  # a second run on the same day is the same day
+    days = int(pairing.tick_failures or 0) + 1 if pairing.tick_failed_on == yesterday else 1
+    try:
+        pairing.update(actions=[Pairing.tick_failures.set(days), Pairing.tick_failed_on.set(today)])
+        if days == FAILING_DAYS_ALERT:
+            new_alert(pairing.cohort, "tick_failing", DIGEST,
+                      f"The daily check of this pairing has failed {days} days in a row, so its check-ins and "
+                      "reminders are not going out. Whoever runs the system can find the error in the "
+                      "fire_due_timers log by the pairing's id.", pairing.id).save()
+    except Exception:  # noqa: BLE001 - the count is a courtesy; the failure itself is logged and counted
+        log.exception("could not count the tick's failure on pairing %s", pairing.id)

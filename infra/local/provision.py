@@ -15,6 +15,10 @@ from chalicelib.adapters.store import open_cohort, open_new_cohort
 
 
 def provision(signing_key: str) -> None:
+    from app import app
+    from infra.local.queues import provision_queues
+
+    stamp_objects_with_the_app_clock()
     for model in ALL_MODELS:
         if not model.exists():
             model.create_table(wait=True, billing_mode="PAY_PER_REQUEST")
@@ -26,6 +30,15 @@ def provision(signing_key: str) -> None:
     aws.client("ssm").put_parameter(
         Name=settings().signing_key_parameter, Value=signing_key, Type="SecureString", Overwrite=True
     )
+    provision_queues(app)
+
+
+def stamp_objects_with_the_app_clock() -> None:
+    """moto dates S3 objects by the machine's clock; the sandbox and the tests move the app's
+    clock. The reconciliation compares the two, so emulated S3 must read the app's."""
+    import moto.s3.models
+
+    moto.s3.models.utcnow = lambda: clock.now().replace(tzinfo=None)
 
 
 def ensure_open_cohort() -> None:

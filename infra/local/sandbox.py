@@ -6,8 +6,10 @@ It wraps the unchanged Chalice app from outside:
 - an HTTP server passes every request to the app as API Gateway would, and
   adds the sandbox-only routes under /_sandbox/, which app.py never has;
 - the sandbox clock runs the scheduled handlers once per simulated day, as
-  EventBridge would, and inbound mail goes through S3 and an SNS-shaped event
-  as SES delivers it.
+  EventBridge would, and the outbox sweeper once more a few minutes later (on
+  AWS it runs every 5 minutes), so the mail the daily tick queued goes out;
+- inbound mail goes through S3 and the queue's SQS-shaped event as SES,
+  SNS and Lambda deliver it.
 
 Data survives restarts as a snapshot in a git-ignored folder.
 
@@ -33,6 +35,8 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_DIR = PROJECT_DIR / ".sandbox-data"
 REGION = "us-east-1"
 SNAPSHOT_DELAY_SECONDS = 0.5
+SWEEPER = "sweep_outbox"
+SWEEP_AFTER = timedelta(minutes=10)  # the daily tick only queues its mail: the sweeper's next runs send it
 
 
 def free_port() -> int:
@@ -181,8 +185,8 @@ class Sandbox:
             body_out = body_out.encode("utf-8")
         return response["statusCode"], header_pairs, body_out
 
-    def run_scheduled_handlers(self) -> list[dict]:
-        """Invoke every @app.schedule handler once, as one EventBridge tick."""
+    def run_scheduled_handlers(self, only: str | None = None) -> list[dict]:
+        """Invoke every @app.schedule handler (or only the one named) once, as one EventBridge tick."""
         from chalice.app import ScheduledEventConfig
         from chalice.local import LambdaContext
 
@@ -190,7 +194,7 @@ class Sandbox:
 
         results = []
         for source in self.app.event_sources:
-            if isinstance(source, ScheduledEventConfig):
+            if isinstance(source, ScheduledEventConfig) and only in (None, source.name):
                 event = {
                     "version": "0", "id": secrets.token_hex(8), "detail-type": "Scheduled Event", "source": "aws.events",
                     "account": "123456789012", "time": clock.iso(clock.now()), "region": REGION,
@@ -200,13 +204,25 @@ class Sandbox:
                 results.append({source.name: handler(event, LambdaContext(source.name, 512))})
         return results
 
+    def run_minute_schedules(self) -> None:
+        """EventBridge runs the every-minute schedules (the sign-in links) within the minute; the
+        sandbox, whose clock moves by whole days, runs them after each request that changes something."""
+        from chalice.app import ScheduledEventConfig
+
+        with self.gateway_lock:
+            for source in self.app.event_sources:
+                if isinstance(source, ScheduledEventConfig) and _every_minute(source):
+                    self.run_scheduled_handlers(only=source.name)
+
     def advance_clock(self, days: int) -> str:
         from chalicelib.domain import clock
 
         with self.gateway_lock:
             for _ in range(days):
-                clock.shift_by(timedelta(days=1))
+                clock.shift_by(timedelta(days=1) - SWEEP_AFTER)
                 self.run_scheduled_handlers()
+                clock.shift_by(SWEEP_AFTER)
+                self.run_scheduled_handlers(only=SWEEPER)
             self.persistence.save()
             return clock.iso(clock.now())
 
@@ -223,7 +239,13 @@ class Sandbox:
             return self.persistence.mailbox()
 
 
+def _every_minute(source) -> bool:
+    expression = source.schedule_expression
+    return (expression if isinstance(expression, str) else expression.to_string()) == "rate(1 minute)"
+
+
 def make_handler(sandbox: Sandbox):
+    from chalicelib.pages.web import SECURITY_HEADERS
     from infra.local import pages
 
     class Handler(BaseHTTPRequestHandler):
@@ -238,6 +260,10 @@ def make_handler(sandbox: Sandbox):
             return self.rfile.read(length) if length else b""
 
         def _send(self, status: int, headers: list, body: bytes) -> None:
+            # The sandbox's own answers (mailbox, clock, its 404) and the local gateway's (its 403
+            # for a path no route has) carry the app's security headers too.
+            present = {name.lower() for name, _ in headers}
+            headers = [*headers, *((name, value) for name, value in SECURITY_HEADERS.items() if name.lower() not in present)]
             self.send_response(status)
             for name, value in headers:
                 if name.lower() not in ("content-length", "connection", "transfer-encoding"):
@@ -257,6 +283,8 @@ def make_handler(sandbox: Sandbox):
                 return self._sandbox_route(path, body)
             headers = {name: value for name, value in self.headers.items()}
             status, header_pairs, response_body = sandbox.call_app(self.command, self.path, headers, body)
+            if self.command != "GET":
+                sandbox.run_minute_schedules()  # before answering, so a sign-in link is in the mailbox at once
             self._send(status, header_pairs, response_body)
             if self.command != "GET" or path.startswith("/confirm/") or path.startswith("/admin/login/"):
                 sandbox.snapshot_soon()

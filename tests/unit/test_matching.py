@@ -1,0 +1,646 @@
+"""The matching engine: scores, hard rules, exactness against brute force,
+properties of every proposal, the greedy trap, determinism, and cold start."""
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from itertools import product
+from pathlib import Path
+from unittest.mock import patch
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chalicelib.domain import matching
+from chalicelib.domain.matching import (
+    CAREER_STAGE_RANK,
+    CRITERIA,
+    DEFAULT_WEIGHTS,
+    MatchingError,
+    greedy_baseline,
+    participant_from_application,
+    propose,
+    score_pair,
+)
+from chalicelib.domain.schema import CAREER_STAGES, COMMUNICATION_MODES, FIELDS, INTERESTS, LIBRARY_TYPES
+from infra.local.demo import synthetic_applications
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+SMALL = settings(max_examples=60, deadline=None)
+
+
+def application(role: str, id: str, **overrides) -> dict:
+    record = {
+        "id": id, "role": role, "name": f"Test {id}", "library_name": f"Library of {id}",
+        "library_type": "academic", "position": "Librarian", "years_experience": 15 if role == "mentor" else 3,
+        "career_stage": "senior" if role == "mentor" else "new_professional", "region": "Lexington",
+        "interests": ["leadership", "technology"], "communication": ["email", "video"],
+        "meeting_frequency": "monthly", "goals": "Grow.",
+    }
+    record.update({"capacity": 1, "cross_type_ok": False} if role == "mentor" else {"preferred_library_type": "any"})
+    record.update(overrides)
+    return record
+
+
+def mentor(id: str, **overrides) -> dict:
+    return application("mentor", id, **overrides)
+
+
+def mentee(id: str, **overrides) -> dict:
+    return application("mentee", id, **overrides)
+
+
+def only(criterion: str) -> dict[str, float]:
+    """Weights that score a pair on one criterion alone."""
+    return {name: (1 if name == criterion else 0) for name in DEFAULT_WEIGHTS}
+
+
+def demo_cohort(**arguments) -> tuple[list[dict], list[dict]]:
+    applications = synthetic_applications(**arguments)
+    return ([record for record in applications if record["role"] == "mentor"],
+            [record for record in applications if record["role"] == "mentee"])
+
+
+def pairs_of(proposal) -> set[tuple[str, str]]:
+    return {(pair.mentor_id, pair.mentee_id) for pair in proposal.pairs}
+
+
+def unmatched_reason(proposal, mentee_id: str) -> str:
+    return {mentee.id: mentee.reason for mentee in proposal.unmatched_mentees}[mentee_id]
+
+
+# --- Scoring -----------------------------------------------------------------
+
+def test_a_pair_that_fits_on_every_criterion_scores_100_and_says_why():
+    score, reasons = score_pair(
+        mentor("m", interests=["leadership", "technology", "grants"], communication=["email", "video", "in_person"]),
+        mentee("e", communication=["email", "video", "in_person"], region=" lexington "))
+    assert score == 100
+    assert reasons == [
+        "both work in academic libraries",
+        "mentor covers both of the mentee's interests: leadership and management, technology",
+        "12 more years of experience (mentor 15, mentee 3)",
+        "senior or administrative mentor, new professional mentee",
+        "both in lexington, want to meet in person",
+        "share email, video call and in person",
+    ]
+
+
+@pytest.mark.parametrize("mentor_interests, expected", [
+    (["leadership", "technology", "grants", "outreach"], 100), (["leadership", "technology", "grants"], 75),
+    (["leadership"], 25), (["advocacy"], 0),
+])
+def test_interests_score_the_share_of_the_mentee_interests_the_mentor_covers(mentor_interests, expected):
+    score, reasons = score_pair(mentor("m", interests=mentor_interests),
+                                mentee("e", interests=["leadership", "technology", "grants", "outreach"]),
+                                only("interests"))
+    assert score == expected
+    if expected == 75:
+        assert reasons[0].startswith("mentor covers 3 of the mentee's 4 interests")
+
+
+@pytest.mark.parametrize("mentor_years, expected", [(3, 0), (4, 20), (6, 60), (8, 100), (40, 100)])
+def test_experience_rewards_a_gap_of_five_years_or_more(mentor_years, expected):
+    assert score_pair(mentor("m", years_experience=mentor_years), mentee("e", years_experience=3),
+                      only("experience"))[0] == expected
+
+
+@pytest.mark.parametrize("mentor_stage, mentee_stage, expected", [
+    ("senior", "student", 100), ("mid_career", "new_professional", 100), ("mid_career", "mid_career", 50),
+    ("new_professional", "support_staff", 50), ("new_professional", "mid_career", 0),
+])
+def test_career_stage_favours_a_mentor_further_along(mentor_stage, mentee_stage, expected):
+    assert score_pair(mentor("m", career_stage=mentor_stage), mentee("e", career_stage=mentee_stage),
+                      only("career_stage"))[0] == expected
+
+
+def test_every_career_stage_has_a_rank():
+    assert set(CAREER_STAGE_RANK) == {value for value, _ in CAREER_STAGES}
+
+
+@pytest.mark.parametrize("mentor_fields, mentee_fields, expected", [
+    ({"library_type": "public"}, {"library_type": "public"}, 100),
+    ({"library_type": "public"}, {"library_type": "school", "preferred_library_type": "public"}, 100),
+    ({"library_type": "public", "cross_type_ok": True}, {"library_type": "school"}, 50),
+    ({"library_type": "public", "cross_type_ok": True}, {"preferred_library_type": "archives"}, 50),
+    ({"library_type": "public"}, {"library_type": "school"}, 0),
+])
+def test_library_type_compares_the_type_the_mentee_wants_with_the_mentor_type(mentor_fields, mentee_fields, expected):
+    assert score_pair(mentor("m", **mentor_fields), mentee("e", **mentee_fields), only("library_type"))[0] == expected
+
+
+def test_region_counts_only_when_both_would_meet_in_person():
+    weights = {**only("region"), "communication": 1}
+    in_person = ["email", "in_person"]
+    same, reasons = score_pair(mentor("m", communication=in_person, region="Bowling  Green"),
+                               mentee("e", communication=in_person, region="bowling green"), weights)
+    apart, _ = score_pair(mentor("m", communication=in_person, region="Paducah"),
+                          mentee("e", communication=in_person, region="Lexington"), weights)
+    remote, remote_reasons = score_pair(mentor("m", communication=["email"], region="Paducah"),
+                                        mentee("e", communication=in_person, region="Lexington"), weights)
+    assert (same, apart, remote) == (100, 50, 50)
+    assert "both in bowling green, want to meet in person" in reasons
+    assert not any("region" in reason or "in person" in reason for reason in remote_reasons)
+
+
+def test_communication_scores_the_share_of_the_mentee_ways_the_mentor_offers():
+    score, reasons = score_pair(mentor("m", communication=["email", "phone"]),
+                                mentee("e", communication=["email", "video"]), only("communication"))
+    assert (score, reasons) == (50, ["share email"])
+
+
+def test_weights_override_the_defaults():
+    pair = (mentor("m", interests=["advocacy"]), mentee("e"))
+    assert score_pair(*pair)[0] > score_pair(*pair, weights={"interests": 300})[0]
+
+
+@pytest.mark.parametrize("weights, words", [
+    ({"charm": 1}, "charm"), ({"interests": -1}, "interests"), ({"region": float("nan")}, "region"),
+    ({"region": "high"}, "region"), ({name: 0 for name in DEFAULT_WEIGHTS}, "above zero"),
+])
+def test_bad_weights_are_refused_with_a_clear_message(weights, words):
+    with pytest.raises(ValueError, match=words):
+        score_pair(mentor("m"), mentee("e"), weights)
+    with pytest.raises(MatchingError):
+        propose([mentor("m")], [mentee("e")], weights)
+
+
+@pytest.mark.parametrize("weights", [["interests"], "interests", {"region": float("inf")}, {"region": None}])
+def test_weights_are_a_mapping_of_finite_numbers(weights):
+    with pytest.raises(MatchingError, match="weights"):
+        matching.resolve_weights(weights)
+
+
+def test_criteria_are_declared_once_with_their_default_weights():
+    assert list(DEFAULT_WEIGHTS) == [criterion.name for criterion in CRITERIA]
+    assert all(weight > 0 for weight in DEFAULT_WEIGHTS.values())
+
+
+# --- Hard rules ----------------------------------------------------------------
+
+def test_same_library_is_a_conflict_of_interest_whatever_the_spelling():
+    pair = mentor("m", library_name="Cedar  Fork Library"), mentee("e", library_name=" cedar fork LIBRARY")
+    assert score_pair(*pair) == (None, ["both work at cedar fork LIBRARY (conflict of interest)"])
+    assert unmatched_reason(propose([pair[0]], [pair[1]]), "e") == "every mentor works at the mentee's library"
+
+
+@pytest.mark.parametrize("mentor_fields, mentee_fields", [
+    ({"past_partners": ["e"]}, {}), ({}, {"past_partners": ["m"]}),
+])
+def test_past_partners_are_never_paired_again(mentor_fields, mentee_fields):
+    pair = mentor("m", **mentor_fields), mentee("e", **mentee_fields)
+    assert score_pair(*pair) == (None, ["they were partners before"])
+    assert not propose([pair[0]], [pair[1]]).pairs
+
+
+def test_a_forbidden_pair_is_never_proposed():
+    proposal = propose([mentor("m")], [mentee("e")], forbids=[["m", "e"]])
+    assert not proposal.pairs
+    assert unmatched_reason(proposal, "e") == "the committee ruled out every mentor"
+
+
+def test_a_pair_without_a_shared_way_to_communicate_is_ruled_out():
+    pair = mentor("m", communication=["phone"]), mentee("e", communication=["email", "video"])
+    assert score_pair(*pair)[1] == ["no shared way to communicate (mentor: phone; mentee: email and video call)"]
+    assert unmatched_reason(propose([pair[0]], [pair[1]]), "e") == "no mentor shares a way to communicate"
+
+
+def test_a_mentor_with_fewer_years_than_the_mentee_is_ruled_out():
+    pair = mentor("m", years_experience=4), mentee("e", years_experience=5)
+    assert score_pair(*pair)[0] is None
+    assert score_pair(mentor("m", years_experience=5), mentee("e", years_experience=5))[0] is not None
+    assert unmatched_reason(propose([pair[0]], [pair[1]]), "e") == "no mentor has as many years of experience"
+
+
+def test_a_mentee_who_asked_for_a_library_type_gets_it_or_a_mentor_open_to_other_types():
+    wants_public = mentee("e", library_type="school", preferred_library_type="public")
+    assert score_pair(mentor("m", library_type="academic"), wants_public)[0] is None
+    assert score_pair(mentor("m", library_type="academic", cross_type_ok=True), wants_public)[0] is not None
+    assert score_pair(mentor("m", library_type="academic"), mentee("e", library_type="school"))[0] is not None
+    assert unmatched_reason(propose([mentor("m", library_type="academic")], [wants_public]), "e").startswith(
+        "no mentor works in the type of library the mentee asked for")
+
+
+def test_mentor_capacity_is_never_exceeded():
+    proposal = propose([mentor("m", capacity=2)], [mentee("a"), mentee("b"), mentee("c")])
+    assert len(proposal.pairs) == 2
+    assert [mentee.reason for mentee in proposal.unmatched_mentees] == ["the only compatible mentor is at capacity"]
+    assert proposal.unused_capacity == ()
+
+
+def test_a_mentee_ruled_out_for_several_reasons_gets_a_tally():
+    proposal = propose([mentor("m1", communication=["phone"]), mentor("m2", years_experience=1)], [mentee("e")])
+    assert unmatched_reason(proposal, "e") == (
+        "no mentor passes every rule (no shared way to communicate: 1, fewer years of experience: 1)")
+
+
+def test_an_empty_cohort_of_mentors_leaves_everyone_waiting():
+    proposal = propose([], [mentee("e")])
+    assert proposal.as_dict()["unmatched_mentees"] == [{"id": "e", "reason": "there are no mentors in this cohort"}]
+
+
+# --- Locks and forbids -----------------------------------------------------------
+
+def test_a_lock_is_kept_even_when_another_pairing_scores_higher():
+    mentors = [mentor("good", interests=["leadership", "technology"]), mentor("fair", interests=["advocacy"])]
+    free = propose(mentors, [mentee("e")])
+    locked = propose(mentors, [mentee("e")], locks=[["fair", "e"]])
+    assert pairs_of(free) == {("good", "e")}
+    assert pairs_of(locked) == {("fair", "e")}
+    assert locked.pairs[0].reasons[0] == "locked by the committee"
+    assert locked.as_dict()["unused_capacity"] == [{"mentor_id": "good", "slots": 1}]
+
+
+@pytest.mark.parametrize("mentors, mentees, locks, forbids, words", [
+    ([mentor("m", library_name="Same")], [mentee("e", library_name="same")], [["m", "e"]], [], "conflict of interest"),
+    ([mentor("m")], [mentee("e")], [["m", "e"]], [["m", "e"]], "committee ruled out"),
+    ([mentor("m", years_experience=1)], [mentee("e")], [("m", "e")], [], "fewer years"),
+    ([mentor("m")], [mentee("a"), mentee("b")], [["m", "a"], ["m", "b"]], [], "can take 1"),
+    ([mentor("m", capacity=2), mentor("n")], [mentee("e")], [["m", "e"], ["n", "e"]], [], "locked to 2 mentors"),
+    ([mentor("m")], [mentee("e")], [["e", "m"]], [], r"\[mentor_id, mentee_id\]"),
+    ([mentor("m")], [mentee("e")], [["m", "nobody"]], [], "not in this cohort"),
+    ([mentor("m")], [mentee("e")], [], [["m", "ghost"]], "not in this cohort"),
+    ([mentor("m")], [mentee("m")], [], [], "share an id"),
+    ([mentee("x")], [mentee("e")], [], [], "not as a mentor"),
+])
+def test_constraints_that_cannot_be_honoured_raise_a_matching_error(mentors, mentees, locks, forbids, words):
+    with pytest.raises(MatchingError, match=words):
+        propose(mentors, mentees, locks=locks, forbids=forbids)
+
+
+# --- The whole cohort ---------------------------------------------------------------
+
+def test_the_engine_escapes_the_greedy_trap():
+    # Greedy gives the best pair (star, flexible) first and strands picky, whose only
+    # possible mentor is star; the exact solution sends flexible to backup instead.
+    mentors = [mentor("star", interests=["leadership", "technology"], communication=["email", "phone"]),
+               mentor("backup", interests=["grants"], communication=["email"])]
+    mentees = [mentee("flexible", communication=["email"]),
+               mentee("picky", communication=["phone"], interests=["grants"])]
+    greedy, exact = greedy_baseline(mentors, mentees), propose(mentors, mentees)
+    assert pairs_of(greedy) == {("star", "flexible")}
+    assert unmatched_reason(greedy, "picky") == "the only compatible mentor is at capacity"
+    assert pairs_of(exact) == {("star", "picky"), ("backup", "flexible")}
+    assert not exact.unmatched_mentees
+
+
+def test_matching_one_more_mentee_comes_before_a_higher_total_score():
+    # Alone, (a, x) scores 100; placing y as well forces two pairs worth 20 in all.
+    topics = ["leadership", "technology", "grants", "outreach", "advocacy"]
+    mentors = [mentor("a", interests=topics, communication=["email", "phone"]),
+               mentor("b", interests=["leadership"], communication=["email"])]
+    mentees = [mentee("x", interests=topics, communication=["email"]),
+               mentee("y", interests=["cataloging"], communication=["phone"])]
+    proposal = propose(mentors, mentees, weights=only("interests"))
+    assert {(pair.mentor_id, pair.mentee_id, pair.score) for pair in proposal.pairs} == {("a", "y", 0), ("b", "x", 20)}
+
+
+def test_the_same_input_in_any_order_gives_the_same_proposal():
+    mentors, mentees = demo_cohort(mentees=26, mentors=14, seed=3)
+    first = propose(mentors, mentees).as_dict()
+    random.Random(1).shuffle(mentors)
+    random.Random(2).shuffle(mentees)
+    assert propose(mentors, mentees).as_dict() == first
+
+
+def test_the_proposal_has_the_documented_shape():
+    proposal = propose([mentor("m", capacity=3)], [mentee("e"), mentee("x", communication=["phone"])]).as_dict()
+    assert set(proposal) == {"pairs", "unmatched_mentees", "unused_capacity"}
+    assert set(proposal["pairs"][0]) == {"mentor_id", "mentee_id", "score", "reasons"}
+    assert isinstance(proposal["pairs"][0]["score"], int) and proposal["pairs"][0]["reasons"]
+    assert proposal["unmatched_mentees"] == [{"id": "x", "reason": "no mentor shares a way to communicate"}]
+    assert proposal["unused_capacity"] == [{"mentor_id": "m", "slots": 2}]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_engine_never_does_worse_than_greedy_on_demo_cohorts(seed):
+    mentors, mentees = demo_cohort(mentees=60, mentors=25, seed=seed)
+    exact, greedy = propose(mentors, mentees), greedy_baseline(mentors, mentees)
+    assert (len(exact.pairs), exact.total_score) >= (len(greedy.pairs), greedy.total_score)
+
+
+def test_participants_are_typed_from_validated_applications():
+    person = participant_from_application(mentor("m", capacity="2", cross_type_ok="no", region=None))
+    assert (person.capacity, person.cross_type_ok, person.region, person.past_partners) == (2, False, "", frozenset())
+    assert participant_from_application(mentee("e")).capacity == 0
+
+
+def test_importing_the_engine_loads_neither_scipy_nor_numpy():
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, chalicelib.domain.matching; "
+         "print(sorted(m for m in ('scipy', 'numpy', 'chalice', 'boto3', 'pynamodb') if m in sys.modules))"],
+        cwd=PROJECT_DIR, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
+
+
+# --- Exactness and properties on random small cohorts -------------------------------
+
+MODES = [value for value, _ in COMMUNICATION_MODES]
+TOPICS = [value for value, _ in INTERESTS][:5]
+TYPES = [value for value, _ in LIBRARY_TYPES][:3]
+
+
+@st.composite
+def cohorts(draw, most_mentees: int = 7, most_mentors: int = 3):
+    """Small cohorts drawn from narrow vocabularies, so that rules bite and scores tie."""
+    def person(role: str, id: str) -> dict:
+        fields = {
+            "library_name": draw(st.sampled_from(["Alpha Library", "alpha  library", "Beta Library", "Gamma"])),
+            "library_type": draw(st.sampled_from(TYPES)),
+            "years_experience": draw(st.integers(0, 12)),
+            "career_stage": draw(st.sampled_from([value for value, _ in CAREER_STAGES])),
+            "region": draw(st.sampled_from(["", "Lexington", "lexington ", "Paducah"])),
+            "interests": draw(st.lists(st.sampled_from(TOPICS), min_size=1, max_size=3, unique=True)),
+            "communication": draw(st.lists(st.sampled_from(MODES), min_size=1, max_size=3, unique=True)),
+        }
+        if role == "mentor":
+            fields.update(capacity=draw(st.integers(1, 3)), cross_type_ok=draw(st.booleans()))
+        else:
+            fields["preferred_library_type"] = draw(st.sampled_from(["any", "any", *TYPES]))
+        return application(role, id, **fields)
+
+    mentors = [person("mentor", f"m{index}") for index in range(draw(st.integers(1, most_mentors)))]
+    mentees = [person("mentee", f"e{index}") for index in range(draw(st.integers(0, most_mentees)))]
+    every_pair = [(m["id"], e["id"]) for m in mentors for e in mentees]
+    for mentor_id, mentee_id in draw(st.lists(st.sampled_from(every_pair), max_size=2)) if every_pair else []:
+        next(m for m in mentors if m["id"] == mentor_id)["past_partners"] = [mentee_id]
+    forbids = draw(st.lists(st.sampled_from(every_pair), max_size=3)) if every_pair else []
+    return mentors, mentees, forbids
+
+
+def allowed_scores(mentors, mentees, forbids) -> dict[tuple[int, int], int]:
+    scores = {}
+    for i, mentor_record in enumerate(mentors):
+        for j, mentee_record in enumerate(mentees):
+            score, _ = score_pair(mentor_record, mentee_record)
+            if score is not None and (mentor_record["id"], mentee_record["id"]) not in forbids:
+                scores[i, j] = score
+    return scores
+
+
+def brute_force(mentors, mentees, forbids) -> tuple[int, int]:
+    """(mentees matched, total score) of the best of all feasible assignments."""
+    scores = allowed_scores(mentors, mentees, forbids)
+    room = [record["capacity"] for record in mentors]
+    best = (0, 0)
+
+    def search(j: int, matched: int, total: int) -> None:
+        nonlocal best
+        if j == len(mentees):
+            best = max(best, (matched, total))
+            return
+        search(j + 1, matched, total)
+        for i in range(len(mentors)):
+            if (i, j) in scores and room[i]:
+                room[i] -= 1
+                search(j + 1, matched + 1, total + scores[i, j])
+                room[i] += 1
+
+    search(0, 0, 0)
+    return best
+
+
+def solve(solver, mentors, mentees, weights=None, locks=(), forbids=(), criteria=CRITERIA):
+    """propose, with the dense or the sparse solver whatever the cohort's size."""
+    cohort = matching._Cohort.build(mentors, mentees, weights, locks, forbids, criteria)
+    return cohort.proposal(solver(cohort))
+
+
+def dense(*cohort, **options):
+    return solve(matching._dense_assignment, *cohort, **options)
+
+
+def sparse(*cohort, **options):
+    return solve(matching._sparse_assignment, *cohort, **options)
+
+
+# The sparse solver with lists so short that a small cohort needs every step of it:
+# several rounds, mentees scored again, pairs added.
+STARVED = {"_MENTEE_CANDIDATES": 1, "_MENTOR_CANDIDATES": 1, "_NEAR": 0, "_NEAR_PAIRS": 1, "_BOUND_GROUPS": 2}
+
+
+def starved(*cohort, **options):
+    with patch.multiple(matching, **STARVED):
+        return sparse(*cohort, **options)
+
+
+SOLVERS = pytest.mark.parametrize("solver", [dense, sparse, starved])
+
+
+@SOLVERS
+@SMALL
+@given(cohort=cohorts())
+def test_the_engine_finds_the_best_of_all_feasible_assignments(solver, cohort):
+    mentors, mentees, forbids = cohort
+    forbids = {tuple(pair) for pair in forbids}
+    proposal = solver(mentors, mentees, forbids=forbids)
+    assert (len(proposal.pairs), proposal.total_score) == brute_force(mentors, mentees, forbids)
+
+
+@SOLVERS
+@SMALL
+@given(cohort=cohorts(most_mentees=10, most_mentors=5), chance=st.randoms(use_true_random=False))
+def test_every_proposal_keeps_the_rules_locks_forbids_and_capacities(solver, cohort, chance):
+    mentors, mentees, forbids = cohort
+    scores = allowed_scores(mentors, mentees, set(forbids))
+    room = {record["id"]: record["capacity"] for record in mentors}
+    locks = []
+    for (i, j) in sorted(scores):  # lock a few allowed pairs, within capacity, one per mentee
+        if chance.random() < 0.2 and room[mentors[i]["id"]] and mentees[j]["id"] not in {e for _, e in locks}:
+            room[mentors[i]["id"]] -= 1
+            locks.append([mentors[i]["id"], mentees[j]["id"]])
+    proposal = solver(mentors, mentees, locks=locks, forbids=forbids)
+    by_id = {record["id"]: record for record in mentors + mentees}
+    paired = pairs_of(proposal)
+    assert {tuple(lock) for lock in locks} <= paired
+    assert not paired & {tuple(pair) for pair in forbids}
+    for pair in proposal.pairs:
+        assert score_pair(by_id[pair.mentor_id], by_id[pair.mentee_id]) == (pair.score, list(
+            pair.reasons[1:] if [pair.mentor_id, pair.mentee_id] in locks else pair.reasons))
+    matched = [mentee_id for _, mentee_id in paired]
+    assert len(matched) == len(set(matched))
+    assert sorted(matched + [mentee.id for mentee in proposal.unmatched_mentees]) == sorted(e["id"] for e in mentees)
+    used = {record["id"]: sum(mentor_id == record["id"] for mentor_id, _ in paired) for record in mentors}
+    unused = {entry.mentor_id: entry.slots for entry in proposal.unused_capacity}
+    for record in mentors:
+        assert used[record["id"]] + unused.get(record["id"], 0) == record["capacity"]
+
+
+@SMALL
+@given(cohorts(most_mentees=6, most_mentors=4),
+       st.fixed_dictionaries({name: st.sampled_from([0, 0.5, 1, 7, 30]) for name in DEFAULT_WEIGHTS}))
+def test_the_cohort_matrix_agrees_with_score_pair_on_every_pair(cohort, weights):
+    # propose optimises over the vectorised matrix and explains with score_pair:
+    # the two must agree exactly, blocked pairs included.
+    mentors, mentees, forbids = cohort
+    if not any(weights.values()):
+        weights["interests"] = 1
+    assert_matrix_agrees_with_score_pair(matching._Cohort.build(mentors, mentees, weights, (), forbids))
+
+
+def test_the_cohort_matrix_agrees_with_score_pair_across_a_grid_of_cases():
+    regions = ["", "Lexington", " lexington", "Paducah"]
+    ways = [["email"], ["email", "in_person"], ["in_person", "phone"]]
+    mentors = [mentor(f"m{index}", region=region, communication=modes, library_type=kind, cross_type_ok=open_to_all,
+                      years_experience=years, interests=TOPICS[:index % 4 + 1])
+               for index, (region, modes, kind, open_to_all, years)
+               in enumerate(product(regions, ways, ["public", "academic"], [False, True], [3, 10]))]
+    mentees = [mentee(f"e{index}", region=region, communication=modes, library_type=kind, preferred_library_type=wish,
+                      years_experience=years, interests=TOPICS[index % 3:index % 3 + 2])
+               for index, (region, modes, kind, wish, years)
+               in enumerate(product(regions, ways, ["public", "academic"], ["any", "public"], [3, 8]))]
+    assert_matrix_agrees_with_score_pair(matching._Cohort.build(mentors, mentees, None, (), ()))
+
+
+def assert_matrix_agrees_with_score_pair(built) -> None:
+    matrix = built.pair_scores()
+    for j, mentee_record in enumerate(built.free_mentees):
+        for i, mentor_record in enumerate(built.mentors):
+            expected, _ = matching._score_pair(mentor_record, mentee_record, built.weights, built.forbidden,
+                                               built.criteria)
+            assert matrix[j, i] == (matching.BLOCKED if expected is None else expected)
+
+
+# --- Demo applicants ---------------------------------------------------------------
+
+def test_demo_applicants_are_synthetic_complete_and_repeatable():
+    applications = synthetic_applications(mentees=26, mentors=14)
+    assert applications == synthetic_applications(mentees=26, mentors=14)
+    for record in applications:
+        expected = {field.name for field in FIELDS if field.asks(record["role"])} | {"id"}
+        assert set(record) == expected
+        assert record["email"].endswith("@example.org")
+        assert 1 <= len(record["interests"]) <= 4 and 1 <= len(record["communication"]) <= 3
+    for role in ("mentor", "mentee"):
+        types = {record["library_type"] for record in applications if record["role"] == role}
+        assert types == {value for value, _ in LIBRARY_TYPES}
+    assert {record["capacity"] for record in synthetic_applications(5, 30, capacity=2) if "capacity" in record} == {2}
+
+
+# --- The sparse solver is exact: the same optimum as the dense one --------------------
+
+LIBRARY_SYSTEMS = {"kyvl": "KYVL", "solinet": "SOLINET", "ohiolink": "OhioLINK", "none": "none"}
+
+
+def random_cohort(seed: int, mentee_count: int) -> dict:
+    """A demo cohort with the committee's trimmings: mixed capacities, a matching question,
+    past partners, forbids and locks (each lock within the rules and the mentor's capacity)."""
+    chance = random.Random(seed)
+    mentors, mentees = demo_cohort(mentees=mentee_count, mentors=chance.randint(max(1, mentee_count // 4), mentee_count),
+                                   seed=seed, capacity=chance.choice([None, None, 1, 2, 3]))
+    rule = chance.choice([matching.SAME, matching.OVERLAP])
+    for record in mentors + mentees:
+        picks = chance.sample(sorted(LIBRARY_SYSTEMS), chance.randint(0, 2))
+        record["library_system"] = picks if rule == matching.OVERLAP else (picks[0] if picks else None)
+    criteria = (*CRITERIA, matching.question_criterion("library_system", "Which library system?", LIBRARY_SYSTEMS,
+                                                       rule, chance.choice([5, 20, 40])))
+    for record in chance.sample(mentees, len(mentees) // 10):
+        record["past_partners"] = [chance.choice(mentors)["id"]]
+    pairs = [(m["id"], e["id"]) for m in mentors for e in mentees]
+    forbids = chance.sample(pairs, min(len(pairs), chance.randint(0, mentee_count)))
+    room = {record["id"]: record["capacity"] for record in mentors}
+    by_id = {record["id"]: record for record in mentors + mentees}
+    locks, locked = [], set()
+    for mentor_id, mentee_id in chance.sample(pairs, min(len(pairs), 40)):
+        if (len(locks) < mentee_count // 8 and room[mentor_id] and mentee_id not in locked
+                and (mentor_id, mentee_id) not in forbids
+                and score_pair(by_id[mentor_id], by_id[mentee_id], criteria=criteria)[0] is not None):
+            room[mentor_id] -= 1
+            locked.add(mentee_id)
+            locks.append([mentor_id, mentee_id])
+    weights = None if chance.random() < 0.5 else {name: chance.choice([0, 1, 7.5, 30]) for name in DEFAULT_WEIGHTS}
+    if weights and not any(weights.values()):
+        weights["interests"] = 1
+    return {"mentors": mentors, "mentees": mentees, "criteria": criteria, "forbids": forbids, "locks": locks,
+            "weights": weights}
+
+
+def assert_same_optimum(sparse_proposal, dense_proposal) -> None:
+    assert (len(sparse_proposal.pairs), sparse_proposal.total_score) == (
+        len(dense_proposal.pairs), dense_proposal.total_score)
+    # A mentee left over by both is told the same; locks are kept by both.
+    sparse_reasons = {mentee.id: mentee.reason for mentee in sparse_proposal.unmatched_mentees}
+    dense_reasons = {mentee.id: mentee.reason for mentee in dense_proposal.unmatched_mentees}
+    for mentee_id in sparse_reasons.keys() & dense_reasons.keys():
+        assert sparse_reasons[mentee_id] == dense_reasons[mentee_id]
+    assert {p for p in pairs_of(sparse_proposal)} >= {
+        (pair.mentor_id, pair.mentee_id) for pair in dense_proposal.pairs if pair.reasons[0] == "locked by the committee"}
+
+
+@pytest.mark.parametrize("seed", range(50))
+def test_the_sparse_solver_finds_the_dense_optimum_on_demo_cohorts(seed):
+    cohort = random_cohort(seed, mentee_count=10 + seed * 3)
+    solver = starved if seed % 2 else sparse  # half of them through every step of column generation
+    mentors, mentees = cohort.pop("mentors"), cohort.pop("mentees")
+    assert_same_optimum(solver(mentors, mentees, **cohort), dense(mentors, mentees, **cohort))
+
+
+def test_the_duals_prove_an_optimum_against_every_pair():
+    # The certificate the sparse solver relies on: for an optimum, _duals gives u, v >= 0 with
+    # u + v >= BIG + score on every allowed pair, and their sum equals the optimum's worth.
+    cohort = random_cohort(3, mentee_count=80)
+    built = matching._Cohort.build(cohort["mentors"], cohort["mentees"], cohort["weights"], cohort["locks"],
+                                   cohort["forbids"], cohort["criteria"])
+    scores = built.pair_scores()
+    mentor_of = [-1] * scores.shape[0]
+    for row, column in matching._optimal_assignment(scores, built.capacity_left):
+        mentor_of[row] = column
+    import numpy as np
+
+    mentor_of = np.array(mentor_of)
+    rows, columns = np.nonzero(scores >= 0)
+    capacity = np.array(built.capacity_left)
+    big = 100 * min(len(mentor_of), int(capacity.sum())) + 1
+    value, price = matching._duals(len(mentor_of), len(capacity), (rows, columns, scores[rows, columns].astype(int)),
+                                   mentor_of, big)
+    assert (value >= 0).all() and (price >= 0).all()
+    assert (value[rows] + price[columns] >= big + scores[rows, columns]).all()
+    matched = np.flatnonzero(mentor_of >= 0)
+    worth = sum(big + int(scores[row, mentor_of[row]]) for row in matched)
+    assert int(value.sum() + (capacity * price).sum()) == worth
+
+
+@pytest.mark.parametrize("solver", [sparse, starved])
+def test_the_sparse_solver_explains_a_cohort_where_every_pair_is_ruled_out(solver):
+    mentors = [mentor("m", communication=["phone"]), mentor("n", years_experience=1, capacity=2)]
+    mentees = [mentee("a"), mentee("b", communication=["phone"], years_experience=20)]
+    proposal = solver(mentors, mentees, forbids=[["m", "b"]])
+    assert proposal.as_dict() == dense(mentors, mentees, forbids=[["m", "b"]]).as_dict()
+    assert not proposal.pairs and len(proposal.unused_capacity) == 2
+
+
+def test_the_sparse_solver_never_builds_the_mentees_by_mentors_matrix(monkeypatch):
+    def refuse(self):
+        raise AssertionError("the dense matrix was built")
+
+    monkeypatch.setattr(matching._Cohort, "pair_scores", refuse)
+    cohort = random_cohort(5, mentee_count=60)
+    mentors, mentees = cohort.pop("mentors"), cohort.pop("mentees")
+    proposal = starved(mentors, mentees, **cohort)
+    assert proposal.pairs
+
+
+def test_propose_takes_the_sparse_solver_from_the_crossover_on(monkeypatch):
+    mentors, mentees = demo_cohort(mentees=30, mentors=12, seed=4)
+    calls = []
+    monkeypatch.setattr(matching, "_sparse_assignment", lambda cohort: calls.append(cohort) or [])
+    small = propose(mentors, mentees)
+    assert not calls and small.pairs
+    monkeypatch.setattr(matching, "_SPARSE_FROM_CELLS", 30 * 12)
+    propose(mentors, mentees)
+    assert len(calls) == 1
+
+
+def test_scores_agree_when_every_table_is_built_chunk_by_chunk(monkeypatch):
+    # Criteria with many key values get a table per chunk, and chunks of a few rows
+    # exercise the cached denominators: the scores must not change.
+    cohort = random_cohort(8, mentee_count=70)
+    built = matching._Cohort.build(cohort["mentors"], cohort["mentees"], cohort["weights"], (), cohort["forbids"],
+                                   cohort["criteria"])
+    whole = built.pair_scores()
+    monkeypatch.setattr(matching, "_TABLE_CELLS", 1)
+    monkeypatch.setattr(matching, "_CHUNK_CELLS", 50)
+    assert (built.pair_scores() == whole).all()
+    assert_matrix_agrees_with_score_pair(built)
