@@ -18,8 +18,8 @@ from chalicelib.domain.validation import EMAIL_PATTERN
 from chalicelib.pages import web
 from chalicelib.pages.sign_in import UPLOAD_LIMIT
 from chalicelib.services import alerts, committee, mail, membership, retention, settings_store
-from chalicelib.services.application_review import act_on_application
-from chalicelib.services.applications import STATUSES, application_record, get_application
+from chalicelib.services.application_review import act_on_application, cohort_is_open
+from chalicelib.services.applications import STATUSES, Status, application_record, get_application
 from chalicelib.services.committee import Session
 
 ROLE_VALUES = tuple(value for value, _ in ROLES)
@@ -73,32 +73,60 @@ def answered_form(application: Application) -> tuple[int, tuple]:
 
 
 @web.html_route
-def application_page(session: Session, application_id: str, flash: str = "", problem: str = "", status: int = 200) -> web.Answer:
+def application_page(session: Session, application_id: str, problem: str = "", status: int = 200,
+                     confirm_withdrawal: bool = False, reason: str = "", done: str = "") -> web.Answer:
     application = get_application(application_id)
     form_version, fields = answered_form(application)
+    name = application.answers.get("name", "The applicant")
+    flash = {"withdraw": f"The application is withdrawn, and {name} has been told in a short mail.",
+             "undo_withdraw": f"The withdrawal is undone: {name}'s application is back in the cohort."}.get(done, "")
     return web.admin_page("pages/admin/application.html", session, status=status, application=application_record(application),
-                 fields=fields, form_version=form_version, flash=flash, problem=problem)
+                 fields=fields, form_version=form_version, flash=flash, problem=problem,
+                 pending_because=pending_reasons(application), confirm_withdrawal=confirm_withdrawal, reason=reason,
+                 can_undo=application.status == Status.WITHDRAWN and cohort_is_open(application.cohort))
+
+
+def pending_reasons(application: Application) -> list[str]:
+    """Why an application waits for verification, in the committee's words; empty when it does not."""
+    if application.status != Status.PENDING_VERIFICATION:
+        return []
+    reasons = []
+    if application.email_confirmed_at is None:
+        reasons.append("The applicant has not confirmed their email address yet: the confirmation mail asks them to.")
+    if membership.current_roster() is None:
+        reasons.append("No member roster is loaded yet: load one on the roster page, or mark the applicant as a member.")
+    elif not membership.on_roster(application.membership_id, application.email):
+        reasons.append(f"Neither the membership number {application.membership_id or '(none given)'} nor the address "
+                       f"{application.email} is on the current member roster (or the membership has expired). "
+                       "Check the number with them, or mark them as a member if you know they are one.")
+    return reasons
 
 
 @web.html_route
 def application_action_form(session: Session, application_id: str, raw_body: bytes) -> web.Answer:
-    values = web.decode_form(raw_body)
+    values = {name: items[0] for name, items in web.decode_form(raw_body).items()}
     get_application(application_id)  # an unknown application is "not found", not a problem on its page
+    action = values.get("action", "")
+    if action == "withdraw" and values.get("confirm") != "yes":  # the first press asks to confirm, with a reason
+        return application_page(session, application_id, confirm_withdrawal=True, reason=values.get("reason", ""))
     try:
-        act_on_application(session.email, application_id, values.get("action", [""])[0], values.get("capacity", [None])[0])
+        act_on_application(session.email, application_id, action, values.get("capacity"), values.get("reason"))
     except Refused as refusal:
-        return application_page(session, application_id, problem=refusal.message, status=web.status_of(refusal))
-    return web.redirect(f"/admin/applications/{application_id}")
+        return application_page(session, application_id, problem=refusal.message, status=web.status_of(refusal),
+                                confirm_withdrawal=action == "withdraw", reason=values.get("reason", ""))
+    done = f"?done={action}" if action in ("withdraw", "undo_withdraw") else ""
+    return web.redirect(f"/admin/applications/{application_id}{done}")
 
 
 @web.json_route
 def application_action_json(session: Session, application_id: str, raw_body: bytes) -> web.Answer:
     document = web.decode_json(raw_body)
     if not isinstance(document, dict):
-        raise Invalid('Send {"action": "mark_eligible" | "withdraw" | "set_capacity", "capacity"?: n}.')
-    capacity = document.get("capacity")
+        raise Invalid('Send {"action": "mark_eligible" | "withdraw" | "undo_withdraw" | "set_capacity", '
+                      '"reason"?: "...", "capacity"?: n}.')
+    capacity, reason = document.get("capacity"), document.get("reason")
     application = act_on_application(session.email, application_id, str(document.get("action", "")),
-                                     None if capacity is None else str(capacity))
+                                     None if capacity is None else str(capacity), reason if isinstance(reason, str) else None)
     return web.json_answer(application_record(application))
 
 

@@ -6,6 +6,7 @@ a request needs a live session, and a form post needs that session's CSRF token.
 from __future__ import annotations
 
 import hmac
+from urllib.parse import urlencode, urlsplit
 
 from chalicelib.domain import tokens
 from chalicelib.domain.refusals import Refused
@@ -16,10 +17,36 @@ from chalicelib.services.committee import Session
 CSRF_FIELD = "csrf_token"
 OPEN_PATHS = ("/admin/login", "/admin/login/{token}")
 UPLOAD_LIMIT = 5 * 1024 * 1024  # a roster of some 20,000 members
+RETURN_FIELD = "next"
+MAX_RETURN_PATH = 500
 
 
+def safe_return_path(value: str | None) -> str:
+    """The admin page to go back to after signing in, if `value` is one: a path on this
+    site under /admin (not the sign-in pages). Anything else, such as another site
+    ("//evil.example", "https://...", "/\\evil"), is "" and the member lands on the dashboard."""
+    if not value or len(value) > MAX_RETURN_PATH or not value.isprintable() or "\\" in value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith("//"):
+        return ""
+    if parts.path != "/admin" and not parts.path.startswith("/admin/") or parts.path.startswith("/admin/login") \
+            or parts.path.startswith("/admin/api/"):
+        return ""
+    return value
 
-def guard(path: str, method: str, headers, raw_body: bytes | None) -> Session | web.Answer | None:
+
+def _to_sign_in(path: str, method: str, query: dict | None, ended: bool) -> web.Answer:
+    """Send a visitor without a live session to the sign-in page, remembering the page they
+    asked for (a form's page, not the form post) and saying so when their session ended."""
+    asked = path + (f"?{urlencode(query)}" if query and method == "GET" else "")
+    wanted = {RETURN_FIELD: asked} if safe_return_path(asked) and asked != "/admin" else {}
+    if ended:
+        wanted["ended"] = "1"
+    return web.redirect("/admin/login" + (f"?{urlencode(wanted)}" if wanted else ""))
+
+
+def guard(path: str, method: str, headers, raw_body: bytes | None, query: dict | None = None) -> Session | web.Answer | None:
     """None for routes outside the admin area (or its sign-in pages); the
     session for a signed-in member; otherwise the refusal to send."""
     if not path.startswith("/admin") or path in OPEN_PATHS:
@@ -29,24 +56,27 @@ def guard(path: str, method: str, headers, raw_body: bytes | None) -> Session | 
     if session is None:
         if is_api:
             return web.json_answer({"errors": {"_body": "Sign in as a committee member first."}}, status=401)
-        return web.redirect("/admin/login")
+        return _to_sign_in(path, method, query, ended=committee.COOKIE in (headers.get("cookie") or ""))
     if method == "POST" and not is_api:
         content_type = headers.get("content-type", "")
         limit = UPLOAD_LIMIT if content_type.startswith("multipart/form-data") else web.MAX_BODY_BYTES
         try:
             submitted = web.decode_submission(raw_body, content_type, limit)
         except Refused as refusal:
-            return web.refusal_page(refusal)
+            return web.refusal_page(refusal, admin=True)
         if not hmac.compare_digest(submitted.get(CSRF_FIELD, [""])[0], session.csrf_token):
             return web.page("pages/error.html", status=403, heading="Please try again",
-                            message="This form was open too long or came from somewhere else. Reload the page and send it again.")
+                            message="This form was open too long or came from somewhere else. Reload the page and send it again.",
+                            back=("/admin", "Back to the dashboard"))
     return session
 
 
 # Web answers for the sign-in pages.
 
-def login_page(sent: bool = False, problem: str = "", status: int = 200) -> web.Answer:
-    return web.page("pages/admin/login.html", status=status, sent=sent, problem=problem)
+def login_page(sent: bool = False, problem: str = "", status: int = 200, query: dict | None = None) -> web.Answer:
+    query = query or {}
+    return web.page("pages/admin/login.html", status=status, sent=sent, problem=problem,
+                    return_to=safe_return_path(query.get(RETURN_FIELD)), ended=query.get("ended") == "1")
 
 
 def login_request(raw_body: bytes, content_type: str) -> web.Answer:
@@ -54,28 +84,35 @@ def login_request(raw_body: bytes, content_type: str) -> web.Answer:
     try:
         if content_type.startswith("application/json"):
             document = web.decode_json(raw_body)
-            email = document.get("email", "") if isinstance(document, dict) else ""
+            document = document if isinstance(document, dict) else {}
+            email, return_to = document.get("email", ""), document.get(RETURN_FIELD)
         else:
-            email = web.decode_form(raw_body).get("email", [""])[0]
+            form = web.decode_form(raw_body)
+            email, return_to = form.get("email", [""])[0], form.get(RETURN_FIELD, [""])[0]
     except Refused as refusal:
         return web.refusal_json(refusal)
-    committee.request_sign_in(email if isinstance(email, str) else "")
+    committee.request_sign_in(email if isinstance(email, str) else "",
+                              safe_return_path(return_to if isinstance(return_to, str) else ""))
     message = "If that address belongs to a committee member, a sign-in link is on its way. It works once, for 15 minutes."
     if content_type.startswith("application/json"):
         return web.json_answer({"message": message}, status=202)
     return login_page(sent=True)
 
 
-def confirm_sign_in_page(link_token: str) -> web.Answer:
-    return web.page("pages/admin/login_confirm.html", token=link_token)
+def confirm_sign_in_page(link_token: str, query: dict | None = None) -> web.Answer:
+    return web.page("pages/admin/login_confirm.html", token=link_token,
+                    return_to=safe_return_path((query or {}).get(RETURN_FIELD)))
 
 
-def complete_sign_in(link_token: str) -> web.Answer:
+def complete_sign_in(link_token: str, raw_body: bytes | None = None) -> web.Answer:
     try:
+        return_to = safe_return_path(web.decode_form(raw_body).get(RETURN_FIELD, [""])[0])
         _, cookie = committee.sign_in(link_token)
     except tokens.TokenError as error:
         return login_page(problem=str(error), status=web.status_of(error))
-    answer = web.redirect("/admin")
+    except Refused as refusal:
+        return web.refusal_page(refusal)
+    answer = web.redirect(return_to or "/admin")
     answer.headers["Set-Cookie"] = cookie
     return answer
 

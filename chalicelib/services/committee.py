@@ -94,8 +94,9 @@ def remove_member(by: Session, email: str) -> None:
 
 # Sign-in links and sessions.
 
-def request_sign_in(email: str) -> None:
-    """Mail a sign-in link if the address is a member's; say nothing either way."""
+def request_sign_in(email: str, return_to: str = "") -> None:
+    """Mail a sign-in link if the address is a member's; say nothing either way. The link
+    leads back to `return_to` (an admin path the page has checked) once used."""
     email = email.strip().lower()
     if not email or not on_committee(email):
         log.info("sign-in requested for an address that is not on the committee")
@@ -105,7 +106,8 @@ def request_sign_in(email: str) -> None:
     link_token = tokens.make_for_id(signing_key(), "login", link_id, now, SIGN_IN_LIFETIME)
     with transaction() as write:
         write.save(Claim(key=f"signin#{link_id}", owner=email, expires_at=now + SIGN_IN_LIFETIME))
-        queued = mail.queue(write, mail.compose("sign_in", (email,), {"sign_in_token": link_token}))
+        queued = mail.queue(write, mail.compose("sign_in", (email,), {"sign_in_token": link_token,
+                                                                      "return_to": return_to}))
     mail.send_queued(queued)
 
 

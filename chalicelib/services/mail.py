@@ -67,7 +67,8 @@ def compose(template: str, to: tuple[str, ...], context: dict, reply_to: tuple[s
     """Render the mail with the context: the committee's subject and text when they changed
     this mail in the cohort's settings (the open cohort's when none is named), the HTML
     part derived from that text; otherwise mail/<template>.{subject.txt,txt,html}."""
-    context = {"base_url": settings().base_url, "committee_address": settings().committee_address, **context}
+    context = mail_catalogue.plain_placeholders(
+        {"base_url": settings().base_url, "committee_address": settings().committee_address, **context})
     edited = mail_catalogue.edited_mail(settings_store.of(cohort).document, template)
     if edited is not None:
         try:
@@ -77,12 +78,13 @@ def compose(template: str, to: tuple[str, ...], context: dict, reply_to: tuple[s
         else:
             html = render("mail/_edited.html", subject=subject, paragraphs=mail_catalogue.paragraphs(text), **context)
             return Mail(template=template, to=to, subject=subject, text=text, html=html, reply_to=reply_to)
-    subject = " ".join(render(f"mail/{template}.subject.txt", **context).split())
+    subject_file, text_file = mail_catalogue.system_files(template, context)
+    subject = " ".join(render(f"mail/{subject_file}", **context).split())
     return Mail(
         template=template,
         to=to,
         subject=subject,
-        text=render(f"mail/{template}.txt", **context),
+        text=mail_catalogue.tidy_text(render(f"mail/{text_file}", **context)),
         html=render(f"mail/{template}.html", subject=subject, **context),
         reply_to=reply_to,
     )

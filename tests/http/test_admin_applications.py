@@ -96,7 +96,8 @@ def test_the_committee_marks_eligible_changes_capacity_and_withdraws(client, com
     assert again.status_code == 409
     assert client.http.post(url, headers=headers, body=b'{"action": "set_capacity", "capacity": 3}').json_body["answers"]["capacity"] == 3
     assert client.http.post(url, headers=headers, body=b'{"action": "set_capacity", "capacity": 9}').status_code == 400
-    assert client.http.post(url, headers=headers, body=b'{"action": "withdraw"}').json_body["status"] == "withdrawn"
+    assert client.http.post(url, headers=headers, body=b'{"action": "withdraw"}').status_code == 400  # no reason
+    assert client.http.post(url, headers=headers, body=b'{"action": "withdraw", "reason": "Moved away"}').json_body["status"] == "withdrawn"
     # Withdrawn is not live: the person can apply again.
     assert intake.submit(as_form(valid_answers("mentor"))).id != mentor.id
     actions = {entry.action for entry in AuditEntry.scan()}
