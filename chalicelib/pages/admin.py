@@ -130,14 +130,27 @@ def application_action_json(session: Session, application_id: str, raw_body: byt
     return web.json_answer(application_record(application))
 
 
-def roster_page(session: Session, problems: list[str] = (), flash: str = "", status: int = 200) -> web.Answer:
-    return web.admin_page("pages/admin/roster.html", session, status=status, problems=problems, flash=flash)
+ROSTER_SAMPLE_ROWS = 5
+
+
+def roster_page(session: Session, problems: list[str] = (), flash: str = "", status: int = 200,
+                preview: dict | None = None) -> web.Answer:
+    return web.admin_page("pages/admin/roster.html", session, status=status, problems=problems, flash=flash,
+                          loaded=membership.roster_summary(), preview=preview)
 
 
 def roster_upload(session: Session, raw_body: bytes, content_type: str) -> web.Answer:
+    """Two steps: an uploaded file is read and shown (the column mapping, the count, the first
+    rows) with nothing replaced; the confirmation sends the same text back to load it."""
     try:
-        files = web.decode_multipart(raw_body, content_type, UPLOAD_LIMIT).get("roster", [""])
-        result = membership.load_roster(session.email, files[0])
+        fields = web.decode_multipart(raw_body, content_type, UPLOAD_LIMIT)
+        if fields.get("confirm", [""])[0] == "yes":
+            result = membership.load_roster(session.email, fields.get("roster_text", [""])[0])
+        else:
+            text = fields.get("roster", [""])[0]
+            read = membership.preview_roster(text)
+            return roster_page(session, preview={"text": text, "mapping": read.mapping, "members": len(read.rows),
+                                                 "rows": read.rows[:ROSTER_SAMPLE_ROWS]})
     except RosterInvalid as refusal:
         return roster_page(session, refusal.problems, status=web.status_of(refusal))
     except Refused as refusal:

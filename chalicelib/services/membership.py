@@ -13,8 +13,8 @@ from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.services import audit
 from chalicelib.domain import clock
-from chalicelib.adapters.models import Application, Claim, Member
-from chalicelib.domain.roster import RosterRow, normalise_membership_id, parse_roster
+from chalicelib.adapters.models import Application, AuditEntry, Claim, Member
+from chalicelib.domain.roster import RosterRead, RosterRow, normalise_membership_id, read_roster
 from chalicelib.domain.refusals import Conflict
 from chalicelib.adapters.store import open_cohort, transaction
 from chalicelib.services.applications import Status
@@ -22,6 +22,7 @@ from chalicelib.services.applications import Status
 log = logging.getLogger(__name__)
 
 CURRENT_ROSTER = "roster#current"
+ROSTER_REPLACED = "roster_replaced"
 
 
 def current_roster() -> str | None:
@@ -68,7 +69,7 @@ def replace_roster(rows: list[RosterRow], by: str) -> int:
     try:
         with transaction() as write:
             write.save(pointer, condition=unchanged)
-            write.save(audit.entry(by, "roster_replaced", details={"members": len(rows)}))
+            write.save(audit.entry(by, ROSTER_REPLACED, version, details={"members": len(rows)}))
     except TransactWriteError:
         _delete_version(version)
         raise Conflict("Another roster was loaded at the same moment. Please load yours again.") from None
@@ -99,8 +100,27 @@ def recheck_pending(cohort_id: str) -> int:
     return newly_eligible
 
 
+def roster_summary() -> dict | None:
+    """The roster in use: how many members, when it was loaded and by whom (from its audit entry,
+    written with it); None when none is loaded."""
+    version = current_roster()
+    if version is None:
+        return None
+    loaded_at = version.split("#", 1)[0]
+    found = AuditEntry.query(loaded_at[:7], AuditEntry.at_id >= loaded_at,
+                             filter_condition=AuditEntry.action == ROSTER_REPLACED)
+    entry = next((entry for entry in found if entry.target in (version, None)), None)
+    return {"loaded_at": loaded_at, "loaded_by": entry.member if entry else None,
+            "members": (entry.details or {}).get("members") if entry else None}
+
+
+def preview_roster(csv_text: str) -> RosterRead:
+    """The roster as it would be loaded, and the column mapping it was read with; nothing is stored."""
+    return read_roster(csv_text)
+
+
 def load_roster(by: str, csv_text: str) -> dict:
     """Replace the roster from the committee's CSV, then re-check the open cohort's waiting applications."""
-    members = replace_roster(parse_roster(csv_text), by=by)
+    members = replace_roster(read_roster(csv_text).rows, by=by)
     cohort = open_cohort()
     return {"members": members, "newly_eligible": recheck_pending(cohort.id) if cohort else 0}
