@@ -103,7 +103,9 @@ class ParkedMailIndex(GlobalSecondaryIndex["OutboxMail"]):
 
 
 class OutboxMail(Model):
-    """A composed mail waiting to be sent, or the record that it was (or that it was given up on)."""
+    """A composed mail waiting to be sent, or the record that it was (or that it was given up on);
+    or, in the `requested` queue, a mail asked for and not composed yet (a sign-in link: see
+    services/committee.py)."""
 
     class Meta(_Meta):
         table_name = table_name("outbox")
@@ -123,6 +125,7 @@ class OutboxMail(Model):
     sent_at = UTCDateTimeAttribute(null=True)
     ses_message_id = UnicodeAttribute(null=True)
     parked = UnicodeAttribute(null=True)  # mail.PARKED while the committee is shown it; the content is gone
+    request_detail = UnicodeAttribute(null=True)  # a request's one detail: the admin page a sign-in link returns to
     expires_at = TTLAttribute(null=True)
 
     pending = PendingMailIndex()
@@ -424,8 +427,8 @@ class SettingsVersion(Model):
 
 
 class MailQuota(Model):
-    """How many mails of one kind went to one address in one hour. Keyed by an HMAC of the
-    address, so the table holds no address; it expires with its hour."""
+    """How many mails of one kind went to one address in one hour (see services/quota.py). Keyed by
+    an HMAC of the address, so the table holds no address; it expires after its hour."""
 
     class Meta(_Meta):
         table_name = table_name("quotas")

@@ -17,12 +17,13 @@ from typing import Any
 
 from chalicelib.domain import lifecycle
 from chalicelib.domain.refusals import Invalid
+from chalicelib.domain.templating import OUTPUT_LIMIT, SUBJECT_LIMIT, TemplateLimit, worst_case
+from chalicelib.domain.limits import MAX_TOPICS
 from chalicelib.domain.mail_catalogue import (MAILS, default_mail, kept_problem, mail_sample, missing_placeholder,
-                                              normal_text, template_problem)
+                                              normal_text, render_mail, template_problem, too_large)
 from chalicelib.domain.settings_document import (ASKED, CHOICE_KINDS, CORE_FIELDS, KINDS, META_KEYS, PARTS,
                                                  QUESTION_KEYS, RESERVED_NAMES, RULES, SCHEDULE_LABELS)
 
-MAX_TOPICS = 64  # the matching engine's bit masks
 MAX_QUESTIONS = 40
 MAX_CHOICES = 50
 MAX_LABEL = 300
@@ -48,7 +49,7 @@ def validate(document: Any, previous: Mapping | None = None) -> dict:
         raise SettingsInvalid({"_body": "Send the settings as one JSON object with: " + ", ".join(PARTS) + "."})
     for key in document:
         if key not in PARTS and key not in META_KEYS:
-            errors[str(key)] = f"Unknown part of the settings. The parts are: {', '.join(PARTS)}."
+            errors[str(key) or "_body"] = f"Unknown part of the settings. The parts are: {', '.join(PARTS)}."
     clean: dict[str, Any] = {}
     for part in PARTS:
         if part not in document:
@@ -250,12 +251,18 @@ def _check_mail(value: Any, part: str, errors: dict, previous: Mapping | None = 
         before = saved_before.get(name) or {}
         for field, source in kept_text.items():
             variant_sample = {**sample, mail.split.key: field.partition("_")[2]} if "_" in field else sample
-            problem = f"{at}.{field}" not in errors and template_problem(source, variant_sample)
+            limit = SUBJECT_LIMIT if field.startswith("subject") else OUTPUT_LIMIT
+            problem = f"{at}.{field}" not in errors and template_problem(source, variant_sample, limit)
             if not problem and field.startswith("body") and source != before.get(field, before.get("body")):
                 missing = missing_placeholder(name, source)
                 problem = missing and kept_problem(missing)
             if problem:
                 errors[f"{at}.{field}"] = problem
+        if len(kept_text) == len(mail.fields()) and not any(location.startswith(f"{at}.") for location in errors):
+            try:  # the HTML part, made from the text, has its own limit
+                render_mail(name, kept_text, worst_case(sample))
+            except TemplateLimit as reached:
+                errors[f"{at}.{mail.field_for('body', sample)}"] = too_large(reached)
         clean[name] = kept_text
     return clean
 

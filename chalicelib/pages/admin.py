@@ -10,7 +10,7 @@ from collections import Counter
 from chalicelib.adapters.config import settings
 from chalicelib.adapters.models import Application, Cohort
 from chalicelib.adapters.store import cohort_applications, cohort_or_open, open_cohort, required_cohort
-from chalicelib.domain import settings_document
+from chalicelib.domain import limits, settings_document
 from chalicelib.domain.refusals import Invalid, Refused, TooLarge
 from chalicelib.domain.roster import RosterInvalid
 from chalicelib.domain.schema import ROLES
@@ -18,7 +18,7 @@ from chalicelib.domain.validation import EMAIL_PATTERN
 from chalicelib.pages import web
 from chalicelib.pages.sign_in import UPLOAD_LIMIT
 from chalicelib.services import alerts, committee, mail, membership, retention, settings_store
-from chalicelib.services.application_review import act_on_application, cohort_is_open
+from chalicelib.services.application_review import MAX_REASON, act_on_application, cohort_is_open
 from chalicelib.services.applications import STATUSES, Status, application_record, get_application
 from chalicelib.services.committee import Session
 
@@ -80,8 +80,9 @@ def application_page(session: Session, application_id: str, problem: str = "", s
     name = application.answers.get("name", "The applicant")
     flash = {"withdraw": f"The application is withdrawn, and {name} has been told in a short mail.",
              "undo_withdraw": f"The withdrawal is undone: {name}'s application is back in the cohort."}.get(done, "")
+    low, high = limits.CAPACITY
     return web.admin_page("pages/admin/application.html", session, status=status, application=application_record(application),
-                 fields=fields, form_version=form_version, flash=flash, problem=problem,
+                 fields=fields, form_version=form_version, flash=flash, problem=problem, capacities=range(low, high + 1),
                  pending_because=pending_reasons(application), confirm_withdrawal=confirm_withdrawal, reason=reason,
                  can_undo=application.status == Status.WITHDRAWN and cohort_is_open(application.cohort))
 
@@ -110,7 +111,8 @@ def application_action_form(session: Session, application_id: str, raw_body: byt
     if action == "withdraw" and values.get("confirm") != "yes":  # the first press asks to confirm, with a reason
         return application_page(session, application_id, confirm_withdrawal=True, reason=values.get("reason", ""))
     try:
-        act_on_application(session.email, application_id, action, values.get("capacity"), values.get("reason"))
+        act_on_application(session.email, application_id, *_action_and_capacity(action, values.get("capacity")),
+                           reason=values.get("reason"))
     except Refused as refusal:
         return application_page(session, application_id, problem=refusal.message, status=web.status_of(refusal),
                                 confirm_withdrawal=action == "withdraw", reason=values.get("reason", ""))
@@ -124,10 +126,17 @@ def application_action_json(session: Session, application_id: str, raw_body: byt
     if not isinstance(document, dict):
         raise Invalid('Send {"action": "mark_eligible" | "withdraw" | "undo_withdraw" | "set_capacity", '
                       '"reason"?: "...", "capacity"?: n}.')
-    capacity, reason = document.get("capacity"), document.get("reason")
-    application = act_on_application(session.email, application_id, str(document.get("action", "")),
-                                     None if capacity is None else str(capacity), reason if isinstance(reason, str) else None)
+    application = act_on_application(session.email, application_id,
+                                     *_action_and_capacity(document.get("action"), document.get("capacity")),
+                                     reason=limits.text(document.get("reason"), "reason", MAX_REASON, what="the reason"))
     return web.json_answer(application_record(application))
+
+
+def _action_and_capacity(action, capacity) -> tuple[str, int | None]:
+    action = limits.text(action, "action", 20, what="the action")
+    if action != "set_capacity":
+        return action, None
+    return action, limits.whole_number(capacity, "capacity", limits.CAPACITY, "the number of mentees")
 
 
 ROSTER_SAMPLE_ROWS = 5
@@ -163,7 +172,7 @@ def roster_upload(session: Session, raw_body: bytes, content_type: str) -> web.A
 def roster_put(session: Session, raw_body: bytes) -> web.Answer:
     if len(raw_body or b"") > UPLOAD_LIMIT:
         raise TooLarge("The roster is too large: keep it under 5 MB.")
-    return web.json_answer(membership.load_roster(session.email, web.decode_text_file(raw_body or b"")))
+    return web.json_answer(membership.load_roster(session.email, web.decode_text_file(raw_body or b"", "roster")))
 
 
 def committee_page(session: Session, flash: str = "", problem: str = "", status: int = 200) -> web.Answer:
@@ -194,11 +203,12 @@ def cohorts_page(session: Session, flash: str = "", problem: str = "", status: i
 
 def _cohort_change(session: Session, change: str, values: dict) -> str:
     if change == "open":
-        cohort = retention.open_cohort_named(session.email, str(values.get("id", "")), str(values.get("name", "")))
+        cohort = retention.open_cohort_named(session.email, limits.text(values.get("id"), "id", 40, what="the cohort's id"),
+                                             limits.text(values.get("name"), "name", 100, what="the cohort's name"))
         return f"Cohort {cohort.name} is open for applications."
     if values.get("confirm") not in ("yes", True):
         raise Invalid("Tick the box to confirm: closing a cohort cannot be undone.", field="confirm")
-    expires = retention.close_cohort(session.email, str(values.get("cohort", "")))
+    expires = retention.close_cohort(session.email, limits.text(values.get("cohort"), "cohort", 40, what="the cohort"))
     return f"The cohort is closed. Its personal data will be deleted on {expires.date().isoformat()}; the report is kept."
 
 

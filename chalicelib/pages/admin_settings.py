@@ -18,7 +18,6 @@ from chalicelib.adapters.models import Cohort
 from chalicelib.adapters.store import cohort_or_open, required_cohort
 from chalicelib.domain.settings_validation import SettingsInvalid
 from chalicelib.domain.refusals import Conflict, Invalid, NotFound
-from chalicelib.domain.templating import render
 
 MAX_SETTINGS_BYTES = 512 * 1024
 # The editor pages, by the path they have under /admin/settings/, and the part each edits.
@@ -48,7 +47,7 @@ def settings_json(query: dict) -> web.Answer:
     number = query.get("version")
     if number is None:
         return web.json_answer(settings_store.current(cohort.id).as_json())
-    if not number.isdigit():
+    if not _is_whole(number):
         raise Invalid("Give a version number.", field="version")
     try:
         return web.json_answer(settings_store.version(cohort.id, int(number)).as_json())
@@ -120,7 +119,7 @@ def editor_form(session: Session, editor: str, raw_body: bytes) -> web.Answer:
         return _preview(session, editor, cohort, saved, rows, document, positions, mail_name)
     version = _first(form, "version")
     try:
-        new = settings_store.save(cohort.id, document, session.email, int(version) if version.isdigit() else None)
+        new = settings_store.save(cohort.id, document, session.email, int(version) if _is_whole(version) else None)
     except SettingsInvalid as invalid:
         return _editor(session, editor, cohort, saved, rows, _errors_by_row(invalid.errors, positions), status=400,
                        mail_name=mail_name)
@@ -164,8 +163,7 @@ def _mail_previews(mail_name: str, text: dict) -> list[dict]:
     shown = []
     for value, label in variants:
         sample = {**mail_catalogue.mail_sample(mail_name), **({mail.split.key: value} if value else {})}
-        subject, body = mail_catalogue.render_mail(mail_name, text, sample)
-        html = render("mail/_edited.html", subject=subject, paragraphs=mail_catalogue.paragraphs(body), **sample)
+        subject, body, html = mail_catalogue.render_mail(mail_name, text, sample)
         shown.append({"label": label, "subject": subject, "text": body,
                       "html": html[html.index("<body"):html.rindex("</body>")].split(">", 1)[1]})
     return shown
@@ -218,7 +216,7 @@ def _number_text(number) -> str:
 
 def _rows_from_form(editor: str, form: dict):
     if editor == "topics" or editor in QUESTION_EDITORS:
-        count = int(_first(form, "rows")) if _first(form, "rows").isdigit() else 0
+        count = int(_first(form, "rows")) if _is_whole(_first(form, "rows")) else 0
         keys = ("value", "label", "retired") if editor == "topics" else (
             "name", "label", "kind", "asked", "required", "hint", "choices", "rule", "weight", "remove")
         flags = ("retired", "required", "remove")
@@ -273,7 +271,7 @@ def _questions_from_rows(rows: list[dict], before: dict[str, dict]) -> tuple[lis
         matching = None
         if row["rule"]:
             weight = row["weight"].strip()
-            matching = {"rule": row["rule"], "weight": (int(weight) if weight.isdigit() else float(weight))
+            matching = {"rule": row["rule"], "weight": (int(weight) if _is_whole(weight) else float(weight))
                         if _is_number(weight) else weight}
         items.append({"name": name, "label": row["label"], "kind": row["kind"], "asked": row["asked"],
                       "required": row["required"], "hint": row["hint"], "choices": choices, "matching": matching})
@@ -282,14 +280,19 @@ def _questions_from_rows(rows: list[dict], before: dict[str, dict]) -> tuple[lis
 
 
 def _is_number(text: str) -> bool:
-    return bool(re.fullmatch(r"\d+(\.\d+)?", text))
+    return bool(re.fullmatch(r"[0-9]{1,9}(\.[0-9]{1,9})?", text))
+
+
+def _is_whole(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes "²", which int() refuses."""
+    return bool(re.fullmatch(r"[0-9]{1,9}", text))
 
 
 def _schedule_value(name: str, text: str):
     if name == "evaluation_reminder_days":
         days = [day for day in re.split(r"[\s,;]+", text.strip()) if day]
-        return [int(day) if day.isdigit() else day for day in days]
-    return int(text.strip()) if text.strip().isdigit() else text
+        return [int(day) if _is_whole(day) else day for day in days]
+    return int(text.strip()) if _is_whole(text.strip()) else text
 
 
 def _errors_by_row(errors: dict[str, str], positions: list[int]) -> dict:

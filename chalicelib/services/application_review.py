@@ -7,7 +7,6 @@ from pynamodb.exceptions import TransactWriteError
 from chalicelib.adapters.models import Application, Claim, Cohort
 from chalicelib.adapters.store import transaction
 from chalicelib.domain.refusals import Conflict, Invalid
-from chalicelib.domain.schema import FIELDS_BY_NAME
 from chalicelib.services import audit, mail, membership, pairings
 from chalicelib.services.applications import Status, claim_key, get_application
 
@@ -32,9 +31,11 @@ def cohort_is_open(cohort_id: str) -> bool:
         return False
 
 
-def act_on_application(by: str, application_id: str, action: str, capacity: str | None = None,
+def act_on_application(by: str, application_id: str, action: str, capacity: int | None = None,
                        reason: str | None = None) -> Application:
-    """Mark eligible by hand, withdraw (with a reason), undo a withdrawal, or change a mentor's capacity."""
+    """Mark eligible by hand, withdraw (with a reason), undo a withdrawal, or change a mentor's capacity
+    (checked at the edge against limits.CAPACITY: the committee may give a mentor more places than
+    the form offers)."""
     application = get_application(application_id)
     if action == "undo_withdraw":
         return _undo_withdrawal(by, application)
@@ -50,12 +51,10 @@ def act_on_application(by: str, application_id: str, action: str, capacity: str 
     elif action == "set_capacity":
         if application.role != "mentor":
             raise Invalid("Only mentors have a capacity.", field="capacity")
-        if capacity not in dict(FIELDS_BY_NAME["capacity"].choices):
-            raise Invalid("Choose a capacity of 1, 2 or 3 mentees.", field="capacity")
-        if any(slot > int(capacity) for slot in pairings.taken_slots(application.id)):
+        if any(slot > capacity for slot in pairings.taken_slots(application.id)):
             raise Conflict(f"{application.answers['name']}'s live pairings already use more places than that. "
                            "Lower the capacity once one of them has ended.")
-        application.answers = {**application.answers, "capacity": int(capacity)}
+        application.answers = {**application.answers, "capacity": capacity}
     else:
         raise Invalid(f"Unknown action. Use one of: {', '.join(ACTIONS)}.", field="action")
     try:
@@ -65,7 +64,7 @@ def act_on_application(by: str, application_id: str, action: str, capacity: str 
                 write.delete(Claim(key=claim_key(application.cohort, application.role, application.email)))
                 queued = mail.queue(write, _withdrawn_mail(application))
             write.save(audit.entry(by, f"application_{action}", application.id,
-                                   {"capacity": int(capacity)} if action == "set_capacity"
+                                   {"capacity": capacity} if action == "set_capacity"
                                    else {"reason": reason} if action == "withdraw" else None))
     except TransactWriteError:
         raise Conflict("The application changed while you were looking at it. Reload and try again.") from None

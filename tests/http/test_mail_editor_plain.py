@@ -25,7 +25,7 @@ def _expressions(source: str) -> list[str]:
     """What in a template is more than text and plain placeholders (a name, or a name's part)."""
     from jinja2 import nodes
 
-    tree = mail_catalogue._mail_environment().parse(source)
+    tree = mail_catalogue.committee_environment().parse(source)
     allowed = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.Getattr)
     return [type(node).__name__ for node in tree.find_all(nodes.Node) if not isinstance(node, allowed)]
 
@@ -139,5 +139,5 @@ def test_a_closed_mail_speaks_of_its_outcome_from_its_own_field():
     sample = mail_catalogue.mail_sample("pairing_closed")
     assert mail_catalogue.render_mail("pairing_closed", text, {**sample, "outcome": "completed"})[0] == \
         "Your mentoring partnership has come to an end"
-    subject, body = mail_catalogue.render_mail("pairing_closed", text, {**sample, "outcome": "dissolved"})
+    subject, body, _ = mail_catalogue.render_mail("pairing_closed", text, {**sample, "outcome": "dissolved"})
     assert subject == "Your mentoring partnership has been closed" and "closed your mentoring partnership" in body

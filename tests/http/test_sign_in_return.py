@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from chalicelib.pages.sign_in import safe_return_path
-from tests.helpers import COMMITTEE_EMAIL, sent_mail, sign_in
+from tests.helpers import COMMITTEE_EMAIL, send_sign_in_links, sent_mail, sign_in
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 JSON = {"Content-Type": "application/json"}
@@ -36,6 +36,7 @@ def _follow_the_link(client, login_location: str) -> str:
     before = len(sent_mail())
     client.http.post("/admin/login", headers=FORM,
                      body=f"email={COMMITTEE_EMAIL}&next={wanted}".replace("?", "%3F").replace("&role", "%26role").encode())
+    send_sign_in_links()
     link = re.search(r"/admin/login/[a-z0-9]+(\?next=\S+)?", sent_mail()[before]["text"]).group(0)
     button = client.http.get(link).body.decode()
     token_path = link.split("?")[0]
@@ -59,6 +60,7 @@ def test_the_dashboard_is_where_a_plain_sign_in_lands(aws, client):
 def test_a_forged_return_address_lands_on_the_dashboard(aws, client):
     client.http.post("/admin/login", headers=JSON,
                      body=json.dumps({"email": COMMITTEE_EMAIL, "next": "//evil.example/admin"}).encode())
+    send_sign_in_links()
     link = re.search(r"/admin/login/[a-z0-9]+\S*", sent_mail()[-1]["text"]).group(0)
     assert "evil" not in link
     answer = client.http.post(link.split("?")[0], headers=FORM, body=b"next=%2F%2Fevil.example%2Fadmin")
