@@ -81,7 +81,7 @@ def submit_response(token):
 
 @app.route("/admin/login", methods=["GET"])
 def show_sign_in():
-    return _respond(sign_in.login_page())
+    return _respond(sign_in.login_page(query=_query()))
 
 
 @app.route("/admin/login", methods=["POST"], content_types=[FORM, JSON])
@@ -92,12 +92,12 @@ def request_sign_in():
 
 @app.route("/admin/login/{token}", methods=["GET"])
 def show_sign_in_button(token):
-    return _respond(sign_in.confirm_sign_in_page(token))
+    return _respond(sign_in.confirm_sign_in_page(token, _query()))
 
 
 @app.route("/admin/login/{token}", methods=["POST"], content_types=[FORM])
 def sign_in_with_link(token):
-    return _respond(sign_in.complete_sign_in(token))
+    return _respond(sign_in.complete_sign_in(token, app.current_request.raw_body))
 
 
 @app.route("/admin/logout", methods=["POST"], content_types=[FORM])
@@ -117,7 +117,7 @@ def show_applications():
 
 @app.route("/admin/applications/{application_id}", methods=["GET"])
 def show_application(application_id):
-    return _respond(admin.application_page(_session(), application_id))
+    return _respond(admin.application_page(_session(), application_id, done=_query().get("done", "")))
 
 
 @app.route("/admin/applications/{application_id}", methods=["POST"], content_types=[FORM])

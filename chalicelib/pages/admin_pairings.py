@@ -190,7 +190,22 @@ def pairing_page(session: Session, pairing_id: str, problem: str = "", status: i
                   "questions": _answered_questions(response, pairing.cohort)} for response in pairing_responses(pairing_id)]
     return web.admin_page("pages/admin/pairing.html", session, status=status, pairing=pairings.pairing_record(pairing),
                  names=_names([pairing]), responses=responses, problem=problem,
-                 actions=_allowed_actions(pairing.state))
+                 actions=_allowed_actions(pairing.state), partners=_partners(pairing))
+
+
+def _partners(pairing: Pairing) -> list[dict]:
+    """Both partners as the committee contacts them: mentee first; an erased application leaves
+    the name and address the pairing kept, and no link."""
+    applications = {a.id: a for a in Application.batch_get([pairing.mentee_id, pairing.mentor_id])}
+    partners = []
+    for role, application_id, name, email in (("mentee", pairing.mentee_id, pairing.mentee_name, pairing.mentee_email),
+                                              ("mentor", pairing.mentor_id, pairing.mentor_name, pairing.mentor_email)):
+        application = applications.get(application_id)
+        answers = application.answers if application else {}
+        partners.append({"role": role, "name": answers.get("name") or name or "erased",
+                         "email": application.email if application else email,
+                         "application_id": application_id if application else None, "answers": answers})
+    return partners
 
 
 def _answered_questions(response: dict, cohort: str) -> list[dict]:

@@ -72,7 +72,8 @@ def compose(template: str, to: tuple[str, ...], context: dict, reply_to: tuple[s
     part derived from that text; otherwise mail/<template>.{subject.txt,txt,html}. A
     committee text that fails, or goes past its limits, gives way to the system's own
     (so intake and sign-in always work), and the committee is told."""
-    context = {"base_url": settings().base_url, "committee_address": settings().committee_address, **context}
+    context = mail_catalogue.plain_placeholders(
+        {"base_url": settings().base_url, "committee_address": settings().committee_address, **context})
     saved = settings_store.of(cohort)
     edited = mail_catalogue.edited_mail(saved.document, template)
     if edited is not None:
@@ -83,12 +84,13 @@ def compose(template: str, to: tuple[str, ...], context: dict, reply_to: tuple[s
             _tell_committee_the_text_failed(saved.cohort, template, error)
         else:
             return Mail(template=template, to=to, subject=subject, text=text, html=html, reply_to=reply_to)
-    subject = " ".join(render(f"mail/{template}.subject.txt", **context).split())
+    subject_file, text_file = mail_catalogue.system_files(template, context)
+    subject = " ".join(render(f"mail/{subject_file}", **context).split())
     return Mail(
         template=template,
         to=to,
         subject=subject,
-        text=render(f"mail/{template}.txt", **context),
+        text=mail_catalogue.tidy_text(render(f"mail/{text_file}", **context)),
         html=render(f"mail/{template}.html", subject=subject, **context),
         reply_to=reply_to,
     )
@@ -156,12 +158,13 @@ def queue(write, mail: Mail) -> OutboxMail:
     return item
 
 
-def record_request(template: str, address: str, lifetime: timedelta) -> None:
+def record_request(template: str, address: str, lifetime: timedelta, detail: str | None = None) -> None:
     """Keep a request for a mail to `address`, composed later by the job that serves such requests
-    (committee.send_sign_in_links). Recording costs the same whatever that job will decide."""
+    (committee.send_sign_in_links), with its one `detail` (the page a sign-in link returns to).
+    Recording costs the same whatever that job will decide."""
     now = clock.now()
     OutboxMail(id=uuid.uuid4().hex, template=template, sender=settings().sender_address, recipients=[address],
-               queue=REQUESTED, created_at=now, attempts=0, expires_at=now + lifetime).save()
+               queue=REQUESTED, created_at=now, attempts=0, expires_at=now + lifetime, request_detail=detail).save()
 
 
 def requests(template: str, limit: int = 500) -> list[OutboxMail]:
