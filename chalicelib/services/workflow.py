@@ -15,6 +15,7 @@ Reply All reaches nobody but the committee.
 """
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from chalicelib.adapters.store import DIGEST, conditions_failed, new_alert, tran
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 30  # each lost race means another trigger was applied: progress, not a loop
+MAX_HISTORY_CHARACTERS = 150_000  # a pairing's history: some 600 entries, well within a 400 KB item
 ANSWER_EVENTS = {
     ResponseKind.KICKOFF: lifecycle.EventKind.KICKOFF_CONFIRMED, ResponseKind.CHECKIN: lifecycle.EventKind.REPLY_RECEIVED,
     ResponseKind.FEEDBACK: lifecycle.EventKind.FEEDBACK_RECEIVED,
@@ -116,6 +118,10 @@ def _write(pairing: Pairing, event: lifecycle.Event, decision: lifecycle.Decisio
     Mails sent at once are queued leased to this process, and their recipients are checked in the
     same transaction, so sending costs no call before SES's. Should a recipient be undeliverable,
     it is written again without the checks, and the sending finds whom to leave out."""
+    history = [*(pairing.history or []), decision.history]
+    if len(json.dumps(history)) > MAX_HISTORY_CHARACTERS:  # as the item stores it
+        raise Conflict("This pairing's history is full, so nothing more can be recorded on it. "
+                       "Please write to the participants directly.")
     people = _people(pairing)
     mails = [composed for effect in decision.effects if isinstance(effect, SendMail)
              for composed in _mails_for(effect, pairing, people)]
@@ -124,7 +130,8 @@ def _write(pairing: Pairing, event: lifecycle.Event, decision: lifecycle.Decisio
         try:
             with transaction() as write:
                 checks = mail.check_deliverable(write, mails) if check else 0
-                queued = _fill(write, pairing, event, decision, now, source, answers, records, mails, send_now)
+                queued = _fill(write, pairing, event, decision, history, now, source, answers, records, mails,
+                               send_now)
         except TransactWriteError as error:
             if any(index < checks for index in conditions_failed(error)):
                 continue
@@ -133,15 +140,16 @@ def _write(pairing: Pairing, event: lifecycle.Event, decision: lifecycle.Decisio
     raise AssertionError("the last attempt checks no recipient")
 
 
-def _fill(write, pairing: Pairing, event: lifecycle.Event, decision: lifecycle.Decision, now: datetime, source: str,
-          answers: dict | None, records: Sequence[TriggerRecord], mails: list[mail.Mail], leased: bool) -> list:
+def _fill(write, pairing: Pairing, event: lifecycle.Event, decision: lifecycle.Decision, history: list,
+          now: datetime, source: str, answers: dict | None, records: Sequence[TriggerRecord],
+          mails: list[mail.Mail], leased: bool) -> list:
     """Add the transition's writes to the transaction, conditional on the pairing's version; the mails queued."""
     actions = []
     for name, value in decision.updates.items():
         attribute = getattr(Pairing, name)
         value = _stored(value)
         actions.append(attribute.remove() if value is None else attribute.set(value))
-    actions.append(Pairing.history.set([*(pairing.history or []), decision.history]))
+    actions.append(Pairing.history.set(history))
     if any(isinstance(effect, RecordResponse) for effect in decision.effects):
         actions.append(Pairing.last_contact_at.set(now))
     write.update(pairing, actions=actions, condition=Pairing.version == pairing.version, add_version_condition=False)
@@ -216,7 +224,7 @@ def committee_action(member: str, pairing_id: str, action: str, reason: str = ""
                                 reason=reason.strip(), days=days)
     except ValueError as error:  # the event's own rules: a dissolve needs a reason, an extension days
         sentence = str(error)
-        raise Invalid(f"{sentence[:1].upper()}{sentence[1:]}.") from None
+        raise Invalid(f"{sentence[:1].upper()}{sentence[1:]}.", field="days" if action == "extend" else "reason") from None
     return apply_event(pairing_id, event)
 
 
