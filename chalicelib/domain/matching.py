@@ -4,7 +4,9 @@ What lives here: the typed `Participant` built from an application, the
 scoring criteria and hard rules (each declared once, in `CRITERIA` and
 `RULES`), and `propose`, which solves the cohort exactly as an assignment
 problem over mentor capacity slots. `score_pair` scores one pair the same way;
-`greedy_baseline` is the naive method the benchmark and tests compare against.
+`greedy_baseline` is the naive method the benchmark and tests compare against;
+`propose_fairest` is the fairness alternative (the lowest pair score as high
+as possible for as many mentees), over the same solvers.
 
 What must not: I/O of any kind, and heavy imports at module load. numpy and
 scipy load inside the functions that build and solve the score matrix, so a
@@ -572,6 +574,21 @@ def propose(mentors: Iterable[Application], mentees: Iterable[Application],
     return cohort.proposal(_best_assignment(cohort))
 
 
+def propose_fairest(mentors: Iterable[Application], mentees: Iterable[Application],
+                    weights: Mapping[str, float] | None = None,
+                    locks: PairIds = (), forbids: PairIds = (), criteria: tuple[Criterion, ...] = CRITERIA) -> Proposal:
+    """The fairness alternative to `propose`: as many mentees matched, the lowest pair score as high as
+    possible, then the total score as high as possible. Same rules, locks, forbids and explanations.
+
+    Solved exactly by a binary search on a floor over the distinct pair scores: at each floor the pairs
+    below it are ruled out and the same assignment solver runs; the highest floor at which it still
+    matches as many free mentees as with no floor is the best possible lowest score, and the solver's
+    answer there has the highest total among those. Locked pairs are kept whatever their score.
+    """
+    cohort = _Cohort.build(mentors, mentees, weights, locks, forbids, criteria)
+    return cohort.proposal(_fairest_assignment(cohort.pair_scores(), cohort.capacity_left))
+
+
 def greedy_baseline(mentors: Iterable[Application], mentees: Iterable[Application],
                     weights: Mapping[str, float] | None = None,
                     locks: PairIds = (), forbids: PairIds = (), criteria: tuple[Criterion, ...] = CRITERIA) -> Proposal:
@@ -1086,6 +1103,44 @@ def _optimal_assignment(scores, capacity: tuple[int, ...]) -> list[tuple[int, in
     rows, columns = rows[allowed], columns[allowed]
     mentee_rows, slots = (rows, columns) if mentees_are_rows else (columns, rows)
     return sorted(zip(mentee_rows.tolist(), slot_owner[slots].tolist()))
+
+
+def _fairest_assignment(scores, capacity: tuple[int, ...]) -> list[tuple[int, int]]:
+    """(mentee row, mentor column) pairs: most matched, then the highest lowest score, then the highest total."""
+    np = _numpy()
+    best = _assignment_of(scores, capacity)
+    if not best:
+        return best
+    floors = np.unique(scores[scores >= 0])
+    # The unbounded optimum keeps every pair at or above its own lowest score, so it is also the optimum
+    # at that floor: the search starts there, feasible, and only looks higher.
+    low = int(np.searchsorted(floors, min(int(scores[row, column]) for row, column in best)))
+    high = len(floors) - 1
+    while low < high:
+        middle = (low + high + 1) // 2
+        chosen = _assignment_of(np.where(scores >= floors[middle], scores, BLOCKED).astype(scores.dtype), capacity)
+        if len(chosen) == len(best):
+            low, best = middle, chosen
+        else:
+            high = middle - 1
+    return best
+
+
+def _assignment_of(scores, capacity: tuple[int, ...]) -> list[tuple[int, int]]:
+    """Exact pairs for a given score matrix (BLOCKED where ruled out): most matched, then highest total.
+    A small cohort goes to the dense solver, a larger one to the sparse one over every allowed pair."""
+    if scores.shape[0] * sum(capacity) < _SPARSE_FROM_CELLS:
+        return _optimal_assignment(scores, capacity)
+    np = _numpy()
+    room = np.asarray(capacity, dtype=np.int64)
+    with_room = np.flatnonzero(room > 0)
+    if not scores.shape[0] or not len(with_room):
+        return []
+    allowed = scores[:, with_room]
+    rows, columns = np.nonzero(allowed >= 0)
+    mentor_of = _sparse_optimum(scores.shape[0], room[with_room], (rows, columns, allowed[rows, columns].astype(np.int64)))
+    matched = np.flatnonzero(mentor_of >= 0)
+    return sorted(zip(matched.tolist(), with_room[mentor_of[matched]].tolist()))
 
 
 class _Candidates:
