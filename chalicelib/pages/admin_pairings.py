@@ -43,13 +43,28 @@ def proposal_page(session: Session, raw_body: bytes | None = None) -> web.Answer
     if submitted.get("lock_mentor", [""])[0] and submitted.get("lock_mentee", [""])[0]:
         locks.append([submitted["lock_mentor"][0], submitted["lock_mentee"][0]])
     forbids = _split_pairs(submitted.get("forbid", []))
+    choice = _fairness_choice(submitted)
     try:
-        proposal = proposals.propose(cohort, {"locks": locks, "forbids": forbids})
+        proposal = proposals.propose(cohort, {"locks": locks, "forbids": forbids, **choice})
     except proposals.ProposalInvalid as error:
-        proposal = proposals.propose(cohort, {"forbids": forbids})
+        if "threshold" in error.errors:
+            proposal = proposals.propose(cohort, {"locks": locks, "forbids": forbids, **choice, "threshold": None})
+            return web.admin_page("pages/admin/matching.html", session, status=400, cohort=cohort, view=proposal,
+                                  locks=locks, forbids=forbids, problem=error.message)
+        proposal = proposals.propose(cohort, {"forbids": forbids, **choice})
         return web.admin_page("pages/admin/matching.html", session, status=400, cohort=cohort, view=proposal,
                      locks=[], forbids=forbids, problem=f"That lock cannot be kept: {error}")
     return web.admin_page("pages/admin/matching.html", session, cohort=cohort, view=proposal, locks=locks, forbids=forbids)
+
+
+def _fairness_choice(submitted: dict) -> dict:
+    """The plan shown for approval, the threshold, and whether to compare: the fairest plan is always compared."""
+    def first(name: str) -> str:
+        return (submitted.get(name) or [""])[0]
+
+    plan = first("plan") if first("plan") in proposals.PLANS else proposals.BEST_TOTAL
+    return {"plan": plan, "threshold": first("threshold") or None,
+            "compare": first("compare") == "yes" or plan == proposals.FAIREST}
 
 
 # Approval.

@@ -3,13 +3,18 @@
 The pool is every confirmed, eligible applicant not already in a live
 pairing; mentors bring the capacity they have left. Past partners (in any
 cohort, found by email) are passed to the engine so it never proposes them.
+
+Every proposal carries its fairness figures (domain.fairness.summary) against
+the committee's threshold. The committee picks the plan: the best total
+(matching.propose) or the fairest (matching.propose_fairest); asked to
+compare, both are solved and their figures come side by side.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.domain import matching
+from chalicelib.domain import fairness, matching
 from chalicelib.domain.refusals import Invalid
 from chalicelib.services.applications import Status
 from chalicelib.adapters.models import Cohort
@@ -19,6 +24,10 @@ from chalicelib.adapters.store import cohort_applications
 
 class ProposalInvalid(Invalid):
     pass
+
+
+BEST_TOTAL, FAIREST = "best_total", "fairest"
+PLANS = {BEST_TOTAL: matching.propose, FAIREST: matching.propose_fairest}
 
 
 @dataclass(frozen=True)
@@ -63,16 +72,36 @@ def _pairs(value: Any, name: str) -> list[tuple[str, str]]:
 
 
 def propose(cohort: Cohort, options: Any) -> ProposalView:
+    """options: {"weights"?, "locks"?, "forbids"?, "threshold"? (0-100, default 50),
+    "plan"? ("best_total" or "fairest"), "compare"? (true: both plans' figures in "comparison")}."""
     if not isinstance(options, dict):
-        raise ProposalInvalid('Send a JSON object: {"weights"?: {...}, "locks"?: [...], "forbids"?: [...]}.')
+        raise ProposalInvalid('Send a JSON object: {"weights"?: {...}, "locks"?: [...], "forbids"?: [...], '
+                              '"threshold"?: 50, "plan"?: "best_total" | "fairest", "compare"?: true}.')
+    plan = options.get("plan") or BEST_TOTAL
+    if plan not in PLANS:
+        raise ProposalInvalid(f"plan is {BEST_TOTAL!r} or {FAIREST!r}.", field="plan")
+    if options.get("compare") not in (None, True, False):
+        raise ProposalInvalid("compare is true or false.", field="compare")
+    try:
+        threshold = fairness.threshold_of(options.get("threshold"))
+    except Invalid as refusal:
+        raise ProposalInvalid(refusal.errors) from None
     try:
         criteria = cohort_criteria(cohort.id)
         weights = matching.resolve_weights(options.get("weights"), criteria)  # refused before the pool is read
         locks, forbids = _pairs(options.get("locks"), "locks"), _pairs(options.get("forbids"), "forbids")
         mentors, mentees, people = matching_pool(cohort)
-        proposal = matching.propose(mentors, mentees, weights=weights, locks=locks, forbids=forbids,
-                                    criteria=criteria).as_dict()
+        solved = {name: PLANS[name](mentors, mentees, weights=weights, locks=locks, forbids=forbids, criteria=criteria)
+                  for name in (PLANS if options.get("compare") else (plan,))}
     except matching.MatchingError as error:
         raise ProposalInvalid(str(error)) from None
+    figures = {name: fairness.summary(scores_of(proposal), threshold) for name, proposal in solved.items()}
+    proposal = {**solved[plan].as_dict(), "plan": plan, "fairness": figures[plan]}
+    if len(solved) > 1:
+        proposal["comparison"] = figures
     return ProposalView(proposal, {person_id: answers["name"] for person_id, answers in people.items()},
                         frozenset(m["id"] for m in mentors), frozenset(m["id"] for m in mentees))
+
+
+def scores_of(proposal: matching.Proposal) -> list[int]:
+    return [pair.score for pair in proposal.pairs]
