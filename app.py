@@ -10,7 +10,8 @@ from chalice import Chalice, Cron, Rate, Response
 from chalice.app import Request
 
 from chalicelib.adapters import logs
-from chalicelib.pages import admin, admin_pairings, admin_report, admin_settings, apply, exports, respond, sign_in, web
+from chalicelib.pages import (admin, admin_pairings, admin_report, admin_settings, admin_supply, apply, exports, respond,
+                             sign_in, web)
 from chalicelib.services import alerts, deliverability, inbound, mail, settings_store, workflow
 
 app = Chalice(app_name="mentoring")
@@ -261,6 +262,16 @@ def act_on_pairing_form(pairing_id):
 @app.route("/admin/api/pairings/{pairing_id}/actions", methods=["POST"], content_types=[JSON])
 def act_on_pairing(pairing_id):
     return _respond(admin_pairings.pairing_action_json(_session(), pairing_id, app.current_request.raw_body))
+
+
+@app.route("/admin/supply", methods=["GET"])
+def show_supply():
+    return _respond(admin_supply.supply_page(_session(), _query()))
+
+
+@app.route("/admin/api/cohorts/{cohort_id}/supply", methods=["GET"])
+def get_supply(cohort_id):
+    return _respond(admin_supply.supply_json(cohort_id))
 
 
 @app.route("/admin/report", methods=["GET"])

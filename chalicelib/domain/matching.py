@@ -589,6 +589,17 @@ def propose_fairest(mentors: Iterable[Application], mentees: Iterable[Applicatio
     return cohort.proposal(_fairest_assignment(cohort.pair_scores(), cohort.capacity_left))
 
 
+def ruled_out_mentees(mentors: Iterable[Application], mentees: Iterable[Application]) -> tuple[UnmatchedMentee, ...]:
+    """The mentees whom no mentor can take under the hard rules, whatever the capacities, and why."""
+    cohort = _Cohort.build(mentors, mentees, None, (), ())
+    rows = list(range(len(cohort.free_mentees)))
+    if not cohort.mentors:
+        return tuple(UnmatchedMentee(mentee.id, "there are no mentors in this cohort") for mentee in cohort.free_mentees)
+    ruled_out = [row for row, count in zip(rows, cohort.compatible_counts(rows)) if not count]
+    return tuple(UnmatchedMentee(cohort.free_mentees[row].id, reason)
+                 for row, reason in cohort.ruled_out_reasons(ruled_out).items())
+
+
 def greedy_baseline(mentors: Iterable[Application], mentees: Iterable[Application],
                     weights: Mapping[str, float] | None = None,
                     locks: PairIds = (), forbids: PairIds = (), criteria: tuple[Criterion, ...] = CRITERIA) -> Proposal:
@@ -757,29 +768,38 @@ class _Cohort:
         return ProposedPair(mentor.id, mentee.id, score, tuple(reasons))
 
     def _unmatched(self, rows: list[int]) -> list[UnmatchedMentee]:
-        np = _numpy()
         if not rows:
             return []
         if not self.mentors:
             return [UnmatchedMentee(self.free_mentees[row].id, "there are no mentors in this cohort")
                     for row in rows]
-        mentors, mentees = self.sides
-        step = max(1, _CHUNK_CELLS // len(mentors))
-        compatible = np.concatenate([
-            len(mentors) - _blocks(mentors, mentees.rows(rows[start:start + step]), self.forbidden).sum(axis=1)
-            for start in range(0, len(rows), step)])
         unmatched = {}
-        for row, count in zip(rows, compatible.tolist()):
+        for row, count in zip(rows, self.compatible_counts(rows)):
             if count:
                 unmatched[row] = ("the only compatible mentor is at capacity" if count == 1
                                   else f"all {count} compatible mentors are at capacity")
-        ruled_out = [row for row in rows if row not in unmatched]
-        for start in range(0, len(ruled_out), step):
-            some = ruled_out[start:start + step]
+        unmatched.update(self.ruled_out_reasons([row for row in rows if row not in unmatched]))
+        return [UnmatchedMentee(self.free_mentees[row].id, unmatched[row]) for row in rows]
+
+    def compatible_counts(self, rows: list[int]) -> list[int]:
+        """For each of these free mentees, how many mentors pass every hard rule (capacity aside)."""
+        mentors, mentees = self.sides
+        step = max(1, _CHUNK_CELLS // max(1, len(mentors)))
+        return [count for start in range(0, len(rows), step) for count in
+                (len(mentors) - _blocks(mentors, mentees.rows(rows[start:start + step]), self.forbidden).sum(axis=1)).tolist()]
+
+    def ruled_out_reasons(self, rows: list[int]) -> dict[int, str]:
+        """Why no mentor passes every hard rule, for each of these free mentees (none passes for any)."""
+        np = _numpy()
+        mentors, mentees = self.sides
+        step = max(1, _CHUNK_CELLS // max(1, len(mentors)))
+        reasons = {}
+        for start in range(0, len(rows), step):
+            some = rows[start:start + step]
             blocked_by = np.stack([rule.blocks(mentors, mentees.rows(some), self.forbidden) for rule in RULES])
             for index, row in enumerate(some):
-                unmatched[row] = _ruled_out_reason(blocked_by[:, index, :])
-        return [UnmatchedMentee(self.free_mentees[row].id, unmatched[row]) for row in rows]
+                reasons[row] = _ruled_out_reason(blocked_by[:, index, :])
+        return reasons
 
 
 def _ruled_out_reason(blocked_by) -> str:
