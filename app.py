@@ -10,8 +10,8 @@ from chalice import Chalice, Cron, Rate, Response
 from chalice.app import Request
 
 from chalicelib.adapters import logs
-from chalicelib.pages import (admin, admin_pairings, admin_report, admin_settings, admin_supply, apply, exports, respond,
-                             sign_in, web)
+from chalicelib.pages import (admin, admin_pairings, admin_report, admin_settings, admin_supply, admin_years, apply,
+                             exports, respond, sign_in, web)
 from chalicelib.services import alerts, deliverability, inbound, mail, settings_store, workflow
 
 app = Chalice(app_name="mentoring")
@@ -282,6 +282,21 @@ def show_report():
 @app.route("/admin/api/report", methods=["GET"])
 def get_report():
     return _respond(admin_report.report_json(_query()))
+
+
+@app.route("/admin/report/years", methods=["GET"])
+def show_report_across_years():
+    return _respond(admin_years.years_page(_session()))
+
+
+@app.route("/admin/api/report/years", methods=["GET"])
+def get_report_across_years():
+    return _respond(admin_years.years_json())
+
+
+@app.route("/admin/api/export/years.csv", methods=["GET"])
+def export_report_across_years():
+    return _respond(admin_years.years_csv())
 
 
 @app.route("/admin/api/export/applications.csv", methods=["GET"])
