@@ -62,10 +62,15 @@ def proposal_page(session: Session, raw_body: bytes | None = None, query: dict |
     if submitted.get("lock_mentor", [""])[0] and submitted.get("lock_mentee", [""])[0]:
         locks.append([submitted["lock_mentor"][0], submitted["lock_mentee"][0]])
     forbids = _split_pairs(submitted.get("forbid", []))
+    choice = _fairness_choice(submitted)
     try:
-        proposal = proposals.propose_or_start(session.email, cohort, {"locks": locks, "forbids": forbids})
+        proposal = proposals.propose_or_start(session.email, cohort, {"locks": locks, "forbids": forbids, **choice})
     except proposals.ProposalInvalid as error:
-        proposal = proposals.propose(cohort, {"forbids": forbids})
+        if "threshold" in error.errors:
+            proposal = proposals.propose(cohort, {"locks": locks, "forbids": forbids, **choice, "threshold": None})
+            return _matching_page(session, status=400, cohort=cohort, view=proposal, locks=locks, forbids=forbids,
+                                  problem=error.message)
+        proposal = proposals.propose(cohort, {"forbids": forbids, **choice})
         return _matching_page(session, status=400, cohort=cohort, view=proposal, forbids=forbids,
                               problem=f"That lock cannot be kept: {error}")
     if isinstance(proposal, Job):
@@ -76,6 +81,16 @@ def proposal_page(session: Session, raw_body: bytes | None = None, query: dict |
 def _matching_page(session: Session, status: int = 200, **context) -> web.Answer:
     return web.admin_page("pages/admin/matching.html", session, status=status,
                           **{"locks": [], "forbids": [], "large": False, **context})
+
+
+def _fairness_choice(submitted: dict) -> dict:
+    """The plan shown for approval, the threshold, and whether to compare: the fairest plan is always compared."""
+    def first(name: str) -> str:
+        return (submitted.get(name) or [""])[0]
+
+    plan = first("plan") if first("plan") in proposals.PLANS else proposals.BEST_TOTAL
+    return {"plan": plan, "threshold": first("threshold") or None,
+            "compare": first("compare") == "yes" or plan == proposals.FAIREST}
 
 
 # Approval.

@@ -37,7 +37,7 @@ def applications(client, cookie, role):
 def test_the_proposal_covers_the_cohort_and_explains_itself(client, committee_cookie, cohort):
     proposal = propose(client, committee_cookie)
     mentors, mentees = applications(client, committee_cookie, "mentor"), applications(client, committee_cookie, "mentee")
-    assert set(proposal) == {"pairs", "unmatched_mentees", "unused_capacity"}
+    assert set(proposal) == {"pairs", "unmatched_mentees", "unused_capacity", "plan", "fairness"}
     matched = [pair["mentee_id"] for pair in proposal["pairs"]]
     assert len(matched) == len(set(matched)) and len(matched) + len(proposal["unmatched_mentees"]) == len(mentees)
     for pair in proposal["pairs"]:
