@@ -10,7 +10,7 @@ from chalice import Chalice, Cron, Rate, Response
 from chalice.app import Request
 
 from chalicelib.adapters import logs
-from chalicelib.pages import admin, admin_pairings, admin_report, admin_settings, apply, exports, respond, sign_in, web
+from chalicelib.pages import admin, admin_concerns, admin_pairings, admin_report, admin_settings, apply, exports, respond, sign_in, web
 from chalicelib.services import alerts, deliverability, inbound, mail, settings_store, workflow
 
 app = Chalice(app_name="mentoring")
@@ -261,6 +261,21 @@ def act_on_pairing_form(pairing_id):
 @app.route("/admin/api/pairings/{pairing_id}/actions", methods=["POST"], content_types=[JSON])
 def act_on_pairing(pairing_id):
     return _respond(admin_pairings.pairing_action_json(_session(), pairing_id, app.current_request.raw_body))
+
+
+@app.route("/admin/pairings/{pairing_id}/concerns/{concern_id}", methods=["POST"], content_types=[FORM])
+def mark_concern_handled_form(pairing_id, concern_id):
+    return _respond(admin_concerns.handled_form(_session(), pairing_id, concern_id, app.current_request.raw_body))
+
+
+@app.route("/admin/api/pairings/{pairing_id}/concerns/{concern_id}", methods=["POST"], content_types=[JSON])
+def mark_concern_handled(pairing_id, concern_id):
+    return _respond(admin_concerns.handled_json(_session(), pairing_id, concern_id, app.current_request.raw_body))
+
+
+@app.route("/admin/pairings/{pairing_id}/liaison", methods=["POST"], content_types=[FORM])
+def name_pairing_liaison(pairing_id):
+    return _respond(admin_concerns.liaison_form(_session(), pairing_id, app.current_request.raw_body))
 
 
 @app.route("/admin/report", methods=["GET"])

@@ -60,6 +60,8 @@ MAILS: dict[str, MailText] = {
     "introduction": MailText("Introduction", "to a new pair, when the committee approves it",
                              {"mentor": _SAMPLE_MENTOR, "mentee": _SAMPLE_MENTEE}),
     "kickoff_check": MailText("Kickoff check", "to each partner, some days after the introduction", _TO_MENTEE),
+    "kickoff_nudge": MailText("Kickoff nudge", "to each partner, when nobody has answered the kickoff check",
+                              _TO_MENTEE),
     "checkin": MailText("Check-in", "to each partner, at every check-in interval", _TO_MENTEE),
     "feedback_request": MailText("Mid-program feedback request", "to each partner, on the feedback day", _TO_MENTEE),
     "evaluation_request": MailText("Evaluation request", "to each partner, on the evaluation day",
@@ -75,7 +77,12 @@ MAILS: dict[str, MailText] = {
     "committee_digest": MailText("Committee digest", "to the committee, once a day when there is news",
                                  {"alerts": [{"text": "The pair has left 2 check-ins in a row unanswered.",
                                               "pairing_id": _PAIR["pairing_id"], "pair": "Jo Reader and Pat Rivera",
-                                              "kind": "silent", "at": "2026-03-01"}]}),
+                                              "kind": "silent", "at": "2026-03-01"}],
+                                  "concerns": [{"kind": "not_started", "pairing_id": _PAIR["pairing_id"],
+                                                "summary": "Nobody in the pair has answered the kickoff check 28 "
+                                                           "days after the introduction.",
+                                                "pair": "Jo Reader and Pat Rivera", "opened_at": "2026-02-20",
+                                                "liaison": "committee@example.org"}]}),
     "address_undeliverable": MailText("Committee alert: undeliverable address", "to the committee, when mail to an address bounces",
                                       {"address": "jo.reader@example.org", "reason": "bounce", "detail": "General"}),
 }

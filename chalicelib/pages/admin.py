@@ -17,7 +17,7 @@ from chalicelib.domain.schema import ROLES
 from chalicelib.domain.validation import EMAIL_PATTERN
 from chalicelib.pages import web
 from chalicelib.pages.sign_in import UPLOAD_LIMIT
-from chalicelib.services import alerts, committee, mail, membership, retention, settings_store
+from chalicelib.services import alerts, committee, concerns, mail, membership, retention, settings_store
 from chalicelib.services.application_review import act_on_application
 from chalicelib.services.applications import STATUSES, application_record, get_application
 from chalicelib.services.committee import Session
@@ -34,8 +34,10 @@ def dashboard(session: Session) -> web.Answer:
             counts[application.status] += 1
             counts["unconfirmed"] += application.email_confirmed_at is None
     recent = alerts.recent(cohort.id) if cohort else []
+    open_concerns = concerns.open_for(session.email)
+    pairing_ids = {alert.pairing_id for alert in recent} | {concern["pairing_id"] for concern in open_concerns}
     return web.admin_page("pages/admin/dashboard.html", session, cohort=cohort, summary=summary, statuses=STATUSES,
-                 alerts=recent, partners=alerts.partners({alert.pairing_id for alert in recent} - {None}),
+                 alerts=recent, partners=alerts.partners(pairing_ids - {None}), concerns=open_concerns,
                  quarantined=alerts.replies_to_read("quarantined"), unrated=alerts.replies_to_read("unrated"),
                  parked=mail.parked_mail(), parked_days=mail.KEEP_PARKED_FOR.days)
 

@@ -25,8 +25,9 @@ from typing import Sequence
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import Condition
 
-from chalicelib.services import audit, mail
+from chalicelib.services import audit, concerns, mail
 from chalicelib.domain import clock, lifecycle, tokens
+from chalicelib.domain.concerns import kind_for_alert
 from chalicelib.adapters import metrics
 from chalicelib.adapters.aws import signing_key
 from chalicelib.adapters.config import settings
@@ -65,6 +66,7 @@ def view_of(pairing: Pairing) -> lifecycle.PairingView:
         awaiting_reply_since=pairing.awaiting_reply_since, unanswered_checkins=int(pairing.unanswered_checkins or 0),
         flags=frozenset(pairing.flags or ()), paused_from=pairing.paused_from,
         evaluations_returned=frozenset(pairing.evaluations_returned or ()),
+        recent_contacts=tuple(pairing.recent_contacts or ()),
     )
 
 
@@ -107,6 +109,8 @@ def _stored(value):
         return value.value
     if isinstance(value, frozenset):
         return sorted(str(item.value if isinstance(item, Enum) else item) for item in value)
+    if isinstance(value, tuple):
+        return [dict(item) for item in value]
     return value
 
 
@@ -133,6 +137,8 @@ def _write(pairing: Pairing, event: lifecycle.Event, decision: lifecycle.Decisio
                 queued += [mail.queue(write, composed) for composed in _mails_for(effect, pairing, people)]
             elif isinstance(effect, AlertCommittee):
                 write.save(_alert(pairing, effect))
+                if concern := kind_for_alert(effect.kind):
+                    write.save(concerns.opened(pairing.cohort, pairing.id, concern, effect.text, pairing.expires_at))
             elif isinstance(effect, RecordResponse):
                 write.save(_response(pairing, effect, event, now, source, answers))
         if decision.state in lifecycle.TERMINAL:
