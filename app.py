@@ -278,6 +278,11 @@ def name_pairing_liaison(pairing_id):
     return _respond(admin_concerns.liaison_form(_session(), pairing_id, app.current_request.raw_body))
 
 
+@app.route("/admin/api/audit", methods=["GET"])
+def list_audit_entries():
+    return _respond(admin.audit_json(_query()))
+
+
 @app.route("/admin/report", methods=["GET"])
 def show_report():
     return _respond(admin_report.report_page(_session(), _query()))
