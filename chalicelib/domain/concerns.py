@@ -16,10 +16,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
+from chalicelib.domain import limits
 from chalicelib.domain.lifecycle import AlertKind
 from chalicelib.domain.refusals import Invalid
 
-MAX_NOTE_LENGTH = 2_000
+MAX_NOTE_LENGTH = limits.MAX_REASON
+DIGEST_CONCERNS = 50  # listed in one digest mail, oldest first; the dashboard lists them all
 DIGEST_AFTER = timedelta(days=7)  # the digest lists the concerns still open this long after they were opened
 
 
@@ -62,7 +64,7 @@ def handled_note(note: object) -> str:
     """The committee's note on a handled concern, checked: some words, at most MAX_NOTE_LENGTH."""
     if not isinstance(note, str) or not note.strip():
         raise Invalid("Write a short note on how the concern was handled.", field="note")
-    note = note.strip()
+    note = limits.check_text(note.strip(), "note", "The note")
     if len(note) > MAX_NOTE_LENGTH:
         raise Invalid(f"The note is {len(note):,} characters long; keep it to {MAX_NOTE_LENGTH:,}.", field="note")
     return note

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pynamodb.exceptions import TransactWriteError
 
+from chalicelib.domain import limits
 from chalicelib.services import concerns, mail
 from chalicelib.adapters.config import settings
 from chalicelib.adapters.models import Alert, Concern, InboundMessage, Pairing
@@ -16,7 +17,7 @@ from chalicelib.adapters.store import transaction
 from chalicelib.domain import clock
 from chalicelib.domain import concerns as concern_rules
 
-DIGEST_BATCH = 90  # alerts per transaction; DynamoDB allows 100 items with the mail
+DIGEST_BATCH = limits.DIGEST_ALERTS  # alerts per transaction, with their mail
 
 
 def send_digest() -> int:
@@ -54,9 +55,10 @@ def _queued(composed: mail.Mail):
 
 
 def _concerns_for_mail(overdue: list[Concern], owners: dict[str, str | None], names: dict[str, str]) -> list[dict]:
-    return [{"kind": concern.kind, "summary": concern.summary, "pairing_id": concern.pairing_id,
-             "pair": names.get(concern.pairing_id), "opened_at": clock.iso(concern.opened_at)[:10], "liaison": liaison}
-            for liaison, group in concern_rules.by_liaison(overdue, owners).items() for concern in group]
+    listed = [{"kind": concern.kind, "summary": concern.summary, "pairing_id": concern.pairing_id,
+               "pair": names.get(concern.pairing_id), "opened_at": clock.iso(concern.opened_at)[:10], "liaison": liaison}
+              for liaison, group in concern_rules.by_liaison(overdue, owners).items() for concern in group]
+    return listed[:concern_rules.DIGEST_CONCERNS]
 
 
 def partners(pairing_ids: set[str]) -> dict[str, str]:
