@@ -26,7 +26,7 @@ from chalicelib.domain.concerns import ConcernKind
 from chalicelib.services import concerns, mail
 from chalicelib.services.pairings import LIVE_STATES
 from chalicelib.adapters.config import settings
-from chalicelib.adapters.models import Pairing, UndeliverableAddress
+from chalicelib.adapters.models import Concern, Pairing, UndeliverableAddress
 from chalicelib.adapters.store import conditions_failed, transaction
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def _addresses(raw: list) -> list[str]:
     return found
 
 
-def _concerns(address: str, reason: str) -> list:
+def _concerns(address: str, reason: str) -> list[Concern]:
     """A concern on each live pairing the address belongs to: its partner no longer hears from the program."""
     found = []
     for role, index in (("mentor", Pairing.by_mentor_email), ("mentee", Pairing.by_mentee_email)):

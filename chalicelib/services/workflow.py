@@ -33,7 +33,7 @@ from chalicelib.adapters import metrics
 from chalicelib.adapters.aws import signing_key
 from chalicelib.adapters.config import settings
 from chalicelib.domain.lifecycle import COMMITTEE, AlertCommittee, RecordResponse, ResponseKind, SendMail, Template
-from chalicelib.adapters.models import Alert, Claim, InboundMessage, Pairing, Response
+from chalicelib.adapters.models import Alert, Claim, Concern, InboundMessage, Pairing, Response
 from chalicelib.services.pairings import cohort_schedule, get_pairing, live_mentee_key
 from chalicelib.domain.refusals import Conflict, Invalid
 from chalicelib.adapters.store import DIGEST, conditions_failed, new_alert, transaction
@@ -52,7 +52,7 @@ ANSWER_EVENTS = {
 # What a caller keeps of a trigger, written with its transition: a received mail's record and
 # the committee's alert, each with its condition. A failed condition (the record exists) means
 # the trigger was handled before, and nothing is written.
-TriggerRecord = tuple[InboundMessage | Alert, Condition | None]
+TriggerRecord = tuple[InboundMessage | Alert | Concern, Condition | None]
 
 
 @dataclass(frozen=True)
