@@ -104,7 +104,7 @@ def sign_out():
 
 @app.route("/admin", methods=["GET"])
 def show_dashboard():
-    return _respond(admin.dashboard(_session()))
+    return _respond(admin.dashboard(_session(), _query()))
 
 
 @app.route("/admin/applications", methods=["GET"])
@@ -173,6 +173,21 @@ def close_cohort(cohort_id):
     return _respond(admin.cohort_change_json(_session(), "close", app.current_request.raw_body, cohort_id))
 
 
+@app.route("/admin/api/cohorts", methods=["GET"])
+def list_cohorts():
+    return _respond(admin.cohorts_json())
+
+
+@app.route("/admin/api/cohorts/{cohort_id}/phase", methods=["POST"], content_types=[JSON])
+def move_cohort(cohort_id):
+    return _respond(admin.cohort_change_json(_session(), "phase", app.current_request.raw_body, cohort_id))
+
+
+@app.route("/admin/cohorts/phase", methods=["POST"], content_types=[FORM])
+def move_cohort_form():
+    return _respond(admin.cohort_change_form(_session(), "phase", app.current_request.raw_body))
+
+
 @app.route("/admin/people", methods=["GET"])
 def show_person():
     return _respond(admin.person_page(_session(), _query()))
@@ -210,12 +225,12 @@ def remove_committee_member():
 
 @app.route("/admin/matching", methods=["GET"])
 def show_matching_proposal():
-    return _respond(admin_pairings.proposal_page(_session()))
+    return _respond(admin_pairings.proposal_page(_session(), query=_query()))
 
 
 @app.route("/admin/matching", methods=["POST"], content_types=[FORM])
 def adjust_matching_proposal():
-    return _respond(admin_pairings.proposal_page(_session(), app.current_request.raw_body))
+    return _respond(admin_pairings.proposal_page(_session(), app.current_request.raw_body, _query()))
 
 
 @app.route("/admin/matching/approve", methods=["POST"], content_types=[FORM])
@@ -225,7 +240,7 @@ def approve_pairs_form():
 
 @app.route("/admin/api/matching/proposal", methods=["POST"], content_types=[JSON])
 def propose_matches():
-    return _respond(admin_pairings.proposal_json(app.current_request.raw_body))
+    return _respond(admin_pairings.proposal_json(app.current_request.raw_body, _query()))
 
 
 @app.route("/admin/api/pairings", methods=["POST"], content_types=[JSON])

@@ -15,7 +15,7 @@ TEMPLATE_DIR = Path(__file__).parents[1] / "templates"
 def environment():
     import jinja2
 
-    from chalicelib.domain import schema
+    from chalicelib.domain import cohort_phases, schema
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
@@ -28,6 +28,7 @@ def environment():
     env.filters["label"] = schema.label_of
     env.filters["library_type"] = library_type_label
     env.filters["in_words"] = in_words
+    env.filters["phase"] = cohort_phases.phase_of
     return env
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections import Counter
 
 from chalicelib.adapters.config import settings
-from chalicelib.adapters.models import Application, Cohort
-from chalicelib.adapters.store import cohort_applications, cohort_or_open, open_cohort, required_cohort
+from chalicelib.adapters.models import Application
+from chalicelib.adapters.store import cohort_applications, cohort_or_open, required_cohort
+from chalicelib.domain.cohort_phases import CLOSED, MEANING
 from chalicelib.domain import settings_document
 from chalicelib.domain.refusals import Invalid, Refused, TooLarge
 from chalicelib.domain.roster import RosterInvalid
@@ -17,7 +18,7 @@ from chalicelib.domain.schema import ROLES
 from chalicelib.domain.validation import EMAIL_PATTERN
 from chalicelib.pages import web
 from chalicelib.pages.sign_in import UPLOAD_LIMIT
-from chalicelib.services import alerts, committee, mail, membership, retention, settings_store
+from chalicelib.services import alerts, cohorts, committee, mail, membership, retention, settings_store
 from chalicelib.services.application_review import act_on_application
 from chalicelib.services.applications import STATUSES, application_record, get_application
 from chalicelib.services.committee import Session
@@ -25,8 +26,8 @@ from chalicelib.services.committee import Session
 ROLE_VALUES = tuple(value for value, _ in ROLES)
 
 
-def dashboard(session: Session) -> web.Answer:
-    cohort = open_cohort()
+def dashboard(session: Session, query: dict | None = None) -> web.Answer:
+    cohort = cohort_or_open((query or {}).get("cohort"))
     summary = {}
     if cohort:
         for application in cohort_applications(cohort.id):
@@ -146,19 +147,26 @@ def committee_change(session: Session, change: str, raw_body: bytes) -> web.Answ
 # Cohorts, and one person's data (retention and erasure).
 
 def cohorts_page(session: Session, flash: str = "", problem: str = "", status: int = 200) -> web.Answer:
-    cohorts = [cohort for state in ("open", "closed") for cohort in Cohort.by_status.query(state, scan_index_forward=False)]
-    return web.admin_page("pages/admin/cohorts.html", session, status=status, cohorts=cohorts, flash=flash, problem=problem,
-                 retention_months=settings().retention_months)
+    return web.admin_page("pages/admin/cohorts.html", session, status=status, cohorts=cohorts.summaries(), flash=flash,
+                          problem=problem, retention_months=settings().retention_months, meaning=MEANING)
 
 
 def _cohort_change(session: Session, change: str, values: dict) -> str:
     if change == "open":
         cohort = retention.open_cohort_named(session.email, str(values.get("id", "")), str(values.get("name", "")))
         return f"Cohort {cohort.name} is open for applications."
-    if values.get("confirm") not in ("yes", True):
+    target = CLOSED if change == "close" else values.get("phase")
+    if target == CLOSED and values.get("confirm") not in ("yes", True):
         raise Invalid("Tick the box to confirm: closing a cohort cannot be undone.", field="confirm")
-    expires = retention.close_cohort(session.email, str(values.get("cohort", "")))
-    return f"The cohort is closed. Its personal data will be deleted on {expires.date().isoformat()}; the report is kept."
+    end_live = values.get("end_live_pairings")
+    if not isinstance(end_live, bool) and end_live not in (None, "yes"):
+        raise Invalid("end_live_pairings is true or false.", field="end_live_pairings")
+    return cohorts.move(session.email, str(values.get("cohort", "")), target, end_live_pairings=end_live in (True, "yes"))
+
+
+@web.json_route
+def cohorts_json() -> web.Answer:
+    return web.json_answer(cohorts.summaries())
 
 
 def cohort_change_form(session: Session, change: str, raw_body: bytes) -> web.Answer:
@@ -175,7 +183,9 @@ def cohort_change_json(session: Session, change: str, raw_body: bytes, cohort_id
     if not isinstance(document, dict):
         raise Invalid("Send a JSON object.")
     message = _cohort_change(session, change, {**document, "cohort": cohort_id, "confirm": True})
-    return web.json_answer({"message": message}, status=201 if change == "open" else 200)
+    if change == "open":
+        return web.json_answer({"message": message}, status=201)
+    return web.json_answer({"message": message, "cohort": cohorts.summary(required_cohort(cohort_id))})
 
 
 def person_page(session: Session, query: dict, flash: str = "", problem: str = "", status: int = 200) -> web.Answer:

@@ -6,7 +6,7 @@ signed-in member's Session.
 from __future__ import annotations
 
 from chalicelib.adapters.models import Application, Pairing
-from chalicelib.adapters.store import open_cohort
+from chalicelib.adapters.store import cohort_or_open
 from chalicelib.domain import lifecycle
 from chalicelib.domain.lifecycle import ResponseKind, State
 from chalicelib.domain.refusals import Conflict, Invalid, Refused
@@ -22,10 +22,10 @@ STATES = tuple(state.value for state in State)
 # Proposals.
 
 @web.json_route
-def proposal_json(raw_body: bytes) -> web.Answer:
-    cohort = open_cohort()
+def proposal_json(raw_body: bytes, query: dict | None = None) -> web.Answer:
+    cohort = cohort_or_open((query or {}).get("cohort"))
     if cohort is None:
-        raise Conflict("No cohort is open.")
+        raise Conflict("There is no such cohort.")
     options = web.decode_json(raw_body) if raw_body else {}
     return web.json_answer(proposals.propose(cohort, options).proposal)
 
@@ -34,11 +34,11 @@ def _split_pairs(values: list[str]) -> list[list[str]]:
     return [value.split(":", 1) for value in values if value.count(":") == 1]
 
 
-def proposal_page(session: Session, raw_body: bytes | None = None) -> web.Answer:
-    cohort = open_cohort()
+def proposal_page(session: Session, raw_body: bytes | None = None, query: dict | None = None) -> web.Answer:
+    submitted = web.decode_form(raw_body) if raw_body else {}
+    cohort = cohort_or_open(submitted.get("cohort", [""])[0] or (query or {}).get("cohort"))
     if cohort is None:
         return web.admin_page("pages/admin/matching.html", session, cohort=None, view=None, locks=[], forbids=[])
-    submitted = web.decode_form(raw_body) if raw_body else {}
     locks = _split_pairs(submitted.get("lock", []))
     if submitted.get("lock_mentor", [""])[0] and submitted.get("lock_mentee", [""])[0]:
         locks.append([submitted["lock_mentor"][0], submitted["lock_mentee"][0]])
@@ -73,12 +73,12 @@ def approve_json(session: Session, raw_body: bytes) -> web.Answer:
 def approve_form(session: Session, raw_body: bytes) -> web.Answer:
     chosen = _split_pairs(web.decode_form(raw_body).get("pair", []))
     if not chosen:
-        return web.admin_page("pages/admin/matching.html", session, status=400, cohort=open_cohort(), view=None,
+        return web.admin_page("pages/admin/matching.html", session, status=400, cohort=cohort_or_open(None), view=None,
                      locks=[], forbids=[], problem="Tick at least one pair to approve.")
     try:
         created = pairings.approve(session.email, [PairRequest(mentor, mentee) for mentor, mentee in chosen])
     except Conflict as refusal:
-        return web.admin_page("pages/admin/matching.html", session, status=web.status_of(refusal), cohort=open_cohort(),
+        return web.admin_page("pages/admin/matching.html", session, status=web.status_of(refusal), cohort=cohort_or_open(None),
                               view=None, locks=[], forbids=[], problem=f"Nothing was approved. {refusal}")
     return web.redirect(f"/admin/pairings?approved={len(created)}")
 
@@ -96,7 +96,7 @@ def _names(pairing_list: list[Pairing]) -> dict[str, str]:
 
 @web.json_route
 def pairings_json(query: dict) -> web.Answer:
-    cohort = open_cohort()
+    cohort = cohort_or_open(query.get("cohort"))
     state = query.get("state")
     if state and state not in STATES:
         raise Invalid(f"state must be one of: {', '.join(STATES)}.", field="state")
@@ -141,7 +141,7 @@ def pairing_action_form(session: Session, pairing_id: str, raw_body: bytes) -> w
 
 
 def pairings_page(session: Session, query: dict) -> web.Answer:
-    cohort = open_cohort()
+    cohort = cohort_or_open(query.get("cohort"))
     state = query.get("state") if query.get("state") in STATES else ""
     found = pairings.cohort_pairings(cohort.id, state) if cohort else []
     approved = query.get("approved", "")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from chalicelib.services import audit, mail, report, workflow
 from chalicelib.domain import clock, lifecycle
@@ -33,7 +33,7 @@ from chalicelib.services.membership import current_roster
 from chalicelib.services.pairings import get_pairing
 from chalicelib.domain.roster import normalise_membership_id
 from chalicelib.domain.refusals import Conflict, Invalid, NotFound
-from chalicelib.adapters.store import CLOSED, OPEN, open_cohort, open_new_cohort, transaction
+from chalicelib.adapters.store import ACCEPTING_CLAIM, CLOSED, conditions_failed, open_cohort, open_new_cohort, transaction
 
 ERASED = "(erased)"
 
@@ -44,11 +44,15 @@ def open_cohort_named(member: str, cohort_id: str, name: str) -> Cohort:
     cohort_id, name = cohort_id.strip(), name.strip()
     if not cohort_id or not name or len(cohort_id) > 40 or len(name) > 100:
         raise Invalid("Give the new cohort an id (up to 40 characters, e.g. 2027) and a name.")
-    if open_cohort() is not None:
-        raise Conflict("Another cohort is open. Close it first: applications join the one open cohort.")
+    accepting = open_cohort()
+    if accepting is not None:
+        raise Conflict(f"Cohort {accepting.name} is taking applications. Move it on to matching first: "
+                       "applications join the one accepting cohort.")
     try:
         cohort = open_new_cohort(cohort_id, name)
-    except Exception:  # noqa: BLE001 - the conditional put failed: the id is taken
+    except TransactWriteError as error:
+        if conditions_failed(error) == [0]:
+            raise Conflict("Another cohort was opened for applications meanwhile.") from None
         raise Conflict(f"There is already a cohort {cohort_id}.") from None
     audit.record(member, "cohort_opened", cohort_id)
     return cohort
@@ -57,14 +61,16 @@ def open_cohort_named(member: str, cohort_id: str, name: str) -> Cohort:
 def close_cohort(member: str, cohort_id: str) -> datetime:
     """Freeze the report, schedule the cohort's personal data for deletion, and close it.
 
-    The cohort closes last: a close cut short (a timeout, an outage) leaves it open, and
-    closing it again finishes the work, skipping the records that already expire."""
+    The cohort closes last: a close cut short (a timeout, an outage) leaves it in its phase,
+    and closing it again finishes the work, skipping the records that already expire.
+    Its live pairings have ended before (cohorts.move refuses to close while any is live)."""
     try:
         cohort = Cohort.get(cohort_id, consistent_read=True)
     except Cohort.DoesNotExist:
         raise NotFound(f"No cohort {cohort_id}.") from None
-    if cohort.status != OPEN:
+    if cohort.status == CLOSED:
         raise Conflict(f"Cohort {cohort_id} is closed already.")
+    was = cohort.status
     report.freeze(cohort_id)
     now = clock.now()
     expires = clock.months_after(now, settings().retention_months)
@@ -83,9 +89,12 @@ def close_cohort(member: str, cohort_id: str) -> datetime:
             if message.expires_at is None:
                 message.update(actions=[InboundMessage.expires_at.set(expires)])
     try:
-        cohort.update(actions=[Cohort.status.set(CLOSED), Cohort.closed_at.set(now)], condition=Cohort.status == OPEN)
-    except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        with transaction() as write:  # a cohort closed while accepting gives up its claim
+            write.update(cohort, actions=[Cohort.status.set(CLOSED), Cohort.closed_at.set(now)],
+                         condition=Cohort.status == was)
+            write.delete(Claim(key=ACCEPTING_CLAIM), condition=Claim.key.does_not_exist() | (Claim.owner == cohort_id))
+    except TransactWriteError as error:
+        if not conditions_failed(error):
             raise
         raise Conflict(f"Cohort {cohort_id} was closed meanwhile.") from error
     audit.record(member, "cohort_closed", cohort_id, {"personal_data_deleted_after": clock.iso(expires)})
