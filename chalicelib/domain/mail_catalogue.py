@@ -67,7 +67,7 @@ MAILS: dict[str, MailText] = {
     "evaluation_reminder": MailText("Evaluation reminder", "to a partner who has not answered the evaluation",
                                     {**_TO_MENTEE, "closes_at": _CLOSES_AT, "reminder": 1}),
     "pairing_closed": MailText("Partnership closed", "to each partner when a partnership completes or is closed",
-                               {**_TO_MENTEE, "outcome": "completed"}),
+                               {**_TO_MENTEE, "outcome": "completed", "year_ended": False}),
     "rematch_alert": MailText("Committee alert: a different partner", "to the committee, when someone asks for a different partner",
                               {**_PAIR, "asked_by": "mentee", "reason": "We cannot find a time that suits us both."}),
     "help_alert": MailText("Committee alert: need help", "to the committee, when someone answers \"need help\"",
