@@ -24,6 +24,7 @@ from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from chalicelib.services import audit, mail, report, workflow
 from chalicelib.domain import clock, lifecycle
+from chalicelib.domain.cohort_phases import ACCEPTING, phase_of
 from chalicelib.adapters.config import settings
 from chalicelib.services.inbound import QUARANTINED
 from chalicelib.services.applications import Status, application_record, claim_key, response_record
@@ -92,7 +93,9 @@ def close_cohort(member: str, cohort_id: str) -> datetime:
         with transaction() as write:  # a cohort closed while accepting gives up its claim
             write.update(cohort, actions=[Cohort.status.set(CLOSED), Cohort.closed_at.set(now)],
                          condition=Cohort.status == was)
-            write.delete(Claim(key=ACCEPTING_CLAIM), condition=Claim.key.does_not_exist() | (Claim.owner == cohort_id))
+            if phase_of(was) == ACCEPTING:
+                write.delete(Claim(key=ACCEPTING_CLAIM),
+                             condition=Claim.key.does_not_exist() | (Claim.owner == cohort_id))
     except TransactWriteError as error:
         if not conditions_failed(error):
             raise
