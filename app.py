@@ -11,7 +11,7 @@ from chalice.app import Request
 
 from chalicelib.adapters import logs
 from chalicelib.pages import admin, admin_pairings, admin_report, admin_settings, apply, exports, respond, sign_in, web
-from chalicelib.services import alerts, committee, deliverability, inbound, mail, settings_store, workflow
+from chalicelib.services import alerts, carry_over, committee, deliverability, inbound, mail, settings_store, workflow
 
 app = Chalice(app_name="mentoring")
 app.api.binary_types.append("multipart/form-data")
@@ -183,6 +183,21 @@ def move_cohort(cohort_id):
     return _respond(admin.cohort_change_json(_session(), "phase", app.current_request.raw_body, cohort_id))
 
 
+@app.route("/admin/api/cohorts/carry-over", methods=["POST"], content_types=[JSON])
+def invite_previous_participants():
+    return _respond(admin.carry_over_json(_session()))
+
+
+@app.route("/carry-over/{token}", methods=["GET"])
+def show_carry_over(token):
+    return _respond(apply.carry_over_page(token))
+
+
+@app.route("/carry-over/{token}", methods=["POST"], content_types=[FORM])
+def answer_carry_over(token):
+    return _respond(apply.carry_over_answer(token, app.current_request.raw_body))
+
+
 @app.route("/admin/cohorts/phase", methods=["POST"], content_types=[FORM])
 def move_cohort_form():
     return _respond(admin.cohort_change_form(_session(), "phase", app.current_request.raw_body))
@@ -340,7 +355,7 @@ def send_sign_in_links(event):
 
 @app.schedule(Cron(0, 12, "*", "*", "?", "*"))
 def fire_due_timers(event):
-    return vars(workflow.tick())
+    return {**vars(workflow.tick()), "carry_over": carry_over.continue_invitations()}
 
 
 @app.schedule(Cron(0, 13, "*", "*", "?", "*"))

@@ -57,6 +57,9 @@ class MailText:
 MAILS: dict[str, MailText] = {
     "confirm_application": MailText("Application confirmation", "to an applicant, to confirm their email address",
                                     {"application": _SAMPLE_MENTEE, "confirm_token": "SAMPLE-TOKEN"}),
+    "carry_over_invitation": MailText("Invitation to a new year", "to an earlier participant, when the committee invites them into a new cohort",
+                                      {"person_name": "Jo Reader", "role": "mentee", "cohort_name": "2028 program year",
+                                       "token": "SAMPLE-TOKEN"}),
     "sign_in": MailText("Committee sign-in link", "to a committee member who asks to sign in",
                         {"sign_in_token": "SAMPLE-TOKEN"}),
     "introduction": MailText("Introduction", "to a new pair, when the committee approves it",

@@ -18,7 +18,7 @@ from chalicelib.domain.schema import ROLES
 from chalicelib.domain.validation import EMAIL_PATTERN
 from chalicelib.pages import web
 from chalicelib.pages.sign_in import UPLOAD_LIMIT
-from chalicelib.services import alerts, cohorts, committee, mail, membership, retention, settings_store
+from chalicelib.services import alerts, carry_over, cohorts, committee, mail, membership, retention, settings_store
 from chalicelib.services.application_review import act_on_application
 from chalicelib.services.applications import STATUSES, application_record, get_application
 from chalicelib.services.committee import Session
@@ -172,6 +172,11 @@ def _cohort_change(session: Session, change: str, values: dict) -> str:
         raise Invalid("end_live_pairings is true or false.", field="end_live_pairings")
     cohort_id = limits.text(values.get("cohort"), "cohort", 40, what="the cohort")
     return cohorts.move(session.email, cohort_id, target, end_live_pairings=end_live in (True, "yes"))
+
+
+@web.json_route
+def carry_over_json(session: Session) -> web.Answer:
+    return web.json_answer(carry_over.invite_previous(session.email), status=202)
 
 
 @web.json_route
