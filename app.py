@@ -5,13 +5,15 @@ what it answers. Nothing heavy is imported here: cold starts stay short.
 """
 import logging
 import os
+from datetime import timedelta
 
 from chalice import Chalice, Cron, Rate, Response
 from chalice.app import Request
 
 from chalicelib.adapters import logs
-from chalicelib.pages import admin, admin_pairings, admin_report, admin_settings, apply, exports, respond, sign_in, web
-from chalicelib.services import alerts, carry_over, committee, deliverability, inbound, mail, settings_store, workflow
+from chalicelib.pages import (admin, admin_jobs, admin_pairings, admin_report, admin_settings, apply, exports, respond,
+                              sign_in, web)
+from chalicelib.services import alerts, carry_over, committee, deliverability, inbound, job_kinds, mail, settings_store, workflow
 
 app = Chalice(app_name="mentoring")
 app.api.binary_types.append("multipart/form-data")
@@ -27,6 +29,7 @@ CSV = "text/csv"
 # queue (infra/build_template.py builds the three; each stage's names carry its stage).
 INBOUND_QUEUE = "mentoring-inbound-mail"  # SES receipt notifications
 MAIL_EVENTS_QUEUE = "mentoring-mail-events"  # SES bounces and complaints
+JOB_WORKER = "run_job"  # the function that runs background jobs (services/jobs.py)
 
 
 @app.route("/", methods=["GET"])
@@ -143,6 +146,11 @@ def upload_roster():
     return _respond(admin.roster_upload(_session(), request.raw_body, request.headers.get("content-type", "")))
 
 
+@app.route("/admin/roster/uploaded", methods=["GET"])
+def load_uploaded_roster():
+    return _respond(admin.roster_uploaded(_session(), _query()))
+
+
 @app.route("/admin/api/roster", methods=["PUT"], content_types=[CSV])
 def replace_roster():
     return _respond(admin.roster_put(_session(), app.current_request.raw_body))
@@ -255,7 +263,12 @@ def approve_pairs_form():
 
 @app.route("/admin/api/matching/proposal", methods=["POST"], content_types=[JSON])
 def propose_matches():
-    return _respond(admin_pairings.proposal_json(app.current_request.raw_body, _query()))
+    return _respond(admin_pairings.proposal_json(_session(), app.current_request.raw_body, _query()))
+
+
+@app.route("/admin/api/matching/proposals/{job_id}", methods=["GET"])
+def show_stored_proposal(job_id):
+    return _respond(admin_pairings.stored_proposal_json(job_id))
 
 
 @app.route("/admin/api/pairings", methods=["POST"], content_types=[JSON])
@@ -291,6 +304,26 @@ def act_on_pairing_form(pairing_id):
 @app.route("/admin/api/pairings/{pairing_id}/actions", methods=["POST"], content_types=[JSON])
 def act_on_pairing(pairing_id):
     return _respond(admin_pairings.pairing_action_json(_session(), pairing_id, app.current_request.raw_body))
+
+
+@app.route("/admin/jobs/{job_id}", methods=["GET"])
+def show_job(job_id):
+    return _respond(admin_jobs.job_page(_session(), job_id))
+
+
+@app.route("/admin/jobs/{job_id}/run", methods=["POST"], content_types=[FORM])
+def run_job_again_form(job_id):
+    return _respond(admin_jobs.rerun_form(_session(), job_id))
+
+
+@app.route("/admin/api/jobs/{job_id}", methods=["GET"])
+def get_job(job_id):
+    return _respond(admin_jobs.job_json(job_id))
+
+
+@app.route("/admin/api/jobs/{job_id}/run", methods=["POST"], content_types=[JSON])
+def run_job_again(job_id):
+    return _respond(admin_jobs.rerun_json(_session(), job_id))
 
 
 @app.route("/admin/report", methods=["GET"])
@@ -368,6 +401,13 @@ def reconcile_inbound_mail(event):
     return inbound.reconcile()
 
 
+@app.lambda_function(name=JOB_WORKER)
+def run_job(event, context):
+    # Invoked asynchronously with {"job_id"} by services/jobs.py, and again by itself when
+    # its time runs short; the job's record says where to go on.
+    return job_kinds.run(event["job_id"], lambda: timedelta(milliseconds=context.get_remaining_time_in_millis()))
+
+
 @app.on_sqs_message(queue=INBOUND_QUEUE)
 def receive_inbound_mail(event):
     return [inbound.receive(record.body) for record in event]
@@ -407,7 +447,8 @@ def _guarded(event, get_response):
     try:
         outcome = (web.refused_at_the_edge(event.path, event.method, event.headers.get("content-type"),
                                            route.content_types, params)
-                   or sign_in.guard(event.path, event.method, event.headers, event.raw_body))
+                   or sign_in.guard(event.path, event.method, event.headers, event.raw_body,
+                                     web.address_of(event.path, event.uri_params, event.query_params)))
     except Exception:  # noqa: BLE001 - the store is unreachable: refuse calmly
         log.exception("admin guard failed on %s", event.path)
         outcome = web.unavailable(event.headers.get("accept", ""))

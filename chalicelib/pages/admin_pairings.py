@@ -5,12 +5,12 @@ signed-in member's Session.
 """
 from __future__ import annotations
 
-from chalicelib.adapters.models import Application, Pairing
+from chalicelib.adapters.models import Application, Job, Pairing
 from chalicelib.adapters.store import cohort_or_open
 from chalicelib.domain import limits, lifecycle
 from chalicelib.domain.lifecycle import ResponseKind, State
 from chalicelib.domain.refusals import Conflict, Invalid, Refused
-from chalicelib.pages import respond, web
+from chalicelib.pages import admin_jobs, respond, web
 from chalicelib.services import pairings, proposals, workflow
 from chalicelib.services.applications import pairing_responses
 from chalicelib.services.committee import Session
@@ -22,12 +22,22 @@ STATES = tuple(state.value for state in State)
 # Proposals.
 
 @web.json_route
-def proposal_json(raw_body: bytes, query: dict | None = None) -> web.Answer:
+def proposal_json(session: Session, raw_body: bytes, query: dict | None = None) -> web.Answer:
     cohort = cohort_or_open((query or {}).get("cohort"))
     if cohort is None:
-        raise Conflict("There is no such cohort.")
+        raise Conflict("No cohort is open.")
     options = web.decode_json(raw_body) if raw_body else {}
-    return web.json_answer(proposals.propose(cohort, options).proposal)
+    proposed = proposals.propose_or_start(session.email, cohort, options)
+    if isinstance(proposed, Job):
+        return admin_jobs.accepted_json(proposed)
+    return web.json_answer(proposed.proposal)
+
+
+@web.json_route
+def stored_proposal_json(job_id: str) -> web.Answer:
+    """A proposal the job worker made for a large cohort, as the proposal API answers it."""
+    view, _ = proposals.stored(job_id)
+    return web.json_answer(view.proposal)
 
 
 def _split_pairs(values: list[str]) -> list[list[str]]:
@@ -35,21 +45,38 @@ def _split_pairs(values: list[str]) -> list[list[str]]:
 
 
 def proposal_page(session: Session, raw_body: bytes | None = None, query: dict | None = None) -> web.Answer:
-    submitted = web.decode_form(raw_body) if raw_body else {}
-    cohort = cohort_or_open(submitted.get("cohort", [""])[0] or (query or {}).get("cohort"))
+    submitted_cohort = web.decode_form(raw_body).get("cohort", [""])[0] if raw_body else ""
+    cohort = cohort_or_open(submitted_cohort or (query or {}).get("cohort"))
     if cohort is None:
-        return web.admin_page("pages/admin/matching.html", session, cohort=None, view=None, locks=[], forbids=[])
+        return _matching_page(session, cohort=None, view=None)
+    if (query or {}).get("proposal"):
+        try:
+            view, options = proposals.stored(query["proposal"])
+        except Refused as refusal:
+            return _matching_page(session, status=web.status_of(refusal), cohort=cohort, view=None, problem=refusal.message)
+        return _matching_page(session, cohort=cohort, view=view, locks=options.get("locks") or [],
+                              forbids=options.get("forbids") or [])
+    if raw_body is None and not proposals.fits_in_request(cohort):
+        return _matching_page(session, cohort=cohort, view=None, large=True)  # a GET starts no work
+    submitted = web.decode_form(raw_body) if raw_body else {}
     locks = _split_pairs(submitted.get("lock", []))
     if submitted.get("lock_mentor", [""])[0] and submitted.get("lock_mentee", [""])[0]:
         locks.append([submitted["lock_mentor"][0], submitted["lock_mentee"][0]])
     forbids = _split_pairs(submitted.get("forbid", []))
     try:
-        proposal = proposals.propose(cohort, {"locks": locks, "forbids": forbids})
+        proposal = proposals.propose_or_start(session.email, cohort, {"locks": locks, "forbids": forbids})
     except proposals.ProposalInvalid as error:
         proposal = proposals.propose(cohort, {"forbids": forbids})
-        return web.admin_page("pages/admin/matching.html", session, status=400, cohort=cohort, view=proposal,
-                     locks=[], forbids=forbids, problem=f"That lock cannot be kept: {error}")
-    return web.admin_page("pages/admin/matching.html", session, cohort=cohort, view=proposal, locks=locks, forbids=forbids)
+        return _matching_page(session, status=400, cohort=cohort, view=proposal, forbids=forbids,
+                              problem=f"That lock cannot be kept: {error}")
+    if isinstance(proposal, Job):
+        return admin_jobs.accepted_page(proposal)
+    return _matching_page(session, cohort=cohort, view=proposal, locks=locks, forbids=forbids)
+
+
+def _matching_page(session: Session, status: int = 200, **context) -> web.Answer:
+    return web.admin_page("pages/admin/matching.html", session, status=status,
+                          **{"locks": [], "forbids": [], "large": False, **context})
 
 
 # Approval.
@@ -65,23 +92,28 @@ def _requests(pairs) -> list[PairRequest]:
 
 @web.json_route
 def approve_json(session: Session, raw_body: bytes) -> web.Answer:
-    document = web.decode_json(raw_body)
+    document = web.decode_json(raw_body, limit=web.LARGE_BODY_BYTES)
     requests = _requests(document.get("pairs") if isinstance(document, dict) else None)
-    created = pairings.approve(session.email, requests)
-    return web.json_answer({"pairings": [_summary(p) for p in created]}, status=201)
+    approved = pairings.approve_or_start(session.email, requests)
+    if isinstance(approved, Job):
+        return admin_jobs.accepted_json(approved)
+    return web.json_answer({"pairings": [_summary(p) for p in approved]}, status=201)
 
 
 def approve_form(session: Session, raw_body: bytes) -> web.Answer:
-    chosen = _split_pairs(web.decode_form(raw_body).get("pair", []))
+    submitted = web.decode_form(raw_body, limit=web.LARGE_BODY_BYTES, max_fields=web.LARGE_FORM_FIELDS)
+    chosen = _split_pairs(submitted.get("pair", []))
     if not chosen:
-        return web.admin_page("pages/admin/matching.html", session, status=400, cohort=cohort_or_open(None), view=None,
-                     locks=[], forbids=[], problem="Tick at least one pair to approve.")
+        return _matching_page(session, status=400, cohort=cohort_or_open(None), view=None,
+                              problem="Tick at least one pair to approve.")
     try:
-        created = pairings.approve(session.email, [PairRequest(mentor, mentee) for mentor, mentee in chosen])
-    except Conflict as refusal:
-        return web.admin_page("pages/admin/matching.html", session, status=web.status_of(refusal), cohort=cohort_or_open(None),
-                              view=None, locks=[], forbids=[], problem=f"Nothing was approved. {refusal}")
-    return web.redirect(f"/admin/pairings?approved={len(created)}")
+        approved = pairings.approve_or_start(session.email, [PairRequest(mentor, mentee) for mentor, mentee in chosen])
+    except Refused as refusal:
+        return _matching_page(session, status=web.status_of(refusal), cohort=cohort_or_open(None), view=None,
+                              problem=f"Nothing was approved. {refusal}")
+    if isinstance(approved, Job):
+        return admin_jobs.accepted_page(approved)
+    return web.redirect(f"/admin/pairings?approved={len(approved)}")
 
 
 def _summary(pairing: Pairing) -> dict:
@@ -147,7 +179,7 @@ def pairings_page(session: Session, query: dict) -> web.Answer:
     state = query.get("state") if query.get("state") in STATES else ""
     found = pairings.cohort_pairings(cohort.id, state) if cohort else []
     approved = query.get("approved", "")
-    flash = f"{approved} pairing{'s' if approved != '1' else ''} approved; the introductions are on their way." if approved.isdigit() else ""
+    flash = admin_jobs.approved_message(int(approved)) if approved.isdigit() else ""
     return web.admin_page("pages/admin/pairings.html", session, cohort=cohort, pairings=[pairings.pairing_record(p) for p in found],
                  names=_names(found), state_filter=state, states=STATES, flash=flash)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pynamodb.exceptions import TransactWriteError
 
-from chalicelib.adapters.models import Application, Claim, Cohort, Pairing
+from chalicelib.adapters.models import Application, Claim, Cohort, Job, Pairing
 from chalicelib.adapters.store import ACCEPTING_CLAIM, all_cohorts, conditions_failed, transaction
 from chalicelib.domain import clock, lifecycle
 from chalicelib.domain.cohort_phases import ACCEPTING, CLOSED, check_move, phase_of
@@ -35,8 +35,8 @@ def summaries() -> list[dict]:
     return [summary(cohort) for cohort in all_cohorts()]
 
 
-def move(member: str, cohort_id: str, target: object, *, end_live_pairings: bool = False) -> str:
-    """Move a cohort on to a later phase; returns what happened, in words."""
+def move(member: str, cohort_id: str, target: object, *, end_live_pairings: bool = False) -> str | Job:
+    """Move a cohort on to a later phase; returns what happened, in words (or the job closing a large cohort)."""
     try:
         cohort = Cohort.get(cohort_id, consistent_read=True)
     except Cohort.DoesNotExist:
@@ -60,7 +60,7 @@ def move(member: str, cohort_id: str, target: object, *, end_live_pairings: bool
     return f"Cohort {cohort.name} is {phase} now."
 
 
-def _close(member: str, cohort: Cohort, end_live_pairings: bool) -> str:
+def _close(member: str, cohort: Cohort, end_live_pairings: bool) -> str | Job:
     live = _live_pairings(cohort.id)
     if live and not end_live_pairings:
         raise Conflict(f"Cohort {cohort.name} has {len(live)} live pairing{'s' if len(live) != 1 else ''}. "
@@ -70,7 +70,9 @@ def _close(member: str, cohort: Cohort, end_live_pairings: bool) -> str:
         workflow.apply_event(pairing.id, lifecycle.Event(
             lifecycle.EventKind.COMMITTEE_DISSOLVE, f"committee:{member}", f"cohort-closed/{cohort.id}",
             reason=lifecycle.PROGRAM_YEAR_ENDED), pairing=pairing)
-    expires = retention.close_cohort(member, cohort.id)
+    closed = retention.close_or_start(member, cohort.id)  # a large cohort closes in a background job
+    if isinstance(closed, Job):
+        return closed
     ended = f" {len(live)} live pairings ended as program year ended." if live else ""
     return (f"Cohort {cohort.name} is closed.{ended} Its personal data will be deleted on "
-            f"{expires.date().isoformat()}; the report is kept.")
+            f"{closed.date().isoformat()}; the report is kept.")
