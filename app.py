@@ -13,7 +13,7 @@ from chalice.app import Request
 from chalicelib.adapters import logs
 from chalicelib.pages import (admin, admin_concerns, admin_jobs, admin_pairings, admin_report, admin_settings,
                               admin_supply, admin_years, apply, exports, respond, sign_in, web)
-from chalicelib.services import alerts, committee, deliverability, inbound, job_kinds, mail, settings_store, workflow
+from chalicelib.services import alerts, carry_over, committee, deliverability, inbound, job_kinds, mail, settings_store, workflow
 
 app = Chalice(app_name="mentoring")
 app.api.binary_types.append("multipart/form-data")
@@ -107,7 +107,7 @@ def sign_out():
 
 @app.route("/admin", methods=["GET"])
 def show_dashboard():
-    return _respond(admin.dashboard(_session()))
+    return _respond(admin.dashboard(_session(), _query()))
 
 
 @app.route("/admin/applications", methods=["GET"])
@@ -181,6 +181,36 @@ def close_cohort(cohort_id):
     return _respond(admin.cohort_change_json(_session(), "close", app.current_request.raw_body, cohort_id))
 
 
+@app.route("/admin/api/cohorts", methods=["GET"])
+def list_cohorts():
+    return _respond(admin.cohorts_json())
+
+
+@app.route("/admin/api/cohorts/{cohort_id}/phase", methods=["POST"], content_types=[JSON])
+def move_cohort(cohort_id):
+    return _respond(admin.cohort_change_json(_session(), "phase", app.current_request.raw_body, cohort_id))
+
+
+@app.route("/admin/api/cohorts/carry-over", methods=["POST"], content_types=[JSON])
+def invite_previous_participants():
+    return _respond(admin.carry_over_json(_session()))
+
+
+@app.route("/carry-over/{token}", methods=["GET"])
+def show_carry_over(token):
+    return _respond(apply.carry_over_page(token))
+
+
+@app.route("/carry-over/{token}", methods=["POST"], content_types=[FORM])
+def answer_carry_over(token):
+    return _respond(apply.carry_over_answer(token, app.current_request.raw_body))
+
+
+@app.route("/admin/cohorts/phase", methods=["POST"], content_types=[FORM])
+def move_cohort_form():
+    return _respond(admin.cohort_change_form(_session(), "phase", app.current_request.raw_body))
+
+
 @app.route("/admin/people", methods=["GET"])
 def show_person():
     return _respond(admin.person_page(_session(), _query()))
@@ -223,7 +253,7 @@ def show_matching_proposal():
 
 @app.route("/admin/matching", methods=["POST"], content_types=[FORM])
 def adjust_matching_proposal():
-    return _respond(admin_pairings.proposal_page(_session(), app.current_request.raw_body))
+    return _respond(admin_pairings.proposal_page(_session(), app.current_request.raw_body, _query()))
 
 
 @app.route("/admin/matching/approve", methods=["POST"], content_types=[FORM])
@@ -233,7 +263,7 @@ def approve_pairs_form():
 
 @app.route("/admin/api/matching/proposal", methods=["POST"], content_types=[JSON])
 def propose_matches():
-    return _respond(admin_pairings.proposal_json(_session(), app.current_request.raw_body))
+    return _respond(admin_pairings.proposal_json(_session(), app.current_request.raw_body, _query()))
 
 
 @app.route("/admin/api/matching/proposals/{job_id}", methods=["GET"])
@@ -403,7 +433,7 @@ def send_sign_in_links(event):
 
 @app.schedule(Cron(0, 12, "*", "*", "?", "*"))
 def fire_due_timers(event):
-    return vars(workflow.tick())
+    return {**vars(workflow.tick()), "carry_over": carry_over.continue_invitations()}
 
 
 @app.schedule(Cron(0, 13, "*", "*", "?", "*"))

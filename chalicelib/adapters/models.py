@@ -180,6 +180,7 @@ class Cohort(Model):
     opened_at = UTCDateTimeAttribute()
     report = JSONAttribute(null=True)  # report.freeze(): the aggregate report, kept after retention
     closed_at = UTCDateTimeAttribute(null=True)
+    carry_over = JSONAttribute(null=True)  # carry_over.py: the invitations' cursor, while they are being sent
 
     by_status = CohortStatusIndex()
 

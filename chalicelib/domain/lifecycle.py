@@ -37,6 +37,7 @@ class State(StrEnum):
 RUNNING = frozenset({State.INTRODUCED, State.ACTIVE, State.EVALUATION})  # the schedule runs
 SUSPENDED = frozenset({State.PAUSED, State.REMATCH_REQUESTED})  # waiting for the committee
 TERMINAL = frozenset({State.COMPLETED, State.DISSOLVED, State.WITHDRAWN})
+PROGRAM_YEAR_ENDED = "program year ended"  # the committee's reason when closing a cohort ends a live pairing
 
 
 class EventKind(StrEnum):
@@ -666,7 +667,8 @@ def _consequences(pairing: PairingView, event: Event, target: State, now: dateti
                                       f"The {event.participant}'s mail to the committee was also addressed to "
                                       "their partner, who may have seen it."))
     if target in TERMINAL:
-        effects += _to_each(Template.PAIRING_CLOSED, BOTH_ROLES, about | {"outcome": str(target)})
+        effects += _to_each(Template.PAIRING_CLOSED, BOTH_ROLES, about | {
+            "outcome": "year_ended" if event.reason == PROGRAM_YEAR_ENDED else str(target)})
     return changes, effects
 
 

@@ -9,8 +9,9 @@ import re
 from collections import Counter
 
 from chalicelib.adapters.config import settings
-from chalicelib.adapters.models import Application, Cohort, Job
-from chalicelib.adapters.store import cohort_applications, cohort_or_open, open_cohort, required_cohort
+from chalicelib.adapters.models import Application, Job
+from chalicelib.adapters.store import cohort_applications, cohort_or_open, required_cohort
+from chalicelib.domain.cohort_phases import CLOSED, MEANING
 from chalicelib.domain import clock, limits, settings_document
 from chalicelib.domain.refusals import Invalid, Refused, TooLarge
 from chalicelib.domain.roster import RosterInvalid, decode_spreadsheet_export
@@ -18,7 +19,7 @@ from chalicelib.domain.schema import ROLES
 from chalicelib.domain.validation import EMAIL_PATTERN
 from chalicelib.pages import admin_jobs, web
 from chalicelib.pages.sign_in import UPLOAD_LIMIT
-from chalicelib.services import alerts, audit, committee, concerns, mail, membership, retention, settings_store
+from chalicelib.services import alerts, audit, carry_over, cohorts, committee, concerns, mail, membership, retention, settings_store
 from chalicelib.services.application_review import MAX_REASON, act_on_application, cohort_is_open
 from chalicelib.services.applications import STATUSES, Status, application_record, get_application
 from chalicelib.services.committee import Session
@@ -26,8 +27,8 @@ from chalicelib.services.committee import Session
 ROLE_VALUES = tuple(value for value, _ in ROLES)
 
 
-def dashboard(session: Session) -> web.Answer:
-    cohort = open_cohort()
+def dashboard(session: Session, query: dict | None = None) -> web.Answer:
+    cohort = cohort_or_open((query or {}).get("cohort"))
     summary = {}
     if cohort:
         for application in cohort_applications(cohort.id):
@@ -233,9 +234,8 @@ def committee_change(session: Session, change: str, raw_body: bytes) -> web.Answ
 # Cohorts, and one person's data (retention and erasure).
 
 def cohorts_page(session: Session, flash: str = "", problem: str = "", status: int = 200) -> web.Answer:
-    cohorts = [cohort for state in ("open", "closed") for cohort in Cohort.by_status.query(state, scan_index_forward=False)]
-    return web.admin_page("pages/admin/cohorts.html", session, status=status, cohorts=cohorts, flash=flash, problem=problem,
-                 retention_months=settings().retention_months)
+    return web.admin_page("pages/admin/cohorts.html", session, status=status, cohorts=cohorts.summaries(), flash=flash,
+                          problem=problem, retention_months=settings().retention_months, meaning=MEANING)
 
 
 def _cohort_change(session: Session, change: str, values: dict) -> str | Job:
@@ -243,10 +243,26 @@ def _cohort_change(session: Session, change: str, values: dict) -> str | Job:
         cohort = retention.open_cohort_named(session.email, limits.text(values.get("id"), "id", 40, what="the cohort's id"),
                                              limits.text(values.get("name"), "name", 100, what="the cohort's name"))
         return f"Cohort {cohort.name} is open for applications."
-    if values.get("confirm") not in ("yes", True):
+    target = CLOSED if change == "close" else limits.text(values.get("phase"), "phase", 20, what="the phase")
+    if target == CLOSED and values.get("confirm") not in ("yes", True):
         raise Invalid("Tick the box to confirm: closing a cohort cannot be undone.", field="confirm")
-    closed = retention.close_or_start(session.email, limits.text(values.get("cohort"), "cohort", 40, what="the cohort"))
-    return closed if isinstance(closed, Job) else admin_jobs.closed_message(closed.date().isoformat())
+    end_live = values.get("end_live_pairings")
+    if not isinstance(end_live, bool) and end_live not in (None, "yes"):
+        raise Invalid("end_live_pairings is true or false.", field="end_live_pairings")
+    cohort_id = limits.text(values.get("cohort"), "cohort", 40, what="the cohort")
+    if not cohort_id:
+        raise Invalid("Choose the cohort to move on.", field="cohort")
+    return cohorts.move(session.email, cohort_id, target, end_live_pairings=end_live in (True, "yes"))
+
+
+@web.json_route
+def carry_over_json(session: Session) -> web.Answer:
+    return web.json_answer(carry_over.invite_previous(session.email), status=202)
+
+
+@web.json_route
+def cohorts_json() -> web.Answer:
+    return web.json_answer(cohorts.summaries())
 
 
 def cohort_change_form(session: Session, change: str, raw_body: bytes) -> web.Answer:
@@ -266,7 +282,9 @@ def cohort_change_json(session: Session, change: str, raw_body: bytes, cohort_id
     changed = _cohort_change(session, change, {**document, "cohort": cohort_id, "confirm": True})
     if isinstance(changed, Job):
         return admin_jobs.accepted_json(changed)
-    return web.json_answer({"message": changed}, status=201 if change == "open" else 200)
+    if change == "open":
+        return web.json_answer({"message": changed}, status=201)
+    return web.json_answer({"message": changed, "cohort": cohorts.summary(required_cohort(cohort_id))})
 
 
 def person_page(session: Session, query: dict, flash: str = "", problem: str = "", status: int = 200) -> web.Answer:

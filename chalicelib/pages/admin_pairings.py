@@ -6,7 +6,7 @@ signed-in member's Session.
 from __future__ import annotations
 
 from chalicelib.adapters.models import Application, Job, Pairing
-from chalicelib.adapters.store import open_cohort
+from chalicelib.adapters.store import cohort_or_open
 from chalicelib.domain import limits, lifecycle
 from chalicelib.domain.lifecycle import ResponseKind, State
 from chalicelib.domain.refusals import Conflict, Invalid, Refused
@@ -23,8 +23,8 @@ FLAGS = {flag.value: flag.words for flag in lifecycle.Flag}
 # Proposals.
 
 @web.json_route
-def proposal_json(session: Session, raw_body: bytes) -> web.Answer:
-    cohort = open_cohort()
+def proposal_json(session: Session, raw_body: bytes, query: dict | None = None) -> web.Answer:
+    cohort = cohort_or_open((query or {}).get("cohort"))
     if cohort is None:
         raise Conflict("No cohort is open.")
     options = web.decode_json(raw_body) if raw_body else {}
@@ -46,7 +46,8 @@ def _split_pairs(values: list[str]) -> list[list[str]]:
 
 
 def proposal_page(session: Session, raw_body: bytes | None = None, query: dict | None = None) -> web.Answer:
-    cohort = open_cohort()
+    submitted_cohort = web.decode_form(raw_body).get("cohort", [""])[0] if raw_body else ""
+    cohort = cohort_or_open(submitted_cohort or (query or {}).get("cohort"))
     if cohort is None:
         return _matching_page(session, cohort=None, view=None)
     if (query or {}).get("proposal"):
@@ -119,12 +120,12 @@ def approve_form(session: Session, raw_body: bytes) -> web.Answer:
     submitted = web.decode_form(raw_body, limit=web.LARGE_BODY_BYTES, max_fields=web.LARGE_FORM_FIELDS)
     chosen = _split_pairs(submitted.get("pair", []))
     if not chosen:
-        return _matching_page(session, status=400, cohort=open_cohort(), view=None,
+        return _matching_page(session, status=400, cohort=cohort_or_open(None), view=None,
                               problem="Tick at least one pair to approve.")
     try:
         approved = pairings.approve_or_start(session.email, [PairRequest(mentor, mentee) for mentor, mentee in chosen])
     except Refused as refusal:
-        return _matching_page(session, status=web.status_of(refusal), cohort=open_cohort(), view=None,
+        return _matching_page(session, status=web.status_of(refusal), cohort=cohort_or_open(None), view=None,
                               problem=f"Nothing was approved. {refusal}")
     if isinstance(approved, Job):
         return admin_jobs.accepted_page(approved)
@@ -144,7 +145,7 @@ def _names(pairing_list: list[Pairing]) -> dict[str, str]:
 
 @web.json_route
 def pairings_json(query: dict) -> web.Answer:
-    cohort = open_cohort()
+    cohort = cohort_or_open(query.get("cohort"))
     state = query.get("state")
     if state and state not in STATES:
         raise Invalid(f"state must be one of: {', '.join(STATES)}.", field="state")
@@ -191,7 +192,7 @@ def pairing_action_form(session: Session, pairing_id: str, raw_body: bytes) -> w
 
 
 def pairings_page(session: Session, query: dict) -> web.Answer:
-    cohort = open_cohort()
+    cohort = cohort_or_open(query.get("cohort"))
     state = query.get("state") if query.get("state") in STATES else ""
     flag = query.get("flag") if query.get("flag") in FLAGS else ""
     found = [pairing for pairing in (pairings.cohort_pairings(cohort.id, state) if cohort else [])

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from chalicelib.domain.lifecycle import (
     COMMITTEE_EVENTS,
+    PROGRAM_YEAR_ENDED,
     RESPONSES,
     RUNNING,
     SUSPENDED,
@@ -716,3 +717,10 @@ def test_random_event_sequences_keep_the_workflow_consistent(steps):
             forged = armed(pairing, kind, now) if kind in TIMER_EVENTS else pairing
             with pytest.raises(TransitionRefused):
                 decide(forged, event(kind, due=now) if kind in TIMER_EVENTS else event(kind), now, SCHEDULE)
+
+
+def test_a_pairing_ended_because_its_program_year_ended_tells_both_partners_so():
+    pairing = introduce("P1", START, SCHEDULE)
+    ended = decide(pairing, event(EventKind.COMMITTEE_DISSOLVE, reason=PROGRAM_YEAR_ENDED), day(200), SCHEDULE)
+    assert ended.state == State.DISSOLVED and ended.history["reason"] == "program year ended"
+    assert [(m.to, m.context["outcome"]) for m in mails(ended)] == [(("mentor",), "year_ended"), (("mentee",), "year_ended")]
