@@ -301,7 +301,7 @@ class PairingMenteeEmailIndex(GlobalSecondaryIndex["Pairing"]):
 class Pairing(Model):
     """A mentor and a mentee, introduced by the committee, through their program year.
 
-    The fields from `state` to `evaluations_returned` are lifecycle.PairingView's;
+    The fields from `state` to `meetings` are lifecycle.PairingView's;
     every change is a conditional write on `version`, with its history entry."""
 
     class Meta(_Meta):
@@ -331,6 +331,9 @@ class Pairing(Model):
     flags = ListAttribute(of=UnicodeAttribute, default=list)
     paused_from = UnicodeAttribute(null=True)
     evaluations_returned = ListAttribute(of=UnicodeAttribute, default=list)
+    took_part = ListAttribute(of=UnicodeAttribute, default=list)
+    agreement = JSONAttribute(null=True)  # domain/agreement.py: both partners' kickoff terms, goal progress
+    meetings = JSONAttribute(null=True)  # [{"at", "count", "by"}]: a few a year, so the item stays small
     last_contact_at = UTCDateTimeAttribute(null=True)
     history = JSONAttribute(default=list)
     tick_failures = NumberAttribute(null=True)  # days in a row the daily tick failed on this pairing

@@ -43,6 +43,7 @@ _PAIR = {"mentor": {"name": "Pat Rivera", "email": "pat.rivera@example.org"},
          "pairing_id": "5f0c2a9e8b7d4c3a2e1f0a9b8c7d6e5f"}
 _TO_MENTEE = {**_PAIR, "role": "mentee", "participant": _PAIR["mentee"], "respond_token": "SAMPLE-TOKEN"}
 _CLOSES_AT = "2027-02-14T12:00:00+00:00"
+_LETTER = {"outcome": "completed", "year": "2026\u20132027", "started_on": "2026-01-15", "ended_on": "2027-02-14"}
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,9 @@ MAILS: dict[str, MailText] = {
     "introduction": MailText("Introduction", "to a new pair, when the committee approves it",
                              {"mentor": _SAMPLE_MENTOR, "mentee": _SAMPLE_MENTEE}),
     "kickoff_check": MailText("Kickoff check", "to each partner, some days after the introduction", _TO_MENTEE),
-    "checkin": MailText("Check-in", "to each partner, at every check-in interval", _TO_MENTEE),
+    "checkin": MailText("Check-in", "to each partner, at every check-in interval",
+                        {**_TO_MENTEE, "partner_goals": "The goals your mentor listed for the year:\n- Share what I have "
+                                                        "learned about leading a small team."}),
     "feedback_request": MailText("Mid-program feedback request", "to each partner, on the feedback day", _TO_MENTEE),
     "evaluation_request": MailText("Evaluation request", "to each partner, on the evaluation day",
                                    {**_TO_MENTEE, "closes_at": _CLOSES_AT}),
@@ -68,6 +71,14 @@ MAILS: dict[str, MailText] = {
                                     {**_TO_MENTEE, "closes_at": _CLOSES_AT, "reminder": 1}),
     "pairing_closed": MailText("Partnership closed", "to each partner when a partnership completes or is closed",
                                {**_TO_MENTEE, "outcome": "completed"}),
+    "exit_questions": MailText("Exit questions", "to each partner who did not leave of their own accord, when a "
+                               "partnership is closed early", {**_TO_MENTEE, "outcome": "dissolved"}),
+    "participation_letter_mentor": MailText(
+        "Letter of service (mentor)", "to a mentor who took part, when their partnership completes the year",
+        {**_TO_MENTEE, "role": "mentor", "participant": _PAIR["mentor"], **_LETTER}),
+    "participation_letter_mentee": MailText(
+        "Letter of participation (mentee)", "to a mentee who took part, when their partnership completes the year",
+        {**_TO_MENTEE, **_LETTER}),
     "rematch_alert": MailText("Committee alert: a different partner", "to the committee, when someone asks for a different partner",
                               {**_PAIR, "asked_by": "mentee", "reason": "We cannot find a time that suits us both."}),
     "help_alert": MailText("Committee alert: need help", "to the committee, when someone answers \"need help\"",

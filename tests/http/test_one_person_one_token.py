@@ -15,7 +15,7 @@ from chalicelib.adapters.config import settings
 from chalicelib.adapters.models import Alert, InboundMessage, OutboxMail, Response
 from chalicelib.domain import clock, tokens
 from chalicelib.domain.lifecycle import AlertKind, ResponseKind, Template
-from chalicelib.services import alerts, deliverability, report
+from chalicelib.services import alerts, deliverability, report, workflow
 from chalicelib.services.pairings import get_pairing
 from chalicelib.services.report import pairing_fact
 from chalicelib.services.applications import response_record
@@ -72,14 +72,19 @@ def help_alert_mails() -> list[dict]:
 def test_every_mail_the_system_sends_that_carries_a_reply_token_goes_to_the_one_person_it_names(client, fresh_clock):
     # Mail of every kind: an application's confirmation, a sign-in link, the introductions, the whole
     # schedule of a pair that answers nothing, a need-help alert, a rematch request, the digest, the
-    # pairings' close and an undeliverable address.
-    quiet, asking = approved_pairs(2)
+    # pairings' close, the exit questions, the letters of participation and an undeliverable address.
+    quiet, asking, answering = approved_pairs(3)
     assert client.http.post("/apply", headers=FORM, body=form_body(valid_answers())).status_code == 303
     sign_in(client)
     run_days(fresh_clock, 14)
     [kickoff] = mails_to(asking.mentee_email, "starting")
     deliver(reply_to(kickoff, asking.mentee_email, "3 - I need help, we have not met."))
     deliver(reply_to(kickoff, asking.mentee_email, "I would like a different mentor, please."))
+    workflow.committee_action("committee@example.org", asking.id, "dissolve", closure_reason="rematch_request")
+    for email in (answering.mentor_email, answering.mentee_email):
+        [own] = [m for m in mails_to(email, "starting") if answering.mentee_name in m["text"]
+                 or answering.mentor_name in m["text"]]  # a mentor may have two mentees
+        deliver(reply_to(own, email, "1 - we have met"))
     run_days(fresh_clock, 400)
     deliverability.record('{"eventType": "Bounce", "mail": {"messageId": "m1"}, "bounce": {"bounceType": '
                           '"Permanent", "bouncedRecipients": [{"emailAddress": "gone@example.org"}]}}')
@@ -100,12 +105,13 @@ def test_every_mail_the_system_sends_that_carries_a_reply_token_goes_to_the_one_
         pairing = get_pairing(address.pairing_id)
         assert address.role in ("mentor", "mentee") and address.kind == ASKS[template]
         assert recipients == [getattr(pairing, f"{address.role}_email").lower()]  # the token names its recipient
-    # Each partner of the quiet pair: kickoff, two check-ins, feedback, evaluation, two reminders;
-    # and the kickoff of the pair that then asked for a different partner.
-    assert asked == 2 * 7 + 2
+    # Each partner of the quiet pair and of the answering pair: kickoff, two check-ins, feedback,
+    # evaluation, two reminders; the kickoff of the pair that then asked for a different partner,
+    # and its exit questions once dissolved.
+    assert asked == 2 * 2 * 7 + 2 + 2
 
     introductions = [message for template, message in sent if template == "introduction"]
-    assert len(introductions) == 2
+    assert len(introductions) == 3
     for message in introductions:
         assert len(addresses(message, "To")) == 2 and not reply_tokens(message)
         assert addresses(message, "Reply-To") == [settings().committee_address]
