@@ -5,13 +5,15 @@ what it answers. Nothing heavy is imported here: cold starts stay short.
 """
 import logging
 import os
+from datetime import timedelta
 
 from chalice import Chalice, Cron, Rate, Response
 from chalice.app import Request
 
 from chalicelib.adapters import logs
-from chalicelib.pages import admin, admin_pairings, admin_report, admin_settings, apply, exports, respond, sign_in, web
-from chalicelib.services import alerts, deliverability, inbound, mail, settings_store, workflow
+from chalicelib.pages import (admin, admin_jobs, admin_pairings, admin_report, admin_settings, apply, exports, respond,
+                              sign_in, web)
+from chalicelib.services import alerts, committee, deliverability, inbound, job_kinds, mail, settings_store, workflow
 
 app = Chalice(app_name="mentoring")
 app.api.binary_types.append("multipart/form-data")
@@ -27,6 +29,7 @@ CSV = "text/csv"
 # queue (infra/build_template.py builds the three; each stage's names carry its stage).
 INBOUND_QUEUE = "mentoring-inbound-mail"  # SES receipt notifications
 MAIL_EVENTS_QUEUE = "mentoring-mail-events"  # SES bounces and complaints
+JOB_WORKER = "run_job"  # the function that runs background jobs (services/jobs.py)
 
 
 @app.route("/", methods=["GET"])
@@ -143,6 +146,11 @@ def upload_roster():
     return _respond(admin.roster_upload(_session(), request.raw_body, request.headers.get("content-type", "")))
 
 
+@app.route("/admin/roster/uploaded", methods=["GET"])
+def load_uploaded_roster():
+    return _respond(admin.roster_uploaded(_session(), _query()))
+
+
 @app.route("/admin/api/roster", methods=["PUT"], content_types=[CSV])
 def replace_roster():
     return _respond(admin.roster_put(_session(), app.current_request.raw_body))
@@ -210,7 +218,7 @@ def remove_committee_member():
 
 @app.route("/admin/matching", methods=["GET"])
 def show_matching_proposal():
-    return _respond(admin_pairings.proposal_page(_session()))
+    return _respond(admin_pairings.proposal_page(_session(), query=_query()))
 
 
 @app.route("/admin/matching", methods=["POST"], content_types=[FORM])
@@ -225,7 +233,12 @@ def approve_pairs_form():
 
 @app.route("/admin/api/matching/proposal", methods=["POST"], content_types=[JSON])
 def propose_matches():
-    return _respond(admin_pairings.proposal_json(app.current_request.raw_body))
+    return _respond(admin_pairings.proposal_json(_session(), app.current_request.raw_body))
+
+
+@app.route("/admin/api/matching/proposals/{job_id}", methods=["GET"])
+def show_stored_proposal(job_id):
+    return _respond(admin_pairings.stored_proposal_json(job_id))
 
 
 @app.route("/admin/api/pairings", methods=["POST"], content_types=[JSON])
@@ -261,6 +274,26 @@ def act_on_pairing_form(pairing_id):
 @app.route("/admin/api/pairings/{pairing_id}/actions", methods=["POST"], content_types=[JSON])
 def act_on_pairing(pairing_id):
     return _respond(admin_pairings.pairing_action_json(_session(), pairing_id, app.current_request.raw_body))
+
+
+@app.route("/admin/jobs/{job_id}", methods=["GET"])
+def show_job(job_id):
+    return _respond(admin_jobs.job_page(_session(), job_id))
+
+
+@app.route("/admin/jobs/{job_id}/run", methods=["POST"], content_types=[FORM])
+def run_job_again_form(job_id):
+    return _respond(admin_jobs.rerun_form(_session(), job_id))
+
+
+@app.route("/admin/api/jobs/{job_id}", methods=["GET"])
+def get_job(job_id):
+    return _respond(admin_jobs.job_json(job_id))
+
+
+@app.route("/admin/api/jobs/{job_id}/run", methods=["POST"], content_types=[JSON])
+def run_job_again(job_id):
+    return _respond(admin_jobs.rerun_json(_session(), job_id))
 
 
 @app.route("/admin/report", methods=["GET"])
@@ -318,6 +351,11 @@ def sweep_outbox(event):
     return {"sent": mail.sweep()}
 
 
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def send_sign_in_links(event):
+    return {"sent": committee.send_sign_in_links()}
+
+
 @app.schedule(Cron(0, 12, "*", "*", "?", "*"))
 def fire_due_timers(event):
     return vars(workflow.tick())
@@ -331,6 +369,13 @@ def send_committee_digest(event):
 @app.schedule(Cron(30, 3, "*", "*", "?", "*"))
 def reconcile_inbound_mail(event):
     return inbound.reconcile()
+
+
+@app.lambda_function(name=JOB_WORKER)
+def run_job(event, context):
+    # Invoked asynchronously with {"job_id"} by services/jobs.py, and again by itself when
+    # its time runs short; the job's record says where to go on.
+    return job_kinds.run(event["job_id"], lambda: timedelta(milliseconds=context.get_remaining_time_in_millis()))
 
 
 @app.on_sqs_message(queue=INBOUND_QUEUE)
@@ -353,12 +398,27 @@ def begin_each_invocation(event, get_response):
 
 
 @app.middleware("http")
-def guard_admin_and_soften_failures(event, get_response):
-    # Every /admin route is guarded here, so a new route cannot forget it.
+def guard_every_request(event, get_response):
+    # Every request passes the edge checks and every /admin route the guard, so a new route
+    # cannot forget them. Every answer carries the security headers, the framework's own
+    # 405 and 415 too.
+    response = _guarded(event, get_response)
+    response.headers = web.with_security_headers(response.headers)
+    return response
+
+
+def _guarded(event, get_response):
     # Chalice turns an unexpected exception into a bare 500; people get a calm
     # page (or JSON) that invites them to try again, and no stack trace.
+    route = app.routes.get(event.path, {}).get(event.method)
+    if route is None:
+        return get_response(event)  # the framework's 405
+    params = {**(event.uri_params or {}), **dict(event.query_params or {})}
     try:
-        outcome = sign_in.guard(event.path, event.method, event.headers, event.raw_body)
+        outcome = (web.refused_at_the_edge(event.path, event.method, event.headers.get("content-type"),
+                                           route.content_types, params)
+                   or sign_in.guard(event.path, event.method, event.headers, event.raw_body,
+                                     web.address_of(event.path, event.uri_params, event.query_params)))
     except Exception:  # noqa: BLE001 - the store is unreachable: refuse calmly
         log.exception("admin guard failed on %s", event.path)
         outcome = web.unavailable(event.headers.get("accept", ""))

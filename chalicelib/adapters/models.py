@@ -103,7 +103,9 @@ class ParkedMailIndex(GlobalSecondaryIndex["OutboxMail"]):
 
 
 class OutboxMail(Model):
-    """A composed mail waiting to be sent, or the record that it was (or that it was given up on)."""
+    """A composed mail waiting to be sent, or the record that it was (or that it was given up on);
+    or, in the `requested` queue, a mail asked for and not composed yet (a sign-in link: see
+    services/committee.py)."""
 
     class Meta(_Meta):
         table_name = table_name("outbox")
@@ -426,9 +428,38 @@ class SettingsVersion(Model):
     saved_at = UTCDateTimeAttribute()
 
 
+class Job(Model):
+    """A committee action too large for one request (approving many pairs, closing a cohort,
+    importing a roster), done by the job worker in resumable steps: see services/jobs.py.
+
+    `cursor` is where the kind's step function goes on from; a worker holds the job through
+    `lease_owner` and `lease_until`, so two invocations never step the same job at once."""
+
+    class Meta(_Meta):
+        table_name = table_name("jobs")
+
+    id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()
+    state = UnicodeAttribute()  # jobs.QUEUED, RUNNING, DONE or FAILED
+    requested_by = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    params = JSONAttribute(default=dict)  # small; a large input (a roster file) is in S3, named here
+    cursor = JSONAttribute(null=True)
+    done = NumberAttribute(default=0)
+    total = NumberAttribute(default=0)
+    errors = ListAttribute(of=UnicodeAttribute, default=list)  # the first jobs.MAX_ERRORS problems
+    error_count = NumberAttribute(default=0)
+    result = JSONAttribute(null=True)
+    lease_owner = UnicodeAttribute(null=True)
+    lease_until = UTCDateTimeAttribute(null=True)
+    finished_at = UTCDateTimeAttribute(null=True)  # set once the job is done, or refused for good
+    expires_at = TTLAttribute(null=True)
+
+
 class MailQuota(Model):
-    """How many mails of one kind went to one address in one hour. Keyed by an HMAC of the
-    address, so the table holds no address; it expires with its hour."""
+    """How many mails of one kind went to one address in one hour (see services/quota.py). Keyed by
+    an HMAC of the address, so the table holds no address; it expires after its hour."""
 
     class Meta(_Meta):
         table_name = table_name("quotas")
@@ -439,4 +470,4 @@ class MailQuota(Model):
 
 
 ALL_MODELS = (Application, Claim, OutboxMail, Member, Cohort, InboundMessage, CommitteeMember, AuditEntry, Pairing,
-              UndeliverableAddress, Response, Alert, SettingsVersion, MailQuota)
+              UndeliverableAddress, Response, Alert, SettingsVersion, MailQuota, Job)

@@ -11,11 +11,12 @@ import io
 from dataclasses import dataclass
 from datetime import date
 
+from chalicelib.domain.limits import check_text
 from chalicelib.domain.validation import EMAIL_PATTERN, Invalid
 
 REQUIRED_COLUMNS = ("membership_id", "email", "name")
 OPTIONAL_COLUMNS = ("expires",)
-MAX_MEMBERS = 20_000
+MAX_MEMBERS = 200_000  # a national association's whole membership
 
 
 @dataclass(frozen=True)
@@ -34,16 +35,40 @@ class RosterInvalid(Invalid):
         self.problems = problems
 
 
+def decode_spreadsheet_export(raw: bytes, field: str = "roster") -> str:
+    """A spreadsheet export: UTF-8 (with or without a byte-order mark), else Windows' own encoding;
+    text that cannot be kept (a NUL, a control character) is refused as `field`'s problem."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")
+    return check_text(text, field)
+
+
 def normalise_membership_id(value: str) -> str:
     return "".join(value.split()).upper()
 
 
 def parse_roster(text: str) -> list[RosterRow]:
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))  # Excel writes a byte-order mark
+    rows, problems = [], []
+    try:
+        _read_rows(reader, rows, problems)
+    except csv.Error:  # a value over csv's 128 KB limit, or a quote never closed: nothing after it can be read
+        problems.append(f"Line {reader.line_num}: this line cannot be read as CSV "
+                        "(a value far too long, or a quotation mark that is never closed).")
+    if len(rows) > MAX_MEMBERS:
+        problems.append(f"The roster has {len(rows)} members; at most {MAX_MEMBERS} can be loaded at once.")
+    if problems:
+        raise RosterInvalid(problems)
+    return rows
+
+
+def _read_rows(reader, rows: list[RosterRow], problems: list[str]) -> None:
     header = [column.strip().lower() for column in next(reader, [])]
     if tuple(header[:3]) != REQUIRED_COLUMNS or not set(header[3:]) <= set(OPTIONAL_COLUMNS):
         raise RosterInvalid(["Line 1: the header must be membership_id,email,name and optionally expires."])
-    rows, problems, seen = [], [], {}
+    seen: dict[str, int] = {}
     for line_number, values in enumerate(reader, start=2):
         if not any(value.strip() for value in values):
             continue
@@ -62,11 +87,6 @@ def parse_roster(text: str) -> list[RosterRow]:
         seen[membership_id] = line_number
         expires = date.fromisoformat(record["expires"]) if record.get("expires") else None
         rows.append(RosterRow(membership_id, record["email"].lower(), record["name"], expires))
-    if len(rows) > MAX_MEMBERS:
-        problems.append(f"The roster has {len(rows)} members; at most {MAX_MEMBERS} can be loaded at once.")
-    if problems:
-        raise RosterInvalid(problems)
-    return rows
 
 
 def _problem_with(record: dict[str, str], membership_id: str) -> str | None:

@@ -8,14 +8,14 @@ from __future__ import annotations
 from collections import Counter
 
 from chalicelib.adapters.config import settings
-from chalicelib.adapters.models import Application, Cohort
+from chalicelib.adapters.models import Application, Cohort, Job
 from chalicelib.adapters.store import cohort_applications, cohort_or_open, open_cohort, required_cohort
-from chalicelib.domain import settings_document
+from chalicelib.domain import limits, settings_document
 from chalicelib.domain.refusals import Invalid, Refused, TooLarge
-from chalicelib.domain.roster import RosterInvalid
+from chalicelib.domain.roster import RosterInvalid, decode_spreadsheet_export
 from chalicelib.domain.schema import ROLES
 from chalicelib.domain.validation import EMAIL_PATTERN
-from chalicelib.pages import web
+from chalicelib.pages import admin_jobs, web
 from chalicelib.pages.sign_in import UPLOAD_LIMIT
 from chalicelib.services import alerts, committee, mail, membership, retention, settings_store
 from chalicelib.services.application_review import act_on_application
@@ -76,8 +76,9 @@ def answered_form(application: Application) -> tuple[int, tuple]:
 def application_page(session: Session, application_id: str, flash: str = "", problem: str = "", status: int = 200) -> web.Answer:
     application = get_application(application_id)
     form_version, fields = answered_form(application)
+    low, high = limits.CAPACITY
     return web.admin_page("pages/admin/application.html", session, status=status, application=application_record(application),
-                 fields=fields, form_version=form_version, flash=flash, problem=problem)
+                 fields=fields, form_version=form_version, flash=flash, problem=problem, capacities=range(low, high + 1))
 
 
 @web.html_route
@@ -85,7 +86,8 @@ def application_action_form(session: Session, application_id: str, raw_body: byt
     values = web.decode_form(raw_body)
     get_application(application_id)  # an unknown application is "not found", not a problem on its page
     try:
-        act_on_application(session.email, application_id, values.get("action", [""])[0], values.get("capacity", [None])[0])
+        act_on_application(session.email, application_id, *_action_and_capacity(
+            values.get("action", [""])[0], values.get("capacity", [None])[0]))
     except Refused as refusal:
         return application_page(session, application_id, problem=refusal.message, status=web.status_of(refusal))
     return web.redirect(f"/admin/applications/{application_id}")
@@ -96,33 +98,68 @@ def application_action_json(session: Session, application_id: str, raw_body: byt
     document = web.decode_json(raw_body)
     if not isinstance(document, dict):
         raise Invalid('Send {"action": "mark_eligible" | "withdraw" | "set_capacity", "capacity"?: n}.')
-    capacity = document.get("capacity")
-    application = act_on_application(session.email, application_id, str(document.get("action", "")),
-                                     None if capacity is None else str(capacity))
+    application = act_on_application(session.email, application_id,
+                                     *_action_and_capacity(document.get("action"), document.get("capacity")))
     return web.json_answer(application_record(application))
 
 
+def _action_and_capacity(action, capacity) -> tuple[str, int | None]:
+    action = limits.text(action, "action", 20, what="the action")
+    if action != "set_capacity":
+        return action, None
+    return action, limits.whole_number(capacity, "capacity", limits.CAPACITY, "the number of mentees")
+
+
 def roster_page(session: Session, problems: list[str] = (), flash: str = "", status: int = 200) -> web.Answer:
-    return web.admin_page("pages/admin/roster.html", session, status=status, problems=problems, flash=flash)
+    """The roster page. Its form uploads the file straight to S3, whatever its size (a request
+    to the API carries at most 6 MB); S3 then sends the browser on to roster_uploaded."""
+    form = membership.upload_form(membership.upload_owner(session.session_id),
+                                  redirect_to=settings().base_url + ROSTER_UPLOADED)
+    answer = web.admin_page("pages/admin/roster.html", session, status=status, problems=problems, flash=flash,
+                            upload=form, max_megabytes=membership.MAX_ROSTER_BYTES // (1024 * 1024))
+    web.allow_form_action(answer, form["url"])
+    return answer
+
+
+ROSTER_UPLOADED = "/admin/roster/uploaded"
+
+
+def roster_uploaded(session: Session, query: dict) -> web.Answer:
+    """Where S3 sends the browser once the file is uploaded: the roster is loaded by a job.
+
+    A GET that starts work, as S3's redirect must be. It is safe to follow twice (one file
+    starts one job), and a forged link starts nothing: the key must name a file that this
+    very session uploaded."""
+    try:
+        job = membership.load_uploaded(session.email, membership.upload_owner(session.session_id),
+                                       query.get("key") or "")
+    except Refused as refusal:
+        return roster_page(session, [refusal.message], status=web.status_of(refusal))
+    return admin_jobs.accepted_page(job)
 
 
 def roster_upload(session: Session, raw_body: bytes, content_type: str) -> web.Answer:
     try:
         files = web.decode_multipart(raw_body, content_type, UPLOAD_LIMIT).get("roster", [""])
-        result = membership.load_roster(session.email, files[0])
+        loaded = membership.load_roster_or_start(session.email, membership.upload_owner(session.session_id), files[0])
     except RosterInvalid as refusal:
         return roster_page(session, refusal.problems, status=web.status_of(refusal))
     except Refused as refusal:
         return roster_page(session, [refusal.message], status=web.status_of(refusal))
-    return roster_page(session, flash=f"Loaded {result['members']} members. "
-                                      f"{result['newly_eligible']} waiting applications are now eligible.")
+    if isinstance(loaded, Job):
+        return admin_jobs.accepted_page(loaded)
+    return roster_page(session, flash=admin_jobs.roster_message(loaded))
 
 
 @web.json_route
 def roster_put(session: Session, raw_body: bytes) -> web.Answer:
     if len(raw_body or b"") > UPLOAD_LIMIT:
-        raise TooLarge("The roster is too large: keep it under 5 MB.")
-    return web.json_answer(membership.load_roster(session.email, web.decode_text_file(raw_body or b"")))
+        raise TooLarge("The roster is too large to send here: keep it under 5 MB, or upload it on the roster page.")
+    loaded = membership.load_roster_or_start(session.email, membership.upload_owner(session.session_id),
+                                             decode_spreadsheet_export(raw_body or b""))
+    if isinstance(loaded, Job):
+        return admin_jobs.accepted_json(loaded)
+    return web.json_answer(loaded)
 
 
 def committee_page(session: Session, flash: str = "", problem: str = "", status: int = 200) -> web.Answer:
@@ -151,22 +188,24 @@ def cohorts_page(session: Session, flash: str = "", problem: str = "", status: i
                  retention_months=settings().retention_months)
 
 
-def _cohort_change(session: Session, change: str, values: dict) -> str:
+def _cohort_change(session: Session, change: str, values: dict) -> str | Job:
     if change == "open":
-        cohort = retention.open_cohort_named(session.email, str(values.get("id", "")), str(values.get("name", "")))
+        cohort = retention.open_cohort_named(session.email, limits.text(values.get("id"), "id", 40, what="the cohort's id"),
+                                             limits.text(values.get("name"), "name", 100, what="the cohort's name"))
         return f"Cohort {cohort.name} is open for applications."
     if values.get("confirm") not in ("yes", True):
         raise Invalid("Tick the box to confirm: closing a cohort cannot be undone.", field="confirm")
-    expires = retention.close_cohort(session.email, str(values.get("cohort", "")))
-    return f"The cohort is closed. Its personal data will be deleted on {expires.date().isoformat()}; the report is kept."
+    closed = retention.close_or_start(session.email, limits.text(values.get("cohort"), "cohort", 40, what="the cohort"))
+    return closed if isinstance(closed, Job) else admin_jobs.closed_message(closed.date().isoformat())
 
 
 def cohort_change_form(session: Session, change: str, raw_body: bytes) -> web.Answer:
     values = {name: items[0] for name, items in web.decode_form(raw_body).items()}
     try:
-        return cohorts_page(session, flash=_cohort_change(session, change, values))
+        changed = _cohort_change(session, change, values)
     except Refused as refusal:
         return cohorts_page(session, problem=refusal.message, status=web.status_of(refusal))
+    return admin_jobs.accepted_page(changed) if isinstance(changed, Job) else cohorts_page(session, flash=changed)
 
 
 @web.json_route
@@ -174,8 +213,10 @@ def cohort_change_json(session: Session, change: str, raw_body: bytes, cohort_id
     document = web.decode_json(raw_body) if raw_body else {}
     if not isinstance(document, dict):
         raise Invalid("Send a JSON object.")
-    message = _cohort_change(session, change, {**document, "cohort": cohort_id, "confirm": True})
-    return web.json_answer({"message": message}, status=201 if change == "open" else 200)
+    changed = _cohort_change(session, change, {**document, "cohort": cohort_id, "confirm": True})
+    if isinstance(changed, Job):
+        return admin_jobs.accepted_json(changed)
+    return web.json_answer({"message": changed}, status=201 if change == "open" else 200)
 
 
 def person_page(session: Session, query: dict, flash: str = "", problem: str = "", status: int = 200) -> web.Answer:

@@ -5,13 +5,13 @@ signed-in member's Session.
 """
 from __future__ import annotations
 
-from chalicelib.adapters.models import Application, Pairing
+from chalicelib.adapters.models import Application, Job, Pairing
 from chalicelib.adapters.store import open_cohort
-from chalicelib.domain import agreement, lifecycle
+from chalicelib.domain import agreement, limits, lifecycle
 from chalicelib.domain.lifecycle import ResponseKind, State
 from chalicelib.domain.refusals import Conflict, Invalid, Refused
 from chalicelib.domain.schema import COMMUNICATION_MODES, MEETING_FREQUENCIES, label_of
-from chalicelib.pages import respond, web
+from chalicelib.pages import admin_jobs, respond, web
 from chalicelib.services import pairings, proposals, workflow
 from chalicelib.services.applications import pairing_responses
 from chalicelib.services.committee import Session
@@ -23,41 +23,68 @@ STATES = tuple(state.value for state in State)
 # Proposals.
 
 @web.json_route
-def proposal_json(raw_body: bytes) -> web.Answer:
+def proposal_json(session: Session, raw_body: bytes) -> web.Answer:
     cohort = open_cohort()
     if cohort is None:
         raise Conflict("No cohort is open.")
     options = web.decode_json(raw_body) if raw_body else {}
-    return web.json_answer(proposals.propose(cohort, options).proposal)
+    proposed = proposals.propose_or_start(session.email, cohort, options)
+    if isinstance(proposed, Job):
+        return admin_jobs.accepted_json(proposed)
+    return web.json_answer(proposed.proposal)
+
+
+@web.json_route
+def stored_proposal_json(job_id: str) -> web.Answer:
+    """A proposal the job worker made for a large cohort, as the proposal API answers it."""
+    view, _ = proposals.stored(job_id)
+    return web.json_answer(view.proposal)
 
 
 def _split_pairs(values: list[str]) -> list[list[str]]:
-    return [value.split(":", 1) for value in values if value.count(":") == 1]
+    return [value.split(":", 1) for value in values if value.count(":") == 1 and len(value) <= 2 * limits.MAX_ID + 1]
 
 
-def proposal_page(session: Session, raw_body: bytes | None = None) -> web.Answer:
+def proposal_page(session: Session, raw_body: bytes | None = None, query: dict | None = None) -> web.Answer:
     cohort = open_cohort()
     if cohort is None:
-        return web.admin_page("pages/admin/matching.html", session, cohort=None, view=None, locks=[], forbids=[])
+        return _matching_page(session, cohort=None, view=None)
+    if (query or {}).get("proposal"):
+        try:
+            view, options = proposals.stored(query["proposal"])
+        except Refused as refusal:
+            return _matching_page(session, status=web.status_of(refusal), cohort=cohort, view=None, problem=refusal.message)
+        return _matching_page(session, cohort=cohort, view=view, locks=options.get("locks") or [],
+                              forbids=options.get("forbids") or [])
+    if raw_body is None and not proposals.fits_in_request(cohort):
+        return _matching_page(session, cohort=cohort, view=None, large=True)  # a GET starts no work
     submitted = web.decode_form(raw_body) if raw_body else {}
     locks = _split_pairs(submitted.get("lock", []))
     if submitted.get("lock_mentor", [""])[0] and submitted.get("lock_mentee", [""])[0]:
         locks.append([submitted["lock_mentor"][0], submitted["lock_mentee"][0]])
     forbids = _split_pairs(submitted.get("forbid", []))
     try:
-        proposal = proposals.propose(cohort, {"locks": locks, "forbids": forbids})
+        proposal = proposals.propose_or_start(session.email, cohort, {"locks": locks, "forbids": forbids})
     except proposals.ProposalInvalid as error:
         proposal = proposals.propose(cohort, {"forbids": forbids})
-        return web.admin_page("pages/admin/matching.html", session, status=400, cohort=cohort, view=proposal,
-                     locks=[], forbids=forbids, problem=f"That lock cannot be kept: {error}")
-    return web.admin_page("pages/admin/matching.html", session, cohort=cohort, view=proposal, locks=locks, forbids=forbids)
+        return _matching_page(session, status=400, cohort=cohort, view=proposal, forbids=forbids,
+                              problem=f"That lock cannot be kept: {error}")
+    if isinstance(proposal, Job):
+        return admin_jobs.accepted_page(proposal)
+    return _matching_page(session, cohort=cohort, view=proposal, locks=locks, forbids=forbids)
+
+
+def _matching_page(session: Session, status: int = 200, **context) -> web.Answer:
+    return web.admin_page("pages/admin/matching.html", session, status=status,
+                          **{"locks": [], "forbids": [], "large": False, **context})
 
 
 # Approval.
 
 def _requests(pairs) -> list[PairRequest]:
     if not isinstance(pairs, list) or not pairs or not all(
-            isinstance(pair, dict) and isinstance(pair.get("mentor_id"), str) and isinstance(pair.get("mentee_id"), str)
+            isinstance(pair, dict) and all(isinstance(pair.get(key), str) and len(pair[key]) <= limits.MAX_ID
+                                           for key in ("mentor_id", "mentee_id"))
             for pair in pairs):
         raise Invalid('Send {"pairs": [{"mentor_id": ..., "mentee_id": ...}, ...]} with at least one pair.', field="pairs")
     return [PairRequest(pair["mentor_id"], pair["mentee_id"]) for pair in pairs]
@@ -65,23 +92,28 @@ def _requests(pairs) -> list[PairRequest]:
 
 @web.json_route
 def approve_json(session: Session, raw_body: bytes) -> web.Answer:
-    document = web.decode_json(raw_body)
+    document = web.decode_json(raw_body, limit=web.LARGE_BODY_BYTES)
     requests = _requests(document.get("pairs") if isinstance(document, dict) else None)
-    created = pairings.approve(session.email, requests)
-    return web.json_answer({"pairings": [_summary(p) for p in created]}, status=201)
+    approved = pairings.approve_or_start(session.email, requests)
+    if isinstance(approved, Job):
+        return admin_jobs.accepted_json(approved)
+    return web.json_answer({"pairings": [_summary(p) for p in approved]}, status=201)
 
 
 def approve_form(session: Session, raw_body: bytes) -> web.Answer:
-    chosen = _split_pairs(web.decode_form(raw_body).get("pair", []))
+    submitted = web.decode_form(raw_body, limit=web.LARGE_BODY_BYTES, max_fields=web.LARGE_FORM_FIELDS)
+    chosen = _split_pairs(submitted.get("pair", []))
     if not chosen:
-        return web.admin_page("pages/admin/matching.html", session, status=400, cohort=open_cohort(), view=None,
-                     locks=[], forbids=[], problem="Tick at least one pair to approve.")
+        return _matching_page(session, status=400, cohort=open_cohort(), view=None,
+                              problem="Tick at least one pair to approve.")
     try:
-        created = pairings.approve(session.email, [PairRequest(mentor, mentee) for mentor, mentee in chosen])
-    except Conflict as refusal:
-        return web.admin_page("pages/admin/matching.html", session, status=web.status_of(refusal), cohort=open_cohort(),
-                              view=None, locks=[], forbids=[], problem=f"Nothing was approved. {refusal}")
-    return web.redirect(f"/admin/pairings?approved={len(created)}")
+        approved = pairings.approve_or_start(session.email, [PairRequest(mentor, mentee) for mentor, mentee in chosen])
+    except Refused as refusal:
+        return _matching_page(session, status=web.status_of(refusal), cohort=open_cohort(), view=None,
+                              problem=f"Nothing was approved. {refusal}")
+    if isinstance(approved, Job):
+        return admin_jobs.accepted_page(approved)
+    return web.redirect(f"/admin/pairings?approved={len(approved)}")
 
 
 def _summary(pairing: Pairing) -> dict:
@@ -114,11 +146,12 @@ def pairing_json(pairing_id: str) -> web.Answer:
 
 
 def _act(session: Session, pairing_id: str, values: dict) -> workflow.Outcome:
+    action = limits.text(values.get("action"), "action", 20, what="the action")
+    reason = limits.text(values.get("reason"), "reason", limits.MAX_REASON, what="the reason")
     days = values.get("days")
-    if days not in (None, "") and not str(days).isdigit():
-        raise Invalid("Extend by a whole number of days.", field="days")
-    return workflow.committee_action(session.email, pairing_id, str(values.get("action", "")),
-                                     str(values.get("reason") or ""), int(days) if days not in (None, "") else None,
+    days = None if days in (None, "") else limits.whole_number(days, "days", limits.EXTENSION_DAYS,
+                                                               "the days to extend by")
+    return workflow.committee_action(session.email, pairing_id, action, reason, days,
                                      closure_reason=values.get("closure_reason") or None)
 
 
@@ -149,7 +182,7 @@ def pairings_page(session: Session, query: dict) -> web.Answer:
     state = query.get("state") if query.get("state") in STATES else ""
     found = pairings.cohort_pairings(cohort.id, state) if cohort else []
     approved = query.get("approved", "")
-    flash = f"{approved} pairing{'s' if approved != '1' else ''} approved; the introductions are on their way." if approved.isdigit() else ""
+    flash = admin_jobs.approved_message(int(approved)) if approved.isdigit() else ""
     return web.admin_page("pages/admin/pairings.html", session, cohort=cohort, pairings=[pairings.pairing_record(p) for p in found],
                  names=_names(found), state_filter=state, states=STATES, flash=flash)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 
-from chalicelib.domain import agreement, lifecycle, settings_document, tokens
+from chalicelib.domain import agreement, lifecycle, limits, settings_document, tokens
 from chalicelib.services import settings_store
 from chalicelib.pages import web
 from chalicelib.domain.lifecycle import ResponseKind
@@ -187,11 +187,13 @@ def submit(token: str, raw_body: bytes) -> web.Answer:
     except Invalid as invalid:
         return _page(address, pairing, token, submitted, invalid.errors, status=web.status_of(invalid))
     statuses = {name.removeprefix(GOAL_PREFIX): value for name, value in answers.items() if name.startswith(GOAL_PREFIX)}
-    events = [lifecycle.Event(ANSWER_EVENTS[address.kind], by, trigger, text=text,
+    # The answers are kept whole; the event carries at most what a mailed reply's does.
+    events = [lifecycle.Event(ANSWER_EVENTS[address.kind], by, trigger, text=text[:limits.MAX_ANSWER_TEXT],
                               rating=lifecycle.Rating(rating) if rating else None, terms=terms,
                               meetings=answers.get("meetings"), goal_statuses=statuses)]
     if wants_rematch:
-        events.append(lifecycle.Event(lifecycle.EventKind.REMATCH_REQUESTED, by, f"{trigger}/rematch", reason=text))
+        events.append(lifecycle.Event(lifecycle.EventKind.REMATCH_REQUESTED, by, f"{trigger}/rematch",
+                                      reason=text[:limits.MAX_REASON]))
     try:
         applied = [apply_event(pairing.id, event, source="web", answers=answers) for event in events]
     except Conflict as refusal:

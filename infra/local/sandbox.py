@@ -62,6 +62,25 @@ def configure_for_in_process_moto() -> None:
     os.environ.pop("AWS_ENDPOINT_URL", None)
 
 
+def serialise_moto_dynamodb() -> None:
+    """DynamoDB applies each request atomically; moto lets concurrent transactions interleave
+    (and rolls back by restoring a copy). One lock around its DynamoDB handler restores the
+    real service's behaviour, for threaded tests and for the sandbox's job worker thread."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    if getattr(DynamoHandler, "_serialised", False):
+        return
+    lock = threading.RLock()
+    original = DynamoHandler.call_action
+
+    def call_action(self):
+        with lock:
+            return original(self)
+
+    DynamoHandler.call_action = call_action
+    DynamoHandler._serialised = True
+
+
 def configure_environment(port: int, moto_port: int, committee: str) -> None:
     os.environ.update(stage_environment("local"))
     os.environ.update({
@@ -101,10 +120,13 @@ class Sandbox:
         from chalice.local import LocalGateway
 
         import app as application
-        from infra.local import persistence
+        from infra.local import persistence, worker
         from infra.local.provision import ensure_open_cohort, provision
 
         self.app = application.app
+        # Jobs run beside the requests, as the worker's Lambda runs beside the API's.
+        serialise_moto_dynamodb()
+        worker.install(self.app, self.run_job_in_a_thread)
         self.persistence = persistence.Persistence(self.data_dir)
         provision(self.persistence.signing_key())
         self.persistence.restore()
@@ -116,6 +138,15 @@ class Sandbox:
             print(f"Demo data: {seeded}")
         self.persistence.save()
         self.gateway = LocalGateway(self.app, Config.create(chalice_stage="local", app_name="mentoring"))
+
+    def run_job_in_a_thread(self, work) -> None:
+        from infra.local import worker
+
+        def work_then_save() -> None:
+            work()
+            self.snapshot_soon()
+
+        worker.in_a_thread(work_then_save)
 
     def stop(self) -> None:
         if self.snapshot_timer:
@@ -173,6 +204,16 @@ class Sandbox:
                 results.append({source.name: handler(event, LambdaContext(source.name, 512))})
         return results
 
+    def run_minute_schedules(self) -> None:
+        """EventBridge runs the every-minute schedules (the sign-in links) within the minute; the
+        sandbox, whose clock moves by whole days, runs them after each request that changes something."""
+        from chalice.app import ScheduledEventConfig
+
+        with self.gateway_lock:
+            for source in self.app.event_sources:
+                if isinstance(source, ScheduledEventConfig) and _every_minute(source):
+                    self.run_scheduled_handlers(only=source.name)
+
     def advance_clock(self, days: int) -> str:
         from chalicelib.domain import clock
 
@@ -198,7 +239,13 @@ class Sandbox:
             return self.persistence.mailbox()
 
 
+def _every_minute(source) -> bool:
+    expression = source.schedule_expression
+    return (expression if isinstance(expression, str) else expression.to_string()) == "rate(1 minute)"
+
+
 def make_handler(sandbox: Sandbox):
+    from chalicelib.pages.web import SECURITY_HEADERS
     from infra.local import pages
 
     class Handler(BaseHTTPRequestHandler):
@@ -213,6 +260,10 @@ def make_handler(sandbox: Sandbox):
             return self.rfile.read(length) if length else b""
 
         def _send(self, status: int, headers: list, body: bytes) -> None:
+            # The sandbox's own answers (mailbox, clock, its 404) and the local gateway's (its 403
+            # for a path no route has) carry the app's security headers too.
+            present = {name.lower() for name, _ in headers}
+            headers = [*headers, *((name, value) for name, value in SECURITY_HEADERS.items() if name.lower() not in present)]
             self.send_response(status)
             for name, value in headers:
                 if name.lower() not in ("content-length", "connection", "transfer-encoding"):
@@ -232,6 +283,8 @@ def make_handler(sandbox: Sandbox):
                 return self._sandbox_route(path, body)
             headers = {name: value for name, value in self.headers.items()}
             status, header_pairs, response_body = sandbox.call_app(self.command, self.path, headers, body)
+            if self.command != "GET":
+                sandbox.run_minute_schedules()  # before answering, so a sign-in link is in the mailbox at once
             self._send(status, header_pairs, response_body)
             if self.command != "GET" or path.startswith("/confirm/") or path.startswith("/admin/login/"):
                 sandbox.snapshot_soon()
