@@ -11,8 +11,8 @@ from chalice import Chalice, Cron, Rate, Response
 from chalice.app import Request
 
 from chalicelib.adapters import logs
-from chalicelib.pages import (admin, admin_jobs, admin_pairings, admin_report, admin_settings, apply, exports, respond,
-                              sign_in, web)
+from chalicelib.pages import (admin, admin_jobs, admin_pairings, admin_report, admin_settings, admin_supply, admin_years,
+                              apply, exports, respond, sign_in, web)
 from chalicelib.services import alerts, committee, deliverability, inbound, job_kinds, mail, settings_store, workflow
 
 app = Chalice(app_name="mentoring")
@@ -81,7 +81,7 @@ def submit_response(token):
 
 @app.route("/admin/login", methods=["GET"])
 def show_sign_in():
-    return _respond(sign_in.login_page())
+    return _respond(sign_in.login_page(query=_query()))
 
 
 @app.route("/admin/login", methods=["POST"], content_types=[FORM, JSON])
@@ -92,12 +92,12 @@ def request_sign_in():
 
 @app.route("/admin/login/{token}", methods=["GET"])
 def show_sign_in_button(token):
-    return _respond(sign_in.confirm_sign_in_page(token))
+    return _respond(sign_in.confirm_sign_in_page(token, _query()))
 
 
 @app.route("/admin/login/{token}", methods=["POST"], content_types=[FORM])
 def sign_in_with_link(token):
-    return _respond(sign_in.complete_sign_in(token))
+    return _respond(sign_in.complete_sign_in(token, app.current_request.raw_body))
 
 
 @app.route("/admin/logout", methods=["POST"], content_types=[FORM])
@@ -117,7 +117,7 @@ def show_applications():
 
 @app.route("/admin/applications/{application_id}", methods=["GET"])
 def show_application(application_id):
-    return _respond(admin.application_page(_session(), application_id))
+    return _respond(admin.application_page(_session(), application_id, done=_query().get("done", "")))
 
 
 @app.route("/admin/applications/{application_id}", methods=["POST"], content_types=[FORM])
@@ -276,6 +276,16 @@ def act_on_pairing(pairing_id):
     return _respond(admin_pairings.pairing_action_json(_session(), pairing_id, app.current_request.raw_body))
 
 
+@app.route("/admin/supply", methods=["GET"])
+def show_supply():
+    return _respond(admin_supply.supply_page(_session(), _query()))
+
+
+@app.route("/admin/api/cohorts/{cohort_id}/supply", methods=["GET"])
+def get_supply(cohort_id):
+    return _respond(admin_supply.supply_json(cohort_id))
+
+
 @app.route("/admin/jobs/{job_id}", methods=["GET"])
 def show_job(job_id):
     return _respond(admin_jobs.job_page(_session(), job_id))
@@ -304,6 +314,21 @@ def show_report():
 @app.route("/admin/api/report", methods=["GET"])
 def get_report():
     return _respond(admin_report.report_json(_query()))
+
+
+@app.route("/admin/report/years", methods=["GET"])
+def show_report_across_years():
+    return _respond(admin_years.years_page(_session()))
+
+
+@app.route("/admin/api/report/years", methods=["GET"])
+def get_report_across_years():
+    return _respond(admin_years.years_json())
+
+
+@app.route("/admin/api/export/years.csv", methods=["GET"])
+def export_report_across_years():
+    return _respond(admin_years.years_csv())
 
 
 @app.route("/admin/api/export/applications.csv", methods=["GET"])

@@ -125,6 +125,7 @@ class OutboxMail(Model):
     sent_at = UTCDateTimeAttribute(null=True)
     ses_message_id = UnicodeAttribute(null=True)
     parked = UnicodeAttribute(null=True)  # mail.PARKED while the committee is shown it; the content is gone
+    request_detail = UnicodeAttribute(null=True)  # a request's one detail: the admin page a sign-in link returns to
     expires_at = TTLAttribute(null=True)
 
     pending = PendingMailIndex()

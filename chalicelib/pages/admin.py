@@ -18,8 +18,8 @@ from chalicelib.domain.validation import EMAIL_PATTERN
 from chalicelib.pages import admin_jobs, web
 from chalicelib.pages.sign_in import UPLOAD_LIMIT
 from chalicelib.services import alerts, committee, mail, membership, retention, settings_store
-from chalicelib.services.application_review import act_on_application
-from chalicelib.services.applications import STATUSES, application_record, get_application
+from chalicelib.services.application_review import MAX_REASON, act_on_application, cohort_is_open
+from chalicelib.services.applications import STATUSES, Status, application_record, get_application
 from chalicelib.services.committee import Session
 
 ROLE_VALUES = tuple(value for value, _ in ROLES)
@@ -73,33 +73,62 @@ def answered_form(application: Application) -> tuple[int, tuple]:
 
 
 @web.html_route
-def application_page(session: Session, application_id: str, flash: str = "", problem: str = "", status: int = 200) -> web.Answer:
+def application_page(session: Session, application_id: str, problem: str = "", status: int = 200,
+                     confirm_withdrawal: bool = False, reason: str = "", done: str = "") -> web.Answer:
     application = get_application(application_id)
     form_version, fields = answered_form(application)
+    name = application.answers.get("name", "The applicant")
+    flash = {"withdraw": f"The application is withdrawn, and {name} has been told in a short mail.",
+             "undo_withdraw": f"The withdrawal is undone: {name}'s application is back in the cohort."}.get(done, "")
     low, high = limits.CAPACITY
     return web.admin_page("pages/admin/application.html", session, status=status, application=application_record(application),
-                 fields=fields, form_version=form_version, flash=flash, problem=problem, capacities=range(low, high + 1))
+                 fields=fields, form_version=form_version, flash=flash, problem=problem, capacities=range(low, high + 1),
+                 pending_because=pending_reasons(application), confirm_withdrawal=confirm_withdrawal, reason=reason,
+                 can_undo=application.status == Status.WITHDRAWN and cohort_is_open(application.cohort))
+
+
+def pending_reasons(application: Application) -> list[str]:
+    """Why an application waits for verification, in the committee's words; empty when it does not."""
+    if application.status != Status.PENDING_VERIFICATION:
+        return []
+    reasons = []
+    if application.email_confirmed_at is None:
+        reasons.append("The applicant has not confirmed their email address yet: the confirmation mail asks them to.")
+    if membership.current_roster() is None:
+        reasons.append("No member roster is loaded yet: load one on the roster page, or mark the applicant as a member.")
+    elif not membership.on_roster(application.membership_id, application.email):
+        reasons.append(f"Neither the membership number {application.membership_id or '(none given)'} nor the address "
+                       f"{application.email} is on the current member roster (or the membership has expired). "
+                       "Check the number with them, or mark them as a member if you know they are one.")
+    return reasons
 
 
 @web.html_route
 def application_action_form(session: Session, application_id: str, raw_body: bytes) -> web.Answer:
-    values = web.decode_form(raw_body)
+    values = {name: items[0] for name, items in web.decode_form(raw_body).items()}
     get_application(application_id)  # an unknown application is "not found", not a problem on its page
+    action = values.get("action", "")
+    if action == "withdraw" and values.get("confirm") != "yes":  # the first press asks to confirm, with a reason
+        return application_page(session, application_id, confirm_withdrawal=True, reason=values.get("reason", ""))
     try:
-        act_on_application(session.email, application_id, *_action_and_capacity(
-            values.get("action", [""])[0], values.get("capacity", [None])[0]))
+        act_on_application(session.email, application_id, *_action_and_capacity(action, values.get("capacity")),
+                           reason=values.get("reason"))
     except Refused as refusal:
-        return application_page(session, application_id, problem=refusal.message, status=web.status_of(refusal))
-    return web.redirect(f"/admin/applications/{application_id}")
+        return application_page(session, application_id, problem=refusal.message, status=web.status_of(refusal),
+                                confirm_withdrawal=action == "withdraw", reason=values.get("reason", ""))
+    done = f"?done={action}" if action in ("withdraw", "undo_withdraw") else ""
+    return web.redirect(f"/admin/applications/{application_id}{done}")
 
 
 @web.json_route
 def application_action_json(session: Session, application_id: str, raw_body: bytes) -> web.Answer:
     document = web.decode_json(raw_body)
     if not isinstance(document, dict):
-        raise Invalid('Send {"action": "mark_eligible" | "withdraw" | "set_capacity", "capacity"?: n}.')
+        raise Invalid('Send {"action": "mark_eligible" | "withdraw" | "undo_withdraw" | "set_capacity", '
+                      '"reason"?: "...", "capacity"?: n}.')
     application = act_on_application(session.email, application_id,
-                                     *_action_and_capacity(document.get("action"), document.get("capacity")))
+                                     *_action_and_capacity(document.get("action"), document.get("capacity")),
+                                     reason=limits.text(document.get("reason"), "reason", MAX_REASON, what="the reason"))
     return web.json_answer(application_record(application))
 
 
@@ -110,38 +139,56 @@ def _action_and_capacity(action, capacity) -> tuple[str, int | None]:
     return action, limits.whole_number(capacity, "capacity", limits.CAPACITY, "the number of mentees")
 
 
-def roster_page(session: Session, problems: list[str] = (), flash: str = "", status: int = 200) -> web.Answer:
+ROSTER_SAMPLE_ROWS = 5
+ROSTER_UPLOADED = "/admin/roster/uploaded"
+
+
+def roster_page(session: Session, problems: list[str] = (), flash: str = "", status: int = 200,
+                preview: dict | None = None) -> web.Answer:
     """The roster page. Its form uploads the file straight to S3, whatever its size (a request
     to the API carries at most 6 MB); S3 then sends the browser on to roster_uploaded."""
     form = membership.upload_form(membership.upload_owner(session.session_id),
                                   redirect_to=settings().base_url + ROSTER_UPLOADED)
     answer = web.admin_page("pages/admin/roster.html", session, status=status, problems=problems, flash=flash,
-                            upload=form, max_megabytes=membership.MAX_ROSTER_BYTES // (1024 * 1024))
+                            upload=form, max_megabytes=membership.MAX_ROSTER_BYTES // (1024 * 1024),
+                            loaded=membership.roster_summary(), preview=preview)
     web.allow_form_action(answer, form["url"])
     return answer
 
 
-ROSTER_UPLOADED = "/admin/roster/uploaded"
+def _preview(read, key: str = "", text: str = "") -> dict:
+    """What the roster page shows before anything is replaced; `key` (an uploaded file) or
+    `text` (a file sent with the form) is what its confirmation sends back."""
+    return {"key": key, "text": text, "mapping": read.mapping, "members": len(read.rows), "rows": read.rows[:ROSTER_SAMPLE_ROWS]}
 
 
 def roster_uploaded(session: Session, query: dict) -> web.Answer:
-    """Where S3 sends the browser once the file is uploaded: the roster is loaded by a job.
-
-    A GET that starts work, as S3's redirect must be. It is safe to follow twice (one file
-    starts one job), and a forged link starts nothing: the key must name a file that this
-    very session uploaded."""
+    """Where S3 sends the browser once the file is uploaded: the file is read and shown with
+    nothing replaced; the confirmation (roster_upload) starts the job that loads it. A forged
+    link shows nothing: the key must name a file that this very session uploaded."""
+    key = query.get("key") or ""
     try:
-        job = membership.load_uploaded(session.email, membership.upload_owner(session.session_id),
-                                       query.get("key") or "")
+        read = membership.preview_uploaded(membership.upload_owner(session.session_id), key)
+    except RosterInvalid as refusal:
+        return roster_page(session, refusal.problems, status=web.status_of(refusal))
     except Refused as refusal:
         return roster_page(session, [refusal.message], status=web.status_of(refusal))
-    return admin_jobs.accepted_page(job)
+    return roster_page(session, preview=_preview(read, key=key))
 
 
 def roster_upload(session: Session, raw_body: bytes, content_type: str) -> web.Answer:
+    """Two steps: a file sent here is read and shown (the column mapping, the count, the first
+    rows) with nothing replaced; the confirmation sends the same text back, or the key of the
+    file uploaded to S3, to load it."""
     try:
-        files = web.decode_multipart(raw_body, content_type, UPLOAD_LIMIT).get("roster", [""])
-        loaded = membership.load_roster_or_start(session.email, membership.upload_owner(session.session_id), files[0])
+        fields = web.decode_multipart(raw_body, content_type, UPLOAD_LIMIT)
+        owner = membership.upload_owner(session.session_id)
+        if fields.get("confirm", [""])[0] != "yes":
+            text = fields.get("roster", [""])[0]
+            return roster_page(session, preview=_preview(membership.preview_roster(text), text=text))
+        key = fields.get("key", [""])[0]
+        loaded = (membership.load_uploaded(session.email, owner, key) if key
+                  else membership.load_roster_or_start(session.email, owner, fields.get("roster_text", [""])[0]))
     except RosterInvalid as refusal:
         return roster_page(session, refusal.problems, status=web.status_of(refusal))
     except Refused as refusal:

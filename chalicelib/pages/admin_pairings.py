@@ -63,10 +63,15 @@ def proposal_page(session: Session, raw_body: bytes | None = None, query: dict |
     if submitted.get("lock_mentor", [""])[0] and submitted.get("lock_mentee", [""])[0]:
         locks.append([submitted["lock_mentor"][0], submitted["lock_mentee"][0]])
     forbids = _split_pairs(submitted.get("forbid", []))
+    choice = _fairness_choice(submitted)
     try:
-        proposal = proposals.propose_or_start(session.email, cohort, {"locks": locks, "forbids": forbids})
+        proposal = proposals.propose_or_start(session.email, cohort, {"locks": locks, "forbids": forbids, **choice})
     except proposals.ProposalInvalid as error:
-        proposal = proposals.propose(cohort, {"forbids": forbids})
+        if "threshold" in error.errors:
+            proposal = proposals.propose(cohort, {"locks": locks, "forbids": forbids, **choice, "threshold": None})
+            return _matching_page(session, status=400, cohort=cohort, view=proposal, locks=locks, forbids=forbids,
+                                  problem=error.message)
+        proposal = proposals.propose(cohort, {"forbids": forbids, **choice})
         return _matching_page(session, status=400, cohort=cohort, view=proposal, forbids=forbids,
                               problem=f"That lock cannot be kept: {error}")
     if isinstance(proposal, Job):
@@ -77,6 +82,16 @@ def proposal_page(session: Session, raw_body: bytes | None = None, query: dict |
 def _matching_page(session: Session, status: int = 200, **context) -> web.Answer:
     return web.admin_page("pages/admin/matching.html", session, status=status,
                           **{"locks": [], "forbids": [], "large": False, **context})
+
+
+def _fairness_choice(submitted: dict) -> dict:
+    """The plan shown for approval, the threshold, and whether to compare: the fairest plan is always compared."""
+    def first(name: str) -> str:
+        return (submitted.get(name) or [""])[0]
+
+    plan = first("plan") if first("plan") in proposals.PLANS else proposals.BEST_TOTAL
+    return {"plan": plan, "threshold": first("threshold") or None,
+            "compare": first("compare") == "yes" or plan == proposals.FAIREST}
 
 
 # Approval.
@@ -195,9 +210,24 @@ def pairing_page(session: Session, pairing_id: str, problem: str = "", status: i
                  for response in pairing_responses(pairing_id)]
     return web.admin_page("pages/admin/pairing.html", session, status=status, pairing=pairings.pairing_record(pairing),
                  names=_names([pairing]), responses=responses, problem=problem,
-                 actions=_allowed_actions(pairing.state), terms=_terms_side_by_side(pairing.agreement),
-                 goals=agreement.goals(pairing.agreement), meetings=list(pairing.meetings or []),
-                 closure_reasons=agreement.CLOSURE_REASONS)
+                 actions=_allowed_actions(pairing.state), partners=_partners(pairing),
+                 terms=_terms_side_by_side(pairing.agreement), goals=agreement.goals(pairing.agreement),
+                 meetings=list(pairing.meetings or []), closure_reasons=agreement.CLOSURE_REASONS)
+
+
+def _partners(pairing: Pairing) -> list[dict]:
+    """Both partners as the committee contacts them: mentee first; an erased application leaves
+    the name and address the pairing kept, and no link."""
+    applications = {a.id: a for a in Application.batch_get([pairing.mentee_id, pairing.mentor_id])}
+    partners = []
+    for role, application_id, name, email in (("mentee", pairing.mentee_id, pairing.mentee_name, pairing.mentee_email),
+                                              ("mentor", pairing.mentor_id, pairing.mentor_name, pairing.mentor_email)):
+        application = applications.get(application_id)
+        answers = application.answers if application else {}
+        partners.append({"role": role, "name": answers.get("name") or name or "erased",
+                         "email": application.email if application else email,
+                         "application_id": application_id if application else None, "answers": answers})
+    return partners
 
 
 def _terms_side_by_side(held: dict | None) -> list[tuple[str, str, str]]:

@@ -65,10 +65,12 @@ def refusal_json(refusal: Refused) -> Answer:
     return json_answer({"errors": refusal.errors}, status=status_of(refusal))
 
 
-def refusal_page(refusal: Refused) -> Answer:
+def refusal_page(refusal: Refused, admin: bool = False) -> Answer:
+    """A calm error page; one of the committee's pages points back to the dashboard, not the form."""
     status = status_of(refusal)
     heading = "Not found" if status == 404 else "Please try again"
-    return page("pages/error.html", status=status, heading=heading, message=refusal.message)
+    back = ("/admin", "Back to the dashboard") if admin else ("/apply", "Back to the application form")
+    return page("pages/error.html", status=status, heading=heading, message=refusal.message, back=back)
 
 
 def _answering_refusals(answer_refusal):
@@ -78,6 +80,10 @@ def _answering_refusals(answer_refusal):
             try:
                 return function(*args, **kwargs)
             except Refused as refusal:
+                if answer_refusal is refusal_page:
+                    from chalicelib.services.committee import Session
+
+                    return refusal_page(refusal, admin=any(isinstance(arg, Session) for arg in args))
                 return answer_refusal(refusal)
         return answer
     return decorate

@@ -20,8 +20,9 @@ from chalicelib.adapters import uploads
 from chalicelib.adapters.aws import signing_key
 from chalicelib.services import audit, jobs
 from chalicelib.domain import clock
-from chalicelib.adapters.models import Application, Claim, Job, Member
-from chalicelib.domain.roster import RosterRow, decode_spreadsheet_export, normalise_membership_id, parse_roster
+from chalicelib.adapters.models import Application, AuditEntry, Claim, Job, Member
+from chalicelib.domain.roster import (RosterRead, RosterRow, decode_spreadsheet_export, normalise_membership_id,
+                                      parse_roster, read_roster)
 from chalicelib.domain.refusals import Conflict, Invalid, NotFound
 from chalicelib.adapters.store import cohort_size_at_most, open_cohort, transaction
 from chalicelib.services.applications import Status
@@ -29,6 +30,7 @@ from chalicelib.services.applications import Status
 log = logging.getLogger(__name__)
 
 CURRENT_ROSTER = "roster#current"
+ROSTER_REPLACED = "roster_replaced"
 
 
 def current_roster() -> str | None:
@@ -95,7 +97,7 @@ def _switch_to(version: str, previous: str | None, by: str, members: int) -> Non
     try:
         with transaction() as write:
             write.save(pointer, condition=unchanged)
-            write.save(audit.entry(by, "roster_replaced", details={"members": members}))
+            write.save(audit.entry(by, ROSTER_REPLACED, version, details={"members": members}))
     except TransactWriteError:
         if current_roster() == version:
             return  # this very switch was made before (a step repeated)
@@ -130,9 +132,28 @@ def _recheck(application: Application) -> bool:
     return True
 
 
+def roster_summary() -> dict | None:
+    """The roster in use: how many members, when it was loaded and by whom (from its audit entry,
+    written with it); None when none is loaded."""
+    version = current_roster()
+    if version is None:
+        return None
+    loaded_at = version.split("#", 1)[0]
+    found = AuditEntry.query(loaded_at[:7], AuditEntry.at_id >= loaded_at,
+                             filter_condition=AuditEntry.action == ROSTER_REPLACED)
+    entry = next((entry for entry in found if entry.target in (version, None)), None)
+    return {"loaded_at": loaded_at, "loaded_by": entry.member if entry else None,
+            "members": (entry.details or {}).get("members") if entry else None}
+
+
+def preview_roster(csv_text: str) -> RosterRead:
+    """The roster as it would be loaded, and the column mapping it was read with; nothing is stored."""
+    return read_roster(csv_text)
+
+
 def load_roster(by: str, csv_text: str) -> dict:
     """Replace the roster from the committee's CSV, then re-check the open cohort's waiting applications."""
-    members = replace_roster(parse_roster(csv_text), by=by)
+    members = replace_roster(read_roster(csv_text).rows, by=by)
     cohort = open_cohort()
     return {"members": members, "newly_eligible": recheck_pending(cohort.id) if cohort else 0}
 
@@ -178,11 +199,23 @@ def load_roster_or_start(by: str, owner: str, csv_text: str) -> dict | Job:
     return load_uploaded(by, owner, key)
 
 
-def load_uploaded(by: str, owner: str, key: str) -> Job:
-    """Start loading an uploaded roster file. Asked twice for one file (a reload of the page S3
-    sent the browser to), it starts one job: the job's id comes from the file's key."""
+def _check_owner(owner: str, key: str) -> None:
     if not key.startswith(f"{ROSTER_UPLOADS}{owner}/") or ".." in key:
         raise Invalid("That upload is not one of yours.", field="key")
+
+
+def preview_uploaded(owner: str, key: str) -> RosterRead:
+    """An uploaded roster file as it would be loaded, and its column mapping; nothing is stored."""
+    _check_owner(owner, key)
+    if uploads.size(key) is None:
+        raise NotFound("The uploaded file is not there (uploads are kept for a day). Please upload it again.")
+    return read_roster(decode_spreadsheet_export(uploads.read(key)))
+
+
+def load_uploaded(by: str, owner: str, key: str) -> Job:
+    """Start loading an uploaded roster file. Asked twice for one file (a confirmation sent
+    twice), it starts one job: the job's id comes from the file's key."""
+    _check_owner(owner, key)
     job_id = hashlib.sha256(key.encode()).hexdigest()[:32]
     started = jobs.find(job_id)
     if started is not None:

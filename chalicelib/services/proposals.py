@@ -6,6 +6,11 @@ cohort, found by email) are passed to the engine so it never proposes them.
 
 A large cohort's proposal is made by the job worker (services/jobs.py) and kept
 in S3 for a day (adapters/uploads.py), for its page and the approval to read.
+
+Every proposal carries its fairness figures (domain.fairness.summary) against
+the committee's threshold. The committee picks the plan: the best total
+(matching.propose) or the fairest (matching.propose_fairest); asked to
+compare, both are solved and their figures come side by side.
 """
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from chalicelib.adapters import uploads
-from chalicelib.domain import limits, matching
+from chalicelib.domain import fairness, limits, matching
 from chalicelib.domain.refusals import Invalid, NotFound
 from chalicelib.services import jobs
 from chalicelib.services.applications import Status
@@ -32,6 +37,10 @@ PROPOSALS = uploads.PREFIX + "proposals/"
 
 class ProposalInvalid(Invalid):
     pass
+
+
+BEST_TOTAL, FAIREST = "best_total", "fairest"
+PLANS = {BEST_TOTAL: matching.propose, FAIREST: matching.propose_fairest}
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,7 @@ def fits_in_request(cohort: Cohort) -> bool:
 def propose_or_start(member: str, cohort: Cohort, options: Any) -> ProposalView | Job:
     """Propose now for a cohort of up to INLINE_PROPOSAL applications; else start a job that does."""
     _checked(options, cohort_criteria(cohort.id))  # a bad option is refused now, not by the job
+    _fairness_options(options)
     if fits_in_request(cohort):
         return propose(cohort, options)
     return jobs.submit(PROPOSAL_JOB, member, {"cohort": cohort.id, "options": options}, total=1)
@@ -121,14 +131,39 @@ def _stored_key(job_id: str) -> str:
     return f"{PROPOSALS}{job_id}.json"
 
 
+def _fairness_options(options: dict) -> tuple[str, bool, int]:
+    """(plan, compare, threshold) from the options, refused with the field to fix."""
+    plan = options.get("plan") or BEST_TOTAL
+    if plan not in PLANS:
+        raise ProposalInvalid(f"plan is {BEST_TOTAL!r} or {FAIREST!r}.", field="plan")
+    if options.get("compare") not in (None, True, False):
+        raise ProposalInvalid("compare is true or false.", field="compare")
+    try:
+        threshold = fairness.threshold_of(options.get("threshold"))
+    except Invalid as refusal:
+        raise ProposalInvalid(refusal.errors) from None
+    return plan, bool(options.get("compare")), threshold
+
+
 def propose(cohort: Cohort, options: Any) -> ProposalView:
+    """options: {"weights"?, "locks"?, "forbids"?, "threshold"? (0-100, default 50),
+    "plan"? ("best_total" or "fairest"), "compare"? (true: both plans' figures in "comparison")}."""
     criteria = cohort_criteria(cohort.id)
     weights, locks, forbids = _checked(options, criteria)  # refused before the pool is read
+    plan, compare, threshold = _fairness_options(options)
     mentors, mentees, people = matching_pool(cohort)
     try:
-        proposal = matching.propose(mentors, mentees, weights=weights, locks=locks, forbids=forbids,
-                                    criteria=criteria).as_dict()
+        solved = {name: PLANS[name](mentors, mentees, weights=weights, locks=locks, forbids=forbids, criteria=criteria)
+                  for name in (PLANS if compare else (plan,))}
     except matching.MatchingError as error:
         raise ProposalInvalid(str(error)) from None
+    figures = {name: fairness.summary(scores_of(proposal), threshold) for name, proposal in solved.items()}
+    proposal = {**solved[plan].as_dict(), "plan": plan, "fairness": figures[plan]}
+    if len(solved) > 1:
+        proposal["comparison"] = figures
     return ProposalView(proposal, {person_id: answers["name"] for person_id, answers in people.items()},
                         frozenset(m["id"] for m in mentors), frozenset(m["id"] for m in mentees))
+
+
+def scores_of(proposal: matching.Proposal) -> list[int]:
+    return [pair.score for pair in proposal.pairs]

@@ -546,7 +546,7 @@ def test_ses_writes_to_the_queues_the_handlers_read(stack):
         [queue] = [logical for logical, resource in resources(sam, "AWS::SQS::Queue").items()
                    if resource["Properties"]["QueueName"] == name]
         assert any(f"${{{queue}.Arn}}" == event["Properties"]["Queue"]["Fn::Sub"]
-                   for function in functions.values() for event in function["Properties"]["Events"].values()
+                   for function in functions.values() for event in function["Properties"].get("Events", {}).values()
                    if event["Type"] == "SQS"), f"no handler reads {name}"
         [subscription] = [s["Properties"] for s in subscriptions.values()
                           if s["Properties"].get("Endpoint") == {"Fn::GetAtt": [queue, "Arn"]}]

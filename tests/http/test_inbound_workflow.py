@@ -304,7 +304,7 @@ def test_the_pairing_page_shows_each_answer_beside_its_question(checked_in, clie
     assert answer.status_code == 200
     page = answer.body.decode()
     assert "some concerns" in page and "we keep missing our calls" in page  # the mail, as read
-    assert "kickoff check" in page and "check-in due" in page and "checkin" not in page
+    assert "kickoff check" in page and "Check-in sent." in page and "checkin" not in page
     assert "How often will you be in touch? <strong>Weekly</strong>" in page
     assert "Goal 1 for the year <strong>Learn cataloguing</strong>" in page
     assert "We met at the library." in page
