@@ -11,8 +11,8 @@ from chalice import Chalice, Cron, Rate, Response
 from chalice.app import Request
 
 from chalicelib.adapters import logs
-from chalicelib.pages import (admin, admin_jobs, admin_pairings, admin_report, admin_settings, admin_supply, admin_years,
-                              apply, exports, respond, sign_in, web)
+from chalicelib.pages import (admin, admin_concerns, admin_jobs, admin_pairings, admin_report, admin_settings,
+                              admin_supply, admin_years, apply, exports, respond, sign_in, web)
 from chalicelib.services import alerts, committee, deliverability, inbound, job_kinds, mail, settings_store, workflow
 
 app = Chalice(app_name="mentoring")
@@ -304,6 +304,26 @@ def get_job(job_id):
 @app.route("/admin/api/jobs/{job_id}/run", methods=["POST"], content_types=[JSON])
 def run_job_again(job_id):
     return _respond(admin_jobs.rerun_json(_session(), job_id))
+
+
+@app.route("/admin/pairings/{pairing_id}/concerns/{concern_id}", methods=["POST"], content_types=[FORM])
+def mark_concern_handled_form(pairing_id, concern_id):
+    return _respond(admin_concerns.handled_form(_session(), pairing_id, concern_id, app.current_request.raw_body))
+
+
+@app.route("/admin/api/pairings/{pairing_id}/concerns/{concern_id}", methods=["POST"], content_types=[JSON])
+def mark_concern_handled(pairing_id, concern_id):
+    return _respond(admin_concerns.handled_json(_session(), pairing_id, concern_id, app.current_request.raw_body))
+
+
+@app.route("/admin/pairings/{pairing_id}/liaison", methods=["POST"], content_types=[FORM])
+def name_pairing_liaison(pairing_id):
+    return _respond(admin_concerns.liaison_form(_session(), pairing_id, app.current_request.raw_body))
+
+
+@app.route("/admin/api/audit", methods=["GET"])
+def list_audit_entries():
+    return _respond(admin.audit_json(_query()))
 
 
 @app.route("/admin/report", methods=["GET"])

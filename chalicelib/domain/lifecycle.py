@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
 
-from chalicelib.domain import agreement
+from chalicelib.domain import agreement, stalling
 from chalicelib.domain.agreement import ClosureReason, PartnerTerms
 from chalicelib.domain.clock import iso
 from chalicelib.domain.refusals import Conflict
@@ -44,6 +44,8 @@ class EventKind(StrEnum):
     # Fired by the schedule.
     NO_REPLY = "no_reply"
     KICKOFF_DUE = "kickoff_due"
+    NUDGE_DUE = "nudge_due"
+    NOT_STARTED_DUE = "not_started_due"
     CHECKIN_DUE = "checkin_due"
     FEEDBACK_DUE = "feedback_due"
     EVALUATION_DUE = "evaluation_due"
@@ -68,7 +70,7 @@ class EventKind(StrEnum):
 # The schedule's events, in the order they fire when due at the same instant: a
 # reply window closes before the next contact opens a new one.
 TIMER_EVENTS = (
-    EventKind.NO_REPLY, EventKind.KICKOFF_DUE, EventKind.CHECKIN_DUE, EventKind.FEEDBACK_DUE,
+    EventKind.NO_REPLY, EventKind.KICKOFF_DUE, EventKind.NUDGE_DUE, EventKind.NOT_STARTED_DUE, EventKind.CHECKIN_DUE, EventKind.FEEDBACK_DUE,
     EventKind.EVALUATION_DUE, EventKind.REMINDER_DUE, EventKind.DEADLINE_PASSED,
 )
 
@@ -112,6 +114,7 @@ class Rating(IntEnum):
 
 class Template(StrEnum):
     KICKOFF_CHECK = "kickoff_check"
+    KICKOFF_NUDGE = "kickoff_nudge"
     CHECKIN = "checkin"
     FEEDBACK_REQUEST = "feedback_request"
     EVALUATION_REQUEST = "evaluation_request"
@@ -132,7 +135,8 @@ class Template(StrEnum):
 
 
 _ASKS = {
-    Template.KICKOFF_CHECK: ResponseKind.KICKOFF, Template.CHECKIN: ResponseKind.CHECKIN,
+    Template.KICKOFF_CHECK: ResponseKind.KICKOFF, Template.KICKOFF_NUDGE: ResponseKind.KICKOFF,
+    Template.CHECKIN: ResponseKind.CHECKIN,
     Template.FEEDBACK_REQUEST: ResponseKind.FEEDBACK, Template.EVALUATION_REQUEST: ResponseKind.EVALUATION,
     Template.EVALUATION_REMINDER: ResponseKind.EVALUATION, Template.EXIT_QUESTIONS: ResponseKind.EXIT,
 }
@@ -144,6 +148,8 @@ class AlertKind(StrEnum):
     NEED_HELP = "need_help"
     REMATCH = "rematch"
     SILENT = "silent"
+    NOT_STARTED = "not_started"
+    STALLED = "stalled"
     WITHDRAWN = "withdrawn"
     PARTNER_ADDRESSED = "partner_addressed"
 
@@ -155,6 +161,14 @@ class Severity(StrEnum):
 
 class Flag(StrEnum):
     SILENT = "silent"
+    NOT_STARTED = "not_started"
+    STALLED = "stalled"
+
+    @property
+    def words(self) -> str:
+        """The flag as the committee's pages show it."""
+        return {"silent": "Silent: check-ins go unanswered", "not_started": "Not started: nobody answered the kickoff",
+                "stalled": "Stalled: no meetings, or one partner not answering"}[self.value]
 
 
 COMMITTEE = "committee"  # a mail recipient besides the two participants
@@ -199,6 +213,8 @@ def _stay_if_evaluation_requested(pairing: PairingView, event: Event) -> State:
 TRANSITIONS: dict[tuple[State, EventKind], State | Rule] = {
     # Introduced: no answer from the pair yet; the first answer makes the pairing active.
     (State.INTRODUCED, EventKind.KICKOFF_DUE): State.INTRODUCED,
+    (State.INTRODUCED, EventKind.NUDGE_DUE): State.INTRODUCED,
+    (State.INTRODUCED, EventKind.NOT_STARTED_DUE): State.INTRODUCED,
     (State.INTRODUCED, EventKind.CHECKIN_DUE): State.INTRODUCED,
     (State.INTRODUCED, EventKind.FEEDBACK_DUE): State.INTRODUCED,
     (State.INTRODUCED, EventKind.NO_REPLY): State.INTRODUCED,
@@ -277,6 +293,8 @@ class Schedule:
     close_after_days: int = 30  # after the evaluation request
     reply_window_days: int = 30  # a contact not answered within this counts as unanswered
     silent_after: int = 2  # unanswered contacts in a row that flag the pair as silent
+    nudge_day: int = 21  # nobody has answered the kickoff check yet: each partner is nudged
+    not_started_day: int = 28  # still nobody: the pair is flagged as not started
 
     def __post_init__(self):
         object.__setattr__(self, "evaluation_reminder_days", tuple(self.evaluation_reminder_days))
@@ -286,6 +304,8 @@ class Schedule:
                     raise ValueError(f"{name} must be a whole number of at least 1, not {number!r}")
         if not self.kickoff_day < self.feedback_day < self.evaluation_day:
             raise ValueError("the kickoff must come before the mid-program feedback, and both before the evaluation")
+        if not self.nudge_day < self.not_started_day:
+            raise ValueError("the nudge must come before the not-started flag")
         reminders = self.evaluation_reminder_days
         if list(reminders) != sorted(set(reminders)) or any(day >= self.close_after_days for day in reminders):
             raise ValueError("evaluation reminders must be in increasing order and before the close")
@@ -331,6 +351,7 @@ class PairingView:
     took_part: frozenset[str] = frozenset()  # the partners who have answered anything
     agreement: Mapping[str, object] = field(default_factory=dict)  # see domain/agreement.py
     meetings: tuple[Mapping[str, object], ...] = ()  # {"at", "count", "by"}, as the partners reported them
+    recent_contacts: tuple[Mapping[str, int | None], ...] = ()  # who answered the last contacts (stalling)
 
     def __post_init__(self):
         _require_utc(self.introduced_at, "introduced_at")
@@ -350,6 +371,7 @@ class PairingView:
         object.__setattr__(self, "evaluations_returned", frozenset(_role(r) for r in self.evaluations_returned))
         object.__setattr__(self, "took_part", frozenset(_role(r) for r in self.took_part))
         object.__setattr__(self, "meetings", tuple(self.meetings))
+        object.__setattr__(self, "recent_contacts", tuple(dict(contact) for contact in self.recent_contacts))
 
 
 @dataclass(frozen=True)
@@ -419,13 +441,12 @@ class Event:
         if self.kind == EventKind.COMMITTEE_EXTEND and (type(self.days) is not int or self.days < 1):
             raise ValueError("an extension is a whole number of days, at least 1")
 
-
     def _check_agreement_answers(self) -> None:
         if self.terms is not None and self.kind != EventKind.KICKOFF_CONFIRMED:
             raise ValueError("a partner's side of the agreement comes with their kickoff answer")
-        if self.meetings is not None:
-            if self.kind != EventKind.REPLY_RECEIVED:
-                raise ValueError("meetings are reported with a check-in answer")
+        if self.meetings is not None:  # the one count the agreement's figures and stalling both read
+            if self.kind not in RESPONSES:
+                raise ValueError("meetings are reported with an answer")
             agreement.meeting_count(self.meetings)
         allowed = _GOAL_ANSWERS.get(self.kind, frozenset())
         if any(status not in allowed for status in self.goal_statuses.values()):
@@ -595,6 +616,10 @@ def _plan(pairing: PairingView, schedule: Schedule) -> Iterator[Timer]:
 
     if pairing.state == State.INTRODUCED and fits(schedule.kickoff_day):
         yield Timer(_on(pairing, schedule.kickoff_day), EventKind.KICKOFF_DUE)
+        # Only once the kickoff has asked; a schedule whose kickoff comes later has no nudge.
+        for day, kind in ((schedule.nudge_day, EventKind.NUDGE_DUE), (schedule.not_started_day, EventKind.NOT_STARTED_DUE)):
+            if schedule.kickoff_day < day < evaluation_day:
+                yield Timer(_on(pairing, day), kind)
     for day in range(schedule.checkin_every_days, evaluation_day, schedule.checkin_every_days):
         # On the feedback day the feedback request is that quarter's contact.
         if day != schedule.feedback_day and fits(day):
@@ -634,6 +659,15 @@ def _consequences(pairing: PairingView, event: Event, target: State, now: dateti
         case EventKind.KICKOFF_DUE | EventKind.CHECKIN_DUE | EventKind.FEEDBACK_DUE:
             effects += _to_each(_CONTACT_TEMPLATES[event.kind], BOTH_ROLES, about)
             changes["awaiting_reply_since"] = now
+            _flag_stall(pairing, stalling.stall_reason(pairing.recent_contacts, latest_is_open=False), changes, effects)
+            changes["recent_contacts"] = stalling.opened(pairing.recent_contacts)
+        case EventKind.NUDGE_DUE:
+            effects += _to_each(Template.KICKOFF_NUDGE, BOTH_ROLES, about)
+        case EventKind.NOT_STARTED_DUE:
+            changes["flags"] = pairing.flags | {Flag.NOT_STARTED}
+            effects.append(AlertCommittee(AlertKind.NOT_STARTED, Severity.DIGEST,
+                                          f"Nobody in the pair has answered the kickoff check {schedule.not_started_day} "
+                                          "days after the introduction."))
         case EventKind.NO_REPLY:
             unanswered = pairing.unanswered_checkins + 1
             changes.update(unanswered_checkins=unanswered, awaiting_reply_since=None)
@@ -644,6 +678,7 @@ def _consequences(pairing: PairingView, event: Event, target: State, now: dateti
         case EventKind.EVALUATION_DUE:
             effects += _to_each(Template.EVALUATION_REQUEST, BOTH_ROLES,
                                 about | {"closes_at": iso(_closes_at(pairing, schedule))})
+            _flag_stall(pairing, stalling.stall_reason(pairing.recent_contacts, latest_is_open=False), changes, effects)
             changes["awaiting_reply_since"] = None  # the evaluation's reminders take over
         case EventKind.REMINDER_DUE:
             evaluation_at = _on(pairing, schedule.evaluation_day + pairing.extension_days)
@@ -662,10 +697,16 @@ def _consequences(pairing: PairingView, event: Event, target: State, now: dateti
         case EventKind.COMMITTEE_EXTEND:
             changes["extension_days"] = pairing.extension_days + event.days
         case kind if kind in RESPONSES:
-            changes.update(unanswered_checkins=0, awaiting_reply_since=None, flags=pairing.flags - {Flag.SILENT},
+            changes.update(unanswered_checkins=0, awaiting_reply_since=None,
+                           flags=pairing.flags - {Flag.SILENT, Flag.NOT_STARTED},
                            took_part=pairing.took_part | {event.participant})
             if kind == EventKind.EVALUATION_RECEIVED:
                 changes["evaluations_returned"] = pairing.evaluations_returned | {event.participant}
+            else:
+                contacts = stalling.answered(pairing.recent_contacts, event.participant, event.meetings)
+                changes["recent_contacts"] = contacts
+                _flag_stall(pairing, stalling.stall_reason(contacts, latest_is_open=True), changes, effects,
+                            recovered=stalling.recovered(contacts))
             changes.update(_agreement_changes(pairing, event, now))
             effects.append(RecordResponse(event.participant, RESPONSES[kind], event.rating, event.text))
             effects += _rating_alerts(pairing, event)
@@ -708,6 +749,18 @@ def _closing_mails(pairing: PairingView, event: Event, target: State, now: datet
     left = event.participant if event.kind == EventKind.PARTICIPANT_WITHDREW else None
     return [mail for role in BOTH_ROLES
             for mail in _to_each(Template.PAIRING_CLOSED if role == left else Template.EXIT_QUESTIONS, (role,), about)]
+
+
+def _flag_stall(pairing: PairingView, reason: str | None, changes: dict[str, object], effects: list[Effect],
+                recovered: bool = False) -> None:
+    """Raise the stalled flag (and tell the committee) once, when there is a reason; lower it
+    once both partners answer again with meetings."""
+    flags = changes.get("flags", pairing.flags)
+    if reason and Flag.STALLED not in flags:
+        changes["flags"] = flags | {Flag.STALLED}
+        effects.append(AlertCommittee(AlertKind.STALLED, Severity.DIGEST, f"The pair may have stalled: {reason}"))
+    elif not reason and recovered and Flag.STALLED in flags:
+        changes["flags"] = flags - {Flag.STALLED}
 
 
 def _paused_from(pairing: PairingView, event: Event, target: State) -> State | None:

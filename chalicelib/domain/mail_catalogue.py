@@ -104,6 +104,8 @@ MAILS: dict[str, MailText] = {
                              {"mentor": _SAMPLE_MENTOR, "mentee": _SAMPLE_MENTEE}),
     "kickoff_check": MailText("Kickoff check", "to each partner, some days after the introduction", _TO_MENTEE,
                               keeps=("answer_link", "reply_instructions")),
+    "kickoff_nudge": MailText("Kickoff nudge", "to each partner, when nobody has answered the kickoff check",
+                              _TO_MENTEE, keeps=("answer_link", "reply_instructions")),
     "checkin": MailText("Check-in", "to each partner, at every check-in interval",
                         {**_TO_MENTEE, "partner_goals": "The goals your mentor listed for the year:\n- Share what I have "
                                                         "learned about leading a small team."},
@@ -135,7 +137,12 @@ MAILS: dict[str, MailText] = {
     "committee_digest": MailText("Committee digest", "to the committee, once a day when there is news",
                                  {"alerts": [{"text": "The pair has left 2 check-ins in a row unanswered.",
                                               "pairing_id": _PAIR["pairing_id"], "pair": "Jo Reader and Pat Rivera",
-                                              "kind": "silent", "at": "2026-03-01"}]}),
+                                              "kind": "silent", "at": "2026-03-01"}],
+                                  "concerns": [{"kind": "not_started", "pairing_id": _PAIR["pairing_id"],
+                                                "summary": "Nobody in the pair has answered the kickoff check 28 "
+                                                           "days after the introduction.",
+                                                "pair": "Jo Reader and Pat Rivera", "opened_at": "2026-02-20",
+                                                "liaison": "committee@example.org"}]}),
     "address_undeliverable": MailText("Committee alert: undeliverable address", "to the committee, when mail to an address bounces",
                                       {"address": "jo.reader@example.org", "reason": "bounce", "detail": "General"}),
 }
@@ -156,6 +163,7 @@ DERIVED_PLACEHOLDERS = {
     "partner_role": "\u201cmentor\u201d or \u201cmentee\u201d: what the other partner is",
     "closes_on": "the day the evaluation closes", "pairing_link": "the pairing's page in the admin area",
     "what_they_wrote": "what they wrote, if anything", "news_list": "the list of news", "news_count": "how many",
+    "open_concerns": "the concerns still open after a week",
     "what_happened": "what happened to the address", "mentee_goals": "the mentee's goals from the application",
     "partner_goals": "the goals the other partner listed for the year",
     "mentor.library_type_name": "the mentor's kind of library", "mentee.library_type_name": "the mentee's kind of library",
@@ -203,12 +211,19 @@ def plain_placeholders(context: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(mentee, Mapping) and "goals" in mentee:
         made["mentee_goals"] = f"{mentee['name']}'s goals for the program:\n  {mentee['goals']}" if mentee["goals"] else ""
     if isinstance(context.get("alerts"), list):
-        alerts = context["alerts"]
-        made["news_count"] = f"{len(alerts)} thing{'' if len(alerts) == 1 else 's'}"
+        alerts, open_concerns = context["alerts"], context.get("concerns") or []
+        count = len(alerts) + len(open_concerns)
+        made["news_count"] = f"{count} thing{'' if count == 1 else 's'}"
         made["news_list"] = "\n".join(
             f"- {alert['pair'] + ': ' if alert.get('pair') else ''}{alert['text']}"
             + (f"\n  {base}/admin/pairings/{alert['pairing_id']}" if alert.get("pairing_id") else "")
-            for alert in alerts)
+            for alert in alerts) or "- Nothing new."
+        made["open_concerns"] = "\n".join(
+            ["Concerns still open after a week, until someone marks them handled:"] + [
+                f"- {concern['pair'] + ': ' if concern.get('pair') else ''}{concern['summary']} (opened "
+                f"{concern['opened_at']}; liaison: {concern.get('liaison') or 'nobody yet'})"
+                f"\n  {base}/admin/pairings/{concern['pairing_id']}" for concern in open_concerns]
+        ) if open_concerns else ""
     if "address" in context and "reason" in context:
         detail = f" ({context['detail']})" if context.get("detail") else ""
         made["what_happened"] = (

@@ -33,6 +33,8 @@ _DONE = {
     "introduced": "{who} introduced the pair",
     EventKind.NO_REPLY: "The time to answer the last mail ran out",
     EventKind.KICKOFF_DUE: "Kickoff check sent",
+    EventKind.NUDGE_DUE: "Nobody had answered the kickoff check: a nudge went to each partner",
+    EventKind.NOT_STARTED_DUE: "Still nobody had answered the kickoff check: the pair was flagged as not started",
     EventKind.CHECKIN_DUE: "Check-in sent",
     EventKind.FEEDBACK_DUE: "Mid-program feedback request sent",
     EventKind.EVALUATION_DUE: "Evaluation request sent",
@@ -55,6 +57,8 @@ _DONE = {
 _NEXT = {
     EventKind.NO_REPLY: "the time to answer the last mail ends on {on}",
     EventKind.KICKOFF_DUE: "the kickoff check goes to both partners on {on}",
+    EventKind.NUDGE_DUE: "if nobody has answered the kickoff check by {on}, each partner gets a nudge",
+    EventKind.NOT_STARTED_DUE: "if nobody has answered the kickoff check by {on}, the pair is flagged as not started",
     EventKind.CHECKIN_DUE: "the next check-in goes to both partners on {on}",
     EventKind.FEEDBACK_DUE: "the mid-program feedback request goes to both partners on {on}",
     EventKind.EVALUATION_DUE: "the evaluation request goes to both partners on {on}",

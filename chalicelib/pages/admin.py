@@ -5,19 +5,20 @@ takes the signed-in member's Session so each action lands in the audit trail.
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from chalicelib.adapters.config import settings
 from chalicelib.adapters.models import Application, Cohort, Job
 from chalicelib.adapters.store import cohort_applications, cohort_or_open, open_cohort, required_cohort
-from chalicelib.domain import limits, settings_document
+from chalicelib.domain import clock, limits, settings_document
 from chalicelib.domain.refusals import Invalid, Refused, TooLarge
 from chalicelib.domain.roster import RosterInvalid, decode_spreadsheet_export
 from chalicelib.domain.schema import ROLES
 from chalicelib.domain.validation import EMAIL_PATTERN
 from chalicelib.pages import admin_jobs, web
 from chalicelib.pages.sign_in import UPLOAD_LIMIT
-from chalicelib.services import alerts, committee, mail, membership, retention, settings_store
+from chalicelib.services import alerts, audit, committee, concerns, mail, membership, retention, settings_store
 from chalicelib.services.application_review import MAX_REASON, act_on_application, cohort_is_open
 from chalicelib.services.applications import STATUSES, Status, application_record, get_application
 from chalicelib.services.committee import Session
@@ -34,8 +35,10 @@ def dashboard(session: Session) -> web.Answer:
             counts[application.status] += 1
             counts["unconfirmed"] += application.email_confirmed_at is None
     recent = alerts.recent(cohort.id) if cohort else []
+    open_concerns = concerns.open_for(session.email)
+    pairing_ids = {alert.pairing_id for alert in recent} | {concern["pairing_id"] for concern in open_concerns}
     return web.admin_page("pages/admin/dashboard.html", session, cohort=cohort, summary=summary, statuses=STATUSES,
-                 alerts=recent, partners=alerts.partners({alert.pairing_id for alert in recent} - {None}),
+                 alerts=recent, partners=alerts.partners(pairing_ids - {None}), concerns=open_concerns,
                  quarantined=alerts.replies_to_read("quarantined"), unrated=alerts.replies_to_read("unrated"),
                  parked=mail.parked_mail(), parked_days=mail.KEEP_PARKED_FOR.days)
 
@@ -299,3 +302,14 @@ def person_erase_json(session: Session, raw_body: bytes) -> web.Answer:
     if not isinstance(email, str) or not EMAIL_PATTERN.match(email.strip().lower()):
         raise Invalid("Give the person's email address.", field="email")
     return web.json_answer({"erased": retention.erase_person(session.email, email)})
+
+
+@web.json_route
+def audit_json(query: dict) -> web.Answer:
+    """The committee's audit trail for one month ("2027-02"; this month by default), newest first."""
+    month = query.get("month") or clock.now().strftime("%Y-%m")
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        raise Invalid("Give the month as YYYY-MM.", field="month")
+    return web.json_answer({"month": month, "entries": [
+        {"at": entry.at_id.split("#", 1)[0], "member": entry.member, "action": entry.action, "target": entry.target,
+         "details": entry.details} for entry in audit.recent(month)]})

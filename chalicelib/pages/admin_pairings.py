@@ -12,12 +12,13 @@ from chalicelib.domain.lifecycle import ResponseKind, State
 from chalicelib.domain.refusals import Conflict, Invalid, Refused
 from chalicelib.domain.schema import COMMUNICATION_MODES, MEETING_FREQUENCIES, label_of
 from chalicelib.pages import admin_jobs, respond, web
-from chalicelib.services import pairings, proposals, workflow
+from chalicelib.services import committee, concerns, pairings, proposals, workflow
 from chalicelib.services.applications import pairing_responses
 from chalicelib.services.committee import Session
 from chalicelib.services.pairings import PairRequest
 
 STATES = tuple(state.value for state in State)
+FLAGS = {flag.value: flag.words for flag in lifecycle.Flag}
 
 
 # Proposals.
@@ -157,7 +158,7 @@ def pairing_json(pairing_id: str) -> web.Answer:
     pairing = pairings.get_pairing(pairing_id)
     return web.json_answer({**pairings.pairing_record(pairing), "responses": pairing_responses(pairing_id),
                             "agreement": agreement.api_view(pairing.agreement),
-                            "meetings": list(pairing.meetings or [])})
+                            "meetings": list(pairing.meetings or []), "concerns": concerns.of_pairing(pairing_id)})
 
 
 def _act(session: Session, pairing_id: str, values: dict) -> workflow.Outcome:
@@ -195,11 +196,13 @@ def pairing_action_form(session: Session, pairing_id: str, raw_body: bytes) -> w
 def pairings_page(session: Session, query: dict) -> web.Answer:
     cohort = open_cohort()
     state = query.get("state") if query.get("state") in STATES else ""
-    found = pairings.cohort_pairings(cohort.id, state) if cohort else []
+    flag = query.get("flag") if query.get("flag") in FLAGS else ""
+    found = [pairing for pairing in (pairings.cohort_pairings(cohort.id, state) if cohort else [])
+             if not flag or flag in (pairing.flags or ())]
     approved = query.get("approved", "")
     flash = admin_jobs.approved_message(int(approved)) if approved.isdigit() else ""
     return web.admin_page("pages/admin/pairings.html", session, cohort=cohort, pairings=[pairings.pairing_record(p) for p in found],
-                 names=_names(found), state_filter=state, states=STATES, flash=flash)
+                 names=_names(found), state_filter=state, states=STATES, flash=flash, flag_filter=flag, flags=FLAGS)
 
 
 @web.html_route
@@ -210,7 +213,9 @@ def pairing_page(session: Session, pairing_id: str, problem: str = "", status: i
                  for response in pairing_responses(pairing_id)]
     return web.admin_page("pages/admin/pairing.html", session, status=status, pairing=pairings.pairing_record(pairing),
                  names=_names([pairing]), responses=responses, problem=problem,
-                 actions=_allowed_actions(pairing.state), partners=_partners(pairing),
+                 actions=_allowed_actions(pairing.state), partners=_partners(pairing), flags=FLAGS,
+                 concerns=concerns.of_pairing(pairing_id),
+                 committee_members=[member["email"] for member in committee.members()],
                  terms=_terms_side_by_side(pairing.agreement), goals=agreement.goals(pairing.agreement),
                  meetings=list(pairing.meetings or []), closure_reasons=agreement.CLOSURE_REASONS)
 

@@ -26,13 +26,14 @@ from typing import Sequence
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import Condition
 
-from chalicelib.services import audit, mail
+from chalicelib.services import audit, concerns, mail
 from chalicelib.domain import agreement, clock, lifecycle, tokens
+from chalicelib.domain.concerns import kind_for_alert
 from chalicelib.adapters import metrics
 from chalicelib.adapters.aws import signing_key
 from chalicelib.adapters.config import settings
 from chalicelib.domain.lifecycle import COMMITTEE, AlertCommittee, RecordResponse, SendMail, Template
-from chalicelib.adapters.models import Alert, Claim, InboundMessage, Pairing, Response
+from chalicelib.adapters.models import Alert, Claim, Concern, InboundMessage, Pairing, Response
 from chalicelib.services.pairings import cohort_schedule, get_pairing, live_mentee_key
 from chalicelib.domain.refusals import Conflict, Invalid
 from chalicelib.adapters.store import DIGEST, conditions_failed, new_alert, transaction
@@ -47,7 +48,7 @@ ANSWER_EVENTS = {kind: event for event, kind in lifecycle.RESPONSES.items()}
 # What a caller keeps of a trigger, written with its transition: a received mail's record and
 # the committee's alert, each with its condition. A failed condition (the record exists) means
 # the trigger was handled before, and nothing is written.
-TriggerRecord = tuple[InboundMessage | Alert, Condition | None]
+TriggerRecord = tuple[InboundMessage | Alert | Concern, Condition | None]
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ def view_of(pairing: Pairing) -> lifecycle.PairingView:
         evaluations_returned=frozenset(pairing.evaluations_returned or ()),
         took_part=frozenset(pairing.took_part or ()), agreement=pairing.agreement or {},
         meetings=tuple(pairing.meetings or ()),
+        recent_contacts=tuple(pairing.recent_contacts or ()),
     )
 
 
@@ -108,7 +110,7 @@ def _stored(value):
     if isinstance(value, frozenset):
         return sorted(str(item.value if isinstance(item, Enum) else item) for item in value)
     if isinstance(value, tuple):
-        return list(value)
+        return [dict(item) for item in value]
     return value
 
 
@@ -159,6 +161,8 @@ def _fill(write, pairing: Pairing, event: lifecycle.Event, decision: lifecycle.D
     for effect in decision.effects:
         if isinstance(effect, AlertCommittee):
             write.save(_alert(pairing, effect))
+            if concern := kind_for_alert(effect.kind):
+                write.save(concerns.opened(pairing.cohort, pairing.id, concern, effect.text, pairing.expires_at))
         elif isinstance(effect, RecordResponse):
             write.save(_response(pairing, effect, event, now, source, answers))
     if decision.state in lifecycle.TERMINAL and pairing.state not in lifecycle.TERMINAL:

@@ -323,8 +323,10 @@ def test_a_mail_that_reached_no_pairing_is_in_the_committees_digest(checked_in):
 
     pairing, mentee_mail, _ = checked_in
     assert receive_with(reply_to(mentee_mail, pairing.mentee_email, "1 - fine"), spamVerdict="FAIL")["pairing_id"] is None
+    before = len(sent_mail())  # the pair's not-started flag of day 28 had a digest of its own
     assert alerts.send_digest() >= 1
-    [digest] = [m for m in sent_mail() if m["to"] == ["committee@example.org"] and "for the committee" in m["subject"]]
+    [digest] = [m for m in sent_mail()[before:]
+                if m["to"] == ["committee@example.org"] and "for the committee" in m["subject"]]
     assert "A reply was quarantined" in digest["text"]
 
 
@@ -333,7 +335,9 @@ def test_the_digest_names_each_alerts_pair(checked_in):
 
     pairing, mentee_mail, _ = checked_in
     deliver(reply_to(mentee_mail, pairing.mentee_email, "2 - some concerns about our schedule"))
+    before = len(sent_mail())
     assert alerts.send_digest() == 1
-    [digest] = [m for m in sent_mail() if m["to"] == ["committee@example.org"] and "for the committee" in m["subject"]]
+    [digest] = [m for m in sent_mail()[before:]
+                if m["to"] == ["committee@example.org"] and "for the committee" in m["subject"]]
     assert f"{pairing.mentee_name} and {pairing.mentor_name}: The mentee answered the check-in" in digest["text"]
 

@@ -114,10 +114,10 @@ def test_every_mail_the_system_sends_that_carries_a_reply_token_goes_to_the_one_
         pairing = get_pairing(address.pairing_id)
         assert address.role in ("mentor", "mentee") and address.kind == ASKS[template]
         assert recipients == [getattr(pairing, f"{address.role}_email").lower()]  # the token names its recipient
-    # Each partner of the quiet pair and of the answering pair: kickoff, two check-ins, feedback,
-    # evaluation, two reminders; the kickoff of the pair that then asked for a different partner,
-    # and its exit questions once dissolved.
-    assert asked == 2 * 2 * 7 + 2 + 2
+    # Each partner of the quiet pair: kickoff, the nudge of day 21, two check-ins, feedback, evaluation,
+    # two reminders; of the answering pair the same but the nudge; the kickoff of the pair that then
+    # asked for a different partner, and its exit questions once dissolved.
+    assert asked == 2 * 8 + 2 * 7 + 2 + 2
 
     introductions = [message for template, message in sent if template == "introduction"]
     assert len(introductions) == 3

@@ -223,6 +223,8 @@ def test_a_silent_year_follows_the_schedule_to_the_day():
 
     assert log == [
         *each(14, Template.KICKOFF_CHECK),
+        *each(21, Template.KICKOFF_NUDGE),  # nobody has answered the kickoff check
+        (28, AlertKind.NOT_STARTED),  # still nobody
         *each(90, Template.CHECKIN),
         (120, AlertKind.SILENT),  # the kickoff check and the first check-in went unanswered
         *each(180, Template.FEEDBACK_REQUEST),
@@ -233,7 +235,7 @@ def test_a_silent_year_follows_the_schedule_to_the_day():
         *each(395, Template.PAIRING_CLOSED),
     ]
     assert pairing.state == State.COMPLETED and pairing.next_due is None
-    assert Flag.SILENT in pairing.flags
+    assert pairing.flags == {Flag.SILENT, Flag.NOT_STARTED}
 
 
 def test_the_mail_days_are_computed_from_the_schedule():
@@ -241,7 +243,7 @@ def test_the_mail_days_are_computed_from_the_schedule():
     _, log = simulate()
     mail_days = sorted({entry[0] for entry in log if isinstance(entry[1], Template)})
     end = s.evaluation_day
-    assert mail_days == [s.kickoff_day, s.checkin_every_days, s.feedback_day, 3 * s.checkin_every_days, end,
+    assert mail_days == [s.kickoff_day, s.nudge_day, s.checkin_every_days, s.feedback_day, 3 * s.checkin_every_days, end,
                          *(end + d for d in s.evaluation_reminder_days), end + s.close_after_days]
 
 
@@ -317,9 +319,9 @@ def test_a_mail_that_asks_for_an_answer_goes_to_exactly_one_participant(template
 
 def test_only_the_mails_that_ask_name_the_answer_they_ask_for():
     assert {template: template.asks for template in Template if template.asks} == {
-        Template.KICKOFF_CHECK: "kickoff", Template.CHECKIN: "checkin", Template.FEEDBACK_REQUEST: "feedback",
-        Template.EVALUATION_REQUEST: "evaluation", Template.EVALUATION_REMINDER: "evaluation",
-        Template.EXIT_QUESTIONS: "exit"}
+        Template.KICKOFF_CHECK: "kickoff", Template.KICKOFF_NUDGE: "kickoff", Template.CHECKIN: "checkin",
+        Template.FEEDBACK_REQUEST: "feedback", Template.EVALUATION_REQUEST: "evaluation",
+        Template.EVALUATION_REMINDER: "evaluation", Template.EXIT_QUESTIONS: "exit"}
 
 
 @pytest.mark.parametrize("kind", [*RESPONSES, EventKind.REMATCH_REQUESTED])
@@ -423,9 +425,12 @@ def test_a_late_tick_skips_the_contacts_that_fell_meanwhile_but_not_the_close():
     overdue, _ = fire(pairing, day(400))  # the close of day 395 is due at once
     assert (overdue.next_due, overdue.next_due_at) == (EventKind.DEADLINE_PASSED, day(400))
 
-    late_kickoff, _ = fire(introduce("P1", START, SCHEDULE), day(20))
+    late_kickoff, _ = fire(introduce("P1", START, SCHEDULE), day(22))
+    # The nudge of day 21 fell meanwhile: skipped; the not-started flag is next.
+    assert (late_kickoff.next_due, late_kickoff.next_due_at) == (EventKind.NOT_STARTED_DUE, day(28))
+    flagged, _ = fire(late_kickoff, day(29))
     # The reply window runs from when the kickoff check went out.
-    assert (late_kickoff.next_due, late_kickoff.next_due_at) == (EventKind.NO_REPLY, day(50))
+    assert (flagged.next_due, flagged.next_due_at) == (EventKind.NO_REPLY, day(52))
 
 
 def test_the_evaluation_request_closes_the_check_in_reply_window():
@@ -496,7 +501,7 @@ def test_extend_moves_the_end_and_brings_back_a_check_in_that_now_fits():
     assert pairing.extension_days == 30
     # 360 + 30 < 395: a check-in fits before the moved evaluation request.
     assert sorted({entry[0] for entry in log if isinstance(entry[1], Template)}) == [
-        14, 90, 180, 270, 360, 395, 402, 409, 425]
+        14, 21, 90, 180, 270, 360, 395, 402, 409, 425]
 
 
 def test_extend_during_the_evaluation_moves_the_reminders_and_the_close():
@@ -590,12 +595,13 @@ def test_a_custom_schedule_from_a_dict_drives_the_timers():
     settings_ = {"kickoff_day": 7, "checkin_every_days": 30, "feedback_day": 60, "evaluation_day": 120,
                  "evaluation_reminder_days": [3], "close_after_days": 10, "reply_window_days": 10}
     schedule = Schedule.from_dict(settings_)
-    assert schedule.to_dict() == settings_ | {"silent_after": 2}
+    assert schedule.to_dict() == settings_ | {"silent_after": 2, "nudge_day": 21, "not_started_day": 28}
     assert Schedule.from_dict(schedule.to_dict()) == schedule
 
     _, log = simulate(schedule)
     assert sorted({entry[:2] for entry in log}) == [
-        (7, Template.KICKOFF_CHECK), (30, Template.CHECKIN), (40, AlertKind.SILENT), (60, Template.FEEDBACK_REQUEST),
+        (7, Template.KICKOFF_CHECK), (21, Template.KICKOFF_NUDGE), (28, AlertKind.NOT_STARTED),
+        (30, Template.CHECKIN), (40, AlertKind.SILENT), (60, Template.FEEDBACK_REQUEST),
         (90, Template.CHECKIN), (120, Template.EVALUATION_REQUEST), (123, Template.EVALUATION_REMINDER),
         (130, Template.PAIRING_CLOSED)]
 
