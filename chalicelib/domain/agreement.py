@@ -62,7 +62,7 @@ class ClosureReason(StrEnum):
 
 CLOSURE_REASONS = (
     ("goals_met_early", "Goals met early"), ("no_contact", "No contact"),
-    ("schedule_change", "A schedule or job change"), ("not_a_good_fit", "Not a good fit"),
+    ("schedule_change", "A change of job or of timetable"), ("not_a_good_fit", "Not a good fit"),
     ("rematch_request", "A request for a different partner"), ("other", "Other"),
 )
 
