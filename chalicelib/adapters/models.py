@@ -335,6 +335,9 @@ class Pairing(Model):
     flags = ListAttribute(of=UnicodeAttribute, default=list)
     paused_from = UnicodeAttribute(null=True)
     evaluations_returned = ListAttribute(of=UnicodeAttribute, default=list)
+    took_part = ListAttribute(of=UnicodeAttribute, default=list)
+    agreement = JSONAttribute(null=True)  # domain/agreement.py: both partners' kickoff terms, goal progress
+    meetings = JSONAttribute(null=True)  # [{"at", "count", "by"}]: a few a year, so the item stays small
     recent_contacts = JSONAttribute(null=True)  # lifecycle's, bounded: who answered the last contacts (stalling)
     last_contact_at = UTCDateTimeAttribute(null=True)
     history = JSONAttribute(default=list)

@@ -13,11 +13,12 @@ nothing here may import chalice, boto3 or pynamodb.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
 
-from chalicelib.domain import stalling
+from chalicelib.domain import agreement, stalling
+from chalicelib.domain.agreement import ClosureReason, PartnerTerms
 from chalicelib.domain.clock import iso
 from chalicelib.domain.refusals import Conflict
 from chalicelib.domain.schema import BOTH_ROLES
@@ -56,6 +57,7 @@ class EventKind(StrEnum):
     REPLY_RECEIVED = "reply_received"
     FEEDBACK_RECEIVED = "feedback_received"
     EVALUATION_RECEIVED = "evaluation_received"
+    EXIT_RECEIVED = "exit_received"  # the exit questions, answered after an early close
     # A participant asks.
     REMATCH_REQUESTED = "rematch_requested"
     PARTICIPANT_WITHDREW = "participant_withdrew"
@@ -79,11 +81,12 @@ class ResponseKind(StrEnum):
     CHECKIN = "checkin"
     FEEDBACK = "feedback"
     EVALUATION = "evaluation"
+    EXIT = "exit"  # last, so the reply tokens' codes of the others stay as they were
 
     @property
     def label(self) -> str:
         return {"kickoff": "kickoff check", "checkin": "check-in", "feedback": "mid-program feedback",
-                "evaluation": "evaluation"}[self.value]
+                "evaluation": "evaluation", "exit": "exit questions"}[self.value]
 
 
 RESPONSES = {
@@ -91,6 +94,7 @@ RESPONSES = {
     EventKind.REPLY_RECEIVED: ResponseKind.CHECKIN,
     EventKind.FEEDBACK_RECEIVED: ResponseKind.FEEDBACK,
     EventKind.EVALUATION_RECEIVED: ResponseKind.EVALUATION,
+    EventKind.EXIT_RECEIVED: ResponseKind.EXIT,
 }
 PARTICIPANT_EVENTS = (*RESPONSES, EventKind.REMATCH_REQUESTED, EventKind.PARTICIPANT_WITHDREW)
 COMMITTEE_EVENTS = (
@@ -119,6 +123,9 @@ class Template(StrEnum):
     REMATCH_ALERT = "rematch_alert"
     HELP_ALERT = "help_alert"
     PAIRING_CLOSED = "pairing_closed"
+    EXIT_QUESTIONS = "exit_questions"
+    PARTICIPATION_LETTER_MENTOR = "participation_letter_mentor"
+    PARTICIPATION_LETTER_MENTEE = "participation_letter_mentee"
 
     @property
     def asks(self) -> ResponseKind | None:
@@ -132,8 +139,9 @@ _ASKS = {
     Template.KICKOFF_CHECK: ResponseKind.KICKOFF, Template.KICKOFF_NUDGE: ResponseKind.KICKOFF,
     Template.CHECKIN: ResponseKind.CHECKIN,
     Template.FEEDBACK_REQUEST: ResponseKind.FEEDBACK, Template.EVALUATION_REQUEST: ResponseKind.EVALUATION,
-    Template.EVALUATION_REMINDER: ResponseKind.EVALUATION,
+    Template.EVALUATION_REMINDER: ResponseKind.EVALUATION, Template.EXIT_QUESTIONS: ResponseKind.EXIT,
 }
+PARTICIPATION_LETTERS = {"mentor": Template.PARTICIPATION_LETTER_MENTOR, "mentee": Template.PARTICIPATION_LETTER_MENTEE}
 
 
 class AlertKind(StrEnum):
@@ -265,7 +273,10 @@ TRANSITIONS: dict[tuple[State, EventKind], State | Rule] = {
     (State.REMATCH_REQUESTED, EventKind.PARTICIPANT_WITHDREW): State.WITHDRAWN,
     (State.REMATCH_REQUESTED, EventKind.COMMITTEE_DISSOLVE): State.DISSOLVED,
     (State.REMATCH_REQUESTED, EventKind.COMMITTEE_EXTEND): State.REMATCH_REQUESTED,
-    # Completed, dissolved and withdrawn take no events at all.
+    # Closed early: only the partners' answers to the exit questions.
+    (State.DISSOLVED, EventKind.EXIT_RECEIVED): State.DISSOLVED,
+    (State.WITHDRAWN, EventKind.EXIT_RECEIVED): State.WITHDRAWN,
+    # Completed takes no events at all.
 }
 
 
@@ -338,6 +349,9 @@ class PairingView:
     flags: frozenset[Flag] = frozenset()
     paused_from: State | None = None  # where a paused or rematch-requested pairing resumes
     evaluations_returned: frozenset[str] = frozenset()  # "mentor", "mentee"
+    took_part: frozenset[str] = frozenset()  # the partners who have answered anything
+    agreement: Mapping[str, object] = field(default_factory=dict)  # see domain/agreement.py
+    meetings: tuple[Mapping[str, object], ...] = ()  # {"at", "count", "by"}, as the partners reported them
     recent_contacts: tuple[Mapping[str, int | None], ...] = ()  # who answered the last contacts (stalling)
 
     def __post_init__(self):
@@ -356,6 +370,8 @@ class PairingView:
             raise ValueError(f"a pairing resumes to a running state, not {self.paused_from}")
         object.__setattr__(self, "flags", frozenset(Flag(flag) for flag in self.flags))
         object.__setattr__(self, "evaluations_returned", frozenset(_role(r) for r in self.evaluations_returned))
+        object.__setattr__(self, "took_part", frozenset(_role(r) for r in self.took_part))
+        object.__setattr__(self, "meetings", tuple(self.meetings))
         object.__setattr__(self, "recent_contacts", tuple(dict(contact) for contact in self.recent_contacts))
 
 
@@ -369,10 +385,13 @@ class Event:
     due: for the schedule's events, the instant the timer was set for.
     participant: whose answer or request; taken from `by` when a participant sent it.
     rating, text: a participant's answer.
-    meetings: how many times the pair met since the last check-in, as the participant reported it.
     reason: why a state changes (the committee's, or a participant's request).
     days: how long the committee extends the program.
     partner_addressed: the participant's mail was addressed (To or Cc) to their partner as well.
+    terms: a partner's side of the agreement, with their kickoff answer.
+    meetings: how often the pair met since the last check-in, with a check-in answer.
+    goal_statuses: goal id -> progress (a check-in) or met / not met (the evaluation).
+    closure_reason: why the partnership ends early (a dissolve needs one).
     """
 
     kind: EventKind
@@ -385,7 +404,10 @@ class Event:
     reason: str = ""
     days: int | None = None
     partner_addressed: bool = False
+    terms: PartnerTerms | None = None
     meetings: int | None = None
+    goal_statuses: Mapping[str, str] = field(default_factory=dict)
+    closure_reason: ClosureReason | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "kind", EventKind(self.kind))
@@ -408,13 +430,38 @@ class Event:
             raise ValueError("only a participant's own mail can have been addressed to their partner")
         if self.rating is not None:
             object.__setattr__(self, "rating", Rating(self.rating))
-        if self.kind == EventKind.COMMITTEE_DISSOLVE and not self.reason.strip():
-            raise ValueError("dissolving a pairing needs a reason")
+        self._check_agreement_answers()
+        if len(self.reason) > MAX_REASON_LENGTH:
+            raise ValueError(f"a reason is at most {MAX_REASON_LENGTH} characters")
+        if self.closure_reason is not None:
+            object.__setattr__(self, "closure_reason", agreement.closure_reason(self.closure_reason))
+        if (self.closure_reason is not None) and self.kind not in _CLOSING_EVENTS:
+            raise ValueError(f"only a dissolve or a withdrawal has a closure reason, not {self.kind}")
+        if self.kind == EventKind.COMMITTEE_DISSOLVE and self.closure_reason is None:
+            raise ValueError("dissolving a pairing needs a closure reason")
         if self.kind == EventKind.COMMITTEE_EXTEND and (type(self.days) is not int or self.days < 1):
             raise ValueError("an extension is a whole number of days, at least 1")
-        if self.meetings is not None and (self.kind not in RESPONSES or type(self.meetings) is not int
-                                          or self.meetings < 0):
-            raise ValueError("meetings are a whole number of at least 0, reported with an answer")
+
+    def _check_agreement_answers(self) -> None:
+        if self.terms is not None and self.kind != EventKind.KICKOFF_CONFIRMED:
+            raise ValueError("a partner's side of the agreement comes with their kickoff answer")
+        if self.meetings is not None:  # the one count the agreement's figures and stalling both read
+            if self.kind not in RESPONSES:
+                raise ValueError("meetings are reported with an answer")
+            agreement.meeting_count(self.meetings)
+        allowed = _GOAL_ANSWERS.get(self.kind, frozenset())
+        if any(status not in allowed for status in self.goal_statuses.values()):
+            raise ValueError(f"{self.kind} cannot report these goal answers: {sorted(set(self.goal_statuses.values()))}")
+        if len(self.goal_statuses) > 2 * agreement.MAX_GOALS:
+            raise ValueError("a pair has at most six goals")
+
+
+MAX_REASON_LENGTH = 5000
+_CLOSING_EVENTS = frozenset({EventKind.COMMITTEE_DISSOLVE, EventKind.PARTICIPANT_WITHDREW})
+_GOAL_ANSWERS = {
+    EventKind.REPLY_RECEIVED: frozenset(value for value, _ in agreement.GOAL_PROGRESS),
+    EventKind.EVALUATION_RECEIVED: frozenset(value for value, _ in agreement.GOAL_OUTCOMES),
+}
 
 
 @dataclass(frozen=True)
@@ -652,7 +699,8 @@ def _consequences(pairing: PairingView, event: Event, target: State, now: dateti
             changes["extension_days"] = pairing.extension_days + event.days
         case kind if kind in RESPONSES:
             changes.update(unanswered_checkins=0, awaiting_reply_since=None,
-                           flags=pairing.flags - {Flag.SILENT, Flag.NOT_STARTED})
+                           flags=pairing.flags - {Flag.SILENT, Flag.NOT_STARTED},
+                           took_part=pairing.took_part | {event.participant})
             if kind == EventKind.EVALUATION_RECEIVED:
                 changes["evaluations_returned"] = pairing.evaluations_returned | {event.participant}
             else:
@@ -660,16 +708,50 @@ def _consequences(pairing: PairingView, event: Event, target: State, now: dateti
                 changes["recent_contacts"] = contacts
                 _flag_stall(pairing, stalling.stall_reason(contacts, latest_is_open=True), changes, effects,
                             recovered=stalling.recovered(contacts))
+            changes.update(_agreement_changes(pairing, event, now))
             effects.append(RecordResponse(event.participant, RESPONSES[kind], event.rating, event.text))
             effects += _rating_alerts(pairing, event)
     if event.partner_addressed:
         effects.append(AlertCommittee(AlertKind.PARTNER_ADDRESSED, Severity.DIGEST,
                                       f"The {event.participant}'s mail to the committee was also addressed to "
                                       "their partner, who may have seen it."))
-    if target in TERMINAL:
-        effects += _to_each(Template.PAIRING_CLOSED, BOTH_ROLES, about | {
-            "outcome": "year_ended" if event.reason == PROGRAM_YEAR_ENDED else str(target)})
+    if target in TERMINAL and pairing.state not in TERMINAL:
+        effects += _closing_mails(pairing, event, target, now, changes.get("took_part", pairing.took_part))
     return changes, effects
+
+
+def _agreement_changes(pairing: PairingView, event: Event, now: datetime) -> dict[str, object]:
+    """A partner's kickoff terms, meetings and goal answers, as the pairing keeps them."""
+    changes: dict[str, object] = {}
+    held = pairing.agreement
+    if event.terms is not None:
+        held = agreement.with_terms(held, event.participant, event.terms, iso(now))
+    if event.goal_statuses:
+        held = agreement.with_progress(held, event.goal_statuses)
+    if held != pairing.agreement:
+        changes["agreement"] = held
+    if event.meetings is not None:
+        changes["meetings"] = (*pairing.meetings, {"at": iso(now), "count": event.meetings, "by": event.participant})
+    return changes
+
+
+def _closing_mails(pairing: PairingView, event: Event, target: State, now: datetime,
+                   took_part: frozenset[str]) -> list[Effect]:
+    """A completed year brings each partner who took part their letter of participation; an early
+    close asks each partner who did not leave of their own accord the exit questions."""
+    about = {"pairing_id": pairing.id, "outcome": str(target)}
+    if event.closure_reason == agreement.ClosureReason.PROGRAM_YEAR_ENDED:  # nobody's choice: nothing to ask
+        return _to_each(Template.PAIRING_CLOSED, BOTH_ROLES, about | {"outcome": "year_ended"})
+    if target == State.COMPLETED:
+        started, ended = pairing.introduced_at.date(), now.date()
+        letter = about | {"started_on": started.isoformat(), "ended_on": ended.isoformat(),
+                          "year": str(started.year) if started.year == ended.year else f"{started.year}\u2013{ended.year}"}
+        return [mail for role in BOTH_ROLES
+                for mail in _to_each(PARTICIPATION_LETTERS[role] if role in took_part else Template.PAIRING_CLOSED,
+                                     (role,), letter if role in took_part else about)]
+    left = event.participant if event.kind == EventKind.PARTICIPANT_WITHDREW else None
+    return [mail for role in BOTH_ROLES
+            for mail in _to_each(Template.PAIRING_CLOSED if role == left else Template.EXIT_QUESTIONS, (role,), about)]
 
 
 def _flag_stall(pairing: PairingView, reason: str | None, changes: dict[str, object], effects: list[Effect],
@@ -721,6 +803,8 @@ def _history_entry(pairing: PairingView, event: Event, target: State, now: datet
              "by": event.by, "trigger_id": event.trigger_id}
     if event.reason:
         entry["reason"] = event.reason
+    if event.closure_reason is not None:
+        entry["closure_reason"] = event.closure_reason.value
     if event.days is not None:
         entry["days"] = event.days
     if event.partner_addressed:

@@ -49,6 +49,7 @@ _PAIR = {"mentor": {"name": "Pat Rivera", "email": "pat.rivera@example.org"},
          "pairing_id": "5f0c2a9e8b7d4c3a2e1f0a9b8c7d6e5f"}
 _TO_MENTEE = {**_PAIR, "role": "mentee", "participant": _PAIR["mentee"], "respond_token": "SAMPLE-TOKEN"}
 _CLOSES_AT = "2027-02-14T12:00:00+00:00"
+_LETTER = {"outcome": "completed", "year": "2026\u20132027", "started_on": "2026-01-15", "ended_on": "2027-02-14"}
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,9 @@ MAILS: dict[str, MailText] = {
                               keeps=("answer_link", "reply_instructions")),
     "kickoff_nudge": MailText("Kickoff nudge", "to each partner, when nobody has answered the kickoff check",
                               _TO_MENTEE, keeps=("answer_link", "reply_instructions")),
-    "checkin": MailText("Check-in", "to each partner, at every check-in interval", _TO_MENTEE,
+    "checkin": MailText("Check-in", "to each partner, at every check-in interval",
+                        {**_TO_MENTEE, "partner_goals": "The goals your mentor listed for the year:\n- Share what I have "
+                                                        "learned about leading a small team."},
                         keeps=("answer_link", "reply_instructions"), split=BY_ROLE),
     "feedback_request": MailText("Mid-program feedback request", "to each partner, on the feedback day", _TO_MENTEE,
                                  keeps=("answer_link",)),
@@ -122,6 +125,15 @@ MAILS: dict[str, MailText] = {
                                                        ("year_ended", "when the cohort closes with the pairing still live"),
                                                        ("ended", "when the pairing ends early")),
                                            pieces=("subject", "body"))),
+    "exit_questions": MailText("Exit questions", "to each partner who did not leave of their own accord, when a "
+                               "partnership is closed early", {**_TO_MENTEE, "outcome": "dissolved"},
+                               keeps=("answer_link",)),
+    "participation_letter_mentor": MailText(
+        "Letter of service (mentor)", "to a mentor who took part, when their partnership completes the year",
+        {**_TO_MENTEE, "role": "mentor", "participant": _PAIR["mentor"], **_LETTER}),
+    "participation_letter_mentee": MailText(
+        "Letter of participation (mentee)", "to a mentee who took part, when their partnership completes the year",
+        {**_TO_MENTEE, **_LETTER}),
     "rematch_alert": MailText("Committee alert: a different partner", "to the committee, when someone asks for a different partner",
                               {**_PAIR, "asked_by": "mentee", "reason": "We cannot find a time that suits us both."}),
     "help_alert": MailText("Committee alert: need help", "to the committee, when someone answers \"need help\"",
@@ -157,6 +169,7 @@ DERIVED_PLACEHOLDERS = {
     "what_they_wrote": "what they wrote, if anything", "news_list": "the list of news", "news_count": "how many",
     "open_concerns": "the concerns still open after a week",
     "what_happened": "what happened to the address", "mentee_goals": "the mentee's goals from the application",
+    "partner_goals": "the goals the other partner listed for the year",
     "mentor.library_type_name": "the mentor's kind of library", "mentee.library_type_name": "the mentee's kind of library",
 }
 # Data the texts need not name: tokens are inside the links, and the rest has a plainer placeholder.

@@ -11,6 +11,7 @@ from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.adapters.models import Application, Claim, Cohort, Job, Pairing
 from chalicelib.adapters.store import ACCEPTING_CLAIM, all_cohorts, conditions_failed, transaction
+from chalicelib.domain.agreement import ClosureReason
 from chalicelib.domain import clock, lifecycle
 from chalicelib.domain.cohort_phases import ACCEPTING, CLOSED, check_move, phase_of
 from chalicelib.domain.refusals import Conflict, NotFound
@@ -69,7 +70,7 @@ def _close(member: str, cohort: Cohort, end_live_pairings: bool) -> str | Job:
     for pairing in live:  # one trigger per cohort: a close repeated after a failure ends nothing twice
         workflow.apply_event(pairing.id, lifecycle.Event(
             lifecycle.EventKind.COMMITTEE_DISSOLVE, f"committee:{member}", f"cohort-closed/{cohort.id}",
-            reason=lifecycle.PROGRAM_YEAR_ENDED), pairing=pairing)
+            reason=lifecycle.PROGRAM_YEAR_ENDED, closure_reason=ClosureReason.PROGRAM_YEAR_ENDED), pairing=pairing)
     closed = retention.close_or_start(member, cohort.id)  # a large cohort closes in a background job
     if isinstance(closed, Job):
         return closed

@@ -131,7 +131,7 @@ def test_erasing_a_person_replaces_their_fields_and_keeps_the_history_consistent
     # They left the program: the history is kept, and says so; the partner is told, and is free again.
     assert after.history[:len(history_before)] == history_before
     assert after.state == "withdrawn" and after.history[-1]["event"] == "participant_withdrew"
-    assert mails_to(pairing.mentor_email, "been closed")
+    assert mails_to(pairing.mentor_email, "has closed: two questions")  # the partner who stays is asked why
     assert not any(claim.owner == pairing.id for claim in Claim.scan())
     [application] = [a for a in Application.scan() if a.id == pairing.mentee_id]
     assert application.answers == {"role": "mentee", "name": "(erased)"} and application.email.endswith("@erased.invalid")

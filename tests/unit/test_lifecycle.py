@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chalicelib.domain.agreement import ClosureReason
 from chalicelib.domain.lifecycle import (
     COMMITTEE_EVENTS,
     PROGRAM_YEAR_ENDED,
@@ -67,7 +68,8 @@ def event(kind: EventKind, **fields) -> Event:
     if kind in TIMER_EVENTS:
         defaults.update(by="schedule", due=day(100))
     elif kind in COMMITTEE_EVENTS:
-        defaults.update(by=CHAIR, reason="the committee decided", days=30 if kind == EventKind.COMMITTEE_EXTEND else None)
+        defaults.update(by=CHAIR, reason="the committee decided", days=30 if kind == EventKind.COMMITTEE_EXTEND else None,
+                        closure_reason=ClosureReason.OTHER if kind == EventKind.COMMITTEE_DISSOLVE else None)
     else:
         defaults.update(by="participant:mentee")
     return Event(kind, **defaults | fields)
@@ -122,7 +124,8 @@ def test_every_transition_in_the_table_is_taken(state, kind):
     assert decision.history == {
         "at": "2025-04-16T09:00:00+00:00", "event": kind, "from": state, "to": expected,
         "by": happening.by, "trigger_id": happening.trigger_id,
-        **{key: value for key, value in (("reason", happening.reason), ("days", happening.days)) if value},
+        **{key: value for key, value in (("reason", happening.reason), ("days", happening.days),
+                                         ("closure_reason", happening.closure_reason)) if value},
     }
     assert all(type(decision.history[key]) is str for key in ("at", "event", "from", "to"))  # storable as is
     after = apply(pairing, decision)
@@ -145,17 +148,32 @@ def test_every_event_outside_the_table_is_refused(state, kind):
 
 
 def test_the_table_covers_the_vocabulary_and_leaves_terminal_states_alone():
-    assert {state for state, _ in TRANSITIONS} == RUNNING | SUSPENDED
+    assert {state for state, _ in TRANSITIONS} == RUNNING | SUSPENDED | {State.DISSOLVED, State.WITHDRAWN}
     assert {kind for _, kind in TRANSITIONS} == set(EventKind)
-    assert not any(state in TERMINAL for state, _ in TRANSITIONS)
+    # An early close takes the exit answers and nothing else; a completed year takes nothing.
+    assert {(state, kind) for state, kind in TRANSITIONS if state in TERMINAL} == {
+        (State.DISSOLVED, EventKind.EXIT_RECEIVED), (State.WITHDRAWN, EventKind.EXIT_RECEIVED)}
+    assert all(TRANSITIONS[(state, kind)] == state for state, kind in TRANSITIONS if state in TERMINAL)
 
 
 def test_the_second_evaluation_completes_the_pairing():
-    pairing = pairing_in(State.EVALUATION, evaluations_returned={"mentor"})
+    pairing = pairing_in(State.EVALUATION, evaluations_returned={"mentor"}, took_part={"mentor"})
     decision = decide(pairing, event(EventKind.EVALUATION_RECEIVED), day(370), SCHEDULE)
     assert decision.state == State.COMPLETED
+    # Each partner who took part gets a letter of participation, the mentor's worded for service.
     assert [(m.template, m.to) for m in mails(decision)] == [
-        (Template.PAIRING_CLOSED, ("mentor",)), (Template.PAIRING_CLOSED, ("mentee",))]
+        (Template.PARTICIPATION_LETTER_MENTOR, ("mentor",)), (Template.PARTICIPATION_LETTER_MENTEE, ("mentee",))]
+    assert mails(decision)[0].context["year"] == "2025\u20132026"  # introduced in 2025, completed in 2026
+
+
+def test_a_partner_who_never_answered_gets_no_letter_only_the_notice():
+    pairing = armed(pairing_in(State.EVALUATION, took_part={"mentee"}), EventKind.DEADLINE_PASSED, day(395))
+    decision = decide(pairing, timer_event(pairing), day(395), SCHEDULE)
+    assert decision.state == State.COMPLETED
+    assert [(m.template, m.to) for m in mails(decision)] == [
+        (Template.PAIRING_CLOSED, ("mentor",)), (Template.PARTICIPATION_LETTER_MENTEE, ("mentee",))]
+    letter = mails(decision)[1].context
+    assert (letter["started_on"], letter["ended_on"]) == (START.date().isoformat(), day(395).date().isoformat())
 
 
 def test_resume_returns_to_where_the_pairing_was():
@@ -256,7 +274,8 @@ def test_a_pair_that_answers_becomes_active_and_completes_once_both_have_evaluat
         *each(180, Template.FEEDBACK_REQUEST),
         *each(270, Template.CHECKIN),
         *each(365, Template.EVALUATION_REQUEST),
-        *each(367, Template.PAIRING_CLOSED),  # no reminders: both evaluations came back
+        (367, Template.PARTICIPATION_LETTER_MENTOR, ("mentor",)),  # no reminders: both evaluations came back,
+        (367, Template.PARTICIPATION_LETTER_MENTEE, ("mentee",)),  # and each who took part has their letter
     ]
     assert pairing.state == State.COMPLETED
     assert pairing.unanswered_checkins == 0 and not pairing.flags
@@ -301,13 +320,15 @@ def test_a_mail_that_asks_for_an_answer_goes_to_exactly_one_participant(template
 
 def test_only_the_mails_that_ask_name_the_answer_they_ask_for():
     assert {template: template.asks for template in Template if template.asks} == {
-        Template.KICKOFF_CHECK: "kickoff", Template.KICKOFF_NUDGE: "kickoff", Template.CHECKIN: "checkin", Template.FEEDBACK_REQUEST: "feedback",
-        Template.EVALUATION_REQUEST: "evaluation", Template.EVALUATION_REMINDER: "evaluation"}
+        Template.KICKOFF_CHECK: "kickoff", Template.KICKOFF_NUDGE: "kickoff", Template.CHECKIN: "checkin",
+        Template.FEEDBACK_REQUEST: "feedback", Template.EVALUATION_REQUEST: "evaluation",
+        Template.EVALUATION_REMINDER: "evaluation", Template.EXIT_QUESTIONS: "exit"}
 
 
 @pytest.mark.parametrize("kind", [*RESPONSES, EventKind.REMATCH_REQUESTED])
 def test_a_mail_also_addressed_to_the_partner_is_applied_and_the_committee_is_told_on_the_pairing(kind):
-    pairing = pairing_in(State.ACTIVE) if kind != EventKind.EVALUATION_RECEIVED else pairing_in(State.EVALUATION)
+    pairing = pairing_in({EventKind.EVALUATION_RECEIVED: State.EVALUATION,
+                          EventKind.EXIT_RECEIVED: State.DISSOLVED}.get(kind, State.ACTIVE))
     plain = decide(pairing, event(kind, by="participant:mentee", rating=Rating.GOING_WELL), day(100), SCHEDULE)
     copied = decide(pairing, event(kind, by="participant:mentee", rating=Rating.GOING_WELL, partner_addressed=True),
                     day(100), SCHEDULE)
@@ -358,7 +379,7 @@ def test_an_answer_from_either_partner_closes_the_reply_window():
 
 @pytest.mark.parametrize("kind", list(RESPONSES))
 def test_a_response_is_recorded_and_a_worrying_rating_reaches_the_committee(kind):
-    pairing = pairing_in(State.EVALUATION, unanswered_checkins=1)
+    pairing = pairing_in(State.DISSOLVED if kind == EventKind.EXIT_RECEIVED else State.EVALUATION, unanswered_checkins=1)
 
     fine = decide(pairing, event(kind, rating=1, text="Fine."), day(366), SCHEDULE)
     assert fine.effects[0] == RecordResponse("mentee", RESPONSES[kind], Rating.GOING_WELL, "Fine.")
@@ -542,12 +563,13 @@ def test_a_rematch_request_reaches_only_the_committee():
     requested = apply(active, asked)
     assert (requested.paused_from, requested.next_due) == (State.ACTIVE, None)
 
-    dissolved = decide(requested, event(EventKind.COMMITTEE_DISSOLVE, reason="Rematched after a request."),
-                       day(45), SCHEDULE)
+    dissolved = decide(requested, event(EventKind.COMMITTEE_DISSOLVE, reason="Rematched after a request.",
+                                        closure_reason=ClosureReason.REMATCH_REQUEST), day(45), SCHEDULE)
     assert dissolved.state == State.DISSOLVED and dissolved.history["reason"] == "Rematched after a request."
-    # The partners hear that the pairing ended, each on their own, never why.
+    assert dissolved.history["closure_reason"] == "rematch_request"
+    # The partners hear that the pairing ended, each on their own with the exit questions, never why.
     assert [(m.template, m.to, m.context) for m in mails(dissolved)] == [
-        (Template.PAIRING_CLOSED, (role,), {"pairing_id": "P1", "outcome": "dissolved", "role": role})
+        (Template.EXIT_QUESTIONS, (role,), {"pairing_id": "P1", "outcome": "dissolved", "role": role})
         for role in ("mentor", "mentee")]
 
 
@@ -563,7 +585,9 @@ def test_a_participant_who_withdraws_ends_the_pairing():
                       day(100), SCHEDULE)
     assert decision.state == State.WITHDRAWN
     assert [(a.kind, a.severity) for a in alerts(decision)] == [(AlertKind.WITHDRAWN, Severity.DIGEST)]
-    assert [m.to for m in mails(decision)] == [("mentor",), ("mentee",)]
+    # The partner who stays is asked the exit questions; the one who left is only told.
+    assert [(m.template, m.to) for m in mails(decision)] == [
+        (Template.PAIRING_CLOSED, ("mentor",)), (Template.EXIT_QUESTIONS, ("mentee",))]
 
 
 # --- A cohort's own schedule --------------------------------------------------------------
@@ -609,7 +633,7 @@ def test_a_schedule_that_makes_no_sense_is_refused(settings_, why):
     (EventKind.CHECKIN_DUE, {"due": None}, "carry the instant"),
     (EventKind.CHECKIN_DUE, {"due": datetime(2025, 4, 16, 9)}, "aware UTC"),
     (EventKind.COMMITTEE_PAUSE, {"by": "participant:mentor"}, "only the committee"),
-    (EventKind.COMMITTEE_DISSOLVE, {"reason": " "}, "needs a reason"),
+    (EventKind.COMMITTEE_DISSOLVE, {"closure_reason": None}, "needs a closure reason"),
     (EventKind.COMMITTEE_EXTEND, {"days": 0}, "at least 1"),
     (EventKind.COMMITTEE_PAUSE, {"partner_addressed": True}, "only a participant's own mail"),
 ])
@@ -668,7 +692,7 @@ STEPS = st.one_of(
 def _taken(pairing: PairingView, happening: Event, now: datetime, history: list) -> PairingView:
     """Decide, check what must always hold, and return the pairing as written."""
     decision = decide(pairing, happening, now, SCHEDULE)
-    assert pairing.state not in TERMINAL
+    assert pairing.state not in TERMINAL or happening.kind == EventKind.EXIT_RECEIVED
     after = apply(pairing, decision)
     history.append(decision.history)
 
@@ -713,7 +737,7 @@ def test_random_event_sequences_keep_the_workflow_consistent(steps):
             pass
 
     if pairing.state in TERMINAL:
-        for kind in EventKind:
+        for kind in set(EventKind) - {EventKind.EXIT_RECEIVED}:
             forged = armed(pairing, kind, now) if kind in TIMER_EVENTS else pairing
             with pytest.raises(TransitionRefused):
                 decide(forged, event(kind, due=now) if kind in TIMER_EVENTS else event(kind), now, SCHEDULE)
@@ -721,6 +745,7 @@ def test_random_event_sequences_keep_the_workflow_consistent(steps):
 
 def test_a_pairing_ended_because_its_program_year_ended_tells_both_partners_so():
     pairing = introduce("P1", START, SCHEDULE)
-    ended = decide(pairing, event(EventKind.COMMITTEE_DISSOLVE, reason=PROGRAM_YEAR_ENDED), day(200), SCHEDULE)
+    ended = decide(pairing, event(EventKind.COMMITTEE_DISSOLVE, reason=PROGRAM_YEAR_ENDED,
+                                  closure_reason=ClosureReason.PROGRAM_YEAR_ENDED), day(200), SCHEDULE)
     assert ended.state == State.DISSOLVED and ended.history["reason"] == "program year ended"
     assert [(m.to, m.context["outcome"]) for m in mails(ended)] == [(("mentor",), "year_ended"), (("mentee",), "year_ended")]
