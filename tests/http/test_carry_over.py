@@ -21,7 +21,8 @@ def test_an_unmatched_mentee_says_yes_appears_in_b_and_is_matched_never_with_the
     [pairing] = approved_pairs(1)
     a = pairing.cohort
     workflow.apply_event(pairing.id, lifecycle.Event(lifecycle.EventKind.COMMITTEE_DISSOLVE, "committee:c@example.org",
-                                                     "test/dissolve", reason="Different goals."))
+                                                     "test/dissolve", reason="Different goals.",
+                                                     closure_reason=lifecycle.ClosureReason.NOT_A_GOOD_FIT))
     headers = {**JSON, "Cookie": committee_cookie}
     for phase in ("matching", "running"):
         client.http.post(f"/admin/api/cohorts/{a}/phase", headers=headers, body=json.dumps({"phase": phase}).encode())
