@@ -196,6 +196,11 @@ def invite_previous_participants():
     return _respond(admin.carry_over_json(_session()))
 
 
+@app.route("/admin/cohorts/carry-over", methods=["POST"], content_types=[FORM])
+def invite_previous_participants_form():
+    return _respond(admin.carry_over_form(_session(), app.current_request.raw_body))
+
+
 @app.route("/carry-over/{token}", methods=["GET"])
 def show_carry_over(token):
     return _respond(apply.carry_over_page(token))
@@ -433,7 +438,7 @@ def send_sign_in_links(event):
 
 @app.schedule(Cron(0, 12, "*", "*", "?", "*"))
 def fire_due_timers(event):
-    return {**vars(workflow.tick()), "carry_over": carry_over.continue_invitations()}
+    return {**vars(workflow.tick()), "standing_pool": carry_over.ensure_standing_pool()}
 
 
 @app.schedule(Cron(0, 13, "*", "*", "?", "*"))

@@ -10,7 +10,7 @@ from collections import Counter
 
 from chalicelib.adapters.config import settings
 from chalicelib.adapters.models import Application, Job
-from chalicelib.adapters.store import cohort_applications, cohort_or_open, required_cohort
+from chalicelib.adapters.store import cohort_applications, cohort_or_open, open_cohort, required_cohort
 from chalicelib.domain.cohort_phases import CLOSED, MEANING
 from chalicelib.domain import clock, limits, settings_document
 from chalicelib.domain.refusals import Invalid, Refused, TooLarge
@@ -19,7 +19,8 @@ from chalicelib.domain.schema import ROLES
 from chalicelib.domain.validation import EMAIL_PATTERN
 from chalicelib.pages import admin_jobs, web
 from chalicelib.pages.sign_in import UPLOAD_LIMIT
-from chalicelib.services import alerts, audit, carry_over, cohorts, committee, concerns, mail, membership, retention, settings_store
+from chalicelib.services import (alerts, audit, carry_over, cohorts, committee, concerns, jobs, mail, membership, retention,
+                                 settings_store)
 from chalicelib.services.application_review import MAX_REASON, act_on_application, cohort_is_open
 from chalicelib.services.applications import STATUSES, Status, application_record, get_application
 from chalicelib.services.committee import Session
@@ -233,16 +234,30 @@ def committee_change(session: Session, change: str, raw_body: bytes) -> web.Answ
 
 # Cohorts, and one person's data (retention and erasure).
 
-def cohorts_page(session: Session, flash: str = "", problem: str = "", status: int = 200) -> web.Answer:
+def cohorts_page(session: Session, flash: str = "", problem: str = "", status: int = 200,
+                 confirm_invitations: bool = False) -> web.Answer:
+    accepting = open_cohort()
     return web.admin_page("pages/admin/cohorts.html", session, status=status, cohorts=cohorts.summaries(), flash=flash,
-                          problem=problem, retention_months=settings().retention_months, meaning=MEANING)
+                          problem=problem, retention_months=settings().retention_months, meaning=MEANING,
+                          accepting=accepting, invitations=_invitation_jobs(accepting),
+                          confirm_invitations=confirm_invitations)
+
+
+def _invitation_jobs(accepting) -> list[dict]:
+    """The accepting cohort's invitation jobs, as the cohorts page shows their progress."""
+    if accepting is None:
+        return []
+    found = ((scope, carry_over.latest_job(accepting, scope)) for scope in carry_over.SCOPES)
+    return [{**jobs.job_record(job), "scope": scope, "url": admin_jobs.page_url(job),
+             "outcome": admin_jobs.outcome(job.kind, job.result)} for scope, job in found if job is not None]
 
 
 def _cohort_change(session: Session, change: str, values: dict) -> str | Job:
     if change == "open":
-        cohort = retention.open_cohort_named(session.email, limits.text(values.get("id"), "id", 40, what="the cohort's id"),
-                                             limits.text(values.get("name"), "name", 100, what="the cohort's name"))
-        return f"Cohort {cohort.name} is open for applications."
+        cohort = cohorts.open_new(session.email, limits.text(values.get("id"), "id", 40, what="the cohort's id"),
+                                  limits.text(values.get("name"), "name", 100, what="the cohort's name"))
+        return (f"Cohort {cohort.name} is open for applications. The mentors who asked to stay in the standing "
+                "pool are being invited.")
     target = CLOSED if change == "close" else limits.text(values.get("phase"), "phase", 20, what="the phase")
     if target == CLOSED and values.get("confirm") not in ("yes", True):
         raise Invalid("Tick the box to confirm: closing a cohort cannot be undone.", field="confirm")
@@ -257,7 +272,18 @@ def _cohort_change(session: Session, change: str, values: dict) -> str | Job:
 
 @web.json_route
 def carry_over_json(session: Session) -> web.Answer:
-    return web.json_answer(carry_over.invite_previous(session.email), status=202)
+    return admin_jobs.accepted_json(carry_over.invite_previous(session.email))
+
+
+def carry_over_form(session: Session, raw_body: bytes) -> web.Answer:
+    """Two steps, since it mails many people: the first press asks to confirm, the second starts the job."""
+    if web.decode_form(raw_body).get("confirm", [""])[0] != "yes":
+        return cohorts_page(session, confirm_invitations=True)
+    try:
+        job = carry_over.invite_previous(session.email)
+    except Refused as refusal:
+        return cohorts_page(session, problem=refusal.message, status=web.status_of(refusal))
+    return admin_jobs.accepted_page(job)
 
 
 @web.json_route

@@ -8,12 +8,13 @@ from __future__ import annotations
 from chalicelib.adapters.models import Job
 from chalicelib.domain.refusals import Conflict
 from chalicelib.pages import web
-from chalicelib.services import jobs, membership, pairings, proposals, retention
+from chalicelib.services import carry_over, jobs, membership, pairings, proposals, retention
 from chalicelib.services.committee import Session
 
 REFRESH_SECONDS = 2  # the page reloads itself while the job runs: no script needed
 TITLES = {pairings.APPROVAL_JOB: "Approving pairs", membership.ROSTER_JOB: "Loading the member roster",
-          retention.CLOSE_JOB: "Closing a cohort", proposals.PROPOSAL_JOB: "Making the matching proposal"}
+          retention.CLOSE_JOB: "Closing a cohort", proposals.PROPOSAL_JOB: "Making the matching proposal",
+          carry_over.CARRY_OVER_JOB: "Inviting earlier participants to the new year"}
 
 
 def api_url(job: Job) -> str:
@@ -68,7 +69,8 @@ def rerun_form(session: Session, job_id: str) -> web.Answer:
 NEXT_PAGES = {pairings.APPROVAL_JOB: ("/admin/pairings", "See the pairings"),
               membership.ROSTER_JOB: ("/admin/applications", "See the applications"),
               retention.CLOSE_JOB: ("/admin/cohorts", "Back to the cohorts"),
-              proposals.PROPOSAL_JOB: ("/admin/matching?proposal={id}", "See the proposal and approve pairs")}
+              proposals.PROPOSAL_JOB: ("/admin/matching?proposal={id}", "See the proposal and approve pairs"),
+              carry_over.CARRY_OVER_JOB: ("/admin/cohorts", "Back to the cohorts")}
 
 
 def _next_page(job: Job) -> tuple[str, str] | None:
@@ -91,6 +93,8 @@ def outcome(kind: str, result: dict | None) -> str:
     if kind == proposals.PROPOSAL_JOB:
         return (f"The proposal is ready: {result['pairs']} pairs, and {result['unmatched_mentees']} mentees "
                 f"who could not be matched.")
+    if kind == carry_over.CARRY_OVER_JOB:
+        return invited_message(result)
     return ""
 
 
@@ -100,6 +104,14 @@ def approved_message(count: int) -> str:
 
 def roster_message(result: dict) -> str:
     return f"Loaded {result['members']} members. {result['newly_eligible']} waiting applications are now eligible."
+
+
+def invited_message(result: dict) -> str:
+    sent = f"{result['invited']} invitation{'s' if result['invited'] != 1 else ''} sent."
+    if not result["skipped"]:
+        return sent
+    return (f"{sent} {result['skipped']} of the people found had been invited already, or no longer take part, "
+            "and were not mailed again.")
 
 
 def closed_message(deleted_on: str) -> str:

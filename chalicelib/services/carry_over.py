@@ -1,15 +1,18 @@
 """Carrying people over into a new cohort: the invitations, and the answer to one.
 
 When a cohort accepts applications the committee can invite the earlier cohorts'
-unmatched mentees, mentors with free places and everyone who completed a pairing;
-mentors who said they stay in the standing pool (the answer `standing_pool`) are
-among them every year. Each person gets one mail of their own, with one link.
+unmatched mentees, mentors with free places and everyone who completed a pairing.
+Mentors who said on their application that they are glad to stay in the standing pool
+(the answer `standing_pool`) are invited without anyone asking, when a cohort opens
+(services/cohorts.py); the daily tick makes sure that happened. Each person gets one
+mail of their own, with one link.
 
-The job mechanism (issue 9) had not landed when this was written, so the sending is a
-resumable service function: `continue_invitations` works from the cursor kept on the
-cohort (`Cohort.carry_over`), and the daily tick calls it until it is done. Each
-invitation's claim (`carry-over#<cohort>#<role>#<email>`) is written in the same
-transaction as its mail, so a run cut short and run again mails nobody twice.
+The invitations are a background job (services/jobs.py). Its first step writes the list
+of whom to invite to S3; each later step invites the next few. Each invitation's claim
+(`carry-over#<cohort>#<role>#<email>`) is written in the same transaction as its mail,
+so a step cut short and run again, two jobs at once or a second press of the button
+mail nobody twice. The cohort keeps the id of its latest job of each scope
+(`Cohort.carry_over`) for the cohorts page.
 
 A "yes" copies the old application into the new cohort through intake: the roster
 check and the confirmation mail apply as for a new applicant, and until the person
@@ -17,24 +20,32 @@ confirms it does not count (they can change it by sending the form again).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from datetime import timedelta
 
 from pynamodb.exceptions import TransactWriteError
 
+from chalicelib.adapters import uploads
 from chalicelib.adapters.aws import signing_key
-from chalicelib.adapters.models import Application, Claim, Cohort, Pairing
+from chalicelib.adapters.models import Application, Claim, Cohort, Job, Pairing
 from chalicelib.adapters.store import all_cohorts, cohort_applications, conditions_failed, open_cohort, transaction
 from chalicelib.domain import clock, lifecycle, tokens
-from chalicelib.domain.cohort_phases import phase_of
-from chalicelib.domain.refusals import Conflict, NotFound
-from chalicelib.services import audit, intake, mail, settings_store
+from chalicelib.domain.cohort_phases import ACCEPTING, phase_of
+from chalicelib.domain.refusals import Conflict, Invalid, NotFound
+from chalicelib.services import audit, intake, jobs, mail, settings_store
 from chalicelib.services.applications import Status, claim_key
 
 log = logging.getLogger(__name__)
 
 LINK_LIFETIME = timedelta(days=60)
-BATCH = 200  # invitations per call: well inside one tick's time
+CARRY_OVER_JOB = "carry_over_invitations"
+EVERYONE, STANDING_POOL = "everyone", "standing_pool"  # whom a job invites
+SCOPES = (EVERYONE, STANDING_POOL)
+INVITE_STEP = 50  # invitations per step: each is one transaction and one mail
+INVITATION_LISTS = uploads.PREFIX + "carry-over/"
+DAILY_TICK = "the daily tick"  # who asked, when the tick starts the standing pool's invitations
 DECLINED = "declined"
 
 
@@ -42,10 +53,12 @@ def _key(cohort_id: str, role: str, email: str) -> str:
     return f"carry-over#{cohort_id}#{role}#{email.lower()}"
 
 
-def candidates(new_cohort_id: str) -> list[Application]:
+def candidates(new_cohort_id: str, scope: str = EVERYONE) -> list[Application]:
     """The earlier cohorts' people to invite, one application per person and role (the latest),
-    in a stable order (by application id) so a cursor can resume the walk."""
+    in a stable order (by application id). Someone who applied to the new cohort already is
+    left out. The standing pool is the mentors whose latest application says they stay in it."""
     chosen: dict[tuple[str, str], Application] = {}
+    seen = {(a.email.lower(), a.role) for a in cohort_applications(new_cohort_id)}
     for cohort in all_cohorts():  # newest first: a person's latest application wins
         if cohort.id == new_cohort_id:
             continue
@@ -62,44 +75,127 @@ def candidates(new_cohort_id: str) -> list[Application]:
         for application in cohort_applications(cohort.id):
             if application.status != Status.ELIGIBLE or application.email_confirmed_at is None:
                 continue
+            person = (application.email.lower(), application.role)
+            if person in seen:
+                continue
+            seen.add(person)
             answers = application.answers
+            standing = application.role == "mentor" and answers.get("standing_pool") is True
             free = int(answers.get("capacity", 1)) - live_load.get(application.id, 0) > 0
-            if (application.id in completed or bool(answers.get("standing_pool"))
+            if standing or (scope == EVERYONE and (
+                    application.id in completed
                     or (application.role == "mentee" and application.id not in matched)
-                    or (application.role == "mentor" and free)):
-                chosen.setdefault((application.email.lower(), application.role), application)
+                    or (application.role == "mentor" and free))):
+                chosen[person] = application
     return sorted(chosen.values(), key=lambda application: application.id)
 
 
-def invite_previous(member: str) -> dict:
-    """Start (or restart) the invitations into the accepting cohort, and send a first batch."""
+# Starting the invitations.
+
+def invite_previous(member: str) -> Job:
+    """Start the job that invites the earlier cohorts' people into the accepting cohort (the
+    committee's button); while one is still going, that one is the answer."""
     cohort = open_cohort()
     if cohort is None:
         raise Conflict("No cohort is taking applications: open one first.")
-    cohort.update(actions=[Cohort.carry_over.set({"after": "", "requested_by": member})])
+    going = latest_job(cohort, EVERYONE)
+    if going is not None and going.finished_at is None:
+        return going
+    job = jobs.submit(CARRY_OVER_JOB, member, {"cohort": cohort.id, "scope": EVERYONE})
+    _remember(cohort, EVERYONE, job)
     audit.record(member, "carry_over_started", cohort.id)
-    return continue_invitations()
+    return job
 
 
-def continue_invitations(batch: int = BATCH) -> dict:
-    """Send the next batch of the accepting cohort's invitations from its cursor; the daily tick calls this."""
+def invite_standing_pool(member: str, cohort: Cohort) -> Job:
+    """Start inviting the standing pool into a cohort that has just opened: one job per cohort,
+    whoever asks (its id comes from the cohort's), so asking again starts nothing new."""
+    job = jobs.submit(CARRY_OVER_JOB, member, {"cohort": cohort.id, "scope": STANDING_POOL},
+                      job_id=_standing_pool_job_id(cohort.id))
+    _remember(cohort, STANDING_POOL, job)
+    return job
+
+
+def ensure_standing_pool() -> str:
+    """The daily tick's check that the accepting cohort's standing pool is being invited: it starts
+    the job if opening the cohort could not, and runs it again if it stopped; returns what it did."""
     cohort = open_cohort()
-    if cohort is None or not cohort.carry_over:
-        return {"invited": 0, "done": True}
-    after = cohort.carry_over.get("after", "")
-    todo = [a for a in candidates(cohort.id) if a.id > after]
-    invited = 0
-    for application in todo[:batch]:
-        invited += _invite(cohort, application)
-        after = application.id
-    done = len(todo) <= batch
-    cohort.update(actions=[Cohort.carry_over.remove() if done else Cohort.carry_over.set(
-        {**cohort.carry_over, "after": after})])
-    log.info("carry-over into %s: %d invited, done=%s", cohort.id, invited, done)
-    return {"invited": invited, "done": done}
+    if cohort is None:
+        return "no cohort accepting"
+    job = latest_job(cohort, STANDING_POOL)
+    if job is None and STANDING_POOL not in (cohort.carry_over or {}):
+        invite_standing_pool(DAILY_TICK, cohort)
+        return "started"
+    if job is not None and jobs.can_run_again(job):
+        jobs.rerun(DAILY_TICK, job.id)
+        return "started again"
+    return "nothing to do"
+
+
+def latest_job(cohort: Cohort, scope: str) -> Job | None:
+    """The cohort's latest invitation job of this scope, while the job is kept (jobs.KEEP_FOR)."""
+    job_id = (cohort.carry_over or {}).get(scope)
+    return jobs.find(job_id) if job_id else None
+
+
+def _remember(cohort: Cohort, scope: str, job: Job) -> None:
+    cohort.update(actions=[Cohort.carry_over.set({**(cohort.carry_over or {}), scope: job.id})])
+
+
+def _standing_pool_job_id(cohort_id: str) -> str:
+    return hashlib.sha256(f"standing-pool#{cohort_id}".encode()).hexdigest()[:32]
+
+
+# The job.
+
+def invitation_step(job: Job) -> jobs.Progress:
+    """A step of the invitations: first the list of whom to invite (kept in S3), then the next
+    INVITE_STEP of them. Safe to repeat: an invitation's claim is written with its mail."""
+    cohort = _still_accepting(job)
+    if job.params.get("scope") not in SCOPES:
+        raise Invalid("These invitations are of no known kind.")
+    cursor = job.cursor
+    if cursor is not None and uploads.size(_list_key(job.id)) is None:
+        cursor = None  # the list is gone (uploads are kept a day): make it again; nobody is mailed twice
+    if cursor is None:
+        people = [application.id for application in candidates(cohort.id, job.params["scope"])]
+        uploads.put(_list_key(job.id), json.dumps(people).encode())
+        invited = int((job.cursor or {}).get("invited", 0))
+        return _progress({"next": 0, "invited": invited}, 0, len(people))
+    people = json.loads(uploads.read(_list_key(job.id)))
+    end = min(cursor["next"] + INVITE_STEP, len(people))
+    chosen = sorted(Application.batch_get(people[cursor["next"]:end]), key=lambda application: application.id)
+    invited = cursor["invited"] + sum(_invite(cohort, application) for application in chosen)
+    return _progress({"next": end, "invited": invited}, end, len(people))
+
+
+def _progress(cursor: dict, done: int, total: int) -> jobs.Progress:
+    if done < total:
+        return jobs.Progress(cursor, done, total)
+    log.info("carry-over: %d invited of %d", cursor["invited"], total)
+    return jobs.Progress(cursor, done, total, finished=True,
+                         result={"invited": cursor["invited"], "skipped": total - cursor["invited"]})
+
+
+def _still_accepting(job: Job) -> Cohort:
+    try:
+        cohort = Cohort.get(job.params["cohort"], consistent_read=True)
+    except Cohort.DoesNotExist:
+        raise NotFound("The cohort of these invitations is not there any more.") from None
+    if phase_of(cohort.status) != ACCEPTING:
+        raise Conflict(f"Cohort {cohort.name} no longer takes applications, so the invitations stopped "
+                       f"after {int(job.done or 0)} of {int(job.total or 0)} people.")
+    return cohort
+
+
+def _list_key(job_id: str) -> str:
+    return f"{INVITATION_LISTS}{job_id}.json"
 
 
 def _invite(cohort: Cohort, application: Application) -> int:
+    """Mail one person their invitation, unless they were invited before; 1 if mailed."""
+    if application.status != Status.ELIGIBLE:
+        return 0  # withdrawn (or erased) since the list was made
     token = tokens.make(signing_key(), "carry_over", bytes.fromhex(application.id) + cohort.id.encode(),
                         clock.now() + LINK_LIFETIME)
     invitation = mail.compose("carry_over_invitation", (application.email,), {

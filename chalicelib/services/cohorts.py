@@ -2,12 +2,15 @@
 
 Every move is a conditional write on the phase it was read in, so of two committee
 members moving a cohort at once one wins and the other is told it moved meanwhile.
-Closing is retention.close_cohort's; it is refused while pairings are live unless the
+Opening is retention.open_cohort_named's, and it starts the standing pool's invitations
+(services/carry_over.py). Closing is retention.close_cohort's; it is refused while pairings are live unless the
 committee confirms, and then each live pairing ends as "program year ended" first.
 """
 from __future__ import annotations
 
-from pynamodb.exceptions import TransactWriteError
+import logging
+
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
 
 from chalicelib.adapters.models import Application, Claim, Cohort, Job, Pairing
 from chalicelib.adapters.store import ACCEPTING_CLAIM, all_cohorts, conditions_failed, transaction
@@ -15,8 +18,22 @@ from chalicelib.domain.agreement import ClosureReason
 from chalicelib.domain import clock, lifecycle
 from chalicelib.domain.cohort_phases import ACCEPTING, CLOSED, check_move, phase_of
 from chalicelib.domain.refusals import Conflict, NotFound
-from chalicelib.services import audit, retention, workflow
+from chalicelib.services import audit, carry_over, retention, workflow
 from chalicelib.services.pairings import LIVE_STATES
+
+
+log = logging.getLogger(__name__)
+
+
+def open_new(member: str, cohort_id: str, name: str) -> Cohort:
+    """Open a cohort for applications, and invite the standing pool into it without anyone asking."""
+    cohort = retention.open_cohort_named(member, cohort_id, name)
+    try:
+        carry_over.invite_standing_pool(member, cohort)
+    except PynamoDBException as error:  # the cohort is open all the same; the daily tick starts the invitations
+        log.warning("cohort %s: the standing pool's invitations could not be started: %s", cohort.id,
+                    type(error).__name__)
+    return cohort
 
 
 def _live_pairings(cohort_id: str) -> list[Pairing]:

@@ -8,13 +8,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from chalicelib.services import jobs, membership, pairings, proposals, retention
+from chalicelib.services import carry_over, jobs, membership, pairings, proposals, retention
 
 STEPS: dict[str, jobs.StepFunction] = {
     pairings.APPROVAL_JOB: pairings.approval_step,
     membership.ROSTER_JOB: membership.roster_step,
     retention.CLOSE_JOB: retention.close_step,
     proposals.PROPOSAL_JOB: proposals.proposal_step,
+    carry_over.CARRY_OVER_JOB: carry_over.invitation_step,
 }
 
 

@@ -5,7 +5,7 @@ import re
 from chalicelib.adapters.models import Application, Cohort
 from chalicelib.adapters.store import open_cohort
 from chalicelib.domain import lifecycle
-from chalicelib.services import carry_over, proposals, workflow
+from chalicelib.services import proposals, workflow
 from tests.helpers import sent_mail
 from tests.helpers.workflow import approved_pairs
 
@@ -29,15 +29,19 @@ def test_an_unmatched_mentee_says_yes_appears_in_b_and_is_matched_never_with_the
     assert client.http.post("/admin/api/cohorts", headers=headers, body=b'{"id": "B", "name": "2028"}').status_code == 201
 
     started = client.http.post("/admin/api/cohorts/carry-over", headers=headers, body=b"{}")
-    assert started.status_code == 202 and started.json_body["invited"] >= 2 and started.json_body["done"]
+    assert started.status_code == 202 and started.json_body["kind"] == "carry_over_invitations"
+    done = client.http.get(started.headers["Location"], headers=headers).json_body
+    assert done["state"] == "done" and done["result"]["invited"] >= 2
     invitations = [m for m in sent_mail() if "take part in 2028" in m["subject"]]
     [to_mentee] = [m for m in invitations if pairing.mentee_email in m["to"]]
     assert any(pairing.mentor_email in m["to"] for m in invitations)  # a mentor with a free place
     assert len({m["to"][0] for m in invitations}) == len(invitations)  # one mail each
     # Asked again (a second click, a run cut short and repeated): nobody is mailed twice.
     again = client.http.post("/admin/api/cohorts/carry-over", headers=headers, body=b"{}")
-    assert again.status_code == 202 and again.json_body["invited"] == 0
-    assert carry_over.continue_invitations()["invited"] == 0
+    assert again.status_code == 202 and again.json_body["id"] != started.json_body["id"]
+    redone = client.http.get(again.headers["Location"], headers=headers).json_body
+    assert redone["result"] == {"invited": 0, "skipped": done["result"]["invited"]}
+    assert len([m for m in sent_mail() if "take part in 2028" in m["subject"]]) == len(invitations)
 
     link = _link(to_mentee, "carry-over")
     shown = client.http.get(link)
