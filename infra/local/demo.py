@@ -79,6 +79,7 @@ INTEREST_COUNT_WEIGHTS = {1: 20, 2: 35, 3: 30, 4: 15}
 COMMUNICATION_CHANCES = {"email": 0.85, "phone": 0.35, "video": 0.55, "in_person": 0.4}
 MEETING_FREQUENCY_WEIGHTS = {"weekly": 5, "biweekly": 15, "monthly": 50, "quarterly": 10, "flexible": 20}
 MENTOR_CAPACITY_WEIGHTS = {1: 45, 2: 40, 3: 15}
+STANDING_POOL_EVERY = 3  # every third mentor stays in the standing pool
 CROSS_TYPE_OK_SHARE = 0.6
 # What mentees ask of their mentor's library: mostly anything, else often their own type.
 ANY_TYPE_SHARE = 0.55
@@ -139,6 +140,7 @@ def _application(random_source: random.Random, role: str, number: int, library_t
     if role == "mentor":
         application["capacity"] = capacity or _weighted_choice(random_source, MENTOR_CAPACITY_WEIGHTS)
         application["cross_type_ok"] = random_source.random() < CROSS_TYPE_OK_SHARE
+        application["standing_pool"] = number % STANDING_POOL_EVERY == 0  # drawn from no randomness: the rest stays as it was
     else:
         application["preferred_library_type"] = _preferred_library_type(random_source, library_type)
     return application

@@ -135,6 +135,7 @@ def test_a_json_body_that_is_not_an_object_is_refused():
 def test_the_schema_declares_every_field_once_with_the_issue_names():
     expected = {"role", "name", "email", "membership_id", "library_name", "library_type", "position",
                 "years_experience", "career_stage", "region", "interests", "communication", "meeting_frequency",
-                "goals", "consent_confidentiality", "comments", "capacity", "cross_type_ok", "preferred_library_type"}
+                "goals", "consent_confidentiality", "comments", "capacity", "cross_type_ok", "standing_pool",
+                "preferred_library_type"}
     assert set(FIELDS_BY_NAME) == expected and len(FIELDS) == len(expected)
     assert len(INTERESTS) >= 14
