@@ -30,29 +30,7 @@ def proposal_json(raw_body: bytes) -> web.Answer:
     return web.json_answer(proposals.propose(cohort, options).proposal)
 
 
-def _split_pairs(values: list[str]) -> list[list[str]]:
-    return [value.split(":", 1) for value in values if value.count(":") == 1]
-
-
-def proposal_page(session: Session, raw_body: bytes | None = None) -> web.Answer:
-    cohort = open_cohort()
-    if cohort is None:
-        return web.admin_page("pages/admin/matching.html", session, cohort=None, view=None, locks=[], forbids=[])
-    submitted = web.decode_form(raw_body) if raw_body else {}
-    locks = _split_pairs(submitted.get("lock", []))
-    if submitted.get("lock_mentor", [""])[0] and submitted.get("lock_mentee", [""])[0]:
-        locks.append([submitted["lock_mentor"][0], submitted["lock_mentee"][0]])
-    forbids = _split_pairs(submitted.get("forbid", []))
-    try:
-        proposal = proposals.propose(cohort, {"locks": locks, "forbids": forbids})
-    except proposals.ProposalInvalid as error:
-        proposal = proposals.propose(cohort, {"forbids": forbids})
-        return web.admin_page("pages/admin/matching.html", session, status=400, cohort=cohort, view=proposal,
-                     locks=[], forbids=forbids, problem=f"That lock cannot be kept: {error}")
-    return web.admin_page("pages/admin/matching.html", session, cohort=cohort, view=proposal, locks=locks, forbids=forbids)
-
-
-# Approval.
+# Approval through the API (the page's two steps are in admin_matching).
 
 def _requests(pairs) -> list[PairRequest]:
     if not isinstance(pairs, list) or not pairs or not all(
@@ -68,19 +46,6 @@ def approve_json(session: Session, raw_body: bytes) -> web.Answer:
     requests = _requests(document.get("pairs") if isinstance(document, dict) else None)
     created = pairings.approve(session.email, requests)
     return web.json_answer({"pairings": [_summary(p) for p in created]}, status=201)
-
-
-def approve_form(session: Session, raw_body: bytes) -> web.Answer:
-    chosen = _split_pairs(web.decode_form(raw_body).get("pair", []))
-    if not chosen:
-        return web.admin_page("pages/admin/matching.html", session, status=400, cohort=open_cohort(), view=None,
-                     locks=[], forbids=[], problem="Tick at least one pair to approve.")
-    try:
-        created = pairings.approve(session.email, [PairRequest(mentor, mentee) for mentor, mentee in chosen])
-    except Conflict as refusal:
-        return web.admin_page("pages/admin/matching.html", session, status=web.status_of(refusal), cohort=open_cohort(),
-                              view=None, locks=[], forbids=[], problem=f"Nothing was approved. {refusal}")
-    return web.redirect(f"/admin/pairings?approved={len(created)}")
 
 
 def _summary(pairing: Pairing) -> dict:

@@ -1,8 +1,11 @@
 """A matching proposal for the open cohort: who is in the pool, and the engine's answer.
 
 The pool is every confirmed, eligible applicant not already in a live
-pairing; mentors bring the capacity they have left. Past partners (in any
-cohort, found by email) are passed to the engine so it never proposes them.
+pairing; mentors bring the capacity they have left, and a mentor with none
+left stays in the pool with none, so that a mentee left over is told that the
+compatible mentors are at capacity rather than that there are none. Past
+partners (in any cohort, found by email) are passed to the engine so it never
+proposes them.
 """
 from __future__ import annotations
 
@@ -27,8 +30,10 @@ class ProposalView:
 
     proposal: dict
     names: dict[str, str]
-    mentor_ids: frozenset[str]
+    mentor_ids: frozenset[str]  # mentors with room left
     mentee_ids: frozenset[str]
+    libraries: dict[str, str]
+    mentors_at_capacity: int
 
 
 def matching_pool(cohort: Cohort) -> tuple[list[dict], list[dict], dict[str, dict]]:
@@ -44,13 +49,18 @@ def matching_pool(cohort: Cohort) -> tuple[list[dict], list[dict], dict[str, dic
         people[application.id] = application.answers
         if application.role == "mentor":
             left = int(application.answers.get("capacity", 1)) - load.get(application.id, 0)
-            if left > 0:
-                mentors.append(matching_record(application, capacity=left))
+            mentors.append(matching_record(application, capacity=max(left, 0)))
         elif application.id not in paired_mentees:
             past = [mentor_ids_by_email[email] for email in past_partner_emails(application.email)
                     if email in mentor_ids_by_email]
             mentees.append(matching_record(application, past))
     return mentors, mentees, people
+
+
+def waiting(cohort: Cohort) -> tuple[frozenset[str], frozenset[str]]:
+    """The ids of the mentors and of the mentees waiting to be matched."""
+    mentors, mentees, _ = matching_pool(cohort)
+    return frozenset(m["id"] for m in mentors), frozenset(m["id"] for m in mentees)
 
 
 def _pairs(value: Any, name: str) -> list[tuple[str, str]]:
@@ -75,4 +85,6 @@ def propose(cohort: Cohort, options: Any) -> ProposalView:
     except matching.MatchingError as error:
         raise ProposalInvalid(str(error)) from None
     return ProposalView(proposal, {person_id: answers["name"] for person_id, answers in people.items()},
-                        frozenset(m["id"] for m in mentors), frozenset(m["id"] for m in mentees))
+                        frozenset(m["id"] for m in mentors if m["capacity"] > 0), frozenset(m["id"] for m in mentees),
+                        {person_id: answers.get("library_name", "") for person_id, answers in people.items()},
+                        sum(m["capacity"] == 0 for m in mentors))
