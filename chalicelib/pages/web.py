@@ -82,7 +82,7 @@ def json_answer(document, status: int = 200) -> Answer:
 
 def admin_page(template: str, session, status: int = 200, **context) -> Answer:
     """A page of the admin area: it greets the signed-in member, and carries their CSRF token."""
-    return page(template, status=status, session=session, **{"flash": "", "problem": "", **context})
+    return page(template, status=status, session=session, **{"flash": "", "problem": "", "page_template": template, **context})
 
 
 def redirect(location: str, status: int = 303) -> Answer:
