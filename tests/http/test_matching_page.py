@@ -218,3 +218,13 @@ def test_when_every_mentor_is_full_the_page_says_so(client, committee_cookie, co
     assert f"All {mentors} mentors are at capacity" in html
     assert "there are no mentors" not in html
     assert all("at capacity" in mentee["reason"] for mentee in left["unmatched_mentees"])
+
+
+@pytest.mark.parametrize("path, current, kind", [
+    ("/admin", "Dashboard", "page"), ("/admin/matching", "Matching", "page"), ("/admin/settings/topics", "Program settings", "true"),
+    ("/admin/pairings", "Pairings", "page")])
+def test_the_navigation_marks_the_current_page_and_every_page_can_skip_to_its_content(client, committee_cookie, path, current, kind):
+    html = page(client, committee_cookie, path)
+    assert re.findall(r'<a href="[^"]+" aria-current="(\w+)">([^<]+)</a>', html) == [(kind, current)]
+    assert '<a class="skip-link" href="#main">Skip to main content</a>' in html and '<main id="main"' in html
+    assert '<a class="skip-link" href="#main">' in client.http.get("/apply").body.decode()
