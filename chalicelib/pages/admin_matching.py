@@ -31,12 +31,13 @@ def matching_page(session: Session, query: dict | None = None, problem: str = ""
     drafted = matching_draft.drafted_proposal(cohort)
     view, draft = drafted.view, drafted.draft
     locks = set(draft.locks)
-    pairs = [{**pair, "locked": (pair["mentor_id"], pair["mentee_id"]) in locks,
-              "moved": pair["mentee_id"] in drafted.moved, "was_with": drafted.moved.get(pair["mentee_id"])}
-             for pair in view.proposal["pairs"]]
-    for pair in pairs:
-        chosen = (pair["mentor_id"], pair["mentee_id"]) in ticked if ticked else not pair["moved"] or pair["locked"]
-        pair["ticked"] = chosen
+    pairs = []
+    for pair in view.proposal["pairs"]:
+        key, moved = (pair["mentor_id"], pair["mentee_id"]), pair["mentee_id"] in drafted.moved
+        # A pair the committee's changes moved starts unticked (its own locks excepted); after a refused
+        # approval, what the member had ticked stays ticked.
+        pairs.append({**pair, "locked": key in locks, "moved": moved, "was_with": drafted.moved.get(pair["mentee_id"]),
+                      "ticked": key in ticked if ticked else key in locks or not moved})
     named = set(view.names)
     absent = {person for entry in draft.locks + draft.forbids for person in entry if person not in named}
     people = {**{person_id: {"name": name, "library": view.libraries.get(person_id, "")} for person_id, name in view.names.items()},
