@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PY) bench/tick.py
 	$(PY) bench/inbound.py
 	$(PY) bench/reply_corpus.py
+	$(PY) bench/sign_in_timing.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .hypothesis

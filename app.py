@@ -11,7 +11,7 @@ from chalice.app import Request
 
 from chalicelib.adapters import logs
 from chalicelib.pages import admin, admin_matching, admin_pairings, admin_report, admin_settings, apply, exports, respond, sign_in, web
-from chalicelib.services import alerts, deliverability, inbound, mail, settings_store, workflow
+from chalicelib.services import alerts, committee, deliverability, inbound, mail, settings_store, workflow
 
 app = Chalice(app_name="mentoring")
 app.api.binary_types.append("multipart/form-data")
@@ -333,6 +333,11 @@ def sweep_outbox(event):
     return {"sent": mail.sweep()}
 
 
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def send_sign_in_links(event):
+    return {"sent": committee.send_sign_in_links()}
+
+
 @app.schedule(Cron(0, 12, "*", "*", "?", "*"))
 def fire_due_timers(event):
     return vars(workflow.tick())
@@ -368,12 +373,26 @@ def begin_each_invocation(event, get_response):
 
 
 @app.middleware("http")
-def guard_admin_and_soften_failures(event, get_response):
-    # Every /admin route is guarded here, so a new route cannot forget it.
+def guard_every_request(event, get_response):
+    # Every request passes the edge checks and every /admin route the guard, so a new route
+    # cannot forget them. Every answer carries the security headers, the framework's own
+    # 405 and 415 too.
+    response = _guarded(event, get_response)
+    response.headers = web.with_security_headers(response.headers)
+    return response
+
+
+def _guarded(event, get_response):
     # Chalice turns an unexpected exception into a bare 500; people get a calm
     # page (or JSON) that invites them to try again, and no stack trace.
+    route = app.routes.get(event.path, {}).get(event.method)
+    if route is None:
+        return get_response(event)  # the framework's 405
+    params = {**(event.uri_params or {}), **dict(event.query_params or {})}
     try:
-        outcome = sign_in.guard(event.path, event.method, event.headers, event.raw_body)
+        outcome = (web.refused_at_the_edge(event.path, event.method, event.headers.get("content-type"),
+                                           route.content_types, params)
+                   or sign_in.guard(event.path, event.method, event.headers, event.raw_body))
     except Exception:  # noqa: BLE001 - the store is unreachable: refuse calmly
         log.exception("admin guard failed on %s", event.path)
         outcome = web.unavailable(event.headers.get("accept", ""))

@@ -665,6 +665,22 @@ def alarms(stage: Stage, handlers: list[Function], stack_queues: dict[str, Queue
     return resources
 
 
+# A gateway response's static header value is written between single quotes and cannot hold
+# one, which CSP's keywords need: its own answers (a short JSON message) are sandboxed instead.
+GATEWAY_CSP = "sandbox"
+
+
+def gateway_responses(security_headers: dict[str, str]) -> dict:
+    """API Gateway's own answers (its 403 for a path no route has, a throttled 429, its 5xx when
+    the function fails) carry the security headers the app's answers carry."""
+    headers = {**security_headers, "Content-Security-Policy": GATEWAY_CSP}
+    parameters = {f"gatewayresponse.header.{name}": f"'{value}'" for name, value in headers.items()}
+    return {f"GatewayResponse{kind.title().replace('_', '')}": {
+        "Type": "AWS::ApiGateway::GatewayResponse",
+        "Properties": {"RestApiId": {"Ref": "RestAPI"}, "ResponseType": kind, "ResponseParameters": parameters},
+    } for kind in ("DEFAULT_4XX", "DEFAULT_5XX")}
+
+
 # The IAM policy, from the code's calls.
 
 def dynamodb_arn(stage: Stage, models_by_name: dict, resource: tuple) -> dict:
@@ -755,6 +771,7 @@ def merge_template(stage: Stage) -> tuple[dict, dict]:
     import app as application
     from chalicelib.adapters import metrics
     from chalicelib.adapters.models import ALL_MODELS
+    from chalicelib.pages import web
     from infra.permissions import analyse
 
     handlers = functions(application.app, stage)
@@ -774,6 +791,7 @@ def merge_template(stage: Stage) -> tuple[dict, dict]:
     resources.update(mail_events(stage, ses_queues["mail_events"].topic_id))
     resources.update(function_overrides(stage, handlers, stack_queues))
     resources.update(alarms(stage, handlers, stack_queues, metrics.namespace(stage.name)))
+    resources.update(gateway_responses(web.SECURITY_HEADERS))
     outputs = {
         "InboundMailBucketName": {"Value": {"Ref": "InboundMailBucket"}},
         "ReceiptRuleSetName": {"Value": stage.rule_set_name},

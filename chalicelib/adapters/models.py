@@ -103,7 +103,9 @@ class ParkedMailIndex(GlobalSecondaryIndex["OutboxMail"]):
 
 
 class OutboxMail(Model):
-    """A composed mail waiting to be sent, or the record that it was (or that it was given up on)."""
+    """A composed mail waiting to be sent, or the record that it was (or that it was given up on);
+    or, in the `requested` queue, a mail asked for and not composed yet (a sign-in link: see
+    services/committee.py)."""
 
     class Meta(_Meta):
         table_name = table_name("outbox")
@@ -428,8 +430,8 @@ class SettingsVersion(Model):
 
 
 class MailQuota(Model):
-    """How many mails of one kind went to one address in one hour. Keyed by an HMAC of the
-    address, so the table holds no address; it expires with its hour."""
+    """How many mails of one kind went to one address in one hour (see services/quota.py). Keyed by
+    an HMAC of the address, so the table holds no address; it expires after its hour."""
 
     class Meta(_Meta):
         table_name = table_name("quotas")

@@ -2,11 +2,12 @@
 sample data, the system's own text (the files in templates/mail), and the jinja2
 sandbox in which the committee's edited texts compile and render.
 
-A committee template is checked when it is saved (`template_problem`), never
-when it is sent: it is refused if it does not compile, names an unknown
-placeholder, reaches for Python internals or fails on the sample data. The
-sandbox has no globals, only the mail's placeholders and the library_type
-filter, and jinja2 is imported on first use, not at module load.
+A committee template compiles and renders in templating's limited sandbox. It
+is checked when it is saved (`template_problem`): it is refused if it does not
+compile, names an unknown placeholder, reaches for Python internals, fails on
+the sample data or goes past the sandbox's limits with the largest data the
+form allows. The sandbox has no globals, only the mail's placeholders and a
+few bounded filters, and jinja2 is imported on first use, not at module load.
 
 Pure: nothing here imports chalice, boto3 or pynamodb, or does I/O beyond
 reading the package's own mail templates.
@@ -19,7 +20,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from chalicelib.domain.templating import TEMPLATE_DIR, library_type_label
+from chalicelib.domain.templating import (OUTPUT_LIMIT, SUBJECT_LIMIT, TEMPLATE_DIR, TemplateLimit, committee_environment,
+                                          committee_template, render, render_committee, within_part_limit, worst_case)
 
 
 _SAMPLE_MENTOR = {
@@ -114,32 +116,17 @@ def default_mail() -> dict[str, dict[str, str]]:
                    "body": normal_text(source(f"{name}.txt"))} for name in MAILS}
 
 
-@lru_cache(maxsize=1)
-def _mail_environment():
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import SandboxedEnvironment
-
-    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True)
-    env.globals.clear()  # no range, cycler, joiner, namespace...: only the mail's placeholders
-    env.filters["library_type"] = library_type_label
-    return env
-
-
-@lru_cache(maxsize=256)
-def _compiled(source: str):
-    return _mail_environment().from_string(source)
-
-
-def template_problem(source: str, sample: Mapping[str, Any]) -> str | None:
+def template_problem(source: str, sample: Mapping[str, Any], limit: int = OUTPUT_LIMIT) -> str | None:
     """Why a committee template cannot be used with the mail's placeholders (the sample's keys),
-    or None: checked when it is saved, never when it is sent."""
+    or None: checked when it is saved, on the sample and on the worst case, so that it renders
+    within its limits (`limit` bytes) when it is sent."""
     from jinja2 import TemplateSyntaxError, UndefinedError, meta, nodes
     from jinja2.exceptions import SecurityError
 
-    env = _mail_environment()
+    env = committee_environment()
     try:
         tree = env.parse(source)
-        _compiled(source)
+        committee_template(source)
     except TemplateSyntaxError as error:
         return f"The template does not work (line {error.lineno}): {(error.message or '').rstrip('.')}."
     allowed = set(sample)
@@ -153,7 +140,10 @@ def template_problem(source: str, sample: Mapping[str, Any]) -> str | None:
     if hidden:
         return f"Templates cannot use names that start with an underscore ({', '.join(sorted(set(hidden)))})."
     try:
-        _compiled(source).render(sample)
+        for data in (sample, worst_case(sample)):
+            render_committee(committee_template(source), data, limit)
+    except TemplateLimit as reached:
+        return too_large(reached)
     except SecurityError:
         return "The template tries to reach something templates may not use."
     except UndefinedError as error:
@@ -165,10 +155,17 @@ def template_problem(source: str, sample: Mapping[str, Any]) -> str | None:
     return None
 
 
-def render_mail(name: str, text: Mapping[str, str], context: Mapping[str, Any]) -> tuple[str, str]:
-    """(subject, plain-text body) of a committee-edited mail, rendered in the sandbox."""
-    subject = " ".join(_compiled(text["subject"]).render(context).split())
-    return subject, _compiled(text["body"]).render(context)
+def too_large(reached: TemplateLimit) -> str:
+    return f"With the longest names and texts the form allows, {reached}. Shorten it, or use fewer loops."
+
+
+def render_mail(name: str, text: Mapping[str, str], context: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(subject, plain-text body, HTML body made from it) of a committee-edited mail, rendered in
+    the sandbox within templating's limits (TemplateLimit past them)."""
+    subject = " ".join(render_committee(committee_template(text["subject"]), context, SUBJECT_LIMIT).split())
+    body = render_committee(committee_template(text["body"]), context)
+    html = render("mail/_edited.html", subject=subject, paragraphs=paragraphs(body), **context)
+    return subject, body, within_part_limit(html)
 
 
 def edited_mail(document: Mapping, name: str) -> dict[str, str] | None:
@@ -177,7 +174,7 @@ def edited_mail(document: Mapping, name: str) -> dict[str, str] | None:
     return None if text is None or text == default_mail()[name] else text
 
 
-def mail_preview(name: str, text: Mapping[str, str]) -> tuple[str, str]:
+def mail_preview(name: str, text: Mapping[str, str]) -> tuple[str, str, str]:
     return render_mail(name, text, mail_sample(name))
 
 

@@ -595,17 +595,20 @@ def assignment_matrix(mentors: Iterable[Application], mentees: Iterable[Applicat
     return _cost_matrix(cohort.pair_scores(), cohort.capacity_left)[0]
 
 
-def resolve_weights(weights: Mapping[str, float] | None, criteria: tuple[Criterion, ...] = CRITERIA) -> dict[str, float]:
-    """The criteria's default weights with the given overrides; refuses unknown names and bad numbers.
-    The one check of weights: the committee's proposal options come through here too."""
+def resolve_weights(weights: Mapping[str, float] | None, criteria: tuple[Criterion, ...] = CRITERIA,
+                    most: float = math.inf) -> dict[str, float]:
+    """The criteria's default weights with the given overrides; refuses unknown names and bad numbers
+    (above `most`, too). The one check of weights: the committee's proposal options come through here too."""
     resolved = {criterion.name: float(criterion.default_weight) for criterion in criteria}
+    which = "zero or more" if most == math.inf else f"0 to {most:g}"
     if weights is not None and not isinstance(weights, Mapping):
-        raise MatchingError("The weights must map criteria to numbers of zero or more.")
+        raise MatchingError(f"The weights must map criteria to numbers of {which}.")
     for name, weight in (weights or {}).items():
         if name not in resolved:
             raise MatchingError(f"Unknown matching criterion {name!r}; the criteria are: {', '.join(resolved)}.")
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
-            raise MatchingError(f"The weights must be numbers of zero or more; {name!r} has {weight!r}.")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) \
+                or not 0 <= weight <= most:
+            raise MatchingError(f"The weights must be numbers of {which}; {name!r} has {weight!r}.")
         resolved[name] = float(weight)
     if not any(resolved.values()):
         raise MatchingError("At least one matching criterion needs a weight above zero.")

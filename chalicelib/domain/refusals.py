@@ -23,6 +23,10 @@ class Invalid(Refused, ValueError):
     """What was sent breaks a rule: a missing field, a value out of range, a bad token."""
 
 
+class Forbidden(Refused):
+    """The request may not do this as sent: it came from another site, or lacks its form's token."""
+
+
 class NotFound(Refused):
     """The thing asked for does not exist (or no longer does)."""
 

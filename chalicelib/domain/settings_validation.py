@@ -17,11 +17,13 @@ from typing import Any
 
 from chalicelib.domain import lifecycle
 from chalicelib.domain.refusals import Invalid
-from chalicelib.domain.mail_catalogue import MAILS, default_mail, mail_sample, normal_text, template_problem
+from chalicelib.domain.templating import OUTPUT_LIMIT, SUBJECT_LIMIT, TemplateLimit, worst_case
+from chalicelib.domain.limits import MAX_TOPICS
+from chalicelib.domain.mail_catalogue import (MAILS, default_mail, mail_sample, normal_text, render_mail, template_problem,
+                                              too_large)
 from chalicelib.domain.settings_document import (ASKED, CHOICE_KINDS, CORE_FIELDS, KINDS, META_KEYS, PARTS,
                                                  QUESTION_KEYS, RESERVED_NAMES, RULES, SCHEDULE_LABELS)
 
-MAX_TOPICS = 64  # the matching engine's bit masks
 MAX_QUESTIONS = 40
 MAX_CHOICES = 50
 MAX_LABEL = 300
@@ -47,7 +49,7 @@ def validate(document: Any, previous: Mapping | None = None) -> dict:
         raise SettingsInvalid({"_body": "Send the settings as one JSON object with: " + ", ".join(PARTS) + "."})
     for key in document:
         if key not in PARTS and key not in META_KEYS:
-            errors[str(key)] = f"Unknown part of the settings. The parts are: {', '.join(PARTS)}."
+            errors[str(key) or "_body"] = f"Unknown part of the settings. The parts are: {', '.join(PARTS)}."
     clean: dict[str, Any] = {}
     for part in PARTS:
         if part not in document:
@@ -236,10 +238,15 @@ def _check_mail(value: Any, part: str, errors: dict) -> dict[str, dict[str, str]
             errors[f"{at}.body"] = f"Keep the mail under {MAX_BODY} characters."
             continue
         body = normal_text(body)
-        for piece, source in (("subject", subject), ("body", body)):
-            problem = f"{at}.{piece}" not in errors and template_problem(source, mail_sample(name))
+        for piece, source, limit in (("subject", subject, SUBJECT_LIMIT), ("body", body, OUTPUT_LIMIT)):
+            problem = f"{at}.{piece}" not in errors and template_problem(source, mail_sample(name), limit)
             if problem:
                 errors[f"{at}.{piece}"] = problem
+        if f"{at}.subject" not in errors and f"{at}.body" not in errors:
+            try:  # the HTML part, made from the text, has its own limit
+                render_mail(name, {"subject": subject, "body": body}, worst_case(mail_sample(name)))
+            except TemplateLimit as reached:
+                errors[f"{at}.body"] = too_large(reached)
         clean[name] = {"subject": subject, "body": body}
     return clean
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from chalicelib.domain.refusals import Invalid
-from chalicelib.domain.schema import FIELDS, Field
+from chalicelib.domain.schema import FIELDS, FIELDS_BY_NAME, Field
 
 EMAIL_PATTERN = re.compile(r"^[^@\s<>(),;:\"\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 TRUE_WORDS = {"true", "on", "yes", "1"}
@@ -21,27 +21,42 @@ FALSE_WORDS = {"false", "off", "no", "0", ""}
 Submitted = Mapping[str, Sequence[str]]
 
 
-def from_json(document: Any) -> dict[str, list[str]]:
+class JsonFields(dict):
+    """A JSON object's fields in the form's shape (each a list of strings), remembering which
+    were sent as arrays and which as objects: those are refused where one text is expected."""
+
+    def __init__(self, values: dict[str, list[str]], shapes: dict[str, str]):
+        super().__init__(values)
+        self.shapes = shapes  # field name -> "array" or "object"; plain values are not listed
+
+
+def from_json(document: Any) -> JsonFields:
     """Bring a JSON object to the form's shape: each field a list of strings."""
     if not isinstance(document, dict):
         raise Invalid({"_body": "Send a JSON object with the application's fields."})
     values: dict[str, list[str]] = {}
+    shapes: dict[str, str] = {}
     for name, value in document.items():
-        if not isinstance(name, str):
-            continue
         items = value if isinstance(value, list) else [value]
+        if isinstance(value, list):
+            shapes[name] = "array"
+        if isinstance(value, dict) or any(isinstance(item, (dict, list)) for item in items):
+            shapes[name] = "object"
+            items = []
         values[name] = [_json_scalar(item) for item in items]
-    return values
+    return JsonFields(values, shapes)
 
 
 def _json_scalar(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, float, str)):
-        return str(value)
     if value is None:
         return ""
-    return "\x00"  # objects and nested lists are refused by the field checks
+    return str(value)
+
+
+def _sent_as(submitted: Submitted, name: str) -> str | None:
+    return submitted.shapes.get(name) if isinstance(submitted, JsonFields) else None
 
 
 def clean_text(value: str, multiline: bool) -> str:
@@ -59,11 +74,15 @@ def clean_text(value: str, multiline: bool) -> str:
 
 def validate_application(submitted: Submitted, fields: Sequence[Field] = FIELDS) -> dict[str, Any]:
     """Return the clean application, or raise Invalid with a message per field."""
-    role_values = list(submitted.get("role") or [])
-    role = role_values[0] if role_values else ""
     errors: dict[str, str] = {}
+    try:
+        role_values = _values(submitted, FIELDS_BY_NAME["role"])
+    except ValueError as error:
+        errors["role"] = str(error)
+        role_values = []
+    role = role_values[0] if role_values else ""
     if role not in ("mentor", "mentee"):
-        errors["role"] = "Choose whether you are applying as a mentor or as a mentee."
+        errors.setdefault("role", "Choose whether you are applying as a mentor or as a mentee.")
     asked = [field for field in fields if field.name != "role" and (role not in ("mentor", "mentee") or field.asks(role))]
     try:
         clean = validate_fields(submitted, asked, role)
@@ -80,7 +99,7 @@ def validate_fields(submitted: Submitted, fields: Sequence[Field], role: str = "
     clean: dict[str, Any] = {}
     for field in fields:
         try:
-            value = _check(field, list(submitted.get(field.name) or []), role)
+            value = _check(field, _values(submitted, field), role)
         except ValueError as error:
             errors[field.name] = str(error)
             continue
@@ -91,13 +110,23 @@ def validate_fields(submitted: Submitted, fields: Sequence[Field], role: str = "
     return clean
 
 
+def _values(submitted: Submitted, field: Field) -> list[str]:
+    """The field's submitted values; an object anywhere, or several values (or a JSON array) for a
+    field of one value, is refused rather than cut down to its first item."""
+    values = list(submitted.get(field.name) or [])
+    shape = _sent_as(submitted, field.name)
+    if shape == "object":
+        raise ValueError(f"Give {field.answer_name} as text, not an object.")
+    if field.kind != "choices" and (shape == "array" or len(values) > 1):
+        raise ValueError(f"Give one answer for {field.answer_name}, not a list.")
+    return values
+
+
 def _check(field: Field, values: list[str], role: str) -> Any:
     kind = field.kind
     if kind == "choices":
         return _check_choices(field, values, role)
     raw = values[0] if values else ""
-    if "\x00" in raw:
-        raise ValueError(f"{field.label} must be plain text.")
     if kind == "consent":
         if raw.strip().lower() not in TRUE_WORDS:
             raise ValueError("Please tick this box to take part: the program depends on it.")
@@ -132,7 +161,7 @@ def _check(field: Field, values: list[str], role: str) -> Any:
 
 
 def _check_integer(field: Field, text: str) -> int:
-    if not re.fullmatch(r"\d{1,4}", text):
+    if not re.fullmatch(r"[0-9]{1,4}", text):
         raise ValueError(f"Enter a whole number from {field.minimum} to {field.maximum}.")
     number = int(text)
     if (field.minimum is not None and number < field.minimum) or (field.maximum is not None and number > field.maximum):

@@ -10,7 +10,7 @@ from collections import Counter
 from chalicelib.adapters.config import settings
 from chalicelib.adapters.models import Application, Cohort
 from chalicelib.adapters.store import cohort_applications, cohort_or_open, open_cohort, required_cohort
-from chalicelib.domain import settings_document
+from chalicelib.domain import limits, settings_document
 from chalicelib.domain.refusals import Invalid, Refused, TooLarge
 from chalicelib.domain.roster import RosterInvalid
 from chalicelib.domain.schema import ROLES
@@ -76,8 +76,9 @@ def answered_form(application: Application) -> tuple[int, tuple]:
 def application_page(session: Session, application_id: str, flash: str = "", problem: str = "", status: int = 200) -> web.Answer:
     application = get_application(application_id)
     form_version, fields = answered_form(application)
+    low, high = limits.CAPACITY
     return web.admin_page("pages/admin/application.html", session, status=status, application=application_record(application),
-                 fields=fields, form_version=form_version, flash=flash, problem=problem)
+                 fields=fields, form_version=form_version, flash=flash, problem=problem, capacities=range(low, high + 1))
 
 
 @web.html_route
@@ -85,7 +86,8 @@ def application_action_form(session: Session, application_id: str, raw_body: byt
     values = web.decode_form(raw_body)
     get_application(application_id)  # an unknown application is "not found", not a problem on its page
     try:
-        act_on_application(session.email, application_id, values.get("action", [""])[0], values.get("capacity", [None])[0])
+        act_on_application(session.email, application_id, *_action_and_capacity(
+            values.get("action", [""])[0], values.get("capacity", [None])[0]))
     except Refused as refusal:
         return application_page(session, application_id, problem=refusal.message, status=web.status_of(refusal))
     return web.redirect(f"/admin/applications/{application_id}")
@@ -96,10 +98,16 @@ def application_action_json(session: Session, application_id: str, raw_body: byt
     document = web.decode_json(raw_body)
     if not isinstance(document, dict):
         raise Invalid('Send {"action": "mark_eligible" | "withdraw" | "set_capacity", "capacity"?: n}.')
-    capacity = document.get("capacity")
-    application = act_on_application(session.email, application_id, str(document.get("action", "")),
-                                     None if capacity is None else str(capacity))
+    application = act_on_application(session.email, application_id,
+                                     *_action_and_capacity(document.get("action"), document.get("capacity")))
     return web.json_answer(application_record(application))
+
+
+def _action_and_capacity(action, capacity) -> tuple[str, int | None]:
+    action = limits.text(action, "action", 20, what="the action")
+    if action != "set_capacity":
+        return action, None
+    return action, limits.whole_number(capacity, "capacity", limits.CAPACITY, "the number of mentees")
 
 
 def roster_page(session: Session, problems: list[str] = (), flash: str = "", status: int = 200) -> web.Answer:
@@ -122,7 +130,7 @@ def roster_upload(session: Session, raw_body: bytes, content_type: str) -> web.A
 def roster_put(session: Session, raw_body: bytes) -> web.Answer:
     if len(raw_body or b"") > UPLOAD_LIMIT:
         raise TooLarge("The roster is too large: keep it under 5 MB.")
-    return web.json_answer(membership.load_roster(session.email, web.decode_text_file(raw_body or b"")))
+    return web.json_answer(membership.load_roster(session.email, web.decode_text_file(raw_body or b"", "roster")))
 
 
 def committee_page(session: Session, flash: str = "", problem: str = "", status: int = 200) -> web.Answer:
@@ -153,11 +161,12 @@ def cohorts_page(session: Session, flash: str = "", problem: str = "", status: i
 
 def _cohort_change(session: Session, change: str, values: dict) -> str:
     if change == "open":
-        cohort = retention.open_cohort_named(session.email, str(values.get("id", "")), str(values.get("name", "")))
+        cohort = retention.open_cohort_named(session.email, limits.text(values.get("id"), "id", 40, what="the cohort's id"),
+                                             limits.text(values.get("name"), "name", 100, what="the cohort's name"))
         return f"Cohort {cohort.name} is open for applications."
     if values.get("confirm") not in ("yes", True):
         raise Invalid("Tick the box to confirm: closing a cohort cannot be undone.", field="confirm")
-    expires = retention.close_cohort(session.email, str(values.get("cohort", "")))
+    expires = retention.close_cohort(session.email, limits.text(values.get("cohort"), "cohort", 40, what="the cohort"))
     return f"The cohort is closed. Its personal data will be deleted on {expires.date().isoformat()}; the report is kept."
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from chalicelib.adapters.models import Application, Cohort
 from chalicelib.adapters.store import open_cohort
+from chalicelib.domain import limits
 from chalicelib.domain.refusals import Conflict, Invalid, Refused
 from chalicelib.pages import web
 from chalicelib.services import matching_draft
@@ -150,7 +151,8 @@ def draft_json() -> web.Answer:
 
 def _pair_list(value, name: str) -> list[tuple[str, str]]:
     if not isinstance(value, list) or not all(
-            isinstance(pair, list) and len(pair) == 2 and all(isinstance(i, str) for i in pair) for pair in value):
+            isinstance(pair, list) and len(pair) == 2 and all(isinstance(i, str) and len(i) <= limits.MAX_ID for i in pair)
+            for pair in value):
         raise Invalid(f"{name} must be a list of [mentor_id, mentee_id] pairs.", field=name)
     return [(mentor_id, mentee_id) for mentor_id, mentee_id in value]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from chalicelib.adapters.models import Application, Pairing
 from chalicelib.adapters.store import open_cohort
-from chalicelib.domain import lifecycle
+from chalicelib.domain import limits, lifecycle
 from chalicelib.domain.lifecycle import ResponseKind, State
 from chalicelib.domain.refusals import Conflict, Invalid, Refused
 from chalicelib.pages import respond, web
@@ -34,7 +34,8 @@ def proposal_json(raw_body: bytes) -> web.Answer:
 
 def _requests(pairs) -> list[PairRequest]:
     if not isinstance(pairs, list) or not pairs or not all(
-            isinstance(pair, dict) and isinstance(pair.get("mentor_id"), str) and isinstance(pair.get("mentee_id"), str)
+            isinstance(pair, dict) and all(isinstance(pair.get(key), str) and len(pair[key]) <= limits.MAX_ID
+                                           for key in ("mentor_id", "mentee_id"))
             for pair in pairs):
         raise Invalid('Send {"pairs": [{"mentor_id": ..., "mentee_id": ...}, ...]} with at least one pair.', field="pairs")
     return [PairRequest(pair["mentor_id"], pair["mentee_id"]) for pair in pairs]
@@ -76,11 +77,12 @@ def pairing_json(pairing_id: str) -> web.Answer:
 
 
 def _act(session: Session, pairing_id: str, values: dict) -> workflow.Outcome:
+    action = limits.text(values.get("action"), "action", 20, what="the action")
+    reason = limits.text(values.get("reason"), "reason", limits.MAX_REASON, what="the reason")
     days = values.get("days")
-    if days not in (None, "") and not str(days).isdigit():
-        raise Invalid("Extend by a whole number of days.", field="days")
-    return workflow.committee_action(session.email, pairing_id, str(values.get("action", "")),
-                                     str(values.get("reason") or ""), int(days) if days not in (None, "") else None)
+    days = None if days in (None, "") else limits.whole_number(days, "days", limits.EXTENSION_DAYS,
+                                                               "the days to extend by")
+    return workflow.committee_action(session.email, pairing_id, action, reason, days)
 
 
 @web.json_route

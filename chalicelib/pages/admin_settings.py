@@ -47,7 +47,7 @@ def settings_json(query: dict) -> web.Answer:
     number = query.get("version")
     if number is None:
         return web.json_answer(settings_store.current(cohort.id).as_json())
-    if not number.isdigit():
+    if not _is_whole(number):
         raise Invalid("Give a version number.", field="version")
     try:
         return web.json_answer(settings_store.version(cohort.id, int(number)).as_json())
@@ -116,7 +116,7 @@ def editor_form(session: Session, editor: str, raw_body: bytes) -> web.Answer:
         return _preview(session, editor, cohort, saved, rows, document, positions, mail_name)
     version = _first(form, "version")
     try:
-        new = settings_store.save(cohort.id, document, session.email, int(version) if version.isdigit() else None)
+        new = settings_store.save(cohort.id, document, session.email, int(version) if _is_whole(version) else None)
     except SettingsInvalid as invalid:
         return _editor(session, editor, cohort, saved, rows, _errors_by_row(invalid.errors, positions), status=400,
                        mail_name=mail_name)
@@ -145,7 +145,7 @@ def _preview(session: Session, editor: str, cohort: Cohort, saved: settings_stor
         return _editor(session, editor, cohort, saved, rows, _errors_by_row(invalid.errors, positions), status=400,
                        mail_name=mail_name)
     if editor == "mail":
-        subject, text = mail_catalogue.mail_preview(mail_name, clean["mail"][mail_name])
+        subject, text, _ = mail_catalogue.mail_preview(mail_name, clean["mail"][mail_name])
         preview = {"subject": subject, "text": text}
     else:
         preview = settings_document.guidelines_html(clean["guidelines"])
@@ -188,7 +188,7 @@ def _number_text(number) -> str:
 
 def _rows_from_form(editor: str, form: dict):
     if editor == "topics" or editor in QUESTION_EDITORS:
-        count = int(_first(form, "rows")) if _first(form, "rows").isdigit() else 0
+        count = int(_first(form, "rows")) if _is_whole(_first(form, "rows")) else 0
         keys = ("value", "label", "retired") if editor == "topics" else (
             "name", "label", "kind", "asked", "required", "hint", "choices", "rule", "weight", "remove")
         flags = ("retired", "required", "remove")
@@ -242,7 +242,7 @@ def _questions_from_rows(rows: list[dict], before: dict[str, dict]) -> tuple[lis
         matching = None
         if row["rule"]:
             weight = row["weight"].strip()
-            matching = {"rule": row["rule"], "weight": (int(weight) if weight.isdigit() else float(weight))
+            matching = {"rule": row["rule"], "weight": (int(weight) if _is_whole(weight) else float(weight))
                         if _is_number(weight) else weight}
         items.append({"name": name, "label": row["label"], "kind": row["kind"], "asked": row["asked"],
                       "required": row["required"], "hint": row["hint"], "choices": choices, "matching": matching})
@@ -251,14 +251,19 @@ def _questions_from_rows(rows: list[dict], before: dict[str, dict]) -> tuple[lis
 
 
 def _is_number(text: str) -> bool:
-    return bool(re.fullmatch(r"\d+(\.\d+)?", text))
+    return bool(re.fullmatch(r"[0-9]{1,9}(\.[0-9]{1,9})?", text))
+
+
+def _is_whole(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes "²", which int() refuses."""
+    return bool(re.fullmatch(r"[0-9]{1,9}", text))
 
 
 def _schedule_value(name: str, text: str):
     if name == "evaluation_reminder_days":
         days = [day for day in re.split(r"[\s,;]+", text.strip()) if day]
-        return [int(day) if day.isdigit() else day for day in days]
-    return int(text.strip()) if text.strip().isdigit() else text
+        return [int(day) if _is_whole(day) else day for day in days]
+    return int(text.strip()) if _is_whole(text.strip()) else text
 
 
 def _errors_by_row(errors: dict[str, str], positions: list[int]) -> dict:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 
-from chalicelib.domain import lifecycle, settings_document, tokens
+from chalicelib.domain import lifecycle, limits, settings_document, tokens
 from chalicelib.services import settings_store
 from chalicelib.pages import web
 from chalicelib.domain.lifecycle import ResponseKind
@@ -128,10 +128,12 @@ def submit(token: str, raw_body: bytes) -> web.Answer:
     by, trigger = f"participant:{address.role}", f"web/{hashlib.sha256(token.encode()).hexdigest()[:32]}"
     text = "\n\n".join(str(answers[field.name]) for field in form if field.kind == "textarea" and answers.get(field.name))
     rating = answers.get("rating")
-    events = [lifecycle.Event(ANSWER_EVENTS[address.kind], by, trigger, text=text,
+    # The answers are kept whole; the event carries at most what a mailed reply's does.
+    events = [lifecycle.Event(ANSWER_EVENTS[address.kind], by, trigger, text=text[:limits.MAX_ANSWER_TEXT],
                               rating=lifecycle.Rating(rating) if rating else None)]
     if wants_rematch:
-        events.append(lifecycle.Event(lifecycle.EventKind.REMATCH_REQUESTED, by, f"{trigger}/rematch", reason=text))
+        events.append(lifecycle.Event(lifecycle.EventKind.REMATCH_REQUESTED, by, f"{trigger}/rematch",
+                                      reason=text[:limits.MAX_REASON]))
     try:
         applied = [apply_event(pairing.id, event, source="web", answers=answers) for event in events]
     except Conflict as refusal:

@@ -6,9 +6,11 @@ a request needs a live session, and a form post needs that session's CSRF token.
 from __future__ import annotations
 
 import hmac
+from urllib.parse import urlsplit
 
+from chalicelib.adapters.config import settings
 from chalicelib.domain import tokens
-from chalicelib.domain.refusals import Refused
+from chalicelib.domain.refusals import Forbidden, Refused
 from chalicelib.pages import web
 from chalicelib.services import committee
 from chalicelib.services.committee import Session
@@ -18,13 +20,22 @@ OPEN_PATHS = ("/admin/login", "/admin/login/{token}")
 UPLOAD_LIMIT = 5 * 1024 * 1024  # a roster of some 20,000 members
 
 
-
 def guard(path: str, method: str, headers, raw_body: bytes | None) -> Session | web.Answer | None:
     """None for routes outside the admin area (or its sign-in pages); the
-    session for a signed-in member; otherwise the refusal to send."""
-    if not path.startswith("/admin") or path in OPEN_PATHS:
+    session for a signed-in member; otherwise the refusal to send.
+    A change sent from another site is refused first, the sign-in pages' included."""
+    if not path.startswith("/admin"):
         return None
     is_api = path.startswith("/admin/api/")
+    if method in web.BODY_METHODS:
+        foreign = foreign_origin(headers)
+        if foreign:
+            refusal = Forbidden("This request came from another site, so nothing was changed. "
+                                f"Use the committee's pages at {settings().base_url}.", field=foreign)
+            wants_json = is_api or headers.get("content-type", "").startswith(web.JSON)
+            return web.refusal_json(refusal) if wants_json else web.refusal_page(refusal)
+    if path in OPEN_PATHS:
+        return None
     session = committee.session_from(headers.get("cookie"))
     if session is None:
         if is_api:
@@ -37,10 +48,28 @@ def guard(path: str, method: str, headers, raw_body: bytes | None) -> Session | 
             submitted = web.decode_submission(raw_body, content_type, limit)
         except Refused as refusal:
             return web.refusal_page(refusal)
-        if not hmac.compare_digest(submitted.get(CSRF_FIELD, [""])[0], session.csrf_token):
-            return web.page("pages/error.html", status=403, heading="Please try again",
-                            message="This form was open too long or came from somewhere else. Reload the page and send it again.")
+        sent = submitted.get(CSRF_FIELD, [""])[0].encode()  # as bytes: compare_digest refuses non-ASCII text
+        if not hmac.compare_digest(sent, session.csrf_token.encode()):
+            return web.refusal_page(Forbidden("This form was open too long or came from somewhere else. "
+                                              "Reload the page and send it again.", field=CSRF_FIELD))
     return session
+
+
+def foreign_origin(headers) -> str | None:
+    """The header that shows a request came from another site ("Sec-Fetch-Site" or "Origin"), or None.
+    Browsers send both on cross-site posts; SameSite=Strict cookies should stop them already,
+    and this holds when they do not (an old browser, a cookie set by a sibling site)."""
+    if (headers.get("sec-fetch-site") or "").strip().lower() == "cross-site":
+        return "Sec-Fetch-Site"
+    origin = headers.get("origin")
+    if origin is not None and origin.strip().lower().rstrip("/") != _own_origin():
+        return "Origin"
+    return None
+
+
+def _own_origin() -> str:
+    base = urlsplit(settings().base_url)
+    return f"{base.scheme}://{base.netloc}".lower()
 
 
 # Web answers for the sign-in pages.

@@ -10,16 +10,21 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
-from chalicelib.domain.refusals import Conflict, Invalid, NotFound, Refused, TooLarge, WrongMediaType
+from chalicelib.domain import limits
+from chalicelib.domain.limits import check_document, check_name, check_text
+from chalicelib.domain.refusals import Conflict, Forbidden, Invalid, NotFound, Refused, TooLarge, WrongMediaType
 from chalicelib.domain.templating import render
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_FORM_FIELDS = 200
 HTML = "text/html; charset=utf-8"
 JSON = "application/json"
+FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Other sites never see our addresses (links carry tokens); our own form posts keep their
+    # Origin, which the cross-site check reads (under no-referrer a browser sends "null").
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'",
     "Cache-Control": "no-store",
@@ -37,8 +42,15 @@ class Answer:
         return {"Content-Type": self.content_type, **SECURITY_HEADERS, **self.headers}
 
 
+def with_security_headers(headers: dict[str, str]) -> dict[str, str]:
+    """An answer's headers with the security headers it lacks: for answers the app did not make
+    itself (the framework's 405 and 415, a gateway's 403), which carry none."""
+    present = {name.lower() for name in headers}
+    return {**headers, **{name: value for name, value in SECURITY_HEADERS.items() if name.lower() not in present}}
+
+
 # The one table from a refusal to its status; a route never spells this out itself.
-REFUSAL_STATUS = ((Invalid, 400), (NotFound, 404), (Conflict, 409), (TooLarge, 413), (WrongMediaType, 415))
+REFUSAL_STATUS = ((Invalid, 400), (Forbidden, 403), (NotFound, 404), (Conflict, 409), (TooLarge, 413), (WrongMediaType, 415))
 
 
 def status_of(refusal: Refused) -> int:
@@ -72,6 +84,45 @@ json_route = _answering_refusals(refusal_json)
 html_route = _answering_refusals(refusal_page)
 
 
+def check_media_type(content_type: str | None, accepted) -> None:
+    """The body's media type must be one the route accepts, exactly; parameters may follow it,
+    and a charset, when named, is UTF-8. (Chalice matches any ;- or ,-separated piece of the
+    header, so "text/plain; application/json", which a browser sends cross-site without asking
+    first, would pass as JSON.)"""
+    media_type, *parameters = (content_type or "").split(";")
+    charsets = [value.strip().strip('"').lower() for name, _, value in (p.partition("=") for p in parameters)
+                if name.strip().lower() == "charset"]
+    if media_type.strip().lower() not in accepted or any(charset not in ("utf-8", "utf8") for charset in charsets):
+        raise WrongMediaType(f"Send the body as {' or '.join(accepted)} (UTF-8).", field="Content-Type")
+
+
+def refused_media_type(content_type: str | None, accepted) -> Answer | None:
+    """None when the body's media type is accepted; else the 415, as a page to a form's route."""
+    try:
+        check_media_type(content_type, accepted)
+    except WrongMediaType as refusal:
+        return refusal_page(refusal) if any(kind in accepted for kind in FORMS) else refusal_json(refusal)
+    return None
+
+
+BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def refused_at_the_edge(path: str, method: str, content_type: str | None, accepted, params: dict) -> Answer | None:
+    """What every request passes before its route: a body of a media type the route accepts,
+    and path and query parameters of text that can be kept. None when it passes."""
+    if method in BODY_METHODS:
+        refusal = refused_media_type(content_type, accepted)
+        if refusal:
+            return refusal
+    try:
+        for name, value in params.items():
+            check_text(limits.text(value, name, limits.MAX_PARAMETER), name)
+    except Invalid as invalid:
+        return refusal_json(invalid) if "/api/" in path else refusal_page(invalid)
+    return None
+
+
 def page(template: str, status: int = 200, **context) -> Answer:
     return Answer(status, render(template, **context))
 
@@ -103,19 +154,31 @@ def _text_of(raw_body: bytes | None, limit: int = MAX_BODY_BYTES) -> str:
         raise Invalid("The submission is not valid UTF-8 text.") from None
 
 
-def decode_text_file(raw: bytes) -> str:
+def decode_text_file(raw: bytes, field: str) -> str:
     """A spreadsheet export: UTF-8 (with or without a byte-order mark), else Windows' own encoding."""
     try:
-        return raw.decode("utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="replace")
+        text = raw.decode("cp1252", errors="replace")
+    return check_text(text, field)
+
+
+def _checked_fields(fields: dict[str, list[str]]) -> dict[str, list[str]]:
+    for name, values in fields.items():
+        check_name(name)
+        for value in values:
+            check_text(value, name or "_body")
+    return fields
 
 
 def decode_form(raw_body: bytes | None, limit: int = MAX_BODY_BYTES) -> dict[str, list[str]]:
+    # A percent-encoded byte that is not UTF-8 becomes a lone surrogate, which the check refuses by field.
     try:
-        return parse_qs(_text_of(raw_body, limit), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+        fields = parse_qs(_text_of(raw_body, limit), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS,
+                          errors="surrogateescape")
     except ValueError:
         raise Invalid("The form has too many fields.") from None
+    return _checked_fields(fields)
 
 
 def decode_multipart(raw_body: bytes | None, content_type: str, limit: int) -> dict[str, list[str]]:
@@ -135,7 +198,7 @@ def decode_multipart(raw_body: bytes | None, content_type: str, limit: int) -> d
         if not name:
             continue
         payload = part.get_payload(decode=True) or b""
-        fields.setdefault(str(name), []).append(decode_text_file(payload))
+        fields.setdefault(check_name(str(name)), []).append(decode_text_file(payload, str(name)))
     return fields
 
 
@@ -146,11 +209,27 @@ def decode_submission(raw_body: bytes | None, content_type: str, limit: int = MA
 
 
 def decode_json(raw_body: bytes | None, limit: int = MAX_BODY_BYTES):
+    """The document, its every text checked; NaN, Infinity and numbers beyond a float's range are refused."""
     text = _text_of(raw_body, limit)
     try:
-        return json.loads(text)
+        document = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
     except (ValueError, RecursionError):
         raise Invalid("The body is not valid JSON.") from None
+    try:
+        return check_document(document)
+    except RecursionError:
+        raise Invalid("The body is nested too deeply.") from None
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if number in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} is too large")
+    return number
 
 
 def unavailable(accept: str) -> Answer:

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from pynamodb.exceptions import TransactWriteError
 
+from chalicelib.domain import limits
 from chalicelib.services import mail
 from chalicelib.adapters.config import settings
 from chalicelib.adapters.models import Alert, InboundMessage, Pairing
 from chalicelib.adapters.store import transaction
 
-DIGEST_BATCH = 90  # alerts per transaction; DynamoDB allows 100 items with the mail
+DIGEST_BATCH = limits.DIGEST_ALERTS  # alerts per transaction, with their mail
 
 
 def send_digest() -> int:

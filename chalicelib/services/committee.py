@@ -1,11 +1,13 @@
 """Committee sign-in without passwords, sessions, and the member list.
 
-A member asks for a sign-in link; it is mailed only to members, works once,
-and expires in 15 minutes. Following it shows a button: mail scanners that
-open links (Outlook's Safe Links among them) must not use up the link, so
-only the button's POST signs in. The session cookie names a session item
-that expires in 12 hours; each request re-checks that its owner is still on
-the committee, so removing a member ends their sessions at once.
+A member asks for a sign-in link; every request is recorded alike, and a job
+that runs each minute mails a link to members only (at most 5 an hour to one
+address). A link works once, and expires in 15 minutes. Following it shows a
+button: mail scanners that open links (Outlook's Safe Links among them) must
+not use up the link, so only the button's POST signs in. The session cookie
+names a session item that expires in 12 hours; each request re-checks that
+its owner is still on the committee, so removing a member ends their sessions
+at once.
 """
 from __future__ import annotations
 
@@ -17,13 +19,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from http.cookies import CookieError, SimpleCookie
 
-from pynamodb.exceptions import DeleteError, PutError, PynamoDBException
+from pynamodb.exceptions import DeleteError, PutError, PynamoDBException, TransactWriteError
 
-from chalicelib.services import audit, mail
-from chalicelib.domain import clock, tokens
+from chalicelib.services import audit, mail, quota
+from chalicelib.domain import clock, limits, tokens
 from chalicelib.adapters.aws import signing_key
 from chalicelib.adapters.config import settings
-from chalicelib.adapters.models import Claim, CommitteeMember
+from chalicelib.adapters.models import Claim, CommitteeMember, OutboxMail
 from chalicelib.adapters.store import transaction
 from chalicelib.domain.refusals import Conflict, Invalid
 from chalicelib.domain.validation import EMAIL_PATTERN
@@ -70,7 +72,7 @@ def members() -> list[dict]:
 
 def add_member(by: Session, email: str) -> None:
     email = email.strip().lower()
-    if not EMAIL_PATTERN.match(email):
+    if len(email) > limits.MAX_EMAIL or not EMAIL_PATTERN.match(email):
         raise Invalid("Enter an email address in the form name@example.org.", field="email")
     try:
         with transaction() as write:
@@ -95,18 +97,36 @@ def remove_member(by: Session, email: str) -> None:
 # Sign-in links and sessions.
 
 def request_sign_in(email: str) -> None:
-    """Mail a sign-in link if the address is a member's; say nothing either way."""
+    """Record the request, whoever asks and whatever the address: a member and a stranger cost
+    the same, so the answer's timing tells nobody who is on the committee. send_sign_in_links
+    mails the link within the minute."""
     email = email.strip().lower()
-    if not email or not on_committee(email):
-        log.info("sign-in requested for an address that is not on the committee")
-        return
-    link_id = uuid.uuid4().hex
-    now = clock.now()
-    link_token = tokens.make_for_id(signing_key(), "login", link_id, now, SIGN_IN_LIFETIME)
-    with transaction() as write:
-        write.save(Claim(key=f"signin#{link_id}", owner=email, expires_at=now + SIGN_IN_LIFETIME))
-        queued = mail.queue(write, mail.compose("sign_in", (email,), {"sign_in_token": link_token}))
-    mail.send_queued(queued)
+    if len(email) <= limits.MAX_EMAIL and EMAIL_PATTERN.match(email):
+        mail.record_request("sign_in", email, SIGN_IN_LIFETIME)
+
+
+def send_sign_in_links() -> int:
+    """Mail a sign-in link for each request from a member's address that has had fewer than
+    quota.SIGN_IN_LINKS_PER_HOUR links this hour; forget the other requests. Returns how many were sent."""
+    sent = 0
+    for request in mail.requests("sign_in"):
+        email, now = request.recipients[0], clock.now()
+        if request.created_at + SIGN_IN_LIFETIME < now or not on_committee(email) or \
+                not quota.allow("sign_in", email, quota.SIGN_IN_LINKS_PER_HOUR):
+            log.info("a sign-in request gets no link (not a member's address, expired, or over the hour's limit)")
+            mail.drop_request(request)
+            continue
+        link_id = uuid.uuid4().hex
+        link_token = tokens.make_for_id(signing_key(), "login", link_id, now, SIGN_IN_LIFETIME)
+        try:
+            with transaction() as write:
+                write.delete(request, condition=OutboxMail.queue == mail.REQUESTED)  # one link, however many runs
+                write.save(Claim(key=f"signin#{link_id}", owner=email, expires_at=now + SIGN_IN_LIFETIME))
+                queued = mail.queue(write, mail.compose("sign_in", (email,), {"sign_in_token": link_token}))
+        except TransactWriteError:
+            continue  # another run took this request
+        sent += mail.send_queued(queued)
+    return sent
 
 
 def sign_in(link_token: str) -> tuple[Session, str]:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from pynamodb.exceptions import TransactWriteError
 
-from chalicelib.domain import clock, lifecycle, reply_keys, stored_mail, tokens
+from chalicelib.domain import clock, lifecycle, limits, reply_keys, stored_mail, tokens
 from chalicelib.adapters import metrics
 from chalicelib.adapters.aws import client
 from chalicelib.adapters.aws import signing_key
@@ -231,10 +231,11 @@ def _event(kind, participant: str, reading: replies.Interpretation, trigger: str
            partner_addressed: bool) -> lifecycle.Event:
     by = f"participant:{participant}"
     if reading.rematch_requested:
-        return lifecycle.Event(lifecycle.EventKind.REMATCH_REQUESTED, by, trigger, reason=reading.text[:2000],
+        return lifecycle.Event(lifecycle.EventKind.REMATCH_REQUESTED, by, trigger, reason=reading.text[:limits.MAX_REASON],
                                partner_addressed=partner_addressed)
     return lifecycle.Event(ANSWER_EVENTS[kind], by, trigger, partner_addressed=partner_addressed,
-                           rating=lifecycle.Rating(reading.rating) if reading.rating else None, text=reading.text[:5000])
+                           rating=lifecycle.Rating(reading.rating) if reading.rating else None,
+                           text=reading.text[:limits.MAX_ANSWER_TEXT])
 
 
 def _alert(record: InboundMessage, handling: Handling) -> Alert:

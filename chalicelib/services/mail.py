@@ -15,6 +15,7 @@ expires KEEP_PARKED_FOR later.
 """
 from __future__ import annotations
 
+import binascii
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -31,19 +32,21 @@ from chalicelib.adapters import metrics
 from chalicelib.services import settings_store
 from chalicelib.adapters.aws import client
 from chalicelib.adapters.config import settings
-from chalicelib.adapters.models import OutboxMail, UndeliverableAddress
-from chalicelib.adapters.store import DIGEST, current_cohort_id, new_alert, transaction
-from chalicelib.domain.templating import render
+from chalicelib.adapters.models import Alert, OutboxMail, UndeliverableAddress
+from chalicelib.adapters.store import DIGEST, NO_COHORT, current_cohort_id, new_alert, transaction
+from chalicelib.domain.templating import TemplateLimit, render
 
 log = logging.getLogger(__name__)
 
 PENDING = "pending"
+REQUESTED = "requested"  # mails asked for, to be composed by their own job (the sign-in links)
 LEASE = timedelta(minutes=5)
 SWEEP_GRACE = timedelta(minutes=2)  # leave fresh mail to the request that queued it
 KEEP_SENT_FOR = timedelta(days=400)
 UNDELIVERABLE = "undeliverable"  # last_error of a mail dropped because no recipient can receive it
 ERASED = "erased"  # last_error of a mail dropped because a person it names was erased
 BACKLOG_METRIC = "OutboxBacklog"  # mail the sweeper found due and could not send; alarmed on in infra/
+TEXT_FAILED = "mail_text_failed"  # the alert's kind when a committee mail text falls back to the default
 PARKED = "parked"
 MAX_SEND_ATTEMPTS = 288  # a day of sweeps, one every 5 minutes: SES throttling or a quota outlasts no day
 KEEP_PARKED_FOR = timedelta(days=30)
@@ -66,16 +69,19 @@ def compose(template: str, to: tuple[str, ...], context: dict, reply_to: tuple[s
             cohort: str | None = None) -> Mail:
     """Render the mail with the context: the committee's subject and text when they changed
     this mail in the cohort's settings (the open cohort's when none is named), the HTML
-    part derived from that text; otherwise mail/<template>.{subject.txt,txt,html}."""
+    part derived from that text; otherwise mail/<template>.{subject.txt,txt,html}. A
+    committee text that fails, or goes past its limits, gives way to the system's own
+    (so intake and sign-in always work), and the committee is told."""
     context = {"base_url": settings().base_url, "committee_address": settings().committee_address, **context}
-    edited = mail_catalogue.edited_mail(settings_store.of(cohort).document, template)
+    saved = settings_store.of(cohort)
+    edited = mail_catalogue.edited_mail(saved.document, template)
     if edited is not None:
         try:
-            subject, text = mail_catalogue.render_mail(template, edited, context)
-        except Exception:  # noqa: BLE001 - checked when saved; should it still fail, the system's own text goes
-            log.exception("the committee's %s mail did not render; the default is sent", template)
+            subject, text, html = mail_catalogue.render_mail(template, edited, context)
+        except Exception as error:  # noqa: BLE001 - checked when saved; should it still fail, the system's own text goes
+            log.warning("the committee's %s mail did not render (%s); the default is sent", template, type(error).__name__)
+            _tell_committee_the_text_failed(saved.cohort, template, error)
         else:
-            html = render("mail/_edited.html", subject=subject, paragraphs=mail_catalogue.paragraphs(text), **context)
             return Mail(template=template, to=to, subject=subject, text=text, html=html, reply_to=reply_to)
     subject = " ".join(render(f"mail/{template}.subject.txt", **context).split())
     return Mail(
@@ -86,6 +92,28 @@ def compose(template: str, to: tuple[str, ...], context: dict, reply_to: tuple[s
         html=render(f"mail/{template}.html", subject=subject, **context),
         reply_to=reply_to,
     )
+
+
+def _tell_committee_the_text_failed(cohort: str | None, template: str, error: Exception) -> None:
+    """An alert for the dashboard and the digest, once a day for each mail (its key says which and when)."""
+    day = clock.iso(clock.now().replace(hour=0, minute=0, second=0, microsecond=0))
+    why = f"it went past a limit: {error}" if isinstance(error, TemplateLimit) else "it did not work with this mail's data"
+    title = mail_catalogue.MAILS[template].title if template in mail_catalogue.MAILS else template
+    alert = new_alert(cohort or NO_COHORT, TEXT_FAILED, DIGEST,
+                      f"The committee's text of the \u201c{title}\u201d mail could not be used ({why}); "
+                      "the system's own text was sent instead. Change it in the settings.")
+    alert.at_id = f"{day}#mail-{template}"
+    try:
+        alert.save(condition=Alert.at_id.does_not_exist())
+    except PynamoDBException:
+        pass  # told already today, or the store is down: the mail matters more
+
+
+def _transfer_encoding(text: str) -> str:
+    """Quoted-printable, readable as it is, unless base64 is shorter (text mostly not ASCII): either
+    way a part is at most 4/3 of its UTF-8 size, so a mail within its limits fits the outbox."""
+    data = text.encode("utf-8")
+    return "quoted-printable" if len(binascii.b2a_qp(data)) <= (len(data) + 2) // 3 * 4 * 77 // 76 + 1 else "base64"
 
 
 def to_mime(mail: Mail, sender: str, sent_at) -> str:
@@ -100,8 +128,8 @@ def to_mime(mail: Mail, sender: str, sent_at) -> str:
     message["Auto-Submitted"] = "auto-generated"
     for name, value in mail.headers:
         message[name] = value
-    message.set_content(mail.text, cte="quoted-printable")
-    message.add_alternative(mail.html, subtype="html", cte="quoted-printable")
+    message.set_content(mail.text, cte=_transfer_encoding(mail.text))
+    message.add_alternative(mail.html, subtype="html", cte=_transfer_encoding(mail.html))
     return message.as_string()
 
 
@@ -126,6 +154,29 @@ def queue(write, mail: Mail) -> OutboxMail:
     item = outbox_item(mail)
     write.save(item, condition=OutboxMail.id.does_not_exist())
     return item
+
+
+def record_request(template: str, address: str, lifetime: timedelta) -> None:
+    """Keep a request for a mail to `address`, composed later by the job that serves such requests
+    (committee.send_sign_in_links). Recording costs the same whatever that job will decide."""
+    now = clock.now()
+    OutboxMail(id=uuid.uuid4().hex, template=template, sender=settings().sender_address, recipients=[address],
+               queue=REQUESTED, created_at=now, attempts=0, expires_at=now + lifetime).save()
+
+
+def requests(template: str, limit: int = 500) -> list[OutboxMail]:
+    """The requests waiting for a `template` mail, oldest first."""
+    ids = [key.id for key in OutboxMail.pending.query(REQUESTED, limit=limit)]
+    found = sorted(OutboxMail.batch_get(ids), key=lambda item: item.created_at) if ids else []
+    return [item for item in found if item.template == template and item.queue == REQUESTED]
+
+
+def drop_request(request: OutboxMail) -> None:
+    """Forget a request that gets no mail; another run may have taken it already."""
+    try:
+        request.delete(condition=OutboxMail.queue == REQUESTED)
+    except PynamoDBException:
+        pass
 
 
 def deliver(mail_id: str) -> bool:

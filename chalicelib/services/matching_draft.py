@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pynamodb.exceptions import UpdateError
 
 from chalicelib.adapters.models import Cohort
-from chalicelib.domain import clock
+from chalicelib.domain import clock, limits
 from chalicelib.domain.refusals import Conflict, Invalid, NotFound, TooLarge
 from chalicelib.services import audit, pairings, proposals
 from chalicelib.services.pairings import PairRequest
@@ -68,7 +68,7 @@ def _pairs(stored) -> tuple[Pair, ...]:
 def parse_pair(value: str) -> Pair:
     """A form's "mentor_id:mentee_id"."""
     mentor_id, _, mentee_id = str(value).partition(":")
-    if not mentor_id or not mentee_id:
+    if not mentor_id or not mentee_id or max(len(mentor_id), len(mentee_id)) > limits.MAX_ID:
         raise Invalid("Choose a mentor and a mentee.", field="pair")
     return mentor_id, mentee_id
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.services import audit, mail, settings_store
-from chalicelib.domain import clock, lifecycle, matching, settings_document
+from chalicelib.domain import clock, lifecycle, limits, matching, settings_document
 from chalicelib.adapters.config import settings
 from chalicelib.adapters.models import Application, Claim, Pairing
 from chalicelib.domain.refusals import Conflict, NotFound
@@ -29,7 +29,7 @@ from chalicelib.adapters.store import conditions_failed, transaction
 log = logging.getLogger(__name__)
 
 LIVE_STATES = frozenset(lifecycle.State) - lifecycle.TERMINAL
-MAX_CAPACITY = 3
+MAX_CAPACITY = limits.CAPACITY[1]  # the committee may give a mentor up to this many places
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.domain import matching
+from chalicelib.domain import limits, matching
 from chalicelib.domain.refusals import Invalid
 from chalicelib.services.applications import Status
 from chalicelib.adapters.models import Cohort
@@ -68,18 +68,22 @@ def _pairs(value: Any, name: str) -> list[tuple[str, str]]:
         return []
     if not isinstance(value, list) or not all(
             isinstance(pair, list) and len(pair) == 2 and all(isinstance(i, str) for i in pair) for pair in value):
-        raise ProposalInvalid(f"{name} must be a list of [mentor_id, mentee_id] pairs.")
+        raise ProposalInvalid(f"{name} must be a list of [mentor_id, mentee_id] pairs.", field=name)
     return [(mentor_id, mentee_id) for mentor_id, mentee_id in value]
 
 
 def propose(cohort: Cohort, options: Any) -> ProposalView:
     if not isinstance(options, dict):
         raise ProposalInvalid('Send a JSON object: {"weights"?: {...}, "locks"?: [...], "forbids"?: [...]}.')
+    criteria = cohort_criteria(cohort.id)
     try:
-        criteria = cohort_criteria(cohort.id)
-        weights = matching.resolve_weights(options.get("weights"), criteria)  # refused before the pool is read
-        locks, forbids = _pairs(options.get("locks"), "locks"), _pairs(options.get("forbids"), "forbids")
-        mentors, mentees, people = matching_pool(cohort)
+        # refused before the pool is read
+        weights = matching.resolve_weights(options.get("weights"), criteria, most=limits.WEIGHT[1])
+    except matching.MatchingError as error:
+        raise ProposalInvalid(str(error), field="weights") from None
+    locks, forbids = _pairs(options.get("locks"), "locks"), _pairs(options.get("forbids"), "forbids")
+    mentors, mentees, people = matching_pool(cohort)
+    try:
         proposal = matching.propose(mentors, mentees, weights=weights, locks=locks, forbids=forbids,
                                     criteria=criteria).as_dict()
     except matching.MatchingError as error:

@@ -15,6 +15,7 @@ Reply All reaches nobody but the committee.
 """
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from chalicelib.adapters.store import DIGEST, conditions_failed, new_alert, tran
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 30  # each lost race means another trigger was applied: progress, not a loop
+MAX_HISTORY_CHARACTERS = 150_000  # a pairing's history: some 600 entries, well within a 400 KB item
 ANSWER_EVENTS = {
     ResponseKind.KICKOFF: lifecycle.EventKind.KICKOFF_CONFIRMED, ResponseKind.CHECKIN: lifecycle.EventKind.REPLY_RECEIVED,
     ResponseKind.FEEDBACK: lifecycle.EventKind.FEEDBACK_RECEIVED,
@@ -113,12 +115,16 @@ def _stored(value):
 def _write(pairing: Pairing, event: lifecycle.Event, decision: lifecycle.Decision, now: datetime,
            source: str, answers: dict | None, records: Sequence[TriggerRecord]) -> list:
     previous_version = pairing.version
+    history = [*(pairing.history or []), decision.history]
+    if len(json.dumps(history)) > MAX_HISTORY_CHARACTERS:  # as the item stores it
+        raise Conflict("This pairing's history is full, so nothing more can be recorded on it. "
+                       "Please write to the participants directly.")
     actions = []
     for name, value in decision.updates.items():
         attribute = getattr(Pairing, name)
         value = _stored(value)
         actions.append(attribute.remove() if value is None else attribute.set(value))
-    actions.append(Pairing.history.set([*(pairing.history or []), decision.history]))
+    actions.append(Pairing.history.set(history))
     if any(isinstance(effect, RecordResponse) for effect in decision.effects):
         actions.append(Pairing.last_contact_at.set(now))
     people = _people(pairing)
@@ -198,7 +204,7 @@ def committee_action(member: str, pairing_id: str, action: str, reason: str = ""
                                 reason=reason.strip(), days=days)
     except ValueError as error:  # the event's own rules: a dissolve needs a reason, an extension days
         sentence = str(error)
-        raise Invalid(f"{sentence[:1].upper()}{sentence[1:]}.") from None
+        raise Invalid(f"{sentence[:1].upper()}{sentence[1:]}.", field="days" if action == "extend" else "reason") from None
     return apply_event(pairing_id, event)
 
 

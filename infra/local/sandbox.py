@@ -173,6 +173,16 @@ class Sandbox:
                 results.append({source.name: handler(event, LambdaContext(source.name, 512))})
         return results
 
+    def run_minute_schedules(self) -> None:
+        """EventBridge runs the every-minute schedules (the sign-in links) within the minute; the
+        sandbox, whose clock moves by whole days, runs them after each request that changes something."""
+        from chalice.app import ScheduledEventConfig
+
+        with self.gateway_lock:
+            for source in self.app.event_sources:
+                if isinstance(source, ScheduledEventConfig) and _every_minute(source):
+                    self.run_scheduled_handlers(only=source.name)
+
     def advance_clock(self, days: int) -> str:
         from chalicelib.domain import clock
 
@@ -198,7 +208,13 @@ class Sandbox:
             return self.persistence.mailbox()
 
 
+def _every_minute(source) -> bool:
+    expression = source.schedule_expression
+    return (expression if isinstance(expression, str) else expression.to_string()) == "rate(1 minute)"
+
+
 def make_handler(sandbox: Sandbox):
+    from chalicelib.pages.web import SECURITY_HEADERS
     from infra.local import pages
 
     class Handler(BaseHTTPRequestHandler):
@@ -213,6 +229,10 @@ def make_handler(sandbox: Sandbox):
             return self.rfile.read(length) if length else b""
 
         def _send(self, status: int, headers: list, body: bytes) -> None:
+            # The sandbox's own answers (mailbox, clock, its 404) and the local gateway's (its 403
+            # for a path no route has) carry the app's security headers too.
+            present = {name.lower() for name, _ in headers}
+            headers = [*headers, *((name, value) for name, value in SECURITY_HEADERS.items() if name.lower() not in present)]
             self.send_response(status)
             for name, value in headers:
                 if name.lower() not in ("content-length", "connection", "transfer-encoding"):
@@ -232,6 +252,8 @@ def make_handler(sandbox: Sandbox):
                 return self._sandbox_route(path, body)
             headers = {name: value for name, value in self.headers.items()}
             status, header_pairs, response_body = sandbox.call_app(self.command, self.path, headers, body)
+            if self.command != "GET":
+                sandbox.run_minute_schedules()  # before answering, so a sign-in link is in the mailbox at once
             self._send(status, header_pairs, response_body)
             if self.command != "GET" or path.startswith("/confirm/") or path.startswith("/admin/login/"):
                 sandbox.snapshot_soon()

@@ -76,7 +76,9 @@ def test_locks_and_forbids_are_honoured(client, committee_cookie, cohort):
 ])
 def test_bad_proposal_options_get_a_400_with_a_message(client, committee_cookie, cohort, options, message):
     answer = post(client, committee_cookie, "/admin/api/matching/proposal", options)
-    assert answer.status_code == 400 and message in answer.json_body["errors"]["_body"]
+    errors = answer.json_body["errors"]  # named by the option at fault when it is one, else the body's
+    assert answer.status_code == 400 and any(message in text for text in errors.values())
+    assert set(errors) == ({message} if message in ("locks", "forbids", "weights") else {"_body"})
 
 
 def test_proposal_weights_are_checked_by_the_engine_alone(client, committee_cookie, cohort):
