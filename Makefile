@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(PY) bench/matching.py
 	$(PY) bench/tick.py
 	$(PY) bench/inbound.py
+	$(PY) bench/approval.py
 	$(PY) bench/reply_corpus.py
 	$(PY) bench/sign_in_timing.py
 

@@ -5,13 +5,15 @@ what it answers. Nothing heavy is imported here: cold starts stay short.
 """
 import logging
 import os
+from datetime import timedelta
 
 from chalice import Chalice, Cron, Rate, Response
 from chalice.app import Request
 
 from chalicelib.adapters import logs
-from chalicelib.pages import admin, admin_matching, admin_pairings, admin_report, admin_settings, apply, exports, respond, sign_in, web
-from chalicelib.services import alerts, committee, deliverability, inbound, mail, settings_store, workflow
+from chalicelib.pages import (admin, admin_jobs, admin_matching, admin_pairings, admin_report, admin_settings, admin_supply, admin_years,
+                              apply, exports, respond, sign_in, web)
+from chalicelib.services import alerts, committee, deliverability, inbound, job_kinds, mail, settings_store, workflow
 
 app = Chalice(app_name="mentoring")
 app.api.binary_types.append("multipart/form-data")
@@ -27,6 +29,7 @@ CSV = "text/csv"
 # queue (infra/build_template.py builds the three; each stage's names carry its stage).
 INBOUND_QUEUE = "mentoring-inbound-mail"  # SES receipt notifications
 MAIL_EVENTS_QUEUE = "mentoring-mail-events"  # SES bounces and complaints
+JOB_WORKER = "run_job"  # the function that runs background jobs (services/jobs.py)
 
 
 @app.route("/", methods=["GET"])
@@ -78,7 +81,7 @@ def submit_response(token):
 
 @app.route("/admin/login", methods=["GET"])
 def show_sign_in():
-    return _respond(sign_in.login_page())
+    return _respond(sign_in.login_page(query=_query()))
 
 
 @app.route("/admin/login", methods=["POST"], content_types=[FORM, JSON])
@@ -89,12 +92,12 @@ def request_sign_in():
 
 @app.route("/admin/login/{token}", methods=["GET"])
 def show_sign_in_button(token):
-    return _respond(sign_in.confirm_sign_in_page(token))
+    return _respond(sign_in.confirm_sign_in_page(token, _query()))
 
 
 @app.route("/admin/login/{token}", methods=["POST"], content_types=[FORM])
 def sign_in_with_link(token):
-    return _respond(sign_in.complete_sign_in(token))
+    return _respond(sign_in.complete_sign_in(token, app.current_request.raw_body))
 
 
 @app.route("/admin/logout", methods=["POST"], content_types=[FORM])
@@ -114,7 +117,7 @@ def show_applications():
 
 @app.route("/admin/applications/{application_id}", methods=["GET"])
 def show_application(application_id):
-    return _respond(admin.application_page(_session(), application_id))
+    return _respond(admin.application_page(_session(), application_id, done=_query().get("done", "")))
 
 
 @app.route("/admin/applications/{application_id}", methods=["POST"], content_types=[FORM])
@@ -141,6 +144,11 @@ def show_roster():
 def upload_roster():
     request = app.current_request
     return _respond(admin.roster_upload(_session(), request.raw_body, request.headers.get("content-type", "")))
+
+
+@app.route("/admin/roster/uploaded", methods=["GET"])
+def load_uploaded_roster():
+    return _respond(admin.roster_uploaded(_session(), _query()))
 
 
 @app.route("/admin/api/roster", methods=["PUT"], content_types=[CSV])
@@ -213,6 +221,11 @@ def show_matching_proposal():
     return _respond(admin_matching.matching_page(_session(), _query()))
 
 
+@app.route("/admin/matching", methods=["POST"], content_types=[FORM])
+def start_matching_proposal():
+    return _respond(admin_matching.start_proposal_form(_session(), app.current_request.raw_body))
+
+
 @app.route("/admin/matching/draft", methods=["POST"], content_types=[FORM])
 def change_matching_draft():
     return _respond(admin_matching.draft_change_form(_session(), app.current_request.raw_body))
@@ -240,7 +253,12 @@ def replace_matching_draft():
 
 @app.route("/admin/api/matching/proposal", methods=["POST"], content_types=[JSON])
 def propose_matches():
-    return _respond(admin_pairings.proposal_json(app.current_request.raw_body))
+    return _respond(admin_pairings.proposal_json(_session(), app.current_request.raw_body))
+
+
+@app.route("/admin/api/matching/proposals/{job_id}", methods=["GET"])
+def show_stored_proposal(job_id):
+    return _respond(admin_pairings.stored_proposal_json(job_id))
 
 
 @app.route("/admin/api/pairings", methods=["POST"], content_types=[JSON])
@@ -278,6 +296,36 @@ def act_on_pairing(pairing_id):
     return _respond(admin_pairings.pairing_action_json(_session(), pairing_id, app.current_request.raw_body))
 
 
+@app.route("/admin/supply", methods=["GET"])
+def show_supply():
+    return _respond(admin_supply.supply_page(_session(), _query()))
+
+
+@app.route("/admin/api/cohorts/{cohort_id}/supply", methods=["GET"])
+def get_supply(cohort_id):
+    return _respond(admin_supply.supply_json(cohort_id))
+
+
+@app.route("/admin/jobs/{job_id}", methods=["GET"])
+def show_job(job_id):
+    return _respond(admin_jobs.job_page(_session(), job_id))
+
+
+@app.route("/admin/jobs/{job_id}/run", methods=["POST"], content_types=[FORM])
+def run_job_again_form(job_id):
+    return _respond(admin_jobs.rerun_form(_session(), job_id))
+
+
+@app.route("/admin/api/jobs/{job_id}", methods=["GET"])
+def get_job(job_id):
+    return _respond(admin_jobs.job_json(job_id))
+
+
+@app.route("/admin/api/jobs/{job_id}/run", methods=["POST"], content_types=[JSON])
+def run_job_again(job_id):
+    return _respond(admin_jobs.rerun_json(_session(), job_id))
+
+
 @app.route("/admin/report", methods=["GET"])
 def show_report():
     return _respond(admin_report.report_page(_session(), _query()))
@@ -286,6 +334,21 @@ def show_report():
 @app.route("/admin/api/report", methods=["GET"])
 def get_report():
     return _respond(admin_report.report_json(_query()))
+
+
+@app.route("/admin/report/years", methods=["GET"])
+def show_report_across_years():
+    return _respond(admin_years.years_page(_session()))
+
+
+@app.route("/admin/api/report/years", methods=["GET"])
+def get_report_across_years():
+    return _respond(admin_years.years_json())
+
+
+@app.route("/admin/api/export/years.csv", methods=["GET"])
+def export_report_across_years():
+    return _respond(admin_years.years_csv())
 
 
 @app.route("/admin/api/export/applications.csv", methods=["GET"])
@@ -353,6 +416,13 @@ def reconcile_inbound_mail(event):
     return inbound.reconcile()
 
 
+@app.lambda_function(name=JOB_WORKER)
+def run_job(event, context):
+    # Invoked asynchronously with {"job_id"} by services/jobs.py, and again by itself when
+    # its time runs short; the job's record says where to go on.
+    return job_kinds.run(event["job_id"], lambda: timedelta(milliseconds=context.get_remaining_time_in_millis()))
+
+
 @app.on_sqs_message(queue=INBOUND_QUEUE)
 def receive_inbound_mail(event):
     return [inbound.receive(record.body) for record in event]
@@ -392,7 +462,8 @@ def _guarded(event, get_response):
     try:
         outcome = (web.refused_at_the_edge(event.path, event.method, event.headers.get("content-type"),
                                            route.content_types, params)
-                   or sign_in.guard(event.path, event.method, event.headers, event.raw_body))
+                   or sign_in.guard(event.path, event.method, event.headers, event.raw_body,
+                                     web.address_of(event.path, event.uri_params, event.query_params)))
     except Exception:  # noqa: BLE001 - the store is unreachable: refuse calmly
         log.exception("admin guard failed on %s", event.path)
         outcome = web.unavailable(event.headers.get("accept", ""))

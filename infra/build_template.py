@@ -49,7 +49,9 @@ BUILD_DIR = PROJECT_DIR / "build"
 # manylinux_2_28 wheels: these caps pick the newest releases that run there.
 LAMBDA_CONSTRAINTS = PROJECT_DIR / "infra" / "lambda-constraints.txt"
 
+UPLOADS_DAYS = 1  # an upload (chalicelib/adapters/uploads.py) is loaded in minutes; then it is only personal data
 SES_QUEUES = {"inbound": "INBOUND_QUEUE", "mail_events": "MAIL_EVENTS_QUEUE"}  # app.py constants
+JOB_WORKER = "JOB_WORKER"  # the app.py constant that names the job worker's function
 ROUTE_ERRORS_METRIC = "RouteErrors"
 ROUTE_ERROR_PATTERN = '"Caught exception for path"'  # what Chalice logs when a route raises
 MAX_RECEIVES = 3  # deliveries of one message before SQS moves it to the dead-letter queue
@@ -121,6 +123,9 @@ class Stage:
     @property
     def rule_name(self) -> str:
         return f"{self.prefix}-replies"
+
+    def function_name(self, handler: str) -> str:
+        return f"{self.prefix}-{handler}"  # as chalice package names a handler's function
 
     @property
     def alarm_email(self) -> str:
@@ -307,9 +312,9 @@ def functions(chalice_app, stage: Stage) -> list[Function]:
         else:
             raise BuildError(f"handler {source.name}: chalice package cannot deploy a "
                              f"{type(source).__name__} (S3 events need `chalice deploy`); use SQS instead")
-        found.append(Function(cfn_name(source.name), source.name, f"{stage.prefix}-{source.name}", (event,)))
+        found.append(Function(cfn_name(source.name), source.name, stage.function_name(source.name), (event,)))
     for pure in chalice_app.pure_lambda_functions:
-        found.append(Function(cfn_name(pure.name), pure.name, f"{stage.prefix}-{pure.name}"))
+        found.append(Function(cfn_name(pure.name), pure.name, stage.function_name(pure.name)))
     if chalice_app.websocket_handlers or chalice_app.builtin_auth_handlers:
         raise BuildError("websocket and built-in authorizer handlers are not covered by infra/build_template.py")
     return found
@@ -358,7 +363,7 @@ def queues(stage: Stage, handlers: list[Function]) -> dict[str, Queue]:
     return found
 
 
-def function_overrides(stage: Stage, handlers: list[Function], stack_queues: dict[str, Queue]) -> dict:
+def function_overrides(stage: Stage, handlers: list[Function], stack_queues: dict[str, Queue], job_worker: str) -> dict:
     resources = {}
     for function in handlers:
         override = {
@@ -368,6 +373,8 @@ def function_overrides(stage: Stage, handlers: list[Function], stack_queues: dic
                     # The placeholders in .chalice/config.json, replaced by the stack's own resources.
                     "INBOUND_BUCKET": {"Ref": "InboundMailBucket"},
                     "SES_CONFIGURATION_SET": {"Ref": "MailConfigurationSet"},
+                    # A name, not a Ref: the worker starts itself again, and may not refer to itself.
+                    "JOB_WORKER_FUNCTION": stage.function_name(job_worker),
                 }},
             },
             # The log group exists before the function can write: the role may not create one.
@@ -482,6 +489,11 @@ def inbound_mail(stage: Stage, topic_id: str) -> dict:
                     "Status": "Enabled",
                     "ExpirationInDays": int(stage.infra.get("inbound_mail_days", 30)),
                     "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                }, {
+                    "Id": "ExpireUploads",
+                    "Status": "Enabled",
+                    "Prefix": uploads_prefix(),
+                    "ExpirationInDays": UPLOADS_DAYS,
                 }]},
                 "Tags": [{"Key": "app", "Value": stage.app_name}, {"Key": "stage", "Value": stage.name}],
             },
@@ -705,10 +717,34 @@ CLIENT_RESOURCES = {
         *[ses_identity(stage, address) for address in stage.infra.get("sandbox_recipients", [])],
     ],
     "s3:GetObject": lambda stage: [
-        {SUB: f"arn:${{AWS::Partition}}:s3:::{stage.bucket_name}/{INBOUND_PREFIX}*"}],
+        {SUB: f"arn:${{AWS::Partition}}:s3:::{stage.bucket_name}/{INBOUND_PREFIX}*"}, _uploads(stage)],
+    "s3:PutObject": lambda stage: [_uploads(stage)],
+    "s3:DeleteObject": lambda stage: [_uploads(stage)],
+    # The worker's function, started by the API's and by itself.
+    "lambda:InvokeFunction": lambda stage: [arn("lambda", f"function:{stage.function_name(job_worker())}")],
     "s3:ListBucket": lambda stage: [{SUB: f"arn:${{AWS::Partition}}:s3:::{stage.bucket_name}"}],  # reconciliation
     "ssm:GetParameter": lambda stage: [arn("ssm", "parameter/" + stage.signing_key_parameter.lstrip("/"))],
 }
+
+
+def job_worker() -> str:
+    """The handler in app.py that runs background jobs (a @app.lambda_function)."""
+    import app as application
+
+    handler = getattr(application, JOB_WORKER, None)
+    if handler not in {function.name for function in application.app.pure_lambda_functions}:
+        raise BuildError(f"app.py's {JOB_WORKER} must name the @app.lambda_function that runs background jobs")
+    return handler
+
+
+def uploads_prefix() -> str:
+    from chalicelib.adapters.uploads import PREFIX
+
+    return PREFIX
+
+
+def _uploads(stage: Stage) -> dict:
+    return {SUB: f"arn:${{AWS::Partition}}:s3:::{stage.bucket_name}/{uploads_prefix()}*"}
 
 
 def _sid(text: str) -> str:
@@ -789,7 +825,7 @@ def merge_template(stage: Stage) -> tuple[dict, dict]:
         resources.update(queue_resources(stage, queue, ses_writes=queue in ses_queues.values()))
     resources.update(inbound_mail(stage, ses_queues["inbound"].topic_id))
     resources.update(mail_events(stage, ses_queues["mail_events"].topic_id))
-    resources.update(function_overrides(stage, handlers, stack_queues))
+    resources.update(function_overrides(stage, handlers, stack_queues, job_worker()))
     resources.update(alarms(stage, handlers, stack_queues, metrics.namespace(stage.name)))
     resources.update(gateway_responses(web.SECURITY_HEADERS))
     outputs = {

@@ -35,12 +35,14 @@ IAM_ACTION_EXCEPTIONS = {
     "s3:ListObjectsV2": "s3:ListBucket",
     "s3:ListObjectVersions": "s3:ListBucketVersions",
     "s3:GetObjectAttributes": "s3:GetObject",
+    "lambda:Invoke": "lambda:InvokeFunction",
 }
 # boto3's hand-written helpers on the S3 client, which are not API operations.
 S3_TRANSFER_METHODS = {
     "upload_file": ("PutObject",), "upload_fileobj": ("PutObject",),
     "download_file": ("GetObject",), "download_fileobj": ("GetObject",),
     "copy": ("GetObject", "PutObject"),
+    "generate_presigned_post": ("PutObject",),  # the browser's upload is signed with the role's own rights
 }
 CLIENT_HOUSEKEEPING = {"close", "can_paginate", "get_waiter", "meta", "exceptions"}
 

@@ -11,7 +11,7 @@ import pytest
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))
 
-from infra.local.sandbox import configure_for_in_process_moto  # noqa: E402
+from infra.local.sandbox import configure_for_in_process_moto, serialise_moto_dynamodb  # noqa: E402
 
 # The app reads its stage's environment when first used: set it before importing.
 configure_for_in_process_moto()
@@ -21,28 +21,14 @@ from moto import mock_aws  # noqa: E402
 from tests.helpers import CHROMIUM, TEST_SIGNING_KEY, sign_in, start_sandbox, stop_sandbox  # noqa: E402
 
 
-def _serialise_moto_dynamodb() -> None:
-    """DynamoDB applies each request atomically; moto, in-process, lets concurrent
-    transactions interleave (and rolls back by restoring a copy). One lock around
-    its DynamoDB handler restores the real service's behaviour for threaded tests."""
-    import threading
+serialise_moto_dynamodb()
 
-    from moto.dynamodb.responses import DynamoHandler
+# Jobs run as the deployed app runs them, through Lambda's Invoke, answered in this process
+# (infra/local/worker.py): before the request that started them answers, unless a test says otherwise.
+from app import app as _app  # noqa: E402
+from infra.local import worker  # noqa: E402
 
-    if getattr(DynamoHandler, "_serialised", False):
-        return
-    lock = threading.RLock()
-    original = DynamoHandler.call_action
-
-    def call_action(self):
-        with lock:
-            return original(self)
-
-    DynamoHandler.call_action = call_action
-    DynamoHandler._serialised = True
-
-
-_serialise_moto_dynamodb()
+WORKER = worker.install(_app, worker.RunNow())
 
 
 @pytest.fixture

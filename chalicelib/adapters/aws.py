@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from chalicelib.adapters import warm_cache
 from chalicelib.adapters.config import settings
 
 
@@ -25,7 +26,8 @@ def signing_key() -> bytes:
 
 
 def reset() -> None:
-    """Forget cached clients and key (tests start each case afresh)."""
+    """Forget cached clients, key and warm reads (tests start each case afresh)."""
     client.cache_clear()
+    warm_cache.forget()
     signing_key.cache_clear()
     settings.cache_clear()

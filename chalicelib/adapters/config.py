@@ -25,6 +25,7 @@ class Settings:
     secure_cookies: bool
     founding_committee: tuple[str, ...]  # members from configuration; others are added in the admin area
     retention_months: int  # personal data is deleted this long after its cohort closes
+    job_worker_function: str  # the Lambda function that runs background jobs (services/jobs.py)
 
 
 @lru_cache(maxsize=1)
@@ -42,6 +43,7 @@ def settings() -> Settings:
         configuration_set=env.get("SES_CONFIGURATION_SET", ""),
         secure_cookies=env.get("SECURE_COOKIES", "true").lower() != "false",
         retention_months=int(env.get("RETENTION_MONTHS", "6")),
+        job_worker_function=env.get("JOB_WORKER_FUNCTION", "mentoring-dev-run_job"),
         founding_committee=tuple(
             address.strip().lower() for address in env.get("COMMITTEE_MEMBERS", "").split(",") if address.strip()
         ),

@@ -125,6 +125,7 @@ class OutboxMail(Model):
     sent_at = UTCDateTimeAttribute(null=True)
     ses_message_id = UnicodeAttribute(null=True)
     parked = UnicodeAttribute(null=True)  # mail.PARKED while the committee is shown it; the content is gone
+    request_detail = UnicodeAttribute(null=True)  # a request's one detail: the admin page a sign-in link returns to
     expires_at = TTLAttribute(null=True)
 
     pending = PendingMailIndex()
@@ -429,6 +430,35 @@ class SettingsVersion(Model):
     saved_at = UTCDateTimeAttribute()
 
 
+class Job(Model):
+    """A committee action too large for one request (approving many pairs, closing a cohort,
+    importing a roster), done by the job worker in resumable steps: see services/jobs.py.
+
+    `cursor` is where the kind's step function goes on from; a worker holds the job through
+    `lease_owner` and `lease_until`, so two invocations never step the same job at once."""
+
+    class Meta(_Meta):
+        table_name = table_name("jobs")
+
+    id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()
+    state = UnicodeAttribute()  # jobs.QUEUED, RUNNING, DONE or FAILED
+    requested_by = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    params = JSONAttribute(default=dict)  # small; a large input (a roster file) is in S3, named here
+    cursor = JSONAttribute(null=True)
+    done = NumberAttribute(default=0)
+    total = NumberAttribute(default=0)
+    errors = ListAttribute(of=UnicodeAttribute, default=list)  # the first jobs.MAX_ERRORS problems
+    error_count = NumberAttribute(default=0)
+    result = JSONAttribute(null=True)
+    lease_owner = UnicodeAttribute(null=True)
+    lease_until = UTCDateTimeAttribute(null=True)
+    finished_at = UTCDateTimeAttribute(null=True)  # set once the job is done, or refused for good
+    expires_at = TTLAttribute(null=True)
+
+
 class MailQuota(Model):
     """How many mails of one kind went to one address in one hour (see services/quota.py). Keyed by
     an HMAC of the address, so the table holds no address; it expires after its hour."""
@@ -442,4 +472,4 @@ class MailQuota(Model):
 
 
 ALL_MODELS = (Application, Claim, OutboxMail, Member, Cohort, InboundMessage, CommitteeMember, AuditEntry, Pairing,
-              UndeliverableAddress, Response, Alert, SettingsVersion, MailQuota)
+              UndeliverableAddress, Response, Alert, SettingsVersion, MailQuota, Job)

@@ -81,6 +81,17 @@ def cohort_applications(cohort_id: str, role: str | None = None, status: str | N
             if status in (None, "", application.status)]
 
 
+def cohort_size_at_most(cohort_id: str, limit: int) -> bool:
+    """Whether the cohort has at most `limit` applications, found by reading no more than that:
+    a request asks this before doing work that grows with the cohort."""
+    counted = 0
+    for role in ("mentor", "mentee"):
+        counted += Application.by_cohort_role.count(f"{cohort_id}#{role}", limit=limit + 1 - counted)
+        if counted > limit:
+            return False
+    return True
+
+
 def open_new_cohort(cohort_id: str, name: str) -> Cohort:
     cohort = Cohort(id=cohort_id, name=name, status=OPEN, opened_at=clock.now())
     cohort.save(condition=Cohort.id.does_not_exist())

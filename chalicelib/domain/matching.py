@@ -4,7 +4,9 @@ What lives here: the typed `Participant` built from an application, the
 scoring criteria and hard rules (each declared once, in `CRITERIA` and
 `RULES`), and `propose`, which solves the cohort exactly as an assignment
 problem over mentor capacity slots. `score_pair` scores one pair the same way;
-`greedy_baseline` is the naive method the benchmark and tests compare against.
+`greedy_baseline` is the naive method the benchmark and tests compare against;
+`propose_fairest` is the fairness alternative (the lowest pair score as high
+as possible for as many mentees), over the same solvers.
 
 What must not: I/O of any kind, and heavy imports at module load. numpy and
 scipy load inside the functions that build and solve the score matrix, so a
@@ -575,6 +577,32 @@ def propose(mentors: Iterable[Application], mentees: Iterable[Application],
     return cohort.proposal(_best_assignment(cohort))
 
 
+def propose_fairest(mentors: Iterable[Application], mentees: Iterable[Application],
+                    weights: Mapping[str, float] | None = None,
+                    locks: PairIds = (), forbids: PairIds = (), criteria: tuple[Criterion, ...] = CRITERIA) -> Proposal:
+    """The fairness alternative to `propose`: as many mentees matched, the lowest pair score as high as
+    possible, then the total score as high as possible. Same rules, locks, forbids and explanations.
+
+    Solved exactly by a binary search on a floor over the distinct pair scores: at each floor the pairs
+    below it are ruled out and the same assignment solver runs; the highest floor at which it still
+    matches as many free mentees as with no floor is the best possible lowest score, and the solver's
+    answer there has the highest total among those. Locked pairs are kept whatever their score.
+    """
+    cohort = _Cohort.build(mentors, mentees, weights, locks, forbids, criteria)
+    return cohort.proposal(_fairest_assignment(cohort.pair_scores(), cohort.capacity_left))
+
+
+def ruled_out_mentees(mentors: Iterable[Application], mentees: Iterable[Application]) -> tuple[UnmatchedMentee, ...]:
+    """The mentees whom no mentor can take under the hard rules, whatever the capacities, and why."""
+    cohort = _Cohort.build(mentors, mentees, None, (), ())
+    rows = list(range(len(cohort.free_mentees)))
+    if not cohort.mentors:
+        return tuple(UnmatchedMentee(mentee.id, "there are no mentors in this cohort") for mentee in cohort.free_mentees)
+    ruled_out = [row for row, count in zip(rows, cohort.compatible_counts(rows)) if not count]
+    return tuple(UnmatchedMentee(cohort.free_mentees[row].id, reason)
+                 for row, reason in cohort.ruled_out_reasons(ruled_out).items())
+
+
 def greedy_baseline(mentors: Iterable[Application], mentees: Iterable[Application],
                     weights: Mapping[str, float] | None = None,
                     locks: PairIds = (), forbids: PairIds = (), criteria: tuple[Criterion, ...] = CRITERIA) -> Proposal:
@@ -746,29 +774,38 @@ class _Cohort:
         return ProposedPair(mentor.id, mentee.id, score, tuple(reasons))
 
     def _unmatched(self, rows: list[int]) -> list[UnmatchedMentee]:
-        np = _numpy()
         if not rows:
             return []
         if not self.mentors:
             return [UnmatchedMentee(self.free_mentees[row].id, "there are no mentors in this cohort")
                     for row in rows]
-        mentors, mentees = self.sides
-        step = max(1, _CHUNK_CELLS // len(mentors))
-        compatible = np.concatenate([
-            len(mentors) - _blocks(mentors, mentees.rows(rows[start:start + step]), self.forbidden).sum(axis=1)
-            for start in range(0, len(rows), step)])
         unmatched = {}
-        for row, count in zip(rows, compatible.tolist()):
+        for row, count in zip(rows, self.compatible_counts(rows)):
             if count:
                 unmatched[row] = ("the only compatible mentor is at capacity" if count == 1
                                   else f"all {count} compatible mentors are at capacity")
-        ruled_out = [row for row in rows if row not in unmatched]
-        for start in range(0, len(ruled_out), step):
-            some = ruled_out[start:start + step]
+        unmatched.update(self.ruled_out_reasons([row for row in rows if row not in unmatched]))
+        return [UnmatchedMentee(self.free_mentees[row].id, unmatched[row]) for row in rows]
+
+    def compatible_counts(self, rows: list[int]) -> list[int]:
+        """For each of these free mentees, how many mentors pass every hard rule (capacity aside)."""
+        mentors, mentees = self.sides
+        step = max(1, _CHUNK_CELLS // max(1, len(mentors)))
+        return [count for start in range(0, len(rows), step) for count in
+                (len(mentors) - _blocks(mentors, mentees.rows(rows[start:start + step]), self.forbidden).sum(axis=1)).tolist()]
+
+    def ruled_out_reasons(self, rows: list[int]) -> dict[int, str]:
+        """Why no mentor passes every hard rule, for each of these free mentees (none passes for any)."""
+        np = _numpy()
+        mentors, mentees = self.sides
+        step = max(1, _CHUNK_CELLS // max(1, len(mentors)))
+        reasons = {}
+        for start in range(0, len(rows), step):
+            some = rows[start:start + step]
             blocked_by = np.stack([rule.blocks(mentors, mentees.rows(some), self.forbidden) for rule in RULES])
             for index, row in enumerate(some):
-                unmatched[row] = _ruled_out_reason(blocked_by[:, index, :])
-        return [UnmatchedMentee(self.free_mentees[row].id, unmatched[row]) for row in rows]
+                reasons[row] = _ruled_out_reason(blocked_by[:, index, :])
+        return reasons
 
 
 def _ruled_out_reason(blocked_by) -> str:
@@ -1092,6 +1129,44 @@ def _optimal_assignment(scores, capacity: tuple[int, ...]) -> list[tuple[int, in
     rows, columns = rows[allowed], columns[allowed]
     mentee_rows, slots = (rows, columns) if mentees_are_rows else (columns, rows)
     return sorted(zip(mentee_rows.tolist(), slot_owner[slots].tolist()))
+
+
+def _fairest_assignment(scores, capacity: tuple[int, ...]) -> list[tuple[int, int]]:
+    """(mentee row, mentor column) pairs: most matched, then the highest lowest score, then the highest total."""
+    np = _numpy()
+    best = _assignment_of(scores, capacity)
+    if not best:
+        return best
+    floors = np.unique(scores[scores >= 0])
+    # The unbounded optimum keeps every pair at or above its own lowest score, so it is also the optimum
+    # at that floor: the search starts there, feasible, and only looks higher.
+    low = int(np.searchsorted(floors, min(int(scores[row, column]) for row, column in best)))
+    high = len(floors) - 1
+    while low < high:
+        middle = (low + high + 1) // 2
+        chosen = _assignment_of(np.where(scores >= floors[middle], scores, BLOCKED).astype(scores.dtype), capacity)
+        if len(chosen) == len(best):
+            low, best = middle, chosen
+        else:
+            high = middle - 1
+    return best
+
+
+def _assignment_of(scores, capacity: tuple[int, ...]) -> list[tuple[int, int]]:
+    """Exact pairs for a given score matrix (BLOCKED where ruled out): most matched, then highest total.
+    A small cohort goes to the dense solver, a larger one to the sparse one over every allowed pair."""
+    if scores.shape[0] * sum(capacity) < _SPARSE_FROM_CELLS:
+        return _optimal_assignment(scores, capacity)
+    np = _numpy()
+    room = np.asarray(capacity, dtype=np.int64)
+    with_room = np.flatnonzero(room > 0)
+    if not scores.shape[0] or not len(with_room):
+        return []
+    allowed = scores[:, with_room]
+    rows, columns = np.nonzero(allowed >= 0)
+    mentor_of = _sparse_optimum(scores.shape[0], room[with_room], (rows, columns, allowed[rows, columns].astype(np.int64)))
+    matched = np.flatnonzero(mentor_of >= 0)
+    return sorted(zip(matched.tolist(), with_room[mentor_of[matched]].tolist()))
 
 
 class _Candidates:

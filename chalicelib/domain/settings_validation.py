@@ -19,8 +19,8 @@ from chalicelib.domain import lifecycle
 from chalicelib.domain.refusals import Invalid
 from chalicelib.domain.templating import OUTPUT_LIMIT, SUBJECT_LIMIT, TemplateLimit, worst_case
 from chalicelib.domain.limits import MAX_TOPICS
-from chalicelib.domain.mail_catalogue import (MAILS, default_mail, mail_sample, normal_text, render_mail, template_problem,
-                                              too_large)
+from chalicelib.domain.mail_catalogue import (MAILS, default_mail, kept_problem, mail_sample, missing_placeholder,
+                                              normal_text, render_mail, template_problem, too_large)
 from chalicelib.domain.settings_document import (ASKED, CHOICE_KINDS, CORE_FIELDS, KINDS, META_KEYS, PARTS,
                                                  QUESTION_KEYS, RESERVED_NAMES, RULES, SCHEDULE_LABELS)
 
@@ -55,7 +55,8 @@ def validate(document: Any, previous: Mapping | None = None) -> dict:
         if part not in document:
             errors[part] = "This part is missing."
             continue
-        clean[part] = _CHECKS[part](document[part], part, errors)
+        clean[part] = (_check_mail(document[part], part, errors, previous) if part == "mail"
+                       else _CHECKS[part](document[part], part, errors))
     if previous is not None and isinstance(clean.get("interests"), list):
         kept = {topic["value"] for topic in clean["interests"]}
         for topic in previous["interests"]:
@@ -219,35 +220,50 @@ def _check_matching(value: Any, kind: Any, asked: Any, part: str, at: str, error
     return {"rule": rule.get("rule"), "weight": weight}
 
 
-def _check_mail(value: Any, part: str, errors: dict) -> dict[str, dict[str, str]]:
+def _check_mail(value: Any, part: str, errors: dict, previous: Mapping | None = None) -> dict[str, dict[str, str]]:
+    """Each mail's fields checked in the sandbox. A text saved before its mail was split by role or
+    outcome (one "subject", one "body") becomes each variant's; a text must keep the mail's kept
+    placeholders, unless it is the very text saved before (it was accepted then, and still works)."""
     texts = _object(value, part, errors, tuple(MAILS))
     clean = dict(default_mail())
+    saved_before = (previous or {}).get("mail", {})
     for name, text in (texts or {}).items():
         if name not in MAILS:
             continue
-        at = f"{part}.{name}"
-        entry = _object(text, at, errors, ("subject", "body"))
+        at, mail = f"{part}.{name}", MAILS[name]
+        entry = _object(text, at, errors, (*mail.fields(), "subject", "body"))
         if entry is None:
             continue
-        subject = _text(entry.get("subject"), f"{at}.subject", errors, MAX_SUBJECT)
-        body = entry.get("body")
-        if not isinstance(body, str) or not body.strip():
-            errors[f"{at}.body"] = "Write the text of the mail."
-            continue
-        if len(body) > MAX_BODY:
-            errors[f"{at}.body"] = f"Keep the mail under {MAX_BODY} characters."
-            continue
-        body = normal_text(body)
-        for piece, source, limit in (("subject", subject, SUBJECT_LIMIT), ("body", body, OUTPUT_LIMIT)):
-            problem = f"{at}.{piece}" not in errors and template_problem(source, mail_sample(name), limit)
+        kept_text = {}
+        for field in mail.fields():
+            piece = field.partition("_")[0]
+            source = entry.get(field, entry.get(piece))
+            location = f"{at}.{field}"
+            if piece == "subject":
+                kept_text[field] = _text(source, location, errors, MAX_SUBJECT)
+            elif not isinstance(source, str) or not source.strip():
+                errors[location] = "Write the text of the mail."
+            elif len(source) > MAX_BODY:
+                errors[location] = f"Keep the mail under {MAX_BODY} characters."
+            else:
+                kept_text[field] = normal_text(source)
+        sample = mail_sample(name)
+        before = saved_before.get(name) or {}
+        for field, source in kept_text.items():
+            variant_sample = {**sample, mail.split.key: field.partition("_")[2]} if "_" in field else sample
+            limit = SUBJECT_LIMIT if field.startswith("subject") else OUTPUT_LIMIT
+            problem = f"{at}.{field}" not in errors and template_problem(source, variant_sample, limit)
+            if not problem and field.startswith("body") and source != before.get(field, before.get("body")):
+                missing = missing_placeholder(name, source)
+                problem = missing and kept_problem(missing)
             if problem:
-                errors[f"{at}.{piece}"] = problem
-        if f"{at}.subject" not in errors and f"{at}.body" not in errors:
+                errors[f"{at}.{field}"] = problem
+        if len(kept_text) == len(mail.fields()) and not any(location.startswith(f"{at}.") for location in errors):
             try:  # the HTML part, made from the text, has its own limit
-                render_mail(name, {"subject": subject, "body": body}, worst_case(mail_sample(name)))
+                render_mail(name, kept_text, worst_case(sample))
             except TemplateLimit as reached:
-                errors[f"{at}.body"] = too_large(reached)
-        clean[name] = {"subject": subject, "body": body}
+                errors[f"{at}.{mail.field_for('body', sample)}"] = too_large(reached)
+        clean[name] = kept_text
     return clean
 
 

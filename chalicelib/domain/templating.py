@@ -50,7 +50,7 @@ class TemplateLimit(Exception):
 def environment():
     import jinja2
 
-    from chalicelib.domain import schema
+    from chalicelib.domain import plain_words, schema
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
@@ -62,13 +62,15 @@ def environment():
     env.globals["schema"] = schema
     env.filters["label"] = schema.label_of
     env.filters["library_type"] = library_type_label
-    env.filters["in_words"] = in_words
+    env.filters["in_words"] = plain_words.in_words
+    env.filters["state_name"] = plain_words.state_name
+    env.filters["state_explanation"] = plain_words.state_explanation
+    env.filters["history_sentence"] = plain_words.history_sentence
+    env.filters["day_in_words"] = plain_words.day_in_words
+    env.filters["next_step"] = plain_words.next_step
+    env.filters["action_label"] = plain_words.action_label
+    env.filters["action_explanation"] = plain_words.action_explanation
     return env
-
-
-def in_words(value: str) -> str:
-    """A state, event or timer as people write it: "checkin_due" -> "check-in due"."""
-    return value.replace("_", " ").replace("checkin", "check-in")
 
 
 def library_type_label(value: str) -> str:

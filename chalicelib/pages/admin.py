@@ -8,18 +8,18 @@ from __future__ import annotations
 from collections import Counter
 
 from chalicelib.adapters.config import settings
-from chalicelib.adapters.models import Application, Cohort
+from chalicelib.adapters.models import Application, Cohort, Job
 from chalicelib.adapters.store import cohort_applications, cohort_or_open, open_cohort, required_cohort
 from chalicelib.domain import limits, settings_document
 from chalicelib.domain.refusals import Invalid, Refused, TooLarge
-from chalicelib.domain.roster import RosterInvalid
+from chalicelib.domain.roster import RosterInvalid, decode_spreadsheet_export
 from chalicelib.domain.schema import ROLES
 from chalicelib.domain.validation import EMAIL_PATTERN
-from chalicelib.pages import web
+from chalicelib.pages import admin_jobs, web
 from chalicelib.pages.sign_in import UPLOAD_LIMIT
 from chalicelib.services import alerts, committee, mail, membership, retention, settings_store
-from chalicelib.services.application_review import act_on_application
-from chalicelib.services.applications import STATUSES, application_record, get_application
+from chalicelib.services.application_review import MAX_REASON, act_on_application, cohort_is_open
+from chalicelib.services.applications import STATUSES, Status, application_record, get_application
 from chalicelib.services.committee import Session
 
 ROLE_VALUES = tuple(value for value, _ in ROLES)
@@ -73,33 +73,62 @@ def answered_form(application: Application) -> tuple[int, tuple]:
 
 
 @web.html_route
-def application_page(session: Session, application_id: str, flash: str = "", problem: str = "", status: int = 200) -> web.Answer:
+def application_page(session: Session, application_id: str, problem: str = "", status: int = 200,
+                     confirm_withdrawal: bool = False, reason: str = "", done: str = "") -> web.Answer:
     application = get_application(application_id)
     form_version, fields = answered_form(application)
+    name = application.answers.get("name", "The applicant")
+    flash = {"withdraw": f"The application is withdrawn, and {name} has been told in a short mail.",
+             "undo_withdraw": f"The withdrawal is undone: {name}'s application is back in the cohort."}.get(done, "")
     low, high = limits.CAPACITY
     return web.admin_page("pages/admin/application.html", session, status=status, application=application_record(application),
-                 fields=fields, form_version=form_version, flash=flash, problem=problem, capacities=range(low, high + 1))
+                 fields=fields, form_version=form_version, flash=flash, problem=problem, capacities=range(low, high + 1),
+                 pending_because=pending_reasons(application), confirm_withdrawal=confirm_withdrawal, reason=reason,
+                 can_undo=application.status == Status.WITHDRAWN and cohort_is_open(application.cohort))
+
+
+def pending_reasons(application: Application) -> list[str]:
+    """Why an application waits for verification, in the committee's words; empty when it does not."""
+    if application.status != Status.PENDING_VERIFICATION:
+        return []
+    reasons = []
+    if application.email_confirmed_at is None:
+        reasons.append("The applicant has not confirmed their email address yet: the confirmation mail asks them to.")
+    if membership.current_roster() is None:
+        reasons.append("No member roster is loaded yet: load one on the roster page, or mark the applicant as a member.")
+    elif not membership.on_roster(application.membership_id, application.email):
+        reasons.append(f"Neither the membership number {application.membership_id or '(none given)'} nor the address "
+                       f"{application.email} is on the current member roster (or the membership has expired). "
+                       "Check the number with them, or mark them as a member if you know they are one.")
+    return reasons
 
 
 @web.html_route
 def application_action_form(session: Session, application_id: str, raw_body: bytes) -> web.Answer:
-    values = web.decode_form(raw_body)
+    values = {name: items[0] for name, items in web.decode_form(raw_body).items()}
     get_application(application_id)  # an unknown application is "not found", not a problem on its page
+    action = values.get("action", "")
+    if action == "withdraw" and values.get("confirm") != "yes":  # the first press asks to confirm, with a reason
+        return application_page(session, application_id, confirm_withdrawal=True, reason=values.get("reason", ""))
     try:
-        act_on_application(session.email, application_id, *_action_and_capacity(
-            values.get("action", [""])[0], values.get("capacity", [None])[0]))
+        act_on_application(session.email, application_id, *_action_and_capacity(action, values.get("capacity")),
+                           reason=values.get("reason"))
     except Refused as refusal:
-        return application_page(session, application_id, problem=refusal.message, status=web.status_of(refusal))
-    return web.redirect(f"/admin/applications/{application_id}")
+        return application_page(session, application_id, problem=refusal.message, status=web.status_of(refusal),
+                                confirm_withdrawal=action == "withdraw", reason=values.get("reason", ""))
+    done = f"?done={action}" if action in ("withdraw", "undo_withdraw") else ""
+    return web.redirect(f"/admin/applications/{application_id}{done}")
 
 
 @web.json_route
 def application_action_json(session: Session, application_id: str, raw_body: bytes) -> web.Answer:
     document = web.decode_json(raw_body)
     if not isinstance(document, dict):
-        raise Invalid('Send {"action": "mark_eligible" | "withdraw" | "set_capacity", "capacity"?: n}.')
+        raise Invalid('Send {"action": "mark_eligible" | "withdraw" | "undo_withdraw" | "set_capacity", '
+                      '"reason"?: "...", "capacity"?: n}.')
     application = act_on_application(session.email, application_id,
-                                     *_action_and_capacity(document.get("action"), document.get("capacity")))
+                                     *_action_and_capacity(document.get("action"), document.get("capacity")),
+                                     reason=limits.text(document.get("reason"), "reason", MAX_REASON, what="the reason"))
     return web.json_answer(application_record(application))
 
 
@@ -110,27 +139,74 @@ def _action_and_capacity(action, capacity) -> tuple[str, int | None]:
     return action, limits.whole_number(capacity, "capacity", limits.CAPACITY, "the number of mentees")
 
 
-def roster_page(session: Session, problems: list[str] = (), flash: str = "", status: int = 200) -> web.Answer:
-    return web.admin_page("pages/admin/roster.html", session, status=status, problems=problems, flash=flash)
+ROSTER_SAMPLE_ROWS = 5
+ROSTER_UPLOADED = "/admin/roster/uploaded"
 
 
-def roster_upload(session: Session, raw_body: bytes, content_type: str) -> web.Answer:
+def roster_page(session: Session, problems: list[str] = (), flash: str = "", status: int = 200,
+                preview: dict | None = None) -> web.Answer:
+    """The roster page. Its form uploads the file straight to S3, whatever its size (a request
+    to the API carries at most 6 MB); S3 then sends the browser on to roster_uploaded."""
+    form = membership.upload_form(membership.upload_owner(session.session_id),
+                                  redirect_to=settings().base_url + ROSTER_UPLOADED)
+    answer = web.admin_page("pages/admin/roster.html", session, status=status, problems=problems, flash=flash,
+                            upload=form, max_megabytes=membership.MAX_ROSTER_BYTES // (1024 * 1024),
+                            loaded=membership.roster_summary(), preview=preview)
+    web.allow_form_action(answer, form["url"])
+    return answer
+
+
+def _preview(read, key: str = "", text: str = "") -> dict:
+    """What the roster page shows before anything is replaced; `key` (an uploaded file) or
+    `text` (a file sent with the form) is what its confirmation sends back."""
+    return {"key": key, "text": text, "mapping": read.mapping, "members": len(read.rows), "rows": read.rows[:ROSTER_SAMPLE_ROWS]}
+
+
+def roster_uploaded(session: Session, query: dict) -> web.Answer:
+    """Where S3 sends the browser once the file is uploaded: the file is read and shown with
+    nothing replaced; the confirmation (roster_upload) starts the job that loads it. A forged
+    link shows nothing: the key must name a file that this very session uploaded."""
+    key = query.get("key") or ""
     try:
-        files = web.decode_multipart(raw_body, content_type, UPLOAD_LIMIT).get("roster", [""])
-        result = membership.load_roster(session.email, files[0])
+        read = membership.preview_uploaded(membership.upload_owner(session.session_id), key)
     except RosterInvalid as refusal:
         return roster_page(session, refusal.problems, status=web.status_of(refusal))
     except Refused as refusal:
         return roster_page(session, [refusal.message], status=web.status_of(refusal))
-    return roster_page(session, flash=f"Loaded {result['members']} members. "
-                                      f"{result['newly_eligible']} waiting applications are now eligible.")
+    return roster_page(session, preview=_preview(read, key=key))
+
+
+def roster_upload(session: Session, raw_body: bytes, content_type: str) -> web.Answer:
+    """Two steps: a file sent here is read and shown (the column mapping, the count, the first
+    rows) with nothing replaced; the confirmation sends the same text back, or the key of the
+    file uploaded to S3, to load it."""
+    try:
+        fields = web.decode_multipart(raw_body, content_type, UPLOAD_LIMIT)
+        owner = membership.upload_owner(session.session_id)
+        if fields.get("confirm", [""])[0] != "yes":
+            text = fields.get("roster", [""])[0]
+            return roster_page(session, preview=_preview(membership.preview_roster(text), text=text))
+        key = fields.get("key", [""])[0]
+        loaded = (membership.load_uploaded(session.email, owner, key) if key
+                  else membership.load_roster_or_start(session.email, owner, fields.get("roster_text", [""])[0]))
+    except RosterInvalid as refusal:
+        return roster_page(session, refusal.problems, status=web.status_of(refusal))
+    except Refused as refusal:
+        return roster_page(session, [refusal.message], status=web.status_of(refusal))
+    if isinstance(loaded, Job):
+        return admin_jobs.accepted_page(loaded)
+    return roster_page(session, flash=admin_jobs.roster_message(loaded))
 
 
 @web.json_route
 def roster_put(session: Session, raw_body: bytes) -> web.Answer:
     if len(raw_body or b"") > UPLOAD_LIMIT:
-        raise TooLarge("The roster is too large: keep it under 5 MB.")
-    return web.json_answer(membership.load_roster(session.email, web.decode_text_file(raw_body or b"", "roster")))
+        raise TooLarge("The roster is too large to send here: keep it under 5 MB, or upload it on the roster page.")
+    loaded = membership.load_roster_or_start(session.email, membership.upload_owner(session.session_id),
+                                             decode_spreadsheet_export(raw_body or b""))
+    if isinstance(loaded, Job):
+        return admin_jobs.accepted_json(loaded)
+    return web.json_answer(loaded)
 
 
 def committee_page(session: Session, flash: str = "", problem: str = "", status: int = 200) -> web.Answer:
@@ -159,23 +235,24 @@ def cohorts_page(session: Session, flash: str = "", problem: str = "", status: i
                  retention_months=settings().retention_months)
 
 
-def _cohort_change(session: Session, change: str, values: dict) -> str:
+def _cohort_change(session: Session, change: str, values: dict) -> str | Job:
     if change == "open":
         cohort = retention.open_cohort_named(session.email, limits.text(values.get("id"), "id", 40, what="the cohort's id"),
                                              limits.text(values.get("name"), "name", 100, what="the cohort's name"))
         return f"Cohort {cohort.name} is open for applications."
     if values.get("confirm") not in ("yes", True):
         raise Invalid("Tick the box to confirm: closing a cohort cannot be undone.", field="confirm")
-    expires = retention.close_cohort(session.email, limits.text(values.get("cohort"), "cohort", 40, what="the cohort"))
-    return f"The cohort is closed. Its personal data will be deleted on {expires.date().isoformat()}; the report is kept."
+    closed = retention.close_or_start(session.email, limits.text(values.get("cohort"), "cohort", 40, what="the cohort"))
+    return closed if isinstance(closed, Job) else admin_jobs.closed_message(closed.date().isoformat())
 
 
 def cohort_change_form(session: Session, change: str, raw_body: bytes) -> web.Answer:
     values = {name: items[0] for name, items in web.decode_form(raw_body).items()}
     try:
-        return cohorts_page(session, flash=_cohort_change(session, change, values))
+        changed = _cohort_change(session, change, values)
     except Refused as refusal:
         return cohorts_page(session, problem=refusal.message, status=web.status_of(refusal))
+    return admin_jobs.accepted_page(changed) if isinstance(changed, Job) else cohorts_page(session, flash=changed)
 
 
 @web.json_route
@@ -183,8 +260,10 @@ def cohort_change_json(session: Session, change: str, raw_body: bytes, cohort_id
     document = web.decode_json(raw_body) if raw_body else {}
     if not isinstance(document, dict):
         raise Invalid("Send a JSON object.")
-    message = _cohort_change(session, change, {**document, "cohort": cohort_id, "confirm": True})
-    return web.json_answer({"message": message}, status=201 if change == "open" else 200)
+    changed = _cohort_change(session, change, {**document, "cohort": cohort_id, "confirm": True})
+    if isinstance(changed, Job):
+        return admin_jobs.accepted_json(changed)
+    return web.json_answer({"message": changed}, status=201 if change == "open" else 200)
 
 
 def person_page(session: Session, query: dict, flash: str = "", problem: str = "", status: int = 200) -> web.Answer:

@@ -6,12 +6,12 @@ introductions go to; only the confirmation, on the same draft revision, sends th
 """
 from __future__ import annotations
 
-from chalicelib.adapters.models import Application, Cohort
+from chalicelib.adapters.models import Application, Cohort, Job
 from chalicelib.adapters.store import open_cohort
 from chalicelib.domain import limits
 from chalicelib.domain.refusals import Conflict, Invalid, Refused
-from chalicelib.pages import web
-from chalicelib.services import matching_draft
+from chalicelib.pages import admin_jobs, web
+from chalicelib.services import matching_draft, proposals
 from chalicelib.services.committee import Session
 
 CHANGES = {
@@ -26,10 +26,24 @@ TEMPLATE = "pages/admin/matching.html"
 
 def matching_page(session: Session, query: dict | None = None, problem: str = "", status: int = 200,
                   ticked: frozenset = frozenset()) -> web.Answer:
+    """The proposal under the draft; `?proposal=<job>` shows one the job worker made; a large cohort's GET starts nothing."""
+    query = query or {}
     cohort = open_cohort()
     if cohort is None:
-        return web.admin_page(TEMPLATE, session, cohort=None, problem=problem, status=status)
-    drafted = matching_draft.drafted_proposal(cohort)
+        return _page(session, cohort=None, problem=problem, status=status)
+    choice = fairness_choice(query)
+    try:
+        if query.get("proposal"):
+            drafted = matching_draft.stored_proposal(cohort, query["proposal"])
+        elif not proposals.fits_in_request(cohort):
+            return _page(session, status=status, cohort=cohort, large=True, choice=choice, problem=problem)
+        else:
+            drafted = matching_draft.drafted_proposal(cohort, choice)
+    except proposals.ProposalInvalid as refusal:  # a bad fairness choice: the proposal without it, and why
+        problem, status, choice = refusal.message, 400, {}
+        drafted = matching_draft.drafted_proposal(cohort)
+    except Refused as refusal:
+        return _page(session, status=web.status_of(refusal), cohort=cohort, problem=refusal.message)
     view, draft = drafted.view, drafted.draft
     locks = set(draft.locks)
     pairs = []
@@ -43,9 +57,37 @@ def matching_page(session: Session, query: dict | None = None, problem: str = ""
     absent = {person for entry in draft.locks + draft.forbids for person in entry if person not in named}
     people = {**{person_id: {"name": name, "library": view.libraries.get(person_id, "")} for person_id, name in view.names.items()},
               **_people(absent)}
-    return web.admin_page(TEMPLATE, session, status=status, cohort=cohort, view=view, draft=draft, pairs=pairs,
-                          people=people, stale=drafted.stale, flash=SAVED.get((query or {}).get("saved", ""), ""),
+    return _page(session, status=status, cohort=cohort, view=view, draft=draft, pairs=pairs,
+                          people=people, stale=drafted.stale, stored=bool(query.get("proposal")), flash=SAVED.get(query.get("saved", ""), ""),
                           problem=problem or drafted.problem, mentor_count=len(view.mentor_ids) + view.mentors_at_capacity)
+
+
+def _page(session: Session, status: int = 200, **context) -> web.Answer:
+    return web.admin_page(TEMPLATE, session, status=status, **{"view": None, "large": False, **context})
+
+
+def fairness_choice(values: dict) -> dict:
+    """The plan shown for approval, the threshold, and whether to compare: the fairest plan is always compared.
+    An unknown plan falls back to the best total; a bad threshold is refused by the proposal."""
+    def first(name: str) -> str:
+        value = values.get(name) or ""
+        return value[0] if isinstance(value, list) else value  # a form's lists, or a query's strings
+
+    plan = first("plan") if first("plan") in proposals.PLANS else proposals.BEST_TOTAL
+    return {"plan": plan, "threshold": first("threshold") or None,
+            "compare": first("compare") == "yes" or plan == proposals.FAIREST}
+
+
+def start_proposal_form(session: Session, raw_body: bytes) -> web.Answer:
+    """A large cohort's proposal under the draft, started as a job (a small cohort's is simply shown)."""
+    choice = fairness_choice(web.decode_form(raw_body) if raw_body else {})
+    try:
+        proposed = matching_draft.start_proposal(_open_cohort(), session.email, choice)
+    except Refused as refusal:
+        return matching_page(session, problem=f"No proposal was made. {refusal.message}", status=web.status_of(refusal))
+    if isinstance(proposed, Job):
+        return admin_jobs.accepted_page(proposed)
+    return web.redirect("/admin/matching")
 
 
 def _people(ids) -> dict[str, dict]:
@@ -92,7 +134,7 @@ def _chosen(values: dict) -> list[tuple[str, str]]:
 
 def review_form(session: Session, raw_body: bytes) -> web.Answer:
     """Step one: the list of introductions the confirmation will send, and to whom."""
-    values = web.decode_form(raw_body)
+    values = web.decode_form(raw_body, limit=web.LARGE_BODY_BYTES, max_fields=web.LARGE_FORM_FIELDS)
     try:
         cohort = _open_cohort()
         revision, chosen = _revision(values), _chosen(values)
@@ -125,16 +167,18 @@ def _safe_chosen(values: dict) -> list[tuple[str, str]]:
 
 
 def approve_form(session: Session, raw_body: bytes) -> web.Answer:
-    """Step two: send exactly the reviewed list, or nothing."""
-    values = web.decode_form(raw_body)
+    """Step two: send exactly the reviewed list, or nothing (many pairs: a job sends them, its page shows how far)."""
+    values = web.decode_form(raw_body, limit=web.LARGE_BODY_BYTES, max_fields=web.LARGE_FORM_FIELDS)
     try:
         cohort = _open_cohort()
-        created = matching_draft.approve_reviewed(cohort, session.email, _revision(values), _chosen(values))
+        approved = matching_draft.approve_reviewed(cohort, session.email, _revision(values), _chosen(values))
     except matching_draft.DraftChanged as refusal:
         return matching_page(session, problem=refusal.message, status=web.status_of(refusal), ticked=frozenset(_safe_chosen(values)))
     except Refused as refusal:
         return matching_page(session, problem=f"Nothing was approved. {refusal.message}", status=web.status_of(refusal))
-    return web.redirect(f"/admin/pairings?approved={len(created)}")
+    if isinstance(approved, Job):
+        return admin_jobs.accepted_page(approved)
+    return web.redirect(f"/admin/pairings?approved={len(approved)}")
 
 
 # The draft as JSON: {"revision", "locks", "forbids"}; a PUT replaces it on the revision it read.

@@ -5,12 +5,12 @@ signed-in member's Session.
 """
 from __future__ import annotations
 
-from chalicelib.adapters.models import Application, Pairing
+from chalicelib.adapters.models import Application, Job, Pairing
 from chalicelib.adapters.store import open_cohort
 from chalicelib.domain import limits, lifecycle
 from chalicelib.domain.lifecycle import ResponseKind, State
 from chalicelib.domain.refusals import Conflict, Invalid, Refused
-from chalicelib.pages import respond, web
+from chalicelib.pages import admin_jobs, respond, web
 from chalicelib.services import pairings, proposals, workflow
 from chalicelib.services.applications import pairing_responses
 from chalicelib.services.committee import Session
@@ -22,12 +22,22 @@ STATES = tuple(state.value for state in State)
 # Proposals.
 
 @web.json_route
-def proposal_json(raw_body: bytes) -> web.Answer:
+def proposal_json(session: Session, raw_body: bytes) -> web.Answer:
     cohort = open_cohort()
     if cohort is None:
         raise Conflict("No cohort is open.")
     options = web.decode_json(raw_body) if raw_body else {}
-    return web.json_answer(proposals.propose(cohort, options).proposal)
+    proposed = proposals.propose_or_start(session.email, cohort, options)
+    if isinstance(proposed, Job):
+        return admin_jobs.accepted_json(proposed)
+    return web.json_answer(proposed.proposal)
+
+
+@web.json_route
+def stored_proposal_json(job_id: str) -> web.Answer:
+    """A proposal the job worker made for a large cohort, as the proposal API answers it."""
+    view, _ = proposals.stored(job_id)
+    return web.json_answer(view.proposal)
 
 
 # Approval through the API (the page's two steps are in admin_matching).
@@ -43,10 +53,12 @@ def _requests(pairs) -> list[PairRequest]:
 
 @web.json_route
 def approve_json(session: Session, raw_body: bytes) -> web.Answer:
-    document = web.decode_json(raw_body)
+    document = web.decode_json(raw_body, limit=web.LARGE_BODY_BYTES)
     requests = _requests(document.get("pairs") if isinstance(document, dict) else None)
-    created = pairings.approve(session.email, requests)
-    return web.json_answer({"pairings": [_summary(p) for p in created]}, status=201)
+    approved = pairings.approve_or_start(session.email, requests)
+    if isinstance(approved, Job):
+        return admin_jobs.accepted_json(approved)
+    return web.json_answer({"pairings": [_summary(p) for p in approved]}, status=201)
 
 
 def _summary(pairing: Pairing) -> dict:
@@ -112,7 +124,7 @@ def pairings_page(session: Session, query: dict) -> web.Answer:
     state = query.get("state") if query.get("state") in STATES else ""
     found = pairings.cohort_pairings(cohort.id, state) if cohort else []
     approved = query.get("approved", "")
-    flash = f"{approved} pairing{'s' if approved != '1' else ''} approved; the introductions are on their way." if approved.isdigit() else ""
+    flash = admin_jobs.approved_message(int(approved)) if approved.isdigit() else ""
     return web.admin_page("pages/admin/pairings.html", session, cohort=cohort, pairings=[pairings.pairing_record(p) for p in found],
                  names=_names(found), state_filter=state, states=STATES, flash=flash)
 
@@ -124,7 +136,22 @@ def pairing_page(session: Session, pairing_id: str, problem: str = "", status: i
                   "questions": _answered_questions(response, pairing.cohort)} for response in pairing_responses(pairing_id)]
     return web.admin_page("pages/admin/pairing.html", session, status=status, pairing=pairings.pairing_record(pairing),
                  names=_names([pairing]), responses=responses, problem=problem,
-                 actions=_allowed_actions(pairing.state))
+                 actions=_allowed_actions(pairing.state), partners=_partners(pairing))
+
+
+def _partners(pairing: Pairing) -> list[dict]:
+    """Both partners as the committee contacts them: mentee first; an erased application leaves
+    the name and address the pairing kept, and no link."""
+    applications = {a.id: a for a in Application.batch_get([pairing.mentee_id, pairing.mentor_id])}
+    partners = []
+    for role, application_id, name, email in (("mentee", pairing.mentee_id, pairing.mentee_name, pairing.mentee_email),
+                                              ("mentor", pairing.mentor_id, pairing.mentor_name, pairing.mentor_email)):
+        application = applications.get(application_id)
+        answers = application.answers if application else {}
+        partners.append({"role": role, "name": answers.get("name") or name or "erased",
+                         "email": application.email if application else email,
+                         "application_id": application_id if application else None, "answers": answers})
+    return partners
 
 
 def _answered_questions(response: dict, cohort: str) -> list[dict]:

@@ -110,6 +110,9 @@ def editor_form(session: Session, editor: str, raw_body: bytes) -> web.Answer:
     rows = _rows_from_form(editor, form)
     if editor == "mail" and action == "reset":
         rows = dict(mail_catalogue.default_mail()[mail_name])
+    if editor == "mail" and _first(form, "insert"):
+        return _editor(session, editor, cohort, saved, _inserted(mail_name, rows, _first(form, "insert")), {},
+                       mail_name=mail_name, flash="The placeholder is at the end of the text; nothing is saved yet.")
     part, positions = _part_from_rows(editor, rows, saved.document, mail_name)
     document = {**saved.document, EDITORS[editor][0]: part}
     if action == "preview":
@@ -145,12 +148,33 @@ def _preview(session: Session, editor: str, cohort: Cohort, saved: settings_stor
         return _editor(session, editor, cohort, saved, rows, _errors_by_row(invalid.errors, positions), status=400,
                        mail_name=mail_name)
     if editor == "mail":
-        subject, text, _ = mail_catalogue.mail_preview(mail_name, clean["mail"][mail_name])
-        preview = {"subject": subject, "text": text}
+        preview = _mail_previews(mail_name, clean["mail"][mail_name])
     else:
         preview = settings_document.guidelines_html(clean["guidelines"])
     return _editor(session, editor, cohort, saved, rows, {}, mail_name=mail_name, preview=preview,
                    flash="This is a preview: nothing is saved yet.")
+
+
+def _mail_previews(mail_name: str, text: dict) -> list[dict]:
+    """The mail as each variant's recipient gets it (one for most mails): subject, text part, and
+    the HTML part's body, made from the text as sending makes it."""
+    mail = mail_catalogue.MAILS[mail_name]
+    variants = mail.split.variants if mail.split else (("", ""),)
+    shown = []
+    for value, label in variants:
+        sample = {**mail_catalogue.mail_sample(mail_name), **({mail.split.key: value} if value else {})}
+        subject, body, html = mail_catalogue.render_mail(mail_name, text, sample)
+        shown.append({"label": label, "subject": subject, "text": body,
+                      "html": html[html.index("<body"):html.rindex("</body>")].split(">", 1)[1]})
+    return shown
+
+
+def _inserted(mail_name: str, rows: dict, choice: str) -> dict:
+    """The form's texts with the chosen placeholder added at the end of the chosen field."""
+    field, _, placeholder = choice.partition(":")
+    if field not in mail_catalogue.MAILS[mail_name].fields() or placeholder not in mail_catalogue.placeholder_names(mail_name):
+        raise Invalid("There is no such placeholder for this mail.", field="insert")
+    return {**rows, field: f"{rows.get(field, '').rstrip()}\n\n{{{{ {placeholder} }}}}".lstrip()}
 
 
 # --- Between the document and the forms ---------------------------------------------------
@@ -178,7 +202,11 @@ def _rows(editor: str, document: dict, mail_name: str | None):
         return {name: ", ".join(str(day) for day in value) if isinstance(value, list) else str(value)
                 for name, value in document[part].items()}
     if editor == "mail":
-        return dict(document[part][mail_name]) if mail_name else None
+        if not mail_name:
+            return None
+        text = document[part][mail_name]  # a text saved before its mail was split has one subject and body
+        return {field: text.get(field, text.get(field.partition("_")[0], ""))
+                for field in mail_catalogue.MAILS[mail_name].fields()}
     return {"guidelines": document[part]}
 
 
@@ -197,7 +225,8 @@ def _rows_from_form(editor: str, form: dict):
     if editor == "schedule":
         return {name: _first(form, name) for name in settings_document.SCHEDULE_LABELS}
     if editor == "mail":
-        return {"subject": _first(form, "subject"), "body": _first(form, "body")}
+        mail = mail_catalogue.MAILS.get(_first(form, "mail"))
+        return {field: _first(form, field) for field in (mail.fields() if mail else ())}
     return {"guidelines": _first(form, "guidelines")}
 
 
@@ -279,7 +308,7 @@ def _errors_by_row(errors: dict[str, str], positions: list[int]) -> dict:
             if key == "matching" and location.endswith(".weight"):
                 field = "weight"
             shown.setdefault(f"row-{positions[int(index)]}-{field}", message)
-        elif found["part"] == "mail" and location.rsplit(".", 1)[-1] in ("subject", "body"):
+        elif found["part"] == "mail" and location.rsplit(".", 1)[-1].partition("_")[0] in ("subject", "body"):
             shown.setdefault(location.rsplit(".", 1)[-1], message)
         elif found["part"] == "schedule" and key:
             shown.setdefault(key, message)

@@ -8,15 +8,19 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote, urlencode
 
 from chalicelib.domain import limits
 from chalicelib.domain.limits import check_document, check_name, check_text
 from chalicelib.domain.refusals import Conflict, Forbidden, Invalid, NotFound, Refused, TooLarge, WrongMediaType
+from chalicelib.domain.roster import decode_spreadsheet_export
 from chalicelib.domain.templating import render
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_FORM_FIELDS = 200
+# The few forms and bodies that carry many items: approving up to pairings.MAX_PAIRS pairs at once.
+LARGE_BODY_BYTES = 512 * 1024
+LARGE_FORM_FIELDS = 4_100
 HTML = "text/html; charset=utf-8"
 JSON = "application/json"
 FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -61,10 +65,12 @@ def refusal_json(refusal: Refused) -> Answer:
     return json_answer({"errors": refusal.errors}, status=status_of(refusal))
 
 
-def refusal_page(refusal: Refused) -> Answer:
+def refusal_page(refusal: Refused, admin: bool = False) -> Answer:
+    """A calm error page; one of the committee's pages points back to the dashboard, not the form."""
     status = status_of(refusal)
     heading = "Not found" if status == 404 else "Please try again"
-    return page("pages/error.html", status=status, heading=heading, message=refusal.message)
+    back = ("/admin", "Back to the dashboard") if admin else ("/apply", "Back to the application form")
+    return page("pages/error.html", status=status, heading=heading, message=refusal.message, back=back)
 
 
 def _answering_refusals(answer_refusal):
@@ -74,6 +80,10 @@ def _answering_refusals(answer_refusal):
             try:
                 return function(*args, **kwargs)
             except Refused as refusal:
+                if answer_refusal is refusal_page:
+                    from chalicelib.services.committee import Session
+
+                    return refusal_page(refusal, admin=any(isinstance(arg, Session) for arg in args))
                 return answer_refusal(refusal)
         return answer
     return decorate
@@ -123,6 +133,21 @@ def refused_at_the_edge(path: str, method: str, content_type: str | None, accept
     return None
 
 
+def allow_form_action(answer: Answer, url: str) -> None:
+    """Let this page's forms post to one more origin (an upload form that posts to S3)."""
+    from urllib.parse import urlsplit
+
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
+    policy = answer.headers.get("Content-Security-Policy", SECURITY_HEADERS["Content-Security-Policy"])
+    answer.headers["Content-Security-Policy"] = policy.replace("form-action 'self'", f"form-action 'self' {origin}")
+
+
+def address_of(route: str, uri_params: dict | None, query_params) -> str:
+    """A request's own path and query, rebuilt from its route ("/admin/pairings/{pairing_id}") and parameters."""
+    path = route.format(**{name: quote(value, safe="") for name, value in (uri_params or {}).items()})
+    return path + ("?" + urlencode(dict(query_params)) if query_params else "")
+
+
 def page(template: str, status: int = 200, **context) -> Answer:
     return Answer(status, render(template, **context))
 
@@ -154,15 +179,6 @@ def _text_of(raw_body: bytes | None, limit: int = MAX_BODY_BYTES) -> str:
         raise Invalid("The submission is not valid UTF-8 text.") from None
 
 
-def decode_text_file(raw: bytes, field: str) -> str:
-    """A spreadsheet export: UTF-8 (with or without a byte-order mark), else Windows' own encoding."""
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")
-    return check_text(text, field)
-
-
 def _checked_fields(fields: dict[str, list[str]]) -> dict[str, list[str]]:
     for name, values in fields.items():
         check_name(name)
@@ -171,10 +187,11 @@ def _checked_fields(fields: dict[str, list[str]]) -> dict[str, list[str]]:
     return fields
 
 
-def decode_form(raw_body: bytes | None, limit: int = MAX_BODY_BYTES) -> dict[str, list[str]]:
+def decode_form(raw_body: bytes | None, limit: int = MAX_BODY_BYTES,
+                max_fields: int = MAX_FORM_FIELDS) -> dict[str, list[str]]:
     # A percent-encoded byte that is not UTF-8 becomes a lone surrogate, which the check refuses by field.
     try:
-        fields = parse_qs(_text_of(raw_body, limit), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS,
+        fields = parse_qs(_text_of(raw_body, limit), keep_blank_values=True, max_num_fields=max_fields,
                           errors="surrogateescape")
     except ValueError:
         raise Invalid("The form has too many fields.") from None
@@ -198,14 +215,15 @@ def decode_multipart(raw_body: bytes | None, content_type: str, limit: int) -> d
         if not name:
             continue
         payload = part.get_payload(decode=True) or b""
-        fields.setdefault(check_name(str(name)), []).append(decode_text_file(payload, str(name)))
+        fields.setdefault(check_name(str(name)), []).append(decode_spreadsheet_export(payload, str(name)))
     return fields
 
 
-def decode_submission(raw_body: bytes | None, content_type: str, limit: int = MAX_BODY_BYTES) -> dict[str, list[str]]:
+def decode_submission(raw_body: bytes | None, content_type: str, limit: int = MAX_BODY_BYTES,
+                      max_fields: int = MAX_FORM_FIELDS) -> dict[str, list[str]]:
     if content_type.startswith("multipart/form-data"):
         return decode_multipart(raw_body, content_type, limit)
-    return decode_form(raw_body, limit)
+    return decode_form(raw_body, limit, max_fields)
 
 
 def decode_json(raw_body: bytes | None, limit: int = MAX_BODY_BYTES):

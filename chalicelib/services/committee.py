@@ -96,13 +96,14 @@ def remove_member(by: Session, email: str) -> None:
 
 # Sign-in links and sessions.
 
-def request_sign_in(email: str) -> None:
+def request_sign_in(email: str, return_to: str = "") -> None:
     """Record the request, whoever asks and whatever the address: a member and a stranger cost
     the same, so the answer's timing tells nobody who is on the committee. send_sign_in_links
-    mails the link within the minute."""
+    mails the link within the minute; it leads back to `return_to` (an admin path the page has
+    checked) once used."""
     email = email.strip().lower()
     if len(email) <= limits.MAX_EMAIL and EMAIL_PATTERN.match(email):
-        mail.record_request("sign_in", email, SIGN_IN_LIFETIME)
+        mail.record_request("sign_in", email, SIGN_IN_LIFETIME, detail=return_to or None)
 
 
 def send_sign_in_links() -> int:
@@ -118,11 +119,12 @@ def send_sign_in_links() -> int:
             continue
         link_id = uuid.uuid4().hex
         link_token = tokens.make_for_id(signing_key(), "login", link_id, now, SIGN_IN_LIFETIME)
+        context = {"sign_in_token": link_token, "return_to": request.request_detail or ""}
         try:
             with transaction() as write:
                 write.delete(request, condition=OutboxMail.queue == mail.REQUESTED)  # one link, however many runs
                 write.save(Claim(key=f"signin#{link_id}", owner=email, expires_at=now + SIGN_IN_LIFETIME))
-                queued = mail.queue(write, mail.compose("sign_in", (email,), {"sign_in_token": link_token}))
+                queued = mail.queue(write, mail.compose("sign_in", (email,), context))
         except TransactWriteError:
             continue  # another run took this request
         sent += mail.send_queued(queued)

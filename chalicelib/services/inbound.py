@@ -32,6 +32,7 @@ from chalicelib.adapters.aws import client
 from chalicelib.adapters.aws import signing_key
 from chalicelib.adapters.config import INBOUND_PREFIX, settings
 from chalicelib.adapters.models import Alert, InboundMessage, Pairing
+from chalicelib.services import settings_store
 from chalicelib.services.pairings import get_pairing
 from chalicelib.domain.refusals import Conflict, NotFound
 from chalicelib.adapters.store import DIGEST, conditions_failed, current_cohort_id, new_alert, transaction
@@ -162,6 +163,9 @@ def handle(raw: bytes, delivery: Delivery) -> Handling:
     applied = (Handling(APPLIED, None, pairing, participant, message, recorded=True) if reading.understood else
                Handling(UNRATED, "no rating could be read; the committee reads the text", pairing, participant,
                         message, recorded=True))
+    # Its schedule and mail texts may be a few seconds old; what the reply may change is decided
+    # on the pairing just read, and written on the condition that its version is still that one.
+    settings_store.use_recent(pairing.cohort)
     try:
         # The pairing was just read (consistently) above: apply_event decides on it instead of reading
         # it again; its write is conditional on the version, and a lost race reloads as before.

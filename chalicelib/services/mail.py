@@ -72,7 +72,8 @@ def compose(template: str, to: tuple[str, ...], context: dict, reply_to: tuple[s
     part derived from that text; otherwise mail/<template>.{subject.txt,txt,html}. A
     committee text that fails, or goes past its limits, gives way to the system's own
     (so intake and sign-in always work), and the committee is told."""
-    context = {"base_url": settings().base_url, "committee_address": settings().committee_address, **context}
+    context = mail_catalogue.plain_placeholders(
+        {"base_url": settings().base_url, "committee_address": settings().committee_address, **context})
     saved = settings_store.of(cohort)
     edited = mail_catalogue.edited_mail(saved.document, template)
     if edited is not None:
@@ -83,12 +84,13 @@ def compose(template: str, to: tuple[str, ...], context: dict, reply_to: tuple[s
             _tell_committee_the_text_failed(saved.cohort, template, error)
         else:
             return Mail(template=template, to=to, subject=subject, text=text, html=html, reply_to=reply_to)
-    subject = " ".join(render(f"mail/{template}.subject.txt", **context).split())
+    subject_file, text_file = mail_catalogue.system_files(template, context)
+    subject = " ".join(render(f"mail/{subject_file}", **context).split())
     return Mail(
         template=template,
         to=to,
         subject=subject,
-        text=render(f"mail/{template}.txt", **context),
+        text=mail_catalogue.tidy_text(render(f"mail/{text_file}", **context)),
         html=render(f"mail/{template}.html", subject=subject, **context),
         reply_to=reply_to,
     )
@@ -149,19 +151,35 @@ def outbox_item(mail: Mail) -> OutboxMail:
     )
 
 
-def queue(write, mail: Mail) -> OutboxMail:
-    """Add the mail to the caller's transaction; send it once that has committed."""
+def queue(write, mail: Mail, *, leased: bool = False) -> OutboxMail:
+    """Add the mail to the caller's transaction; send it once that has committed. A mail queued
+    leased is this process's to send right after the commit (send_leased): taking the lease
+    costs no write of its own, and no sweep takes the mail before the lease runs out."""
     item = outbox_item(mail)
+    if leased:
+        item.lease_until, item.attempts = item.created_at + LEASE, 1
     write.save(item, condition=OutboxMail.id.does_not_exist())
     return item
 
 
-def record_request(template: str, address: str, lifetime: timedelta) -> None:
+def check_deliverable(write, mails: list[Mail]) -> int:
+    """Add to the caller's transaction the condition that SES has told us of none of the mails'
+    recipients (see undeliverable), so that sending them reads nothing first; returns how many
+    checks were added. PynamoDB puts condition checks first in a transaction: a failed condition
+    at a position below that number is a recipient's, and the caller writes again without them."""
+    addresses = sorted({address.lower() for composed in mails for address in composed.to})
+    for address in addresses:
+        write.condition_check(UndeliverableAddress, address, condition=UndeliverableAddress.email.does_not_exist())
+    return len(addresses)
+
+
+def record_request(template: str, address: str, lifetime: timedelta, detail: str | None = None) -> None:
     """Keep a request for a mail to `address`, composed later by the job that serves such requests
-    (committee.send_sign_in_links). Recording costs the same whatever that job will decide."""
+    (committee.send_sign_in_links), with its one `detail` (the page a sign-in link returns to).
+    Recording costs the same whatever that job will decide."""
     now = clock.now()
     OutboxMail(id=uuid.uuid4().hex, template=template, sender=settings().sender_address, recipients=[address],
-               queue=REQUESTED, created_at=now, attempts=0, expires_at=now + lifetime).save()
+               queue=REQUESTED, created_at=now, attempts=0, expires_at=now + lifetime, request_detail=detail).save()
 
 
 def requests(template: str, limit: int = 500) -> list[OutboxMail]:
@@ -206,7 +224,13 @@ def send_queued(item: OutboxMail) -> bool:
         )
     except PynamoDBException:
         return False  # another sender holds it, or the store is unavailable: the sweeper retries
-    blocked = undeliverable(item.recipients)
+    return send_leased(item)
+
+
+def send_leased(item: OutboxMail, recipients_checked: bool = False) -> bool:
+    """Send a mail whose lease this process holds; recipients_checked: its transaction checked
+    that none of its recipients is undeliverable (check_deliverable)."""
+    blocked = set() if recipients_checked else undeliverable(item.recipients)
     if blocked and blocked >= {address.lower() for address in item.recipients}:
         _drop(item)
         return True
@@ -348,9 +372,10 @@ def _release(item: OutboxMail, reason: str) -> None:
         pass  # the lease simply runs out
 
 
-def deliver_all(items) -> None:
+def deliver_all(items, recipients_checked: bool = False) -> None:
+    """Send the mails this process queued leased, once their transaction has committed."""
     for item in items:
-        send_queued(item)
+        send_leased(item, recipients_checked)
 
 
 def sweep(limit: int = 500) -> int:

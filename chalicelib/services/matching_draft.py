@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib.adapters.models import Cohort
+from chalicelib.adapters.models import Cohort, Job, Pairing
 from chalicelib.domain import clock, limits
 from chalicelib.domain.refusals import Conflict, Invalid, NotFound, TooLarge
 from chalicelib.services import audit, pairings, proposals
@@ -164,34 +164,64 @@ def _save(cohort_id: str, member: str, before: Draft, locks, forbids, action: st
     return Draft(revision, tuple(locks), tuple(forbids), member)
 
 
-# The proposal under the draft.
+# The proposal under the draft. `choice` is the committee's fairness choice: {"plan"?, "threshold"?, "compare"?}.
 
-def drafted_proposal(cohort: Cohort) -> DraftedProposal:
+def _active(cohort: Cohort, draft: Draft) -> tuple[dict, frozenset[Pair]]:
+    """The draft as proposal options, without the entries naming someone no longer waiting (returned apart)."""
+    mentors, mentees = proposals.waiting(cohort)
+    stale = frozenset(pair for pair in draft.locks + draft.forbids if pair[0] not in mentors or pair[1] not in mentees)
+    return _options([p for p in draft.locks if p not in stale], [p for p in draft.forbids if p not in stale]), stale
+
+
+def drafted_proposal(cohort: Cohort, choice: dict | None = None) -> DraftedProposal:
+    choice = dict(choice or {})
+    proposals.fairness_options(choice)  # a bad choice is refused before anything is solved
     draft = current(cohort.id)
+    alone = {key: value for key, value in choice.items() if key != "compare"}
     if draft.empty:
-        return DraftedProposal(proposals.propose(cohort, {}), draft, frozenset())
-    engine_alone = proposals.propose(cohort, {})
-    waiting = set(engine_alone.names)
-    entries = draft.locks + draft.forbids
-    stale = frozenset(pair for pair in entries if pair[0] not in waiting or pair[1] not in waiting)
-    locks = [pair for pair in draft.locks if pair not in stale]
-    forbids = [pair for pair in draft.forbids if pair not in stale]
+        return DraftedProposal(proposals.propose(cohort, choice), draft, frozenset())
+    engine_alone = proposals.propose(cohort, alone)
+    options, stale = _active(cohort, draft)
     problem = ""
     try:
-        view = proposals.propose(cohort, _options(locks, forbids))
+        view = proposals.propose(cohort, {**options, **choice})
     except proposals.ProposalInvalid as error:  # the pool changed under a lock: show it, keep the forbids
-        view, problem = proposals.propose(cohort, _options([], forbids)), f"A lock in the draft cannot be kept: {error}"
+        view = proposals.propose(cohort, {**options, "locks": [], **choice})
+        problem = f"A lock in the draft cannot be kept: {error}"
     before = {pair["mentee_id"]: pair["mentor_id"] for pair in engine_alone.proposal["pairs"]}
     moved = {pair["mentee_id"]: before.get(pair["mentee_id"]) for pair in view.proposal["pairs"]
              if before.get(pair["mentee_id"]) != pair["mentor_id"]}
     return DraftedProposal(view, draft, stale, moved, problem)
 
 
+def start_proposal(cohort: Cohort, member: str, choice: dict) -> proposals.ProposalView | Job:
+    """The proposal under the draft, made by the job worker for a large cohort (see proposals.propose_or_start)."""
+    options, _ = _active(cohort, current(cohort.id))
+    return proposals.propose_or_start(member, cohort, {**options, **choice})
+
+
+def stored_proposal(cohort: Cohort, job_id: str) -> DraftedProposal:
+    """A proposal the job worker made under the draft. Which pairs the draft moved is not worked out (that would
+    be a second solve), so every pair starts ticked; if the draft changed since, the page says so."""
+    view, made_with = proposals.stored(job_id)
+    draft = current(cohort.id)
+    options, stale = _active(cohort, draft)
+    changed = [sorted(map(tuple, made_with.get(key) or [])) for key in ("locks", "forbids")] != \
+        [sorted(map(tuple, options[key])) for key in ("locks", "forbids")]
+    problem = ("The draft changed after this proposal was made: make the proposal again to see the changes."
+               if changed else "")
+    return DraftedProposal(view, draft, stale, {}, problem)
+
+
 # Approval: the reviewed list, on the reviewed revision.
 
-def approve_reviewed(cohort: Cohort, member: str, revision: int, pairs: list[Pair]):
+def approve_reviewed(cohort: Cohort, member: str, revision: int, pairs: list[Pair]) -> list[Pairing] | Job:
     """Approve exactly the pairs the member reviewed, if the draft is still the one they reviewed against;
-    then the draft is spent (a draft changed since is kept: it is someone's newer work)."""
+    then the draft is spent (a draft changed since is kept: it is someone's newer work).
+
+    Many pairs are approved by a job (pairings.approve_or_start). The draft is then kept: until the job is
+    done, it is the record of what the committee chose; once it is, the approved people are no longer
+    waiting, so the page shows their entries as such, and the committee clears the draft."""
     if not pairs:
         raise Invalid("Tick at least one pair to approve.", field="pair")
     draft = current(cohort.id)
@@ -201,10 +231,10 @@ def approve_reviewed(cohort: Cohort, member: str, revision: int, pairs: list[Pai
     ruled_out = set(pairs) & set(draft.forbids)
     if ruled_out:
         raise Invalid("A pair in the list is one the draft says never to pair; nothing was sent.", field="pair")
-    created = pairings.approve(member, [PairRequest(mentor_id, mentee_id) for mentor_id, mentee_id in pairs])
-    if not draft.empty:
+    approved = pairings.approve_or_start(member, [PairRequest(mentor_id, mentee_id) for mentor_id, mentee_id in pairs])
+    if not draft.empty and not isinstance(approved, Job):
         _spend(cohort.id, revision)
-    return created
+    return approved
 
 
 def _spend(cohort_id: str, revision: int) -> None:

@@ -8,7 +8,9 @@ transaction on the pairing's version. A lost race reloads and decides again.
 
 Claims keep the program's promises under concurrency: `live-mentee#<id>`
 (a mentee has at most one live pairing) and `mentor-slot#<id>#<n>` (a
-mentor has at most `capacity` live pairings).
+mentor has at most `capacity` live pairings). They also make approving a pair
+twice return the first pairing, which is what lets a job of many approvals
+(approval_step) stop anywhere and go on.
 """
 from __future__ import annotations
 
@@ -18,11 +20,11 @@ from dataclasses import dataclass
 
 from pynamodb.exceptions import TransactWriteError
 
-from chalicelib.services import audit, mail, settings_store
+from chalicelib.services import audit, jobs, mail, settings_store
 from chalicelib.domain import clock, lifecycle, limits, matching, settings_document
 from chalicelib.adapters.config import settings
-from chalicelib.adapters.models import Application, Claim, Pairing
-from chalicelib.domain.refusals import Conflict, NotFound
+from chalicelib.adapters.models import Application, Claim, Job, Pairing
+from chalicelib.domain.refusals import Conflict, Invalid, NotFound, TooLarge
 from chalicelib.services.applications import Status
 from chalicelib.adapters.store import conditions_failed, transaction
 
@@ -30,6 +32,13 @@ log = logging.getLogger(__name__)
 
 LIVE_STATES = frozenset(lifecycle.State) - lifecycle.TERMINAL
 MAX_CAPACITY = limits.CAPACITY[1]  # the committee may give a mentor up to this many places
+APPROVAL_JOB = "approve_pairs"
+# Up to this many pairs are approved within the request: about ten calls a pair, some 3 s on
+# AWS, well inside API Gateway's 29. More are approved by the job worker, a step at a time.
+INLINE_PAIRS = 30
+APPROVAL_STEP = 25
+MAX_PAIRS = 4_000  # one approval's pairs are kept in its job record (DynamoDB items hold 400 KB)
+MAX_ID_LENGTH = 40  # application ids are 32 hex digits
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,61 @@ def approve(member: str, requests: list[PairRequest]) -> list[Pairing]:
         seen[mentee.id] = pairing
         created.append(pairing)
     return created
+
+
+def approve_or_start(member: str, requests: list[PairRequest]) -> list[Pairing] | Job:
+    """Approve a few pairs now (see approve), or start a job that approves many."""
+    if len(requests) > MAX_PAIRS:
+        raise TooLarge(f"Approve at most {MAX_PAIRS:,} pairs at once.", field="pairs")
+    if any(len(r.mentor_id) > MAX_ID_LENGTH or len(r.mentee_id) > MAX_ID_LENGTH for r in requests):
+        raise Invalid("That is not an application id.", field="pairs")
+    if len(requests) <= INLINE_PAIRS:
+        return approve(member, requests)
+    return jobs.submit(APPROVAL_JOB, member, {"pairs": [f"{r.mentor_id}:{r.mentee_id}" for r in requests]},
+                       total=len(requests))
+
+
+def approval_step(job: Job) -> jobs.Progress:
+    """Approve the job's next pairs. Unlike a request's all-or-nothing approval, a job approves
+    each pair it can and lists the others: one stale pair must not hold back a thousand.
+    A pair approved before (by this job, cut short, or by anyone) is counted, never made twice."""
+    pairs = job.params["pairs"]
+    start = int(job.cursor or 0)
+    end = min(start + APPROVAL_STEP, len(pairs))
+    problems = []
+    for value in pairs[start:end]:
+        request = PairRequest(*value.split(":", 1))
+        checked = _check(request)
+        if isinstance(checked, dict):
+            problems.append(_problem_text(checked))
+            continue
+        mentor, mentee, existing = checked
+        if existing is None:
+            try:
+                _create(job.requested_by, mentor, mentee)
+            except Conflict as refusal:
+                problems.append(_problem_text(_refusal(request, refusal.message)))
+    finished = end >= len(pairs)
+    return jobs.Progress(cursor=end, done=end, total=len(pairs), errors=tuple(problems), finished=finished,
+                         result={"paired": _live_count(pairs)} if finished else None)
+
+
+def _problem_text(refusal: dict) -> str:
+    return f"{refusal['reason']} (mentor {refusal['mentor_id']}, mentee {refusal['mentee_id']})"
+
+
+def _live_count(pairs: list[str]) -> int:
+    """How many of the pairs are live pairings now: whoever approved them, however often."""
+    live, pairs = 0, list(dict.fromkeys(pairs))
+    for start in range(0, len(pairs), 100):
+        chunk = [value.split(":", 1) for value in pairs[start:start + 100]]
+        claims = {claim.key: claim.owner for claim in Claim.batch_get(
+            [live_mentee_key(mentee_id) for _, mentee_id in chunk], consistent_read=True)}
+        owners = [claims[live_mentee_key(mentee_id)] for _, mentee_id in chunk if live_mentee_key(mentee_id) in claims]
+        mentors = {pairing.id: pairing.mentor_id for pairing in Pairing.batch_get(set(owners))} if owners else {}
+        live += sum(1 for mentor_id, mentee_id in chunk
+                    if mentors.get(claims.get(live_mentee_key(mentee_id), "")) == mentor_id)
+    return live
 
 
 def _refusal(request: PairRequest, reason: str) -> dict:

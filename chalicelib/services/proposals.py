@@ -6,22 +6,44 @@ left stays in the pool with none, so that a mentee left over is told that the
 compatible mentors are at capacity rather than that there are none. Past
 partners (in any cohort, found by email) are passed to the engine so it never
 proposes them.
+
+A large cohort's proposal is made by the job worker (services/jobs.py) and kept
+in S3 for a day (adapters/uploads.py), for its page and the approval to read.
+
+Every proposal carries its fairness figures (domain.fairness.summary) against
+the committee's threshold. The committee picks the plan: the best total
+(matching.propose) or the fairest (matching.propose_fairest); asked to
+compare, both are solved and their figures come side by side.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from chalicelib.domain import limits, matching
-from chalicelib.domain.refusals import Invalid
+from chalicelib.adapters import uploads
+from chalicelib.domain import fairness, limits, matching
+from chalicelib.domain.refusals import Invalid, NotFound
+from chalicelib.services import jobs
 from chalicelib.services.applications import Status
-from chalicelib.adapters.models import Cohort
+from chalicelib.adapters.models import Cohort, Job
 from chalicelib.services.pairings import LIVE_STATES, cohort_criteria, cohort_pairings, matching_record, past_partner_emails
-from chalicelib.adapters.store import cohort_applications
+from chalicelib.adapters.store import cohort_applications, cohort_size_at_most, required_cohort
+
+PROPOSAL_JOB = "propose_matches"
+# Reading the pool takes about two calls a mentee (their past partners); the dense solve of
+# a cohort this size takes well under a second. Up to this many applications the proposal
+# is made within the request (some 5 s on AWS); a larger cohort's is made by the job worker.
+INLINE_PROPOSAL = 1_000
+PROPOSALS = uploads.PREFIX + "proposals/"
 
 
 class ProposalInvalid(Invalid):
     pass
+
+
+BEST_TOTAL, FAIREST = "best_total", "fairest"
+PLANS = {BEST_TOTAL: matching.propose, FAIREST: matching.propose_fairest}
 
 
 @dataclass(frozen=True)
@@ -72,23 +94,88 @@ def _pairs(value: Any, name: str) -> list[tuple[str, str]]:
     return [(mentor_id, mentee_id) for mentor_id, mentee_id in value]
 
 
-def propose(cohort: Cohort, options: Any) -> ProposalView:
+def _checked(options: Any, criteria) -> tuple[dict[str, float], list[tuple[str, str]], list[tuple[str, str]]]:
     if not isinstance(options, dict):
         raise ProposalInvalid('Send a JSON object: {"weights"?: {...}, "locks"?: [...], "forbids"?: [...]}.')
-    criteria = cohort_criteria(cohort.id)
     try:
-        # refused before the pool is read
         weights = matching.resolve_weights(options.get("weights"), criteria, most=limits.WEIGHT[1])
     except matching.MatchingError as error:
         raise ProposalInvalid(str(error), field="weights") from None
-    locks, forbids = _pairs(options.get("locks"), "locks"), _pairs(options.get("forbids"), "forbids")
+    return weights, _pairs(options.get("locks"), "locks"), _pairs(options.get("forbids"), "forbids")
+
+
+def fits_in_request(cohort: Cohort) -> bool:
+    return cohort_size_at_most(cohort.id, INLINE_PROPOSAL)
+
+
+def propose_or_start(member: str, cohort: Cohort, options: Any) -> ProposalView | Job:
+    """Propose now for a cohort of up to INLINE_PROPOSAL applications; else start a job that does."""
+    _checked(options, cohort_criteria(cohort.id))  # a bad option is refused now, not by the job
+    fairness_options(options)
+    if fits_in_request(cohort):
+        return propose(cohort, options)
+    return jobs.submit(PROPOSAL_JOB, member, {"cohort": cohort.id, "options": options}, total=1)
+
+
+def proposal_step(job: Job) -> jobs.Progress:
+    """The whole proposal in one step: the engine's solve cannot be cut in two, and making it again is harmless."""
+    view = propose(required_cohort(job.params["cohort"]), job.params["options"])
+    uploads.put(_stored_key(job.id), json.dumps({**asdict(view), "options": job.params["options"]},
+                                                default=sorted).encode())
+    return jobs.Progress(None, 1, 1, finished=True, result={
+        "pairs": len(view.proposal["pairs"]), "unmatched_mentees": len(view.proposal["unmatched_mentees"])})
+
+
+def stored(job_id: str) -> tuple[ProposalView, dict]:
+    """A proposal the job worker made, and the options it was made with."""
+    job = jobs.find(job_id)
+    if job is None or job.kind != PROPOSAL_JOB or job.state != jobs.DONE or uploads.size(_stored_key(job.id)) is None:
+        raise NotFound("That proposal is not there (proposals are kept for a day). Please make it again.")
+    document = json.loads(uploads.read(_stored_key(job.id)))
+    view = ProposalView(document["proposal"], document["names"], frozenset(document["mentor_ids"]),
+                        frozenset(document["mentee_ids"]), document["libraries"], document["mentors_at_capacity"])
+    return view, document["options"]
+
+
+def _stored_key(job_id: str) -> str:
+    return f"{PROPOSALS}{job_id}.json"
+
+
+def fairness_options(options: dict) -> tuple[str, bool, int]:
+    """(plan, compare, threshold) from the options, refused with the field to fix."""
+    plan = options.get("plan") or BEST_TOTAL
+    if plan not in PLANS:
+        raise ProposalInvalid(f"plan is {BEST_TOTAL!r} or {FAIREST!r}.", field="plan")
+    if options.get("compare") not in (None, True, False):
+        raise ProposalInvalid("compare is true or false.", field="compare")
+    try:
+        threshold = fairness.threshold_of(options.get("threshold"))
+    except Invalid as refusal:
+        raise ProposalInvalid(refusal.errors) from None
+    return plan, bool(options.get("compare")), threshold
+
+
+def propose(cohort: Cohort, options: Any) -> ProposalView:
+    """options: {"weights"?, "locks"?, "forbids"?, "threshold"? (0-100, default 50),
+    "plan"? ("best_total" or "fairest"), "compare"? (true: both plans' figures in "comparison")}."""
+    criteria = cohort_criteria(cohort.id)
+    weights, locks, forbids = _checked(options, criteria)  # refused before the pool is read
+    plan, compare, threshold = fairness_options(options)
     mentors, mentees, people = matching_pool(cohort)
     try:
-        proposal = matching.propose(mentors, mentees, weights=weights, locks=locks, forbids=forbids,
-                                    criteria=criteria).as_dict()
+        solved = {name: PLANS[name](mentors, mentees, weights=weights, locks=locks, forbids=forbids, criteria=criteria)
+                  for name in (PLANS if compare else (plan,))}
     except matching.MatchingError as error:
         raise ProposalInvalid(str(error)) from None
+    figures = {name: fairness.summary(scores_of(proposal), threshold) for name, proposal in solved.items()}
+    proposal = {**solved[plan].as_dict(), "plan": plan, "fairness": figures[plan]}
+    if len(solved) > 1:
+        proposal["comparison"] = figures
     return ProposalView(proposal, {person_id: answers["name"] for person_id, answers in people.items()},
                         frozenset(m["id"] for m in mentors if m["capacity"] > 0), frozenset(m["id"] for m in mentees),
                         {person_id: answers.get("library_name", "") for person_id, answers in people.items()},
                         sum(m["capacity"] == 0 for m in mentors))
+
+
+def scores_of(proposal: matching.Proposal) -> list[int]:
+    return [pair.score for pair in proposal.pairs]

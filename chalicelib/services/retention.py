@@ -4,13 +4,15 @@ Cohorts: opening a new program year, and closing one. Closing freezes the
 aggregate report (the committee keeps it) and sets a DynamoDB TTL on every
 record of the cohort that holds personal data (applications, pairings, the
 answers and replies), so DynamoDB deletes them `retention_months` later.
+A large cohort is closed by the job worker, in the same steps (close_step).
 
 People: when someone asks, the committee can export everything the system
 holds about them, and erase it. Erasing withdraws them from the program (a
 live pairing ends) and replaces the personal fields in place, so each
 pairing's history stays consistent and the counts in the report stay true.
 It also drops their address from the undeliverable list and from any mail
-not yet sent or given up on.
+not yet sent or given up on, and every problem a background job kept that
+quotes their address or membership number.
 
 Every other table has its own expiry, set where its records are written (see
 docs/deploy.md, "What is kept, and for how long").
@@ -22,18 +24,18 @@ from datetime import datetime
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib.services import audit, mail, report, workflow
+from chalicelib.services import audit, jobs, mail, report, workflow
 from chalicelib.domain import clock, lifecycle
 from chalicelib.adapters.config import settings
 from chalicelib.services.inbound import QUARANTINED
 from chalicelib.services.applications import Status, application_record, claim_key, response_record
-from chalicelib.adapters.models import (Application, Claim, Cohort, InboundMessage, Member, Pairing, Response,
+from chalicelib.adapters.models import (Application, Claim, Cohort, InboundMessage, Job, Member, Pairing, Response,
                                         UndeliverableAddress)
 from chalicelib.services.membership import current_roster
 from chalicelib.services.pairings import get_pairing
 from chalicelib.domain.roster import normalise_membership_id
 from chalicelib.domain.refusals import Conflict, Invalid, NotFound
-from chalicelib.adapters.store import CLOSED, OPEN, open_cohort, open_new_cohort, transaction
+from chalicelib.adapters.store import CLOSED, OPEN, cohort_size_at_most, open_cohort, open_new_cohort, transaction
 
 ERASED = "(erased)"
 
@@ -54,42 +56,104 @@ def open_cohort_named(member: str, cohort_id: str, name: str) -> Cohort:
     return cohort
 
 
-def close_cohort(member: str, cohort_id: str) -> datetime:
-    """Freeze the report, schedule the cohort's personal data for deletion, and close it.
+CLOSE_JOB = "close_cohort"
+INLINE_CLOSE = 60  # a cohort of up to this many applications is closed within the request
+CLOSE_STEP = 25  # applications, or pairings with their answers and replies, per step
 
-    The cohort closes last: a close cut short (a timeout, an outage) leaves it open, and
-    closing it again finishes the work, skipping the records that already expire."""
+
+def close_or_start(member: str, cohort_id: str) -> datetime | Job:
+    """Close a small cohort now (see close_cohort); start a job that closes a large one."""
+    _open_cohort(cohort_id)
+    if cohort_size_at_most(cohort_id, INLINE_CLOSE):
+        return close_cohort(member, cohort_id)
+    return jobs.submit(CLOSE_JOB, member, _close_params(cohort_id))
+
+
+def close_cohort(member: str, cohort_id: str) -> datetime:
+    """Freeze the report, schedule the cohort's personal data for deletion, and close it,
+    in this request: the same steps the job worker takes for a large cohort."""
+    _open_cohort(cohort_id)
+    return datetime.fromisoformat(jobs.run_in_request(close_step, member, _close_params(cohort_id)).result[
+        "personal_data_deleted_after"])
+
+
+def _open_cohort(cohort_id: str) -> Cohort:
     try:
         cohort = Cohort.get(cohort_id, consistent_read=True)
     except Cohort.DoesNotExist:
         raise NotFound(f"No cohort {cohort_id}.") from None
     if cohort.status != OPEN:
         raise Conflict(f"Cohort {cohort_id} is closed already.")
-    report.freeze(cohort_id)
+    return cohort
+
+
+def _close_params(cohort_id: str) -> dict:
     now = clock.now()
-    expires = clock.months_after(now, settings().retention_months)
-    for role in ("mentor", "mentee"):
-        for application in Application.by_cohort_role.query(f"{cohort_id}#{role}"):
-            if application.expires_at is None:
-                application.update(actions=[Application.expires_at.set(expires)], add_version_condition=False)
+    return {"cohort": cohort_id, "closed_at": clock.iso(now),
+            "expires_at": clock.iso(clock.months_after(now, settings().retention_months))}
+
+
+def close_step(job: Job) -> jobs.Progress:
+    """One step of closing a cohort: freeze its report and count its records; then set the
+    TTL on its applications, then on its pairings with their answers and replies, a page
+    at a time; last, close it. The cohort closes last, so a close cut short leaves it open,
+    and going on skips the records that already expire."""
+    cohort_id = job.params["cohort"]
+    expires = datetime.fromisoformat(job.params["expires_at"])
+    cursor = job.cursor or {"phase": "freeze"}
+    phase = cursor["phase"]
+    done = int(job.done)
+    if phase == "freeze":
+        report.freeze(cohort_id)
+        total = sum(Application.by_cohort_role.count(f"{cohort_id}#{role}") for role in ("mentor", "mentee"))
+        total += Pairing.by_cohort.count(cohort_id)
+        return jobs.Progress({"phase": "mentor"}, 0, total)
+    if phase in ("mentor", "mentee"):
+        page = Application.by_cohort_role.query(f"{cohort_id}#{phase}", limit=CLOSE_STEP,
+                                                last_evaluated_key=cursor.get("last"))
+        for application in page:
+            if application.expires_at is None:  # its claim first: a step cut short between the two is repeated
                 _expire_claim(claim_key(cohort_id, application.role, application.email), expires)
-    for pairing in Pairing.by_cohort.query(cohort_id):
-        if pairing.expires_at is None:
-            pairing.update(actions=[Pairing.expires_at.set(expires)])
-        for response in Response.query(pairing.id):
-            if response.expires_at is None:
-                response.update(actions=[Response.expires_at.set(expires)])
-        for message in InboundMessage.by_pairing.query(pairing.id):
-            if message.expires_at is None:
-                message.update(actions=[InboundMessage.expires_at.set(expires)])
-    try:
-        cohort.update(actions=[Cohort.status.set(CLOSED), Cohort.closed_at.set(now)], condition=Cohort.status == OPEN)
-    except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        raise Conflict(f"Cohort {cohort_id} was closed meanwhile.") from error
-    audit.record(member, "cohort_closed", cohort_id, {"personal_data_deleted_after": clock.iso(expires)})
-    return expires
+                application.update(actions=[Application.expires_at.set(expires)], add_version_condition=False)
+            done += 1
+        following = phase if page.last_evaluated_key else ("mentee" if phase == "mentor" else "pairings")
+        return jobs.Progress({"phase": following, "last": page.last_evaluated_key}, done, _at_least(job, done))
+    if phase == "pairings":
+        page = Pairing.by_cohort.query(cohort_id, limit=CLOSE_STEP, last_evaluated_key=cursor.get("last"))
+        for pairing in page:
+            _expire_pairing(pairing, expires)
+            done += 1
+        following = "pairings" if page.last_evaluated_key else "close"
+        return jobs.Progress({"phase": following, "last": page.last_evaluated_key}, done, _at_least(job, done))
+    closed_at = datetime.fromisoformat(job.params["closed_at"])
+    cohort = Cohort.get(cohort_id, consistent_read=True)
+    if cohort.status != CLOSED:  # closed by this very step before, cut short after: nothing to do again
+        try:
+            cohort.update(actions=[Cohort.status.set(CLOSED), Cohort.closed_at.set(closed_at)],
+                          condition=Cohort.status == OPEN)
+        except UpdateError as error:
+            if error.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            raise Conflict(f"Cohort {cohort_id} was closed meanwhile.") from error
+        audit.record(job.requested_by, "cohort_closed", cohort_id, {"personal_data_deleted_after": clock.iso(expires)})
+    return jobs.Progress(cursor, done, _at_least(job, done), finished=True,
+                         result={"personal_data_deleted_after": clock.iso(expires),
+                                 "personal_data_deleted_on": expires.date().isoformat()})
+
+
+def _at_least(job: Job, done: int) -> int:
+    return max(int(job.total), done)  # records added since the count are closed too
+
+
+def _expire_pairing(pairing: Pairing, expires: datetime) -> None:
+    if pairing.expires_at is None:
+        pairing.update(actions=[Pairing.expires_at.set(expires)])
+    for response in Response.query(pairing.id):
+        if response.expires_at is None:
+            response.update(actions=[Response.expires_at.set(expires)])
+    for message in InboundMessage.by_pairing.query(pairing.id):
+        if message.expires_at is None:
+            message.update(actions=[InboundMessage.expires_at.set(expires)])
 
 
 def _expire_claim(key: str, expires: datetime) -> None:
@@ -148,6 +212,7 @@ def erase_person(member: str, email: str) -> dict:
     """Replace one person's personal fields everywhere; returns what was erased."""
     email = email.strip().lower()
     applications = _their_applications(email)
+    membership_ids = {application.membership_id for application in applications if application.membership_id}
     pairings = _their_pairings(email)
     erased_email = f"erased-{secrets.token_hex(6)}@erased.invalid"  # unique, and says nothing of the person
     for application in applications:  # withdrawn: an erased person is in nobody's matching again
@@ -177,7 +242,9 @@ def erase_person(member: str, email: str) -> dict:
     if roster:
         for row in Member.by_email.query(f"{roster}#{email}"):
             Member(roster=roster, membership_id=normalise_membership_id(row.membership_id)).delete()
+            membership_ids.add(row.membership_id)
             removed_members += 1
+    jobs.forget({email, *membership_ids})
     UndeliverableAddress(email=email).delete()
     mails = mail.forget_address(email)
     counts = {"applications": len(applications), "pairings": len(pairings), "roster_rows": removed_members,

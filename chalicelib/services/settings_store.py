@@ -13,6 +13,10 @@ schedules, SNS messages). So settings are read at most once per cohort per
 request however many fields, mails or pairs use them, and a warm Lambda
 never keeps an old document into the next request. A save updates the cache
 of the process that saved.
+
+The reply path alone accepts settings up to adapters.warm_cache.LIFETIME old
+(`use_recent`): a mail a few milliseconds after the last must not cost a Query
+each, and a committee's change may reach replies that much later.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.services import audit
 from chalicelib.domain import clock, settings_document, settings_validation
+from chalicelib.adapters import warm_cache
 from chalicelib.adapters.models import Cohort, SettingsVersion
 from chalicelib.domain.refusals import Conflict
 from chalicelib.adapters.store import conditions_failed, open_cohort, transaction
@@ -59,6 +64,14 @@ def current(cohort_id: str) -> Saved:
     if key not in _cache:
         _cache[key] = _latest(cohort_id)
     return _cache[key]
+
+
+def use_recent(cohort_id: str) -> Saved:
+    """The cohort's settings as this container read them less than warm_cache.LIFETIME ago (read
+    now if not), and the cohort's settings for the rest of this invocation."""
+    saved = warm_cache.read(SettingsVersion.Meta.table_name, ("settings", cohort_id), lambda: current(cohort_id))
+    _cache[("current", cohort_id)] = saved
+    return saved
 
 
 def for_open_cohort() -> Saved:
@@ -127,6 +140,7 @@ def save(cohort_id: str, document, member: str, based_on: int | None = None) -> 
                        "Your changes were not saved: reload and try again.", field="version") from None
     saved = _saved(item)
     _cache[("current", cohort_id)] = saved
+    warm_cache.keep(SettingsVersion.Meta.table_name, ("settings", cohort_id), saved)
     return saved
 
 

@@ -88,7 +88,7 @@ def apply_event(pairing_id: str, event: lifecycle.Event, *, source: str = "email
         except lifecycle.DuplicateTrigger:
             return Outcome(pairing.state, applied=False)
         try:
-            queued = _write(pairing, event, decision, now, source, answers, records)
+            queued, recipients_checked = _write(pairing, event, decision, now, source, answers, records, send_now)
         except TransactWriteError as error:
             if not conditions_failed(error):
                 raise
@@ -98,7 +98,7 @@ def apply_event(pairing_id: str, event: lifecycle.Event, *, source: str = "email
                 return Outcome(pairing.state, applied=False)
             continue  # another trigger changed the pairing first: decide again on it
         if send_now:
-            mail.deliver_all(queued)
+            mail.deliver_all(queued, recipients_checked)
         return Outcome(decision.state.value, applied=True)
     raise Conflict("The pairing kept changing; please try again.")
 
@@ -112,13 +112,38 @@ def _stored(value):
     return value
 
 
-def _write(pairing: Pairing, event: lifecycle.Event, decision: lifecycle.Decision, now: datetime,
-           source: str, answers: dict | None, records: Sequence[TriggerRecord]) -> list:
-    previous_version = pairing.version
+def _write(pairing: Pairing, event: lifecycle.Event, decision: lifecycle.Decision, now: datetime, source: str,
+           answers: dict | None, records: Sequence[TriggerRecord], send_now: bool) -> tuple[list, bool]:
+    """The transition in one transaction: the mails queued, and whether it checked their recipients.
+    Mails sent at once are queued leased to this process, and their recipients are checked in the
+    same transaction, so sending costs no call before SES's. Should a recipient be undeliverable,
+    it is written again without the checks, and the sending finds whom to leave out."""
     history = [*(pairing.history or []), decision.history]
     if len(json.dumps(history)) > MAX_HISTORY_CHARACTERS:  # as the item stores it
         raise Conflict("This pairing's history is full, so nothing more can be recorded on it. "
                        "Please write to the participants directly.")
+    people = _people(pairing)
+    mails = [composed for effect in decision.effects if isinstance(effect, SendMail)
+             for composed in _mails_for(effect, pairing, people)]
+    for check in ((True, False) if send_now and mails else (False,)):
+        checks = 0
+        try:
+            with transaction() as write:
+                checks = mail.check_deliverable(write, mails) if check else 0
+                queued = _fill(write, pairing, event, decision, history, now, source, answers, records, mails,
+                               send_now)
+        except TransactWriteError as error:
+            if any(index < checks for index in conditions_failed(error)):
+                continue
+            raise
+        return queued, check
+    raise AssertionError("the last attempt checks no recipient")
+
+
+def _fill(write, pairing: Pairing, event: lifecycle.Event, decision: lifecycle.Decision, history: list,
+          now: datetime, source: str, answers: dict | None, records: Sequence[TriggerRecord],
+          mails: list[mail.Mail], leased: bool) -> list:
+    """Add the transition's writes to the transaction, conditional on the pairing's version; the mails queued."""
     actions = []
     for name, value in decision.updates.items():
         attribute = getattr(Pairing, name)
@@ -127,26 +152,21 @@ def _write(pairing: Pairing, event: lifecycle.Event, decision: lifecycle.Decisio
     actions.append(Pairing.history.set(history))
     if any(isinstance(effect, RecordResponse) for effect in decision.effects):
         actions.append(Pairing.last_contact_at.set(now))
-    people = _people(pairing)
-    queued: list = []
-    with transaction() as write:
-        write.update(pairing, actions=actions, condition=Pairing.version == previous_version,
-                     add_version_condition=False)
-        for item, condition in records:
-            write.save(item, condition=condition)
-        for effect in decision.effects:
-            if isinstance(effect, SendMail):
-                queued += [mail.queue(write, composed) for composed in _mails_for(effect, pairing, people)]
-            elif isinstance(effect, AlertCommittee):
-                write.save(_alert(pairing, effect))
-            elif isinstance(effect, RecordResponse):
-                write.save(_response(pairing, effect, event, now, source, answers))
-        if decision.state in lifecycle.TERMINAL:
-            write.delete(Claim(key=live_mentee_key(pairing.mentee_id)))
-            write.delete(Claim(key=pairing.mentor_slot))
-        if event.by.startswith("committee:"):
-            write.save(audit.entry(event.by.split(":", 1)[1], f"pairing_{event.kind}", pairing.id,
-                                   {"reason": event.reason} if event.reason else None))
+    write.update(pairing, actions=actions, condition=Pairing.version == pairing.version, add_version_condition=False)
+    for item, condition in records:
+        write.save(item, condition=condition)
+    queued = [mail.queue(write, composed, leased=leased) for composed in mails]
+    for effect in decision.effects:
+        if isinstance(effect, AlertCommittee):
+            write.save(_alert(pairing, effect))
+        elif isinstance(effect, RecordResponse):
+            write.save(_response(pairing, effect, event, now, source, answers))
+    if decision.state in lifecycle.TERMINAL:
+        write.delete(Claim(key=live_mentee_key(pairing.mentee_id)))
+        write.delete(Claim(key=pairing.mentor_slot))
+    if event.by.startswith("committee:"):
+        write.save(audit.entry(event.by.split(":", 1)[1], f"pairing_{event.kind}", pairing.id,
+                               {"reason": event.reason} if event.reason else None))
     return queued
 
 

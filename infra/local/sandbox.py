@@ -62,6 +62,25 @@ def configure_for_in_process_moto() -> None:
     os.environ.pop("AWS_ENDPOINT_URL", None)
 
 
+def serialise_moto_dynamodb() -> None:
+    """DynamoDB applies each request atomically; moto lets concurrent transactions interleave
+    (and rolls back by restoring a copy). One lock around its DynamoDB handler restores the
+    real service's behaviour, for threaded tests and for the sandbox's job worker thread."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    if getattr(DynamoHandler, "_serialised", False):
+        return
+    lock = threading.RLock()
+    original = DynamoHandler.call_action
+
+    def call_action(self):
+        with lock:
+            return original(self)
+
+    DynamoHandler.call_action = call_action
+    DynamoHandler._serialised = True
+
+
 def configure_environment(port: int, moto_port: int, committee: str) -> None:
     os.environ.update(stage_environment("local"))
     os.environ.update({
@@ -101,10 +120,13 @@ class Sandbox:
         from chalice.local import LocalGateway
 
         import app as application
-        from infra.local import persistence
+        from infra.local import persistence, worker
         from infra.local.provision import ensure_open_cohort, provision
 
         self.app = application.app
+        # Jobs run beside the requests, as the worker's Lambda runs beside the API's.
+        serialise_moto_dynamodb()
+        worker.install(self.app, self.run_job_in_a_thread)
         self.persistence = persistence.Persistence(self.data_dir)
         provision(self.persistence.signing_key())
         self.persistence.restore()
@@ -116,6 +138,15 @@ class Sandbox:
             print(f"Demo data: {seeded}")
         self.persistence.save()
         self.gateway = LocalGateway(self.app, Config.create(chalice_stage="local", app_name="mentoring"))
+
+    def run_job_in_a_thread(self, work) -> None:
+        from infra.local import worker
+
+        def work_then_save() -> None:
+            work()
+            self.snapshot_soon()
+
+        worker.in_a_thread(work_then_save)
 
     def stop(self) -> None:
         if self.snapshot_timer:

@@ -12,10 +12,10 @@ DEMO_MENTORS = 14
 DEMO_SEED = 2026
 
 
-def demo_applications() -> list[dict]:
+def demo_applications(mentees: int = DEMO_MENTEES, mentors: int = DEMO_MENTORS, capacity: int | None = None) -> list[dict]:
     from infra.local.demo import synthetic_applications
 
-    return synthetic_applications(mentees=DEMO_MENTEES, mentors=DEMO_MENTORS, seed=DEMO_SEED)
+    return synthetic_applications(mentees=mentees, mentors=mentors, seed=DEMO_SEED, capacity=capacity)
 
 
 def demo_roster_csv() -> str:
@@ -25,15 +25,15 @@ def demo_roster_csv() -> str:
     return "\n".join(lines) + "\n"
 
 
-def seed_demo_cohort() -> str:
-    """Add about 40 confirmed applicants, and a roster that makes them
-    eligible, once; later runs add none."""
+def seed_demo_cohort(mentees: int = DEMO_MENTEES, mentors: int = DEMO_MENTORS, capacity: int | None = None) -> str:
+    """Add about 40 confirmed applicants (or as many as asked), and a roster that makes
+    them eligible, once; later runs add none."""
     cohort = open_cohort()
     existing = sum(1 for role in ("mentor", "mentee")
                    for _ in Application.by_cohort_role.query(f"{cohort.id}#{role}", limit=1))
     if existing:
         return "the open cohort already has applicants; none added"
-    records = demo_applications()
+    records = demo_applications(mentees, mentors, capacity)
     replace_roster([RosterRow(normalise_membership_id(r["membership_id"]), r["email"], r["name"], None)
                     for r in records], by="sandbox demo")
     for record in records:

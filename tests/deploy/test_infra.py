@@ -231,6 +231,8 @@ def allowed(statements: list[dict]) -> set[tuple[str, str]]:
 
 def required(stack: dict) -> set[tuple[str, str]]:
     """(action, a concrete ARN it touches) for every call the code makes, on this stack's resources."""
+    from chalicelib.services import membership
+
     sam, stage = stack["sam"], stack["stage"]
     tables = {name.removesuffix("Table"): resource["Properties"]["TableName"]
               for name, resource in resources(sam, "AWS::DynamoDB::Table").items()}
@@ -239,15 +241,20 @@ def required(stack: dict) -> set[tuple[str, str]]:
     bucket = resolve(sam["Resources"]["InboundMailBucket"]["Properties"]["BucketName"])
     rule = sam["Resources"]["InboundMailRule"]["Properties"]["Rule"]
     prefix = rule["Actions"][0]["S3Action"]["ObjectKeyPrefix"]
+    upload = f"{bucket}/{membership.new_upload_key('0123456789abcdef')}"
     examples = {  # where each client action lands in this stack; a new action needs a line here
         "ses:SendEmail": [f"identity/{env['SENDER_ADDRESS'].rsplit('@', 1)[1]}",
                           f"configuration-set/{sam['Resources']['MailConfigurationSet']['Properties']['Name']}",
                           *[f"identity/{address}" for address in stage.infra.get("sandbox_recipients", [])]],
-        "s3:GetObject": [f"{bucket}/{prefix}0123456789abcdef"],
+        "s3:GetObject": [f"{bucket}/{prefix}0123456789abcdef", upload],
+        "s3:PutObject": [upload],
+        "s3:DeleteObject": [upload],
         "s3:ListBucket": [bucket],
         "ssm:GetParameter": [f"parameter/{env['SIGNING_KEY_PARAMETER'].lstrip('/')}"],
+        "lambda:InvokeFunction": [f"function:{env['JOB_WORKER_FUNCTION']}"],
     }
-    arns = {"ses": f"arn:aws:ses:{REGION}:{ACCOUNT}:", "ssm": f"arn:aws:ssm:{REGION}:{ACCOUNT}:", "s3": "arn:aws:s3:::"}
+    arns = {"ses": f"arn:aws:ses:{REGION}:{ACCOUNT}:", "ssm": f"arn:aws:ssm:{REGION}:{ACCOUNT}:", "s3": "arn:aws:s3:::",
+            "lambda": f"arn:aws:lambda:{REGION}:{ACCOUNT}:"}
     needed = set()
     for use in analyse().uses:
         if use.resource:
@@ -539,7 +546,7 @@ def test_ses_writes_to_the_queues_the_handlers_read(stack):
         [queue] = [logical for logical, resource in resources(sam, "AWS::SQS::Queue").items()
                    if resource["Properties"]["QueueName"] == name]
         assert any(f"${{{queue}.Arn}}" == event["Properties"]["Queue"]["Fn::Sub"]
-                   for function in functions.values() for event in function["Properties"]["Events"].values()
+                   for function in functions.values() for event in function["Properties"].get("Events", {}).values()
                    if event["Type"] == "SQS"), f"no handler reads {name}"
         [subscription] = [s["Properties"] for s in subscriptions.values()
                           if s["Properties"].get("Endpoint") == {"Fn::GetAtt": [queue, "Arn"]}]
@@ -566,7 +573,7 @@ def test_the_mail_bucket_is_private_encrypted_expiring_and_written_only_by_ses(s
     bucket = sam["Resources"]["InboundMailBucket"]["Properties"]
     assert all(bucket["PublicAccessBlockConfiguration"].values()) and len(bucket["PublicAccessBlockConfiguration"]) == 4
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
-    [expiry] = bucket["LifecycleConfiguration"]["Rules"]
+    expiry = next(rule for rule in bucket["LifecycleConfiguration"]["Rules"] if rule["Id"] == "ExpireRawMail")
     assert expiry["Status"] == "Enabled" and expiry["ExpirationInDays"] == stack["stage"].infra["inbound_mail_days"]
     statements = sam["Resources"]["InboundMailBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     writers = [s for s in statements if s["Effect"] == "Allow"]
@@ -745,6 +752,28 @@ def test_the_backlog_alarm_watches_the_metric_the_sweeper_emits(stack, aws, monk
     # The stack's stage writes to its own namespace (the test's stage is "local").
     assert alarm["Namespace"] == directive["Namespace"].replace("/local", f"/{stack['stage'].name}")
     assert "Dimensions" not in alarm and directive["Dimensions"] == [[]]
+
+
+def test_the_job_worker_is_the_function_every_other_starts_and_its_timeout_fits_its_steps(stack):
+    from datetime import timedelta
+
+    from chalicelib.services import jobs
+
+    functions = resources(stack["sam"], "AWS::Serverless::Function")
+    [worker] = [f for f in functions.values() if f["Properties"]["Handler"] == f"app.{build_template.job_worker()}"]
+    for function in functions.values():  # the API starts it, and it starts itself to go on
+        assert function["Properties"]["Environment"]["Variables"]["JOB_WORKER_FUNCTION"] == worker["Properties"]["FunctionName"]
+    assert not worker["Properties"].get("Events"), "the worker is invoked, never triggered"
+    timeout = timedelta(seconds=worker["Properties"]["Timeout"])
+    # Each invocation steps until HAND_OVER is left, so it must have room for steps beyond that margin;
+    # a step's lease must outlast the margin, so no second invocation takes a job the first still steps.
+    assert timeout >= 4 * jobs.HAND_OVER and jobs.LEASE > jobs.HAND_OVER and timeout <= timedelta(minutes=15)
+    assert worker["Properties"]["MemorySize"] >= 1024
+    rules = stack["sam"]["Resources"]["InboundMailBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    from chalicelib.adapters import uploads
+
+    assert {"Id": "ExpireUploads", "Status": "Enabled", "Prefix": uploads.PREFIX,
+            "ExpirationInDays": build_template.UPLOADS_DAYS} in rules
 
 
 # 5. The deployment package runs on Lambda.

@@ -42,7 +42,9 @@ def test_the_committee_signs_in_loads_the_roster_matches_and_introduces(page, de
     roster = tmp_path / "members.csv"
     roster.write_text(demo_roster_csv())
     page.get_by_label("Roster file (CSV)").set_input_files(str(roster))
-    page.get_by_role("button", name="Load the roster").click()
+    page.get_by_role("button", name="Read the file").click()
+    expect(page.get_by_role("table", name="How the columns were read")).to_be_visible()  # nothing replaced yet
+    page.get_by_role("button", name="Replace the roster with these 40 members").click()
     expect(page.get_by_role("status")).to_contain_text("Loaded 40 members")
 
     page.get_by_role("link", name="Matching").click()

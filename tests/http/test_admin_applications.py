@@ -77,6 +77,12 @@ def test_the_roster_upload_form_takes_a_file(client, committee_cookie):
             f"--{boundary}--\r\n").encode()
     headers = {"Content-Type": f"multipart/form-data; boundary={boundary}", "Cookie": committee_cookie}
     answer = client.http.post("/admin/roster", headers=headers, body=body)
+    assert answer.status_code == 200 and b"Nothing is replaced yet" in answer.body and current_roster() is None
+    confirm = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{token}\r\n"
+               f"--{boundary}\r\nContent-Disposition: form-data; name=\"confirm\"\r\n\r\nyes\r\n"
+               f"--{boundary}\r\nContent-Disposition: form-data; name=\"roster_text\"\r\n\r\n"
+               f"membership_id,email,name\r\nKLA-1001,jo.reader@example.org,Jo\r\n\r\n--{boundary}--\r\n").encode()
+    answer = client.http.post("/admin/roster", headers=headers, body=confirm)
     assert answer.status_code == 200 and b"Loaded 1 members" in answer.body
     without_token = body.replace(token.encode(), b"0" * len(token))
     assert client.http.post("/admin/roster", headers=headers, body=without_token).status_code == 403
@@ -104,7 +110,8 @@ def test_the_committee_marks_eligible_changes_capacity_and_withdraws(client, com
     assert client.http.post(url, headers=headers, body=b'{"action": "set_capacity", "capacity": 3}').json_body["answers"]["capacity"] == 3
     too_many = client.http.post(url, headers=headers, body=b'{"action": "set_capacity", "capacity": 11}')
     assert too_many.status_code == 400 and "1 to 10" in too_many.json_body["errors"]["capacity"]
-    assert client.http.post(url, headers=headers, body=b'{"action": "withdraw"}').json_body["status"] == "withdrawn"
+    assert client.http.post(url, headers=headers, body=b'{"action": "withdraw"}').status_code == 400  # no reason
+    assert client.http.post(url, headers=headers, body=b'{"action": "withdraw", "reason": "Moved away"}').json_body["status"] == "withdrawn"
     # Withdrawn is not live: the person can apply again.
     assert intake.submit(as_form(valid_answers("mentor"))).id != mentor.id
     actions = {entry.action for entry in AuditEntry.scan()}

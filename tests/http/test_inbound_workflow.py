@@ -302,7 +302,7 @@ def test_the_pairing_page_shows_each_answer_beside_its_question(checked_in, clie
     assert answer.status_code == 200
     page = answer.body.decode()
     assert "some concerns" in page and "we keep missing our calls" in page  # the mail, as read
-    assert "kickoff check" in page and "check-in due" in page and "checkin" not in page
+    assert "kickoff check" in page and "Check-in sent." in page and "checkin" not in page
     assert "Have you set goals for the year? <strong>We have started</strong>" in page
     assert "Have you agreed how and how often to talk? <strong>No</strong>" in page
     assert "We met at the library." in page

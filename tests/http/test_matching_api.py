@@ -36,7 +36,7 @@ def applications(client, cookie, role):
 def test_the_proposal_covers_the_cohort_and_explains_itself(client, committee_cookie, cohort):
     proposal = propose(client, committee_cookie)
     mentors, mentees = applications(client, committee_cookie, "mentor"), applications(client, committee_cookie, "mentee")
-    assert set(proposal) == {"pairs", "unmatched_mentees", "unused_capacity"}
+    assert set(proposal) == {"pairs", "unmatched_mentees", "unused_capacity", "plan", "fairness"}
     matched = [pair["mentee_id"] for pair in proposal["pairs"]]
     assert len(matched) == len(set(matched)) and len(matched) + len(proposal["unmatched_mentees"]) == len(mentees)
     for pair in proposal["pairs"]:
@@ -78,14 +78,14 @@ def test_bad_proposal_options_get_a_400_with_a_message(client, committee_cookie,
     answer = post(client, committee_cookie, "/admin/api/matching/proposal", options)
     errors = answer.json_body["errors"]  # named by the option at fault when it is one, else the body's
     assert answer.status_code == 400 and any(message in text for text in errors.values())
-    assert set(errors) == ({message} if message in ("locks", "forbids", "weights") else {"_body"})
+    assert set(errors) == ({"weights"} if message == "astrology" else {message} if message in ("locks", "forbids", "weights") else {"_body"})
 
 
-def test_proposal_weights_are_checked_by_the_engine_alone(client, committee_cookie, cohort):
+def test_proposal_weights_are_checked_by_the_engine_alone_and_named(client, committee_cookie, cohort):
     for weights, words in ((["interests"], "map criteria"), ({"region": float("inf")}, "'region' has inf"),
                            ({"region": True}, "'region' has True")):
         answer = post(client, committee_cookie, "/admin/api/matching/proposal", {"weights": weights})
-        assert answer.status_code == 400 and words in answer.json_body["errors"]["_body"], weights
+        assert answer.status_code == 400 and words in answer.json_body["errors"]["weights"], weights
 
 
 def test_approving_creates_pairings_and_one_introduction_to_both(client, committee_cookie, cohort):

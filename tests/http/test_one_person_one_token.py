@@ -12,19 +12,20 @@ import pytest
 
 from chalicelib.adapters.aws import signing_key
 from chalicelib.adapters.config import settings
-from chalicelib.adapters.models import Alert, InboundMessage, OutboxMail, Response
+from chalicelib.adapters.models import Alert, Application, InboundMessage, OutboxMail, Response
 from chalicelib.domain import clock, tokens
 from chalicelib.domain.lifecycle import AlertKind, ResponseKind, Template
 from chalicelib.services import alerts, deliverability, report
 from chalicelib.services.pairings import get_pairing
 from chalicelib.services.report import pairing_fact
 from chalicelib.services.applications import response_record
+from chalicelib.services.application_review import act_on_application
 from tests.helpers import form_body, sent_mail, sign_in, valid_answers
 from tests.helpers.workflow import approved_pairs, deliver, mails_to, reply_all, reply_to, respond_link, run_days
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-MAIL_TEMPLATES = {path.name.removesuffix(".subject.txt")
-                  for path in (Path(__file__).parents[2] / "chalicelib" / "templates" / "mail").glob("*.subject.txt")}
+MAIL_TEMPLATES = {path.name.split(".subject.")[0]
+                  for path in (Path(__file__).parents[2] / "chalicelib" / "templates" / "mail").glob("*.subject*.txt")}
 ASKS = {template.value: template.asks for template in Template}
 
 
@@ -75,6 +76,8 @@ def test_every_mail_the_system_sends_that_carries_a_reply_token_goes_to_the_one_
     # pairings' close and an undeliverable address.
     quiet, asking = approved_pairs(2)
     assert client.http.post("/apply", headers=FORM, body=form_body(valid_answers())).status_code == 303
+    [applied] = [a for a in Application.scan(Application.email == valid_answers()["email"]) if a.status != "withdrawn"]
+    act_on_application("committee@example.org", applied.id, "withdraw", reason="Applied twice by mistake")
     sign_in(client)
     run_days(fresh_clock, 14)
     [kickoff] = mails_to(asking.mentee_email, "starting")

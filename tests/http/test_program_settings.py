@@ -52,12 +52,14 @@ def test_the_defaults_reproduce_the_program_and_the_system_as_it_was():
     assert settings_validation.validate(document) == document
     assert [(topic["value"], topic["label"]) for topic in document["interests"]] == list(INTERESTS)
     assert document["questions"] == [] and Schedule.from_dict(document["schedule"]) == Schedule()
-    for name in mail_catalogue.MAILS:
-        files = Path(mail_catalogue.TEMPLATE_DIR, "mail")
-        assert document["mail"][name]["body"] == (files / f"{name}.txt").read_text().rstrip()
+    files = Path(mail_catalogue.TEMPLATE_DIR, "mail")
+    for name, mail in mail_catalogue.MAILS.items():
+        for field in mail.fields():
+            source = (files / mail_catalogue.source_file(name, field)).read_text()
+            assert document["mail"][name][field] == (" ".join(source.split()) if field.startswith("subject")
+                                                     else source.rstrip())
         assert mail_catalogue.edited_mail(document, name) is None
-    assert set(mail_catalogue.MAILS) == {path.name.removesuffix(".subject.txt")
-                                           for path in files.glob("*.subject.txt")}
+    assert set(mail_catalogue.MAILS) == {path.name.split(".subject.")[0] for path in files.glob("*.subject*.txt")}
     from chalicelib.pages.respond import PROGRAM_QUESTIONS
     assert [q["name"] for q in document["feedback_questions"]] == [f.name for f in PROGRAM_QUESTIONS]
     assert document["evaluation_questions"] == document["feedback_questions"]

@@ -239,7 +239,10 @@ def test_an_erased_persons_address_is_gone_from_every_table(rematch_asked_and_sp
     from botocore.exceptions import ClientError
 
     from chalicelib.adapters.models import ALL_MODELS, OutboxMail
-    from chalicelib.services import deliverability, mail
+    from app import app
+    from chalicelib.domain.refusals import Invalid
+    from chalicelib.services import deliverability, jobs, mail
+    from infra.local import worker
     from chalicelib.adapters.store import transaction
 
     pairing = rematch_asked_and_spam_kept
@@ -261,6 +264,17 @@ def test_an_erased_persons_address_is_gone_from_every_table(rematch_asked_and_sp
     monkeypatch.undo()
     statuses = sorted((item.parked or "", item.queue or "") for item in OutboxMail.scan() if item.mime or item.parked)
     assert ("", "pending") in statuses and ("parked", "") in statuses
+    # A background job whose refusal quotes the address (as a roster's line may), run by the real runner.
+    def quoting_step(job):
+        raise Invalid(f"Line 7: {person.upper()} is on the roster twice.", field="lines")
+
+    held = worker.install(app, worker.Deferred())  # the job is stepped here, with a kind of the test's own
+    try:
+        job = jobs.submit("quoting", "committee@example.org", {})
+        jobs.run(job.id, {"quoting": quoting_step}, lambda: timedelta(minutes=5))
+    finally:
+        worker.uninstall(held)
+    assert person in jobs.job_record(jobs.get(job.id))["errors"][0].lower()
     exported = client.http.get(f"/admin/api/people/export?email={person}", headers={"Cookie": committee_cookie}).json_body
     assert exported["undeliverable"][0]["reason"] == "bounce" and exported["mail_not_sent"]
 
@@ -274,3 +288,4 @@ def test_an_erased_persons_address_is_gone_from_every_table(rematch_asked_and_sp
         assert person.lower() not in dump, f"{model.Meta.table_name} still holds the address"
     found = client.http.get(f"/admin/api/people/export?email={person}", headers={"Cookie": committee_cookie}).json_body
     assert found["undeliverable"] == [] and found["mail_not_sent"] == []
+    assert jobs.job_record(jobs.get(job.id))["errors"] == [jobs.ERASED_PROBLEM]
