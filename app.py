@@ -11,9 +11,9 @@ from chalice import Chalice, Cron, Rate, Response
 from chalice.app import Request
 
 from chalicelib.adapters import logs
-from chalicelib.pages import (admin, admin_jobs, admin_matching, admin_pairings, admin_report, admin_settings, admin_supply, admin_years,
-                              apply, exports, respond, sign_in, web)
-from chalicelib.services import alerts, committee, deliverability, inbound, job_kinds, mail, settings_store, workflow
+from chalicelib.pages import (admin, admin_concerns, admin_jobs, admin_matching, admin_pairings, admin_report,
+                              admin_settings, admin_supply, admin_years, apply, exports, respond, sign_in, web)
+from chalicelib.services import alerts, carry_over, committee, deliverability, inbound, job_kinds, mail, settings_store, workflow
 
 app = Chalice(app_name="mentoring")
 app.api.binary_types.append("multipart/form-data")
@@ -107,7 +107,7 @@ def sign_out():
 
 @app.route("/admin", methods=["GET"])
 def show_dashboard():
-    return _respond(admin.dashboard(_session()))
+    return _respond(admin.dashboard(_session(), _query()))
 
 
 @app.route("/admin/applications", methods=["GET"])
@@ -181,6 +181,36 @@ def close_cohort(cohort_id):
     return _respond(admin.cohort_change_json(_session(), "close", app.current_request.raw_body, cohort_id))
 
 
+@app.route("/admin/api/cohorts", methods=["GET"])
+def list_cohorts():
+    return _respond(admin.cohorts_json())
+
+
+@app.route("/admin/api/cohorts/{cohort_id}/phase", methods=["POST"], content_types=[JSON])
+def move_cohort(cohort_id):
+    return _respond(admin.cohort_change_json(_session(), "phase", app.current_request.raw_body, cohort_id))
+
+
+@app.route("/admin/api/cohorts/carry-over", methods=["POST"], content_types=[JSON])
+def invite_previous_participants():
+    return _respond(admin.carry_over_json(_session()))
+
+
+@app.route("/carry-over/{token}", methods=["GET"])
+def show_carry_over(token):
+    return _respond(apply.carry_over_page(token))
+
+
+@app.route("/carry-over/{token}", methods=["POST"], content_types=[FORM])
+def answer_carry_over(token):
+    return _respond(apply.carry_over_answer(token, app.current_request.raw_body))
+
+
+@app.route("/admin/cohorts/phase", methods=["POST"], content_types=[FORM])
+def move_cohort_form():
+    return _respond(admin.cohort_change_form(_session(), "phase", app.current_request.raw_body))
+
+
 @app.route("/admin/people", methods=["GET"])
 def show_person():
     return _respond(admin.person_page(_session(), _query()))
@@ -243,17 +273,17 @@ def approve_pairs_form():
 
 @app.route("/admin/api/matching/draft", methods=["GET"])
 def show_matching_draft():
-    return _respond(admin_matching.draft_json())
+    return _respond(admin_matching.draft_json(_query()))
 
 
 @app.route("/admin/api/matching/draft", methods=["PUT"], content_types=[JSON])
 def replace_matching_draft():
-    return _respond(admin_matching.draft_put_json(_session(), app.current_request.raw_body))
+    return _respond(admin_matching.draft_put_json(_session(), app.current_request.raw_body, _query()))
 
 
 @app.route("/admin/api/matching/proposal", methods=["POST"], content_types=[JSON])
 def propose_matches():
-    return _respond(admin_pairings.proposal_json(_session(), app.current_request.raw_body))
+    return _respond(admin_pairings.proposal_json(_session(), app.current_request.raw_body, _query()))
 
 
 @app.route("/admin/api/matching/proposals/{job_id}", methods=["GET"])
@@ -324,6 +354,26 @@ def get_job(job_id):
 @app.route("/admin/api/jobs/{job_id}/run", methods=["POST"], content_types=[JSON])
 def run_job_again(job_id):
     return _respond(admin_jobs.rerun_json(_session(), job_id))
+
+
+@app.route("/admin/pairings/{pairing_id}/concerns/{concern_id}", methods=["POST"], content_types=[FORM])
+def mark_concern_handled_form(pairing_id, concern_id):
+    return _respond(admin_concerns.handled_form(_session(), pairing_id, concern_id, app.current_request.raw_body))
+
+
+@app.route("/admin/api/pairings/{pairing_id}/concerns/{concern_id}", methods=["POST"], content_types=[JSON])
+def mark_concern_handled(pairing_id, concern_id):
+    return _respond(admin_concerns.handled_json(_session(), pairing_id, concern_id, app.current_request.raw_body))
+
+
+@app.route("/admin/pairings/{pairing_id}/liaison", methods=["POST"], content_types=[FORM])
+def name_pairing_liaison(pairing_id):
+    return _respond(admin_concerns.liaison_form(_session(), pairing_id, app.current_request.raw_body))
+
+
+@app.route("/admin/api/audit", methods=["GET"])
+def list_audit_entries():
+    return _respond(admin.audit_json(_query()))
 
 
 @app.route("/admin/report", methods=["GET"])
@@ -403,7 +453,7 @@ def send_sign_in_links(event):
 
 @app.schedule(Cron(0, 12, "*", "*", "?", "*"))
 def fire_due_timers(event):
-    return vars(workflow.tick())
+    return {**vars(workflow.tick()), "carry_over": carry_over.continue_invitations()}
 
 
 @app.schedule(Cron(0, 13, "*", "*", "?", "*"))

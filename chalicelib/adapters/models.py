@@ -184,6 +184,7 @@ class Cohort(Model):
     # bumps the revision, which guards every write and every approval.
     matching_draft = JSONAttribute(null=True)
     matching_draft_revision = NumberAttribute(null=True)
+    carry_over = JSONAttribute(null=True)  # carry_over.py: the invitations' cursor, while they are being sent
 
     by_status = CohortStatusIndex()
 
@@ -308,7 +309,7 @@ class PairingMenteeEmailIndex(GlobalSecondaryIndex["Pairing"]):
 class Pairing(Model):
     """A mentor and a mentee, introduced by the committee, through their program year.
 
-    The fields from `state` to `evaluations_returned` are lifecycle.PairingView's;
+    The fields from `state` to `recent_contacts` are lifecycle.PairingView's;
     every change is a conditional write on `version`, with its history entry."""
 
     class Meta(_Meta):
@@ -338,8 +339,13 @@ class Pairing(Model):
     flags = ListAttribute(of=UnicodeAttribute, default=list)
     paused_from = UnicodeAttribute(null=True)
     evaluations_returned = ListAttribute(of=UnicodeAttribute, default=list)
+    took_part = ListAttribute(of=UnicodeAttribute, default=list)
+    agreement = JSONAttribute(null=True)  # domain/agreement.py: both partners' kickoff terms, goal progress
+    meetings = JSONAttribute(null=True)  # [{"at", "count", "by"}]: a few a year, so the item stays small
+    recent_contacts = JSONAttribute(null=True)  # lifecycle's, bounded: who answered the last contacts (stalling)
     last_contact_at = UTCDateTimeAttribute(null=True)
     history = JSONAttribute(default=list)
+    liaison = UnicodeAttribute(null=True)  # the committee member who looks after this pairing first
     tick_failures = NumberAttribute(null=True)  # days in a row the daily tick failed on this pairing
     tick_failed_on = UnicodeAttribute(null=True)  # the last such day, "2026-11-28"
     expires_at = TTLAttribute(null=True)  # set when the cohort closes (retention)
@@ -397,6 +403,40 @@ class Alert(Model):
     expires_at = TTLAttribute(null=True)  # alerts.RETENTION_MONTHS after it was raised
 
     pending_digest = PendingDigestIndex()
+
+
+class OpenConcernIndex(GlobalSecondaryIndex["Concern"]):
+    """Sparse: only concerns not yet handled carry `open`, oldest first."""
+
+    class Meta:
+        index_name = "open-index"
+        projection = AllProjection()
+
+    open = UnicodeAttribute(hash_key=True)
+    opened_at = UTCDateTimeAttribute(range_key=True)
+
+
+class Concern(Model):
+    """Something about a pairing a committee member must own until they mark it handled
+    (domain/concerns.py). Kept beside the pairing, not in it, so concerns do not grow its item."""
+
+    class Meta(_Meta):
+        table_name = table_name("concerns")
+
+    OPEN = "open"
+    pairing_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    cohort = UnicodeAttribute()
+    kind = UnicodeAttribute()  # domain.concerns.ConcernKind
+    summary = UnicodeAttribute()  # names roles, never people
+    opened_at = UTCDateTimeAttribute()
+    open = UnicodeAttribute(null=True)  # Concern.OPEN until handled
+    handled_at = UTCDateTimeAttribute(null=True)
+    handled_by = UnicodeAttribute(null=True)
+    note = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+    open_concerns = OpenConcernIndex()
 
 
 class UndeliverableAddress(Model):
@@ -472,4 +512,4 @@ class MailQuota(Model):
 
 
 ALL_MODELS = (Application, Claim, OutboxMail, Member, Cohort, InboundMessage, CommitteeMember, AuditEntry, Pairing,
-              UndeliverableAddress, Response, Alert, SettingsVersion, MailQuota, Job)
+              UndeliverableAddress, Response, Alert, SettingsVersion, MailQuota, Job, Concern)

@@ -11,11 +11,11 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain import clock
+from chalicelib.domain.cohort_phases import ACCEPTING, CLOSED, LEGACY_OPEN, PHASES, needing_attention  # noqa: F401 - CLOSED for the services
 from chalicelib.domain.refusals import NotFound
-from chalicelib.adapters.models import Alert, Application, Cohort
+from chalicelib.adapters.models import Alert, Application, Claim, Cohort
 
-OPEN = "open"
-CLOSED = "closed"  # a cohort whose year is over; its frozen report stands for it
+ACCEPTING_CLAIM = "cohort#accepting"  # held by the one cohort that takes applications
 NO_COHORT = "none"  # the cohort of an alert raised while none is open
 ALERT_RETENTION_MONTHS = 13  # an alert outlives its program year, then goes; it names no one
 DIGEST = "digest"  # an alert's severity when it waits for the committee's daily digest
@@ -39,25 +39,36 @@ def conditions_failed(error: TransactWriteError) -> list[int]:
 
 
 def open_cohort() -> Cohort | None:
-    for cohort in Cohort.by_status.query(OPEN, scan_index_forward=False, limit=1):
-        return cohort
+    """The cohort taking applications (at most one is)."""
+    for status in (ACCEPTING, LEGACY_OPEN):
+        for cohort in Cohort.by_status.query(status, scan_index_forward=False, limit=1):
+            return cohort
     return None
 
 
+def all_cohorts() -> list[Cohort]:
+    """Every cohort, newest first: one index query per phase."""
+    found = [cohort for status in (*PHASES, LEGACY_OPEN) for cohort in Cohort.by_status.query(status)]
+    return sorted(found, key=lambda cohort: cohort.opened_at, reverse=True)
+
+
 def cohort_or_open(cohort_id: str | None) -> Cohort | None:
-    """The cohort asked for by id, else the open one; None when neither exists."""
+    """The cohort asked for by id, else the one that needs the committee's attention
+    (cohort_phases.ATTENTION); None when neither exists."""
     if cohort_id:
         try:
             return Cohort.get(cohort_id)
         except Cohort.DoesNotExist:
             return None
-    return open_cohort()
+    cohorts = {cohort.id: cohort for cohort in all_cohorts()}
+    chosen = needing_attention([(c.id, c.status, c.opened_at) for c in cohorts.values()])
+    return cohorts.get(chosen) if chosen else None
 
 
 def required_cohort(cohort_id: str | None) -> Cohort:
     cohort = cohort_or_open(cohort_id)
     if cohort is None:
-        raise NotFound("No such cohort, and none is open.", field="cohort")
+        raise NotFound("No such cohort.", field="cohort")
     return cohort
 def new_alert(cohort: str, kind: str, severity: str, text: str, pairing_id: str | None = None) -> Alert:
     """An alert for the committee's dashboard (and digest, unless it was mailed at once), to save.
@@ -69,7 +80,7 @@ def new_alert(cohort: str, kind: str, severity: str, text: str, pairing_id: str 
 
 
 def current_cohort_id() -> str:
-    """The open cohort's id, for an alert that belongs to no pairing."""
+    """The accepting cohort's id, for an alert that belongs to no pairing."""
     cohort = open_cohort()
     return cohort.id if cohort else NO_COHORT
 
@@ -93,8 +104,12 @@ def cohort_size_at_most(cohort_id: str, limit: int) -> bool:
 
 
 def open_new_cohort(cohort_id: str, name: str) -> Cohort:
-    cohort = Cohort(id=cohort_id, name=name, status=OPEN, opened_at=clock.now())
-    cohort.save(condition=Cohort.id.does_not_exist())
+    """A new accepting cohort, with the claim that makes it the only one; raises
+    TransactWriteError when the id is taken or another cohort holds the claim."""
+    cohort = Cohort(id=cohort_id, name=name, status=ACCEPTING, opened_at=clock.now())
+    with transaction() as write:
+        write.save(Claim(key=ACCEPTING_CLAIM, owner=cohort_id), condition=Claim.key.does_not_exist())
+        write.save(cohort, condition=Cohort.id.does_not_exist())
     return cohort
 
 

@@ -13,10 +13,12 @@ nothing here may import chalice, boto3 or pynamodb.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
 
+from chalicelib.domain import agreement, stalling
+from chalicelib.domain.agreement import ClosureReason, PartnerTerms
 from chalicelib.domain.clock import iso
 from chalicelib.domain.refusals import Conflict
 from chalicelib.domain.schema import BOTH_ROLES
@@ -36,12 +38,15 @@ class State(StrEnum):
 RUNNING = frozenset({State.INTRODUCED, State.ACTIVE, State.EVALUATION})  # the schedule runs
 SUSPENDED = frozenset({State.PAUSED, State.REMATCH_REQUESTED})  # waiting for the committee
 TERMINAL = frozenset({State.COMPLETED, State.DISSOLVED, State.WITHDRAWN})
+PROGRAM_YEAR_ENDED = "program year ended"  # the committee's reason when closing a cohort ends a live pairing
 
 
 class EventKind(StrEnum):
     # Fired by the schedule.
     NO_REPLY = "no_reply"
     KICKOFF_DUE = "kickoff_due"
+    NUDGE_DUE = "nudge_due"
+    NOT_STARTED_DUE = "not_started_due"
     CHECKIN_DUE = "checkin_due"
     FEEDBACK_DUE = "feedback_due"
     EVALUATION_DUE = "evaluation_due"
@@ -52,6 +57,7 @@ class EventKind(StrEnum):
     REPLY_RECEIVED = "reply_received"
     FEEDBACK_RECEIVED = "feedback_received"
     EVALUATION_RECEIVED = "evaluation_received"
+    EXIT_RECEIVED = "exit_received"  # the exit questions, answered after an early close
     # A participant asks.
     REMATCH_REQUESTED = "rematch_requested"
     PARTICIPANT_WITHDREW = "participant_withdrew"
@@ -65,7 +71,7 @@ class EventKind(StrEnum):
 # The schedule's events, in the order they fire when due at the same instant: a
 # reply window closes before the next contact opens a new one.
 TIMER_EVENTS = (
-    EventKind.NO_REPLY, EventKind.KICKOFF_DUE, EventKind.CHECKIN_DUE, EventKind.FEEDBACK_DUE,
+    EventKind.NO_REPLY, EventKind.KICKOFF_DUE, EventKind.NUDGE_DUE, EventKind.NOT_STARTED_DUE, EventKind.CHECKIN_DUE, EventKind.FEEDBACK_DUE,
     EventKind.EVALUATION_DUE, EventKind.REMINDER_DUE, EventKind.DEADLINE_PASSED,
 )
 
@@ -75,11 +81,12 @@ class ResponseKind(StrEnum):
     CHECKIN = "checkin"
     FEEDBACK = "feedback"
     EVALUATION = "evaluation"
+    EXIT = "exit"  # last, so the reply tokens' codes of the others stay as they were
 
     @property
     def label(self) -> str:
         return {"kickoff": "kickoff check", "checkin": "check-in", "feedback": "mid-program feedback",
-                "evaluation": "evaluation"}[self.value]
+                "evaluation": "evaluation", "exit": "exit questions"}[self.value]
 
 
 RESPONSES = {
@@ -87,6 +94,7 @@ RESPONSES = {
     EventKind.REPLY_RECEIVED: ResponseKind.CHECKIN,
     EventKind.FEEDBACK_RECEIVED: ResponseKind.FEEDBACK,
     EventKind.EVALUATION_RECEIVED: ResponseKind.EVALUATION,
+    EventKind.EXIT_RECEIVED: ResponseKind.EXIT,
 }
 PARTICIPANT_EVENTS = (*RESPONSES, EventKind.REMATCH_REQUESTED, EventKind.PARTICIPANT_WITHDREW)
 COMMITTEE_EVENTS = (
@@ -107,6 +115,7 @@ class Rating(IntEnum):
 
 class Template(StrEnum):
     KICKOFF_CHECK = "kickoff_check"
+    KICKOFF_NUDGE = "kickoff_nudge"
     CHECKIN = "checkin"
     FEEDBACK_REQUEST = "feedback_request"
     EVALUATION_REQUEST = "evaluation_request"
@@ -114,6 +123,9 @@ class Template(StrEnum):
     REMATCH_ALERT = "rematch_alert"
     HELP_ALERT = "help_alert"
     PAIRING_CLOSED = "pairing_closed"
+    EXIT_QUESTIONS = "exit_questions"
+    PARTICIPATION_LETTER_MENTOR = "participation_letter_mentor"
+    PARTICIPATION_LETTER_MENTEE = "participation_letter_mentee"
 
     @property
     def asks(self) -> ResponseKind | None:
@@ -124,10 +136,12 @@ class Template(StrEnum):
 
 
 _ASKS = {
-    Template.KICKOFF_CHECK: ResponseKind.KICKOFF, Template.CHECKIN: ResponseKind.CHECKIN,
+    Template.KICKOFF_CHECK: ResponseKind.KICKOFF, Template.KICKOFF_NUDGE: ResponseKind.KICKOFF,
+    Template.CHECKIN: ResponseKind.CHECKIN,
     Template.FEEDBACK_REQUEST: ResponseKind.FEEDBACK, Template.EVALUATION_REQUEST: ResponseKind.EVALUATION,
-    Template.EVALUATION_REMINDER: ResponseKind.EVALUATION,
+    Template.EVALUATION_REMINDER: ResponseKind.EVALUATION, Template.EXIT_QUESTIONS: ResponseKind.EXIT,
 }
+PARTICIPATION_LETTERS = {"mentor": Template.PARTICIPATION_LETTER_MENTOR, "mentee": Template.PARTICIPATION_LETTER_MENTEE}
 
 
 class AlertKind(StrEnum):
@@ -135,6 +149,8 @@ class AlertKind(StrEnum):
     NEED_HELP = "need_help"
     REMATCH = "rematch"
     SILENT = "silent"
+    NOT_STARTED = "not_started"
+    STALLED = "stalled"
     WITHDRAWN = "withdrawn"
     PARTNER_ADDRESSED = "partner_addressed"
 
@@ -146,6 +162,14 @@ class Severity(StrEnum):
 
 class Flag(StrEnum):
     SILENT = "silent"
+    NOT_STARTED = "not_started"
+    STALLED = "stalled"
+
+    @property
+    def words(self) -> str:
+        """The flag as the committee's pages show it."""
+        return {"silent": "Silent: check-ins go unanswered", "not_started": "Not started: nobody answered the kickoff",
+                "stalled": "Stalled: no meetings, or one partner not answering"}[self.value]
 
 
 COMMITTEE = "committee"  # a mail recipient besides the two participants
@@ -190,6 +214,8 @@ def _stay_if_evaluation_requested(pairing: PairingView, event: Event) -> State:
 TRANSITIONS: dict[tuple[State, EventKind], State | Rule] = {
     # Introduced: no answer from the pair yet; the first answer makes the pairing active.
     (State.INTRODUCED, EventKind.KICKOFF_DUE): State.INTRODUCED,
+    (State.INTRODUCED, EventKind.NUDGE_DUE): State.INTRODUCED,
+    (State.INTRODUCED, EventKind.NOT_STARTED_DUE): State.INTRODUCED,
     (State.INTRODUCED, EventKind.CHECKIN_DUE): State.INTRODUCED,
     (State.INTRODUCED, EventKind.FEEDBACK_DUE): State.INTRODUCED,
     (State.INTRODUCED, EventKind.NO_REPLY): State.INTRODUCED,
@@ -247,7 +273,10 @@ TRANSITIONS: dict[tuple[State, EventKind], State | Rule] = {
     (State.REMATCH_REQUESTED, EventKind.PARTICIPANT_WITHDREW): State.WITHDRAWN,
     (State.REMATCH_REQUESTED, EventKind.COMMITTEE_DISSOLVE): State.DISSOLVED,
     (State.REMATCH_REQUESTED, EventKind.COMMITTEE_EXTEND): State.REMATCH_REQUESTED,
-    # Completed, dissolved and withdrawn take no events at all.
+    # Closed early: only the partners' answers to the exit questions.
+    (State.DISSOLVED, EventKind.EXIT_RECEIVED): State.DISSOLVED,
+    (State.WITHDRAWN, EventKind.EXIT_RECEIVED): State.WITHDRAWN,
+    # Completed takes no events at all.
 }
 
 
@@ -265,6 +294,8 @@ class Schedule:
     close_after_days: int = 30  # after the evaluation request
     reply_window_days: int = 30  # a contact not answered within this counts as unanswered
     silent_after: int = 2  # unanswered contacts in a row that flag the pair as silent
+    nudge_day: int = 21  # nobody has answered the kickoff check yet: each partner is nudged
+    not_started_day: int = 28  # still nobody: the pair is flagged as not started
 
     def __post_init__(self):
         object.__setattr__(self, "evaluation_reminder_days", tuple(self.evaluation_reminder_days))
@@ -274,6 +305,8 @@ class Schedule:
                     raise ValueError(f"{name} must be a whole number of at least 1, not {number!r}")
         if not self.kickoff_day < self.feedback_day < self.evaluation_day:
             raise ValueError("the kickoff must come before the mid-program feedback, and both before the evaluation")
+        if not self.nudge_day < self.not_started_day:
+            raise ValueError("the nudge must come before the not-started flag")
         reminders = self.evaluation_reminder_days
         if list(reminders) != sorted(set(reminders)) or any(day >= self.close_after_days for day in reminders):
             raise ValueError("evaluation reminders must be in increasing order and before the close")
@@ -316,6 +349,10 @@ class PairingView:
     flags: frozenset[Flag] = frozenset()
     paused_from: State | None = None  # where a paused or rematch-requested pairing resumes
     evaluations_returned: frozenset[str] = frozenset()  # "mentor", "mentee"
+    took_part: frozenset[str] = frozenset()  # the partners who have answered anything
+    agreement: Mapping[str, object] = field(default_factory=dict)  # see domain/agreement.py
+    meetings: tuple[Mapping[str, object], ...] = ()  # {"at", "count", "by"}, as the partners reported them
+    recent_contacts: tuple[Mapping[str, int | None], ...] = ()  # who answered the last contacts (stalling)
 
     def __post_init__(self):
         _require_utc(self.introduced_at, "introduced_at")
@@ -333,6 +370,9 @@ class PairingView:
             raise ValueError(f"a pairing resumes to a running state, not {self.paused_from}")
         object.__setattr__(self, "flags", frozenset(Flag(flag) for flag in self.flags))
         object.__setattr__(self, "evaluations_returned", frozenset(_role(r) for r in self.evaluations_returned))
+        object.__setattr__(self, "took_part", frozenset(_role(r) for r in self.took_part))
+        object.__setattr__(self, "meetings", tuple(self.meetings))
+        object.__setattr__(self, "recent_contacts", tuple(dict(contact) for contact in self.recent_contacts))
 
 
 @dataclass(frozen=True)
@@ -348,6 +388,10 @@ class Event:
     reason: why a state changes (the committee's, or a participant's request).
     days: how long the committee extends the program.
     partner_addressed: the participant's mail was addressed (To or Cc) to their partner as well.
+    terms: a partner's side of the agreement, with their kickoff answer.
+    meetings: how often the pair met since the last check-in, with a check-in answer.
+    goal_statuses: goal id -> progress (a check-in) or met / not met (the evaluation).
+    closure_reason: why the partnership ends early (a dissolve needs one).
     """
 
     kind: EventKind
@@ -360,6 +404,10 @@ class Event:
     reason: str = ""
     days: int | None = None
     partner_addressed: bool = False
+    terms: PartnerTerms | None = None
+    meetings: int | None = None
+    goal_statuses: Mapping[str, str] = field(default_factory=dict)
+    closure_reason: ClosureReason | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "kind", EventKind(self.kind))
@@ -382,10 +430,38 @@ class Event:
             raise ValueError("only a participant's own mail can have been addressed to their partner")
         if self.rating is not None:
             object.__setattr__(self, "rating", Rating(self.rating))
-        if self.kind == EventKind.COMMITTEE_DISSOLVE and not self.reason.strip():
-            raise ValueError("dissolving a pairing needs a reason")
+        self._check_agreement_answers()
+        if len(self.reason) > MAX_REASON_LENGTH:
+            raise ValueError(f"a reason is at most {MAX_REASON_LENGTH} characters")
+        if self.closure_reason is not None:
+            object.__setattr__(self, "closure_reason", agreement.closure_reason(self.closure_reason))
+        if (self.closure_reason is not None) and self.kind not in _CLOSING_EVENTS:
+            raise ValueError(f"only a dissolve or a withdrawal has a closure reason, not {self.kind}")
+        if self.kind == EventKind.COMMITTEE_DISSOLVE and self.closure_reason is None:
+            raise ValueError("dissolving a pairing needs a closure reason")
         if self.kind == EventKind.COMMITTEE_EXTEND and (type(self.days) is not int or self.days < 1):
             raise ValueError("an extension is a whole number of days, at least 1")
+
+    def _check_agreement_answers(self) -> None:
+        if self.terms is not None and self.kind != EventKind.KICKOFF_CONFIRMED:
+            raise ValueError("a partner's side of the agreement comes with their kickoff answer")
+        if self.meetings is not None:  # the one count the agreement's figures and stalling both read
+            if self.kind not in RESPONSES:
+                raise ValueError("meetings are reported with an answer")
+            agreement.meeting_count(self.meetings)
+        allowed = _GOAL_ANSWERS.get(self.kind, frozenset())
+        if any(status not in allowed for status in self.goal_statuses.values()):
+            raise ValueError(f"{self.kind} cannot report these goal answers: {sorted(set(self.goal_statuses.values()))}")
+        if len(self.goal_statuses) > 2 * agreement.MAX_GOALS:
+            raise ValueError("a pair has at most six goals")
+
+
+MAX_REASON_LENGTH = 5000
+_CLOSING_EVENTS = frozenset({EventKind.COMMITTEE_DISSOLVE, EventKind.PARTICIPANT_WITHDREW})
+_GOAL_ANSWERS = {
+    EventKind.REPLY_RECEIVED: frozenset(value for value, _ in agreement.GOAL_PROGRESS),
+    EventKind.EVALUATION_RECEIVED: frozenset(value for value, _ in agreement.GOAL_OUTCOMES),
+}
 
 
 @dataclass(frozen=True)
@@ -541,6 +617,10 @@ def _plan(pairing: PairingView, schedule: Schedule) -> Iterator[Timer]:
 
     if pairing.state == State.INTRODUCED and fits(schedule.kickoff_day):
         yield Timer(_on(pairing, schedule.kickoff_day), EventKind.KICKOFF_DUE)
+        # Only once the kickoff has asked; a schedule whose kickoff comes later has no nudge.
+        for day, kind in ((schedule.nudge_day, EventKind.NUDGE_DUE), (schedule.not_started_day, EventKind.NOT_STARTED_DUE)):
+            if schedule.kickoff_day < day < evaluation_day:
+                yield Timer(_on(pairing, day), kind)
     for day in range(schedule.checkin_every_days, evaluation_day, schedule.checkin_every_days):
         # On the feedback day the feedback request is that quarter's contact.
         if day != schedule.feedback_day and fits(day):
@@ -580,6 +660,15 @@ def _consequences(pairing: PairingView, event: Event, target: State, now: dateti
         case EventKind.KICKOFF_DUE | EventKind.CHECKIN_DUE | EventKind.FEEDBACK_DUE:
             effects += _to_each(_CONTACT_TEMPLATES[event.kind], BOTH_ROLES, about)
             changes["awaiting_reply_since"] = now
+            _flag_stall(pairing, stalling.stall_reason(pairing.recent_contacts, latest_is_open=False), changes, effects)
+            changes["recent_contacts"] = stalling.opened(pairing.recent_contacts)
+        case EventKind.NUDGE_DUE:
+            effects += _to_each(Template.KICKOFF_NUDGE, BOTH_ROLES, about)
+        case EventKind.NOT_STARTED_DUE:
+            changes["flags"] = pairing.flags | {Flag.NOT_STARTED}
+            effects.append(AlertCommittee(AlertKind.NOT_STARTED, Severity.DIGEST,
+                                          f"Nobody in the pair has answered the kickoff check {schedule.not_started_day} "
+                                          "days after the introduction."))
         case EventKind.NO_REPLY:
             unanswered = pairing.unanswered_checkins + 1
             changes.update(unanswered_checkins=unanswered, awaiting_reply_since=None)
@@ -590,6 +679,7 @@ def _consequences(pairing: PairingView, event: Event, target: State, now: dateti
         case EventKind.EVALUATION_DUE:
             effects += _to_each(Template.EVALUATION_REQUEST, BOTH_ROLES,
                                 about | {"closes_at": iso(_closes_at(pairing, schedule))})
+            _flag_stall(pairing, stalling.stall_reason(pairing.recent_contacts, latest_is_open=False), changes, effects)
             changes["awaiting_reply_since"] = None  # the evaluation's reminders take over
         case EventKind.REMINDER_DUE:
             evaluation_at = _on(pairing, schedule.evaluation_day + pairing.extension_days)
@@ -608,18 +698,72 @@ def _consequences(pairing: PairingView, event: Event, target: State, now: dateti
         case EventKind.COMMITTEE_EXTEND:
             changes["extension_days"] = pairing.extension_days + event.days
         case kind if kind in RESPONSES:
-            changes.update(unanswered_checkins=0, awaiting_reply_since=None, flags=pairing.flags - {Flag.SILENT})
+            changes.update(unanswered_checkins=0, awaiting_reply_since=None,
+                           flags=pairing.flags - {Flag.SILENT, Flag.NOT_STARTED},
+                           took_part=pairing.took_part | {event.participant})
             if kind == EventKind.EVALUATION_RECEIVED:
                 changes["evaluations_returned"] = pairing.evaluations_returned | {event.participant}
+            else:
+                contacts = stalling.answered(pairing.recent_contacts, event.participant, event.meetings)
+                changes["recent_contacts"] = contacts
+                _flag_stall(pairing, stalling.stall_reason(contacts, latest_is_open=True), changes, effects,
+                            recovered=stalling.recovered(contacts))
+            changes.update(_agreement_changes(pairing, event, now))
             effects.append(RecordResponse(event.participant, RESPONSES[kind], event.rating, event.text))
             effects += _rating_alerts(pairing, event)
     if event.partner_addressed:
         effects.append(AlertCommittee(AlertKind.PARTNER_ADDRESSED, Severity.DIGEST,
                                       f"The {event.participant}'s mail to the committee was also addressed to "
                                       "their partner, who may have seen it."))
-    if target in TERMINAL:
-        effects += _to_each(Template.PAIRING_CLOSED, BOTH_ROLES, about | {"outcome": str(target)})
+    if target in TERMINAL and pairing.state not in TERMINAL:
+        effects += _closing_mails(pairing, event, target, now, changes.get("took_part", pairing.took_part))
     return changes, effects
+
+
+def _agreement_changes(pairing: PairingView, event: Event, now: datetime) -> dict[str, object]:
+    """A partner's kickoff terms, meetings and goal answers, as the pairing keeps them."""
+    changes: dict[str, object] = {}
+    held = pairing.agreement
+    if event.terms is not None:
+        held = agreement.with_terms(held, event.participant, event.terms, iso(now))
+    if event.goal_statuses:
+        held = agreement.with_progress(held, event.goal_statuses)
+    if held != pairing.agreement:
+        changes["agreement"] = held
+    if event.meetings is not None:
+        changes["meetings"] = (*pairing.meetings, {"at": iso(now), "count": event.meetings, "by": event.participant})
+    return changes
+
+
+def _closing_mails(pairing: PairingView, event: Event, target: State, now: datetime,
+                   took_part: frozenset[str]) -> list[Effect]:
+    """A completed year brings each partner who took part their letter of participation; an early
+    close asks each partner who did not leave of their own accord the exit questions."""
+    about = {"pairing_id": pairing.id, "outcome": str(target)}
+    if event.closure_reason == agreement.ClosureReason.PROGRAM_YEAR_ENDED:  # nobody's choice: nothing to ask
+        return _to_each(Template.PAIRING_CLOSED, BOTH_ROLES, about | {"outcome": "year_ended"})
+    if target == State.COMPLETED:
+        started, ended = pairing.introduced_at.date(), now.date()
+        letter = about | {"started_on": started.isoformat(), "ended_on": ended.isoformat(),
+                          "year": str(started.year) if started.year == ended.year else f"{started.year}\u2013{ended.year}"}
+        return [mail for role in BOTH_ROLES
+                for mail in _to_each(PARTICIPATION_LETTERS[role] if role in took_part else Template.PAIRING_CLOSED,
+                                     (role,), letter if role in took_part else about)]
+    left = event.participant if event.kind == EventKind.PARTICIPANT_WITHDREW else None
+    return [mail for role in BOTH_ROLES
+            for mail in _to_each(Template.PAIRING_CLOSED if role == left else Template.EXIT_QUESTIONS, (role,), about)]
+
+
+def _flag_stall(pairing: PairingView, reason: str | None, changes: dict[str, object], effects: list[Effect],
+                recovered: bool = False) -> None:
+    """Raise the stalled flag (and tell the committee) once, when there is a reason; lower it
+    once both partners answer again with meetings."""
+    flags = changes.get("flags", pairing.flags)
+    if reason and Flag.STALLED not in flags:
+        changes["flags"] = flags | {Flag.STALLED}
+        effects.append(AlertCommittee(AlertKind.STALLED, Severity.DIGEST, f"The pair may have stalled: {reason}"))
+    elif not reason and recovered and Flag.STALLED in flags:
+        changes["flags"] = flags - {Flag.STALLED}
 
 
 def _paused_from(pairing: PairingView, event: Event, target: State) -> State | None:
@@ -659,6 +803,8 @@ def _history_entry(pairing: PairingView, event: Event, target: State, now: datet
              "by": event.by, "trigger_id": event.trigger_id}
     if event.reason:
         entry["reason"] = event.reason
+    if event.closure_reason is not None:
+        entry["closure_reason"] = event.closure_reason.value
     if event.days is not None:
         entry["days"] = event.days
     if event.partner_addressed:

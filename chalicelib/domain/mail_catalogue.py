@@ -49,6 +49,7 @@ _PAIR = {"mentor": {"name": "Pat Rivera", "email": "pat.rivera@example.org"},
          "pairing_id": "5f0c2a9e8b7d4c3a2e1f0a9b8c7d6e5f"}
 _TO_MENTEE = {**_PAIR, "role": "mentee", "participant": _PAIR["mentee"], "respond_token": "SAMPLE-TOKEN"}
 _CLOSES_AT = "2027-02-14T12:00:00+00:00"
+_LETTER = {"outcome": "completed", "year": "2026\u20132027", "started_on": "2026-01-15", "ended_on": "2027-02-14"}
 
 
 @dataclass(frozen=True)
@@ -97,13 +98,20 @@ MAILS: dict[str, MailText] = {
                                     keeps=("confirm_link",)),
     "application_withdrawn": MailText("Application withdrawn", "to an applicant whose application the committee withdraws",
                                       {"application": _SAMPLE_MENTEE}),
+    "carry_over_invitation": MailText("Invitation to a new year", "to an earlier participant, when the committee invites them into a new cohort",
+                                      {"person_name": "Jo Reader", "role": "mentee", "cohort_name": "2028 program year",
+                                       "token": "SAMPLE-TOKEN"}),
     "sign_in": MailText("Committee sign-in link", "to a committee member who asks to sign in",
                         {"sign_in_token": "SAMPLE-TOKEN", "return_to": ""}, keeps=("sign_in_link",)),
     "introduction": MailText("Introduction", "to a new pair, when the committee approves it",
                              {"mentor": _SAMPLE_MENTOR, "mentee": _SAMPLE_MENTEE}),
     "kickoff_check": MailText("Kickoff check", "to each partner, some days after the introduction", _TO_MENTEE,
                               keeps=("answer_link", "reply_instructions")),
-    "checkin": MailText("Check-in", "to each partner, at every check-in interval", _TO_MENTEE,
+    "kickoff_nudge": MailText("Kickoff nudge", "to each partner, when nobody has answered the kickoff check",
+                              _TO_MENTEE, keeps=("answer_link", "reply_instructions")),
+    "checkin": MailText("Check-in", "to each partner, at every check-in interval",
+                        {**_TO_MENTEE, "partner_goals": "The goals your mentor listed for the year:\n- Share what I have "
+                                                        "learned about leading a small team."},
                         keeps=("answer_link", "reply_instructions"), split=BY_ROLE),
     "feedback_request": MailText("Mid-program feedback request", "to each partner, on the feedback day", _TO_MENTEE,
                                  keeps=("answer_link",)),
@@ -114,8 +122,18 @@ MAILS: dict[str, MailText] = {
     "pairing_closed": MailText("Partnership closed", "to each partner when a partnership completes or is closed",
                                {**_TO_MENTEE, "outcome": "completed"},
                                split=Split("outcome", (("completed", "when the year is complete"),
+                                                       ("year_ended", "when the cohort closes with the pairing still live"),
                                                        ("ended", "when the pairing ends early")),
                                            pieces=("subject", "body"))),
+    "exit_questions": MailText("Exit questions", "to each partner who did not leave of their own accord, when a "
+                               "partnership is closed early", {**_TO_MENTEE, "outcome": "dissolved"},
+                               keeps=("answer_link",)),
+    "participation_letter_mentor": MailText(
+        "Letter of service (mentor)", "to a mentor who took part, when their partnership completes the year",
+        {**_TO_MENTEE, "role": "mentor", "participant": _PAIR["mentor"], **_LETTER}),
+    "participation_letter_mentee": MailText(
+        "Letter of participation (mentee)", "to a mentee who took part, when their partnership completes the year",
+        {**_TO_MENTEE, **_LETTER}),
     "rematch_alert": MailText("Committee alert: a different partner", "to the committee, when someone asks for a different partner",
                               {**_PAIR, "asked_by": "mentee", "reason": "We cannot find a time that suits us both."}),
     "help_alert": MailText("Committee alert: need help", "to the committee, when someone answers \"need help\"",
@@ -123,7 +141,12 @@ MAILS: dict[str, MailText] = {
     "committee_digest": MailText("Committee digest", "to the committee, once a day when there is news",
                                  {"alerts": [{"text": "The pair has left 2 check-ins in a row unanswered.",
                                               "pairing_id": _PAIR["pairing_id"], "pair": "Jo Reader and Pat Rivera",
-                                              "kind": "silent", "at": "2026-03-01"}]}),
+                                              "kind": "silent", "at": "2026-03-01"}],
+                                  "concerns": [{"kind": "not_started", "pairing_id": _PAIR["pairing_id"],
+                                                "summary": "Nobody in the pair has answered the kickoff check 28 "
+                                                           "days after the introduction.",
+                                                "pair": "Jo Reader and Pat Rivera", "opened_at": "2026-02-20",
+                                                "liaison": "committee@example.org"}]}),
     "address_undeliverable": MailText("Committee alert: undeliverable address", "to the committee, when mail to an address bounces",
                                       {"address": "jo.reader@example.org", "reason": "bounce", "detail": "General"}),
 }
@@ -144,7 +167,9 @@ DERIVED_PLACEHOLDERS = {
     "partner_role": "\u201cmentor\u201d or \u201cmentee\u201d: what the other partner is",
     "closes_on": "the day the evaluation closes", "pairing_link": "the pairing's page in the admin area",
     "what_they_wrote": "what they wrote, if anything", "news_list": "the list of news", "news_count": "how many",
+    "open_concerns": "the concerns still open after a week",
     "what_happened": "what happened to the address", "mentee_goals": "the mentee's goals from the application",
+    "partner_goals": "the goals the other partner listed for the year",
     "mentor.library_type_name": "the mentor's kind of library", "mentee.library_type_name": "the mentee's kind of library",
 }
 # Data the texts need not name: tokens are inside the links, and the rest has a plainer placeholder.
@@ -190,12 +215,19 @@ def plain_placeholders(context: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(mentee, Mapping) and "goals" in mentee:
         made["mentee_goals"] = f"{mentee['name']}'s goals for the program:\n  {mentee['goals']}" if mentee["goals"] else ""
     if isinstance(context.get("alerts"), list):
-        alerts = context["alerts"]
-        made["news_count"] = f"{len(alerts)} thing{'' if len(alerts) == 1 else 's'}"
+        alerts, open_concerns = context["alerts"], context.get("concerns") or []
+        count = len(alerts) + len(open_concerns)
+        made["news_count"] = f"{count} thing{'' if count == 1 else 's'}"
         made["news_list"] = "\n".join(
             f"- {alert['pair'] + ': ' if alert.get('pair') else ''}{alert['text']}"
             + (f"\n  {base}/admin/pairings/{alert['pairing_id']}" if alert.get("pairing_id") else "")
-            for alert in alerts)
+            for alert in alerts) or "- Nothing new."
+        made["open_concerns"] = "\n".join(
+            ["Concerns still open after a week, until someone marks them handled:"] + [
+                f"- {concern['pair'] + ': ' if concern.get('pair') else ''}{concern['summary']} (opened "
+                f"{concern['opened_at']}; liaison: {concern.get('liaison') or 'nobody yet'})"
+                f"\n  {base}/admin/pairings/{concern['pairing_id']}" for concern in open_concerns]
+        ) if open_concerns else ""
     if "address" in context and "reason" in context:
         detail = f" ({context['detail']})" if context.get("detail") else ""
         made["what_happened"] = (

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 
+from chalicelib.domain.agreement import CLOSURE_REASONS
 from chalicelib.domain.lifecycle import COMMITTEE, SCHEDULE_BY, EventKind, State
 
 # (short name, one-line explanation) of each state.
@@ -32,6 +33,8 @@ _DONE = {
     "introduced": "{who} introduced the pair",
     EventKind.NO_REPLY: "The time to answer the last mail ran out",
     EventKind.KICKOFF_DUE: "Kickoff check sent",
+    EventKind.NUDGE_DUE: "Nobody had answered the kickoff check: a nudge went to each partner",
+    EventKind.NOT_STARTED_DUE: "Still nobody had answered the kickoff check: the pair was flagged as not started",
     EventKind.CHECKIN_DUE: "Check-in sent",
     EventKind.FEEDBACK_DUE: "Mid-program feedback request sent",
     EventKind.EVALUATION_DUE: "Evaluation request sent",
@@ -41,6 +44,7 @@ _DONE = {
     EventKind.REPLY_RECEIVED: "{who} answered the check-in",
     EventKind.FEEDBACK_RECEIVED: "{who} sent mid-program feedback",
     EventKind.EVALUATION_RECEIVED: "{who} answered the evaluation",
+    EventKind.EXIT_RECEIVED: "{who} answered the exit questions",
     EventKind.REMATCH_REQUESTED: "{who} asked for a different partner",
     EventKind.PARTICIPANT_WITHDREW: "{who} withdrew from the program",
     EventKind.COMMITTEE_PAUSE: "{who} paused the pairing",
@@ -53,6 +57,8 @@ _DONE = {
 _NEXT = {
     EventKind.NO_REPLY: "the time to answer the last mail ends on {on}",
     EventKind.KICKOFF_DUE: "the kickoff check goes to both partners on {on}",
+    EventKind.NUDGE_DUE: "if nobody has answered the kickoff check by {on}, each partner gets a nudge",
+    EventKind.NOT_STARTED_DUE: "if nobody has answered the kickoff check by {on}, the pair is flagged as not started",
     EventKind.CHECKIN_DUE: "the next check-in goes to both partners on {on}",
     EventKind.FEEDBACK_DUE: "the mid-program feedback request goes to both partners on {on}",
     EventKind.EVALUATION_DUE: "the evaluation request goes to both partners on {on}",
@@ -114,6 +120,8 @@ def history_sentence(entry: Mapping[str, object]) -> str:
     if entry.get("from") and entry.get("to") and entry["from"] != entry["to"]:
         sentence += f"; the pairing is now {state_name(str(entry['to'])).lower()}"
     sentence += "."
+    if entry.get("closure_reason"):
+        sentence += f" Why: {dict(CLOSURE_REASONS).get(entry['closure_reason'], in_words(str(entry['closure_reason'])))}."
     if entry.get("reason"):
         sentence += f" Reason: {entry['reason']}"
     if entry.get("partner_addressed"):
@@ -130,7 +138,8 @@ ACTIONS: dict[str, tuple[str, str]] = {
                "Starts the mails again where they stopped; the next one goes out on its day. Nobody is told."),
     "dissolve": ("Dissolve the pairing",
                  "Ends the pairing early and for good. Each partner gets a short mail saying the committee has "
-                 "closed the partnership; the reason you give stays in the history and is never mailed."),
+                 "closed the partnership, with two exit questions to answer by their own link; the closure reason "
+                 "and note you give stay in the history and are never mailed."),
     "extend": ("Extend the year",
                "Moves the evaluation and every later mail back by the number of days you give. Nobody is told."),
 }

@@ -66,6 +66,8 @@ SCHEDULE_LABELS = {
     "close_after_days": "Closing: days after the evaluation request",
     "reply_window_days": "Days a participant has to answer a check-in",
     "silent_after": "Unanswered check-ins in a row before the committee is told",
+    "nudge_day": "Nudge, when nobody has answered the kickoff check: days after the introduction",
+    "not_started_day": "Flag as not started, when still nobody has answered: days after the introduction",
 }
 SHORT_TEXT_LENGTH, LONG_TEXT_LENGTH = 200, 5000  # the form fields of text questions
 

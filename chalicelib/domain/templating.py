@@ -50,7 +50,7 @@ class TemplateLimit(Exception):
 def environment():
     import jinja2
 
-    from chalicelib.domain import plain_words, schema
+    from chalicelib.domain import cohort_phases, plain_words, schema
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
@@ -70,6 +70,7 @@ def environment():
     env.filters["next_step"] = plain_words.next_step
     env.filters["action_label"] = plain_words.action_label
     env.filters["action_explanation"] = plain_words.action_explanation
+    env.filters["phase"] = cohort_phases.phase_of
     return env
 
 

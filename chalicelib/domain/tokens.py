@@ -25,6 +25,7 @@ PURPOSES = {
     "session": 3,
     "reply": 4,
     "respond": 5,
+    "carry_over": 6,
 }
 
 

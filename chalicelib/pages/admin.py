@@ -5,19 +5,21 @@ takes the signed-in member's Session so each action lands in the audit trail.
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from chalicelib.adapters.config import settings
-from chalicelib.adapters.models import Application, Cohort, Job
-from chalicelib.adapters.store import cohort_applications, cohort_or_open, open_cohort, required_cohort
-from chalicelib.domain import limits, settings_document
+from chalicelib.adapters.models import Application, Job
+from chalicelib.adapters.store import cohort_applications, cohort_or_open, required_cohort
+from chalicelib.domain.cohort_phases import CLOSED, MEANING
+from chalicelib.domain import clock, limits, settings_document
 from chalicelib.domain.refusals import Invalid, Refused, TooLarge
 from chalicelib.domain.roster import RosterInvalid, decode_spreadsheet_export
 from chalicelib.domain.schema import ROLES
 from chalicelib.domain.validation import EMAIL_PATTERN
 from chalicelib.pages import admin_jobs, web
 from chalicelib.pages.sign_in import UPLOAD_LIMIT
-from chalicelib.services import alerts, committee, mail, membership, retention, settings_store
+from chalicelib.services import alerts, audit, carry_over, cohorts, committee, concerns, mail, membership, retention, settings_store
 from chalicelib.services.application_review import MAX_REASON, act_on_application, cohort_is_open
 from chalicelib.services.applications import STATUSES, Status, application_record, get_application
 from chalicelib.services.committee import Session
@@ -25,8 +27,8 @@ from chalicelib.services.committee import Session
 ROLE_VALUES = tuple(value for value, _ in ROLES)
 
 
-def dashboard(session: Session) -> web.Answer:
-    cohort = open_cohort()
+def dashboard(session: Session, query: dict | None = None) -> web.Answer:
+    cohort = cohort_or_open((query or {}).get("cohort"))
     summary = {}
     if cohort:
         for application in cohort_applications(cohort.id):
@@ -34,8 +36,10 @@ def dashboard(session: Session) -> web.Answer:
             counts[application.status] += 1
             counts["unconfirmed"] += application.email_confirmed_at is None
     recent = alerts.recent(cohort.id) if cohort else []
+    open_concerns = concerns.open_for(session.email)
+    pairing_ids = {alert.pairing_id for alert in recent} | {concern["pairing_id"] for concern in open_concerns}
     return web.admin_page("pages/admin/dashboard.html", session, cohort=cohort, summary=summary, statuses=STATUSES,
-                 alerts=recent, partners=alerts.partners({alert.pairing_id for alert in recent} - {None}),
+                 alerts=recent, partners=alerts.partners(pairing_ids - {None}), concerns=open_concerns,
                  quarantined=alerts.replies_to_read("quarantined"), unrated=alerts.replies_to_read("unrated"),
                  parked=mail.parked_mail(), parked_days=mail.KEEP_PARKED_FOR.days)
 
@@ -230,9 +234,8 @@ def committee_change(session: Session, change: str, raw_body: bytes) -> web.Answ
 # Cohorts, and one person's data (retention and erasure).
 
 def cohorts_page(session: Session, flash: str = "", problem: str = "", status: int = 200) -> web.Answer:
-    cohorts = [cohort for state in ("open", "closed") for cohort in Cohort.by_status.query(state, scan_index_forward=False)]
-    return web.admin_page("pages/admin/cohorts.html", session, status=status, cohorts=cohorts, flash=flash, problem=problem,
-                 retention_months=settings().retention_months)
+    return web.admin_page("pages/admin/cohorts.html", session, status=status, cohorts=cohorts.summaries(), flash=flash,
+                          problem=problem, retention_months=settings().retention_months, meaning=MEANING)
 
 
 def _cohort_change(session: Session, change: str, values: dict) -> str | Job:
@@ -240,10 +243,26 @@ def _cohort_change(session: Session, change: str, values: dict) -> str | Job:
         cohort = retention.open_cohort_named(session.email, limits.text(values.get("id"), "id", 40, what="the cohort's id"),
                                              limits.text(values.get("name"), "name", 100, what="the cohort's name"))
         return f"Cohort {cohort.name} is open for applications."
-    if values.get("confirm") not in ("yes", True):
+    target = CLOSED if change == "close" else limits.text(values.get("phase"), "phase", 20, what="the phase")
+    if target == CLOSED and values.get("confirm") not in ("yes", True):
         raise Invalid("Tick the box to confirm: closing a cohort cannot be undone.", field="confirm")
-    closed = retention.close_or_start(session.email, limits.text(values.get("cohort"), "cohort", 40, what="the cohort"))
-    return closed if isinstance(closed, Job) else admin_jobs.closed_message(closed.date().isoformat())
+    end_live = values.get("end_live_pairings")
+    if not isinstance(end_live, bool) and end_live not in (None, "yes"):
+        raise Invalid("end_live_pairings is true or false.", field="end_live_pairings")
+    cohort_id = limits.text(values.get("cohort"), "cohort", 40, what="the cohort")
+    if not cohort_id:
+        raise Invalid("Choose the cohort to move on.", field="cohort")
+    return cohorts.move(session.email, cohort_id, target, end_live_pairings=end_live in (True, "yes"))
+
+
+@web.json_route
+def carry_over_json(session: Session) -> web.Answer:
+    return web.json_answer(carry_over.invite_previous(session.email), status=202)
+
+
+@web.json_route
+def cohorts_json() -> web.Answer:
+    return web.json_answer(cohorts.summaries())
 
 
 def cohort_change_form(session: Session, change: str, raw_body: bytes) -> web.Answer:
@@ -263,7 +282,9 @@ def cohort_change_json(session: Session, change: str, raw_body: bytes, cohort_id
     changed = _cohort_change(session, change, {**document, "cohort": cohort_id, "confirm": True})
     if isinstance(changed, Job):
         return admin_jobs.accepted_json(changed)
-    return web.json_answer({"message": changed}, status=201 if change == "open" else 200)
+    if change == "open":
+        return web.json_answer({"message": changed}, status=201)
+    return web.json_answer({"message": changed, "cohort": cohorts.summary(required_cohort(cohort_id))})
 
 
 def person_page(session: Session, query: dict, flash: str = "", problem: str = "", status: int = 200) -> web.Answer:
@@ -299,3 +320,14 @@ def person_erase_json(session: Session, raw_body: bytes) -> web.Answer:
     if not isinstance(email, str) or not EMAIL_PATTERN.match(email.strip().lower()):
         raise Invalid("Give the person's email address.", field="email")
     return web.json_answer({"erased": retention.erase_person(session.email, email)})
+
+
+@web.json_route
+def audit_json(query: dict) -> web.Answer:
+    """The committee's audit trail for one month ("2027-02"; this month by default), newest first."""
+    month = query.get("month") or clock.now().strftime("%Y-%m")
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        raise Invalid("Give the month as YYYY-MM.", field="month")
+    return web.json_answer({"month": month, "entries": [
+        {"at": entry.at_id.split("#", 1)[0], "member": entry.member, "action": entry.action, "target": entry.target,
+         "details": entry.details} for entry in audit.recent(month)]})

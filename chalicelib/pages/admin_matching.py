@@ -6,8 +6,10 @@ introductions go to; only the confirmation, on the same draft revision, sends th
 """
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from chalicelib.adapters.models import Application, Cohort, Job
-from chalicelib.adapters.store import open_cohort
+from chalicelib.adapters.store import cohort_or_open, required_cohort
 from chalicelib.domain import limits
 from chalicelib.domain.refusals import Conflict, Invalid, Refused
 from chalicelib.pages import admin_jobs, web
@@ -26,15 +28,16 @@ TEMPLATE = "pages/admin/matching.html"
 
 def matching_page(session: Session, query: dict | None = None, problem: str = "", status: int = 200,
                   ticked: frozenset = frozenset()) -> web.Answer:
-    """The proposal under the draft; `?proposal=<job>` shows one the job worker made; a large cohort's GET starts nothing."""
+    """The proposal under the draft; `?proposal=<job>` shows one the job worker made; a large cohort's GET starts nothing.
+    `query` is a query's strings or, after a refused form, the form's lists."""
     query = query or {}
-    cohort = open_cohort()
+    cohort = cohort_or_open(_first(query, "cohort"))
     if cohort is None:
         return _page(session, cohort=None, problem=problem, status=status)
     choice = fairness_choice(query)
     try:
-        if query.get("proposal"):
-            drafted = matching_draft.stored_proposal(cohort, query["proposal"])
+        if _first(query, "proposal"):
+            drafted = matching_draft.stored_proposal(cohort, _first(query, "proposal"))
         elif not proposals.fits_in_request(cohort):
             return _page(session, status=status, cohort=cohort, large=True, choice=choice, problem=problem)
         else:
@@ -58,7 +61,7 @@ def matching_page(session: Session, query: dict | None = None, problem: str = ""
     people = {**{person_id: {"name": name, "library": view.libraries.get(person_id, "")} for person_id, name in view.names.items()},
               **_people(absent)}
     return _page(session, status=status, cohort=cohort, view=view, draft=draft, pairs=pairs,
-                          people=people, stale=drafted.stale, stored=bool(query.get("proposal")), flash=SAVED.get(query.get("saved", ""), ""),
+                          people=people, stale=drafted.stale, stored=bool(_first(query, "proposal")), flash=SAVED.get(_first(query, "saved"), ""),
                           problem=problem or drafted.problem, mentor_count=len(view.mentor_ids) + view.mentors_at_capacity)
 
 
@@ -66,28 +69,30 @@ def _page(session: Session, status: int = 200, **context) -> web.Answer:
     return web.admin_page(TEMPLATE, session, status=status, **{"view": None, "large": False, **context})
 
 
+def _first(values: dict, name: str) -> str:
+    value = values.get(name) or ""
+    return value[0] if isinstance(value, list) else value  # a form's lists, or a query's strings
+
+
 def fairness_choice(values: dict) -> dict:
     """The plan shown for approval, the threshold, and whether to compare: the fairest plan is always compared.
     An unknown plan falls back to the best total; a bad threshold is refused by the proposal."""
-    def first(name: str) -> str:
-        value = values.get(name) or ""
-        return value[0] if isinstance(value, list) else value  # a form's lists, or a query's strings
-
-    plan = first("plan") if first("plan") in proposals.PLANS else proposals.BEST_TOTAL
-    return {"plan": plan, "threshold": first("threshold") or None,
-            "compare": first("compare") == "yes" or plan == proposals.FAIREST}
+    plan = _first(values, "plan") if _first(values, "plan") in proposals.PLANS else proposals.BEST_TOTAL
+    return {"plan": plan, "threshold": _first(values, "threshold") or None,
+            "compare": _first(values, "compare") == "yes" or plan == proposals.FAIREST}
 
 
 def start_proposal_form(session: Session, raw_body: bytes) -> web.Answer:
     """A large cohort's proposal under the draft, started as a job (a small cohort's is simply shown)."""
-    choice = fairness_choice(web.decode_form(raw_body) if raw_body else {})
+    values = web.decode_form(raw_body) if raw_body else {}
     try:
-        proposed = matching_draft.start_proposal(_open_cohort(), session.email, choice)
+        cohort = _cohort(values)
+        proposed = matching_draft.start_proposal(cohort, session.email, fairness_choice(values))
     except Refused as refusal:
-        return matching_page(session, problem=f"No proposal was made. {refusal.message}", status=web.status_of(refusal))
+        return matching_page(session, values, problem=f"No proposal was made. {refusal.message}", status=web.status_of(refusal))
     if isinstance(proposed, Job):
         return admin_jobs.accepted_page(proposed)
-    return web.redirect("/admin/matching")
+    return web.redirect(_page_of(cohort))
 
 
 def _people(ids) -> dict[str, dict]:
@@ -104,18 +109,20 @@ def _revision(values: dict) -> int:
     return int(revision)
 
 
-def _open_cohort() -> Cohort:
-    cohort = open_cohort()
-    if cohort is None:
-        raise Conflict("No cohort is open.")
-    return cohort
+def _cohort(values: dict) -> Cohort:
+    """The cohort a form or query names, else the one that needs attention."""
+    return required_cohort(_first(values, "cohort") or None)
+
+
+def _page_of(cohort: Cohort, **query) -> str:
+    return "/admin/matching?" + urlencode({"cohort": cohort.id, **query})
 
 
 def draft_change_form(session: Session, raw_body: bytes) -> web.Answer:
     values = web.decode_form(raw_body)
     change = values.get("change", [""])[0]
     try:
-        cohort = _open_cohort()
+        cohort = _cohort(values)
         if change == "clear":
             matching_draft.clear(cohort, session.email)
         elif change in CHANGES:
@@ -124,8 +131,8 @@ def draft_change_form(session: Session, raw_body: bytes) -> web.Answer:
         else:
             raise Invalid("Choose what to change: keep together, never pair, remove or clear.", field="change")
     except Refused as refusal:
-        return matching_page(session, problem=f"Nothing was changed. {refusal.message}", status=web.status_of(refusal))
-    return web.redirect(f"/admin/matching?saved={change}")
+        return matching_page(session, values, problem=f"Nothing was changed. {refusal.message}", status=web.status_of(refusal))
+    return web.redirect(_page_of(cohort, saved=change))
 
 
 def _chosen(values: dict) -> list[tuple[str, str]]:
@@ -136,7 +143,7 @@ def review_form(session: Session, raw_body: bytes) -> web.Answer:
     """Step one: the list of introductions the confirmation will send, and to whom."""
     values = web.decode_form(raw_body, limit=web.LARGE_BODY_BYTES, max_fields=web.LARGE_FORM_FIELDS)
     try:
-        cohort = _open_cohort()
+        cohort = _cohort(values)
         revision, chosen = _revision(values), _chosen(values)
         if not chosen:
             raise Invalid("Tick at least one pair to approve.", field="pair")
@@ -145,7 +152,7 @@ def review_form(session: Session, raw_body: bytes) -> web.Answer:
                                               "send. Here is the proposal as it is now; tick the pairs again.")
         introductions = _introductions(chosen)
     except Refused as refusal:
-        return matching_page(session, problem=refusal.message, status=web.status_of(refusal),
+        return matching_page(session, values, problem=refusal.message, status=web.status_of(refusal),
                              ticked=frozenset(_safe_chosen(values)))
     return web.admin_page("pages/admin/matching_confirm.html", session, cohort=cohort, revision=revision,
                           introductions=introductions)
@@ -170,12 +177,13 @@ def approve_form(session: Session, raw_body: bytes) -> web.Answer:
     """Step two: send exactly the reviewed list, or nothing (many pairs: a job sends them, its page shows how far)."""
     values = web.decode_form(raw_body, limit=web.LARGE_BODY_BYTES, max_fields=web.LARGE_FORM_FIELDS)
     try:
-        cohort = _open_cohort()
+        cohort = _cohort(values)
         approved = matching_draft.approve_reviewed(cohort, session.email, _revision(values), _chosen(values))
     except matching_draft.DraftChanged as refusal:
-        return matching_page(session, problem=refusal.message, status=web.status_of(refusal), ticked=frozenset(_safe_chosen(values)))
+        return matching_page(session, values, problem=refusal.message, status=web.status_of(refusal),
+                             ticked=frozenset(_safe_chosen(values)))
     except Refused as refusal:
-        return matching_page(session, problem=f"Nothing was approved. {refusal.message}", status=web.status_of(refusal))
+        return matching_page(session, values, problem=f"Nothing was approved. {refusal.message}", status=web.status_of(refusal))
     if isinstance(approved, Job):
         return admin_jobs.accepted_page(approved)
     return web.redirect(f"/admin/pairings?approved={len(approved)}")
@@ -189,8 +197,8 @@ def _draft_document(draft: matching_draft.Draft) -> dict:
 
 
 @web.json_route
-def draft_json() -> web.Answer:
-    return web.json_answer(_draft_document(matching_draft.current(_open_cohort().id)))
+def draft_json(query: dict) -> web.Answer:
+    return web.json_answer(_draft_document(matching_draft.current(_cohort(query).id)))
 
 
 def _pair_list(value, name: str) -> list[tuple[str, str]]:
@@ -202,10 +210,10 @@ def _pair_list(value, name: str) -> list[tuple[str, str]]:
 
 
 @web.json_route
-def draft_put_json(session: Session, raw_body: bytes) -> web.Answer:
+def draft_put_json(session: Session, raw_body: bytes, query: dict) -> web.Answer:
     document = web.decode_json(raw_body)
     if not isinstance(document, dict) or not isinstance(document.get("revision"), int):
         raise Invalid('Send {"revision": n, "locks": [[mentor_id, mentee_id], ...], "forbids": [...]}.')
     locks, forbids = _pair_list(document.get("locks", []), "locks"), _pair_list(document.get("forbids", []), "forbids")
-    draft = matching_draft.replace(_open_cohort(), session.email, document["revision"], locks, forbids)
+    draft = matching_draft.replace(_cohort(query), session.email, document["revision"], locks, forbids)
     return web.json_answer(_draft_document(draft))

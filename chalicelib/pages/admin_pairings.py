@@ -6,24 +6,26 @@ signed-in member's Session.
 from __future__ import annotations
 
 from chalicelib.adapters.models import Application, Job, Pairing
-from chalicelib.adapters.store import open_cohort
-from chalicelib.domain import limits, lifecycle
+from chalicelib.adapters.store import cohort_or_open
+from chalicelib.domain import agreement, limits, lifecycle
 from chalicelib.domain.lifecycle import ResponseKind, State
 from chalicelib.domain.refusals import Conflict, Invalid, Refused
+from chalicelib.domain.schema import COMMUNICATION_MODES, MEETING_FREQUENCIES, label_of
 from chalicelib.pages import admin_jobs, respond, web
-from chalicelib.services import pairings, proposals, workflow
+from chalicelib.services import committee, concerns, pairings, proposals, workflow
 from chalicelib.services.applications import pairing_responses
 from chalicelib.services.committee import Session
 from chalicelib.services.pairings import PairRequest
 
 STATES = tuple(state.value for state in State)
+FLAGS = {flag.value: flag.words for flag in lifecycle.Flag}
 
 
 # Proposals.
 
 @web.json_route
-def proposal_json(session: Session, raw_body: bytes) -> web.Answer:
-    cohort = open_cohort()
+def proposal_json(session: Session, raw_body: bytes, query: dict | None = None) -> web.Answer:
+    cohort = cohort_or_open((query or {}).get("cohort"))
     if cohort is None:
         raise Conflict("No cohort is open.")
     options = web.decode_json(raw_body) if raw_body else {}
@@ -74,7 +76,7 @@ def _names(pairing_list: list[Pairing]) -> dict[str, str]:
 
 @web.json_route
 def pairings_json(query: dict) -> web.Answer:
-    cohort = open_cohort()
+    cohort = cohort_or_open(query.get("cohort"))
     state = query.get("state")
     if state and state not in STATES:
         raise Invalid(f"state must be one of: {', '.join(STATES)}.", field="state")
@@ -84,8 +86,10 @@ def pairings_json(query: dict) -> web.Answer:
 
 @web.json_route
 def pairing_json(pairing_id: str) -> web.Answer:
-    record = pairings.pairing_record(pairings.get_pairing(pairing_id))
-    return web.json_answer({**record, "responses": pairing_responses(pairing_id)})
+    pairing = pairings.get_pairing(pairing_id)
+    return web.json_answer({**pairings.pairing_record(pairing), "responses": pairing_responses(pairing_id),
+                            "agreement": agreement.api_view(pairing.agreement),
+                            "meetings": list(pairing.meetings or []), "concerns": concerns.of_pairing(pairing_id)})
 
 
 def _act(session: Session, pairing_id: str, values: dict) -> workflow.Outcome:
@@ -94,14 +98,15 @@ def _act(session: Session, pairing_id: str, values: dict) -> workflow.Outcome:
     days = values.get("days")
     days = None if days in (None, "") else limits.whole_number(days, "days", limits.EXTENSION_DAYS,
                                                                "the days to extend by")
-    return workflow.committee_action(session.email, pairing_id, action, reason, days)
+    return workflow.committee_action(session.email, pairing_id, action, reason, days,
+                                     closure_reason=values.get("closure_reason") or None)
 
 
 @web.json_route
 def pairing_action_json(session: Session, pairing_id: str, raw_body: bytes) -> web.Answer:
     document = web.decode_json(raw_body)
     if not isinstance(document, dict):
-        raise Invalid('Send {"action": "pause" | "resume" | "dissolve" | "extend", "reason"?, "days"?}.')
+        raise Invalid('Send {"action": "pause" | "resume" | "dissolve" | "extend", "closure_reason"?, "reason"?, "days"?}.')
     outcome = _act(session, pairing_id, document)
     return web.json_answer({"id": pairing_id, "state": outcome.state})
 
@@ -120,23 +125,30 @@ def pairing_action_form(session: Session, pairing_id: str, raw_body: bytes) -> w
 
 
 def pairings_page(session: Session, query: dict) -> web.Answer:
-    cohort = open_cohort()
+    cohort = cohort_or_open(query.get("cohort"))
     state = query.get("state") if query.get("state") in STATES else ""
-    found = pairings.cohort_pairings(cohort.id, state) if cohort else []
+    flag = query.get("flag") if query.get("flag") in FLAGS else ""
+    found = [pairing for pairing in (pairings.cohort_pairings(cohort.id, state) if cohort else [])
+             if not flag or flag in (pairing.flags or ())]
     approved = query.get("approved", "")
     flash = admin_jobs.approved_message(int(approved)) if approved.isdigit() else ""
     return web.admin_page("pages/admin/pairings.html", session, cohort=cohort, pairings=[pairings.pairing_record(p) for p in found],
-                 names=_names(found), state_filter=state, states=STATES, flash=flash)
+                 names=_names(found), state_filter=state, states=STATES, flash=flash, flag_filter=flag, flags=FLAGS)
 
 
 @web.html_route
 def pairing_page(session: Session, pairing_id: str, problem: str = "", status: int = 200) -> web.Answer:
     pairing = pairings.get_pairing(pairing_id)
     responses = [{**response, "about": ResponseKind(response["kind"]).label,
-                  "questions": _answered_questions(response, pairing.cohort)} for response in pairing_responses(pairing_id)]
+                  "questions": _answered_questions(response, pairing.cohort, pairing.agreement)}
+                 for response in pairing_responses(pairing_id)]
     return web.admin_page("pages/admin/pairing.html", session, status=status, pairing=pairings.pairing_record(pairing),
                  names=_names([pairing]), responses=responses, problem=problem,
-                 actions=_allowed_actions(pairing.state), partners=_partners(pairing))
+                 actions=_allowed_actions(pairing.state), partners=_partners(pairing), flags=FLAGS,
+                 concerns=concerns.of_pairing(pairing_id),
+                 committee_members=[member["email"] for member in committee.members()],
+                 terms=_terms_side_by_side(pairing.agreement), goals=agreement.goals(pairing.agreement),
+                 meetings=list(pairing.meetings or []), closure_reasons=agreement.CLOSURE_REASONS)
 
 
 def _partners(pairing: Pairing) -> list[dict]:
@@ -154,10 +166,23 @@ def _partners(pairing: Pairing) -> list[dict]:
     return partners
 
 
-def _answered_questions(response: dict, cohort: str) -> list[dict]:
+def _terms_side_by_side(held: dict | None) -> list[tuple[str, str, str]]:
+    """(question, the mentor's answer, the mentee's answer): differences stay visible."""
+    view = agreement.api_view(held)
+    if not any(view["frequency"].values()):
+        return []
+    def modes(role: str) -> str:
+        return ", ".join(label_of(COMMUNICATION_MODES, mode) for mode in view["modes"][role] or []) or "not answered yet"
+    def frequency(role: str) -> str:
+        return label_of(MEETING_FREQUENCIES, view["frequency"][role]) if view["frequency"][role] else "not answered yet"
+    return [("How they keep in touch", modes("mentor"), modes("mentee")),
+            ("How often", frequency("mentor"), frequency("mentee"))]
+
+
+def _answered_questions(response: dict, cohort: str, held: dict | None) -> list[dict]:
     """A web form's answers beside their questions, as the committee reads them. The rating and
     the written answers have columns of their own; a question since removed shows its name."""
-    asked = respond.questions_for(ResponseKind(response["kind"]), response["participant"], cohort)
+    asked = respond.questions_for(ResponseKind(response["kind"]), response["participant"], cohort, held)
     fields = {field.name: field for field in asked}
     return [{"field": fields.get(name), "label": fields[name].label if name in fields else name, "value": value}
             for name, value in response["answers"].items()

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from chalicelib.adapters.store import cohort_or_open, required_cohort
+from chalicelib.domain.agreement import CLOSURE_REASONS
 from chalicelib.pages import web
 from chalicelib.services.committee import Session
 from chalicelib.services.report import SATISFACTION, report_for, response_rate
@@ -41,8 +42,15 @@ def report_json(query: Mapping) -> web.Answer:
 def report_page(session: Session, query: Mapping) -> web.Answer:
     cohort = cohort_or_open(query.get("cohort"))
     if cohort is None:
-        return web.admin_page("pages/admin/report.html", session, cohort=None, report=None, rates=[], satisfaction=[], states=[])
+        return web.admin_page("pages/admin/report.html", session, cohort=None, report=None, rates=[], satisfaction=[], states=[],
+                              closures=[])
     report = report_for(cohort)
     return web.admin_page("pages/admin/report.html", session, cohort=cohort, report=report,
                       rates=rate_rows(report), satisfaction=satisfaction_rows(report),
-                      states=list(report["pairings"]["by_state"].items()))
+                      states=list(report["pairings"]["by_state"].items()), closures=closure_rows(report))
+
+
+def closure_rows(report: Mapping) -> list[tuple[str, int]]:
+    """Each closure reason in words with its count; a report frozen before reasons were kept has none."""
+    counts = report.get("closures") or {}
+    return [(label, counts.get(reason, 0)) for reason, label in CLOSURE_REASONS] if counts else []

@@ -7,7 +7,7 @@ from chalicelib.domain import settings_document, tokens
 from chalicelib.domain.refusals import Refused
 from chalicelib.domain.validation import from_json
 from chalicelib.pages import web
-from chalicelib.services import intake, settings_store
+from chalicelib.services import carry_over, intake, settings_store
 from chalicelib.services.intake import ApplicationsClosed
 
 
@@ -17,6 +17,33 @@ def _form_page(status: int, values: dict, errors: dict, closed: bool | None = No
     fields = settings_document.application_fields(settings_store.for_cohort(cohort).document)
     return web.page("pages/apply.html", status=status, values=values, errors=errors,
                     closed=cohort is None if closed is None else closed, fields=fields)
+
+
+def carry_over_page(token: str) -> web.Answer:
+    """An invitation to a new cohort: one page, two buttons (a mail scanner's GET changes nothing)."""
+    try:
+        old, cohort = carry_over.read_invitation(token)
+    except Refused as refusal:
+        return web.page("pages/confirm_failed.html", status=web.status_of(refusal), reason=refusal.message)
+    return web.page("pages/carry_over.html", token=token, person_name=old.answers.get("name", ""), role=old.role,
+                    cohort_name=cohort.name, answered="")
+
+
+def carry_over_answer(token: str, raw_body: bytes) -> web.Answer:
+    """Yes: the old application, copied into the new cohort, shown in the form to check and send again
+    if anything changed (it counts once its address is confirmed). No: a thank-you."""
+    try:
+        old, cohort = carry_over.read_invitation(token)
+        yes = web.decode_form(raw_body).get("answer", [""])[0] == "yes"
+        copied = carry_over.answer(token, yes)
+    except Refused as refusal:
+        return web.page("pages/confirm_failed.html", status=web.status_of(refusal), reason=refusal.message)
+    if copied is None:
+        return web.page("pages/carry_over.html", token=token, person_name=old.answers.get("name", ""), role=old.role,
+                        cohort_name=cohort.name, answered="no")
+    values = {name: [str(v) for v in value] if isinstance(value, list) else [str(value)]
+              for name, value in copied.answers.items() if value not in (None, "")}
+    return _form_page(200, values, {}, closed=False)
 
 
 def apply_page() -> web.Answer:

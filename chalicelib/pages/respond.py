@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import hashlib
 
-from chalicelib.domain import lifecycle, limits, settings_document, tokens
+from chalicelib.domain import agreement, lifecycle, limits, settings_document, tokens
 from chalicelib.services import settings_store
 from chalicelib.pages import web
 from chalicelib.domain.lifecycle import ResponseKind
-from chalicelib.adapters.models import Pairing
+from chalicelib.adapters.models import Application, Pairing
 from chalicelib.services.pairings import get_pairing
-from chalicelib.domain.schema import Field
+from chalicelib.domain.schema import COMMUNICATION_MODES, MEETING_FREQUENCIES, Field
 from chalicelib.domain.refusals import Conflict, NotFound
 from chalicelib.domain.validation import Invalid, validate_fields
 from chalicelib.adapters.aws import signing_key
@@ -41,36 +41,90 @@ CHECKIN_QUESTIONS = (
     Field("rating", "How is it going?", "choice", choices=RATINGS, numeric=True, noun="how it is going"),
     Field("comments", "Anything you would like to tell the committee", "textarea", required=False, max_length=5000),
 )
+# The partnership agreement: each partner's own answer; the pairing keeps both side by side.
+GOAL_FIELDS = tuple(
+    Field(f"goal_{number}", f"Goal {number} for the year", "text", required=False, max_length=agreement.GOAL_LENGTH,
+          hint="A short sentence. The goals the mentee wrote on the application are filled in as a start."
+          if number == 1 else "", noun="at least one goal for the year")
+    for number in range(1, agreement.MAX_GOALS + 1))
 KICKOFF_QUESTIONS = (
     Field("connected", "Have you and your partner been in touch?", "choice", choices=YES_NO, noun="whether you have been in touch"),
-    Field("agreed_how", "Have you agreed how and how often to talk?", "choice", choices=YES_NO,
-          noun="whether you have agreed how and how often to talk"),
-    Field("goals_set", "Have you set goals for the year?", "choice", choices=YES_NO + (("started", "We have started"),),
-          noun="whether you have set goals"),
+    Field("modes", "How will you keep in touch?", "choices", choices=COMMUNICATION_MODES, required=False,
+          hint="Choose one or more.", noun="at least one way you will keep in touch"),
+    Field("frequency", "How often will you be in touch?", "choice", choices=MEETING_FREQUENCIES, default="monthly",
+          noun="how often you will be in touch"),
+    *GOAL_FIELDS,
 ) + CHECKIN_QUESTIONS
+MEETINGS = Field("meetings", "How many times have you met since the last check-in?", "choice",
+                 choices=agreement.MEETING_COUNTS, numeric=True, required=False,
+                 hint="Any call, video call or meeting in person counts.",
+                 noun="how many times you have met")
+EXIT_QUESTIONS = (
+    Field("would_have_helped", "What would have helped?", "textarea", required=False, max_length=agreement.NOTE_LENGTH),
+    Field("take_part_again", "Would you take part in the program again?", "choice",
+          choices=YES_NO + (("not_sure", "Not sure"),), noun="whether you would take part again"),
+)
 # The program's feedback and evaluation questions as the defaults have them (exports name their columns).
 PROGRAM_QUESTIONS = tuple(settings_document.question_field(question) for question in settings_document.PROGRAM_QUESTIONS)
-QUESTIONS = {ResponseKind.KICKOFF: KICKOFF_QUESTIONS, ResponseKind.CHECKIN: CHECKIN_QUESTIONS}
+QUESTIONS = {ResponseKind.KICKOFF: KICKOFF_QUESTIONS, ResponseKind.CHECKIN: (MEETINGS,) + CHECKIN_QUESTIONS,
+             ResponseKind.EXIT: EXIT_QUESTIONS}
+GOAL_QUESTIONS = {ResponseKind.CHECKIN: agreement.GOAL_PROGRESS, ResponseKind.EVALUATION: agreement.GOAL_OUTCOMES}
+GOAL_PREFIX = "goal-"
 SETTINGS_PARTS = {ResponseKind.FEEDBACK: "feedback_questions", ResponseKind.EVALUATION: "evaluation_questions"}
 REMATCH = Field("rematch", "I would like a different partner. Only the committee is told, never my partner.",
                 "yes_no", required=False)
 TITLES = {
     ResponseKind.KICKOFF: "How is your partnership starting?", ResponseKind.CHECKIN: "Mentoring check-in",
     ResponseKind.FEEDBACK: "Mid-program feedback", ResponseKind.EVALUATION: "Program evaluation",
+    ResponseKind.EXIT: "Your partnership has closed: two questions",
 }
 
 
-def questions_for(kind: ResponseKind, role: str, cohort: str) -> tuple[Field, ...]:
+def questions_for(kind: ResponseKind, role: str, cohort: str, held: dict | None = None) -> tuple[Field, ...]:
     """The questions a participant in `role` is asked for this kind of answer: the system's,
-    or for feedback and the evaluation the cohort's current settings."""
+    or for feedback and the evaluation the cohort's current settings; check-ins and the
+    evaluation add one question per goal of the agreement the pairing holds (`held`)."""
     if kind in SETTINGS_PARTS:
         document = settings_store.current(cohort).document
-        return settings_document.response_fields(document, SETTINGS_PARTS[kind], role)
-    return QUESTIONS[kind]
+        asked = settings_document.response_fields(document, SETTINGS_PARTS[kind], role)
+    else:
+        asked = QUESTIONS[kind]
+    return asked + goal_questions(kind, role, held)
+
+
+def goal_questions(kind: ResponseKind, role: str, held: dict | None) -> tuple[Field, ...]:
+    choices = GOAL_QUESTIONS.get(kind)
+    if not choices:
+        return ()
+    return tuple(Field(f"{GOAL_PREFIX}{goal['id']}", goal["text"], "choice", choices=choices, required=False,
+                       hint="Your goal." if goal["by"] == role else f"Your {goal['by']}'s goal.",
+                       noun=f"an answer for the goal \u201c{goal['text'][:40]}\u201d")
+                 for goal in agreement.goals(held))
 
 
 def _form(address: ReplyAddress, pairing: Pairing) -> tuple[Field, ...]:
-    return questions_for(address.kind, address.role, pairing.cohort) + (REMATCH,)
+    asked = questions_for(address.kind, address.role, pairing.cohort, pairing.agreement)
+    return asked if address.kind == ResponseKind.EXIT else asked + (REMATCH,)  # an ended pairing has no partner to change
+
+
+def _terms(answers: dict) -> agreement.PartnerTerms | None:
+    """The partner's side of the agreement, once they wrote any of it: then all of it is checked."""
+    goals = tuple(answers.get(field.name, "") for field in GOAL_FIELDS)
+    if not answers.get("modes") and not any(goals):
+        return None
+    return agreement.PartnerTerms(tuple(answers.get("modes", ())), answers.get("frequency", ""), goals)
+
+
+def _starting_values(address: ReplyAddress, pairing: Pairing) -> dict:
+    """The kickoff form starts from the goals the mentee wrote on the application."""
+    if address.kind != ResponseKind.KICKOFF:
+        return {}
+    try:
+        written = Application.get(pairing.mentee_id).answers.get("goals")
+    except Application.DoesNotExist:
+        return {}
+    return {"frequency": ["monthly"],  # the program's suggested baseline
+            **{f"goal_{number}": [text] for number, text in enumerate(agreement.application_goals(written), 1)}}
 
 
 def _load(token: str) -> tuple[ReplyAddress, Pairing]:
@@ -107,7 +161,7 @@ def form_page(token: str) -> web.Answer:
         return _failed(error)
     if address.role == BOTH:
         return _shared_link(200)
-    return _page(address, pairing, token, {}, {})
+    return _page(address, pairing, token, _starting_values(address, pairing), {})
 
 
 @web.html_route
@@ -128,9 +182,15 @@ def submit(token: str, raw_body: bytes) -> web.Answer:
     by, trigger = f"participant:{address.role}", f"web/{hashlib.sha256(token.encode()).hexdigest()[:32]}"
     text = "\n\n".join(str(answers[field.name]) for field in form if field.kind == "textarea" and answers.get(field.name))
     rating = answers.get("rating")
+    try:
+        terms = _terms(answers) if address.kind == ResponseKind.KICKOFF else None
+    except Invalid as invalid:
+        return _page(address, pairing, token, submitted, invalid.errors, status=web.status_of(invalid))
+    statuses = {name.removeprefix(GOAL_PREFIX): value for name, value in answers.items() if name.startswith(GOAL_PREFIX)}
     # The answers are kept whole; the event carries at most what a mailed reply's does.
     events = [lifecycle.Event(ANSWER_EVENTS[address.kind], by, trigger, text=text[:limits.MAX_ANSWER_TEXT],
-                              rating=lifecycle.Rating(rating) if rating else None)]
+                              rating=lifecycle.Rating(rating) if rating else None, terms=terms,
+                              meetings=answers.get("meetings"), goal_statuses=statuses)]
     if wants_rematch:
         events.append(lifecycle.Event(lifecycle.EventKind.REMATCH_REQUESTED, by, f"{trigger}/rematch",
                                       reason=text[:limits.MAX_REASON]))

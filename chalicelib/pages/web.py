@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote, urlencode
 
+from chalicelib.adapters.store import all_cohorts
 from chalicelib.domain import limits
 from chalicelib.domain.limits import check_document, check_name, check_text
 from chalicelib.domain.refusals import Conflict, Forbidden, Invalid, NotFound, Refused, TooLarge, WrongMediaType
@@ -157,7 +158,10 @@ def json_answer(document, status: int = 200) -> Answer:
 
 
 def admin_page(template: str, session, status: int = 200, **context) -> Answer:
-    """A page of the admin area: it greets the signed-in member, and carries their CSRF token."""
+    """A page of the admin area: it greets the signed-in member, and carries their CSRF token.
+    A page about one cohort (it has `cohort`) shows the cohort picker."""
+    if "cohort" in context:
+        context["cohort_choices"] = all_cohorts()
     return page(template, status=status, session=session, **{"flash": "", "problem": "", "page_template": template, **context})
 
 

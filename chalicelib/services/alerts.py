@@ -1,39 +1,64 @@
 """What the committee should know: the daily digest and the dashboard's list.
 
 Urgent alerts (a "need help" answer, a request for a different partner) are
-mailed at once by the workflow; the rest wait here for one digest a day.
+mailed at once by the workflow; the rest wait here for one digest a day. The
+digest also lists the concerns still open a week after they were opened,
+grouped by liaison; each liaison gets their own pairings' in a mail of their own.
 """
 from __future__ import annotations
 
 from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.domain import limits
-from chalicelib.services import mail
+from chalicelib.services import concerns, mail
 from chalicelib.adapters.config import settings
-from chalicelib.adapters.models import Alert, InboundMessage, Pairing
+from chalicelib.adapters.models import Alert, Concern, InboundMessage, Pairing
 from chalicelib.adapters.store import transaction
+from chalicelib.domain import clock
+from chalicelib.domain import concerns as concern_rules
 
 DIGEST_BATCH = limits.DIGEST_ALERTS  # alerts per transaction, with their mail
 
 
 def send_digest() -> int:
-    """Mail the committee one digest of every alert not yet in one; returns how many."""
+    """Mail the committee one digest of every alert not yet in one, and of the concerns still
+    open after a week (with the first batch); returns how many alerts."""
     pending = list(Alert.pending_digest.query(Alert.PENDING))
+    overdue = concerns.overdue(clock.now())
+    owners = concerns.liaisons({concern.pairing_id for concern in overdue})
+    names = partners({alert.pairing_id for alert in pending} - {None} | set(owners))
+    open_ones = _concerns_for_mail(overdue, owners, names)
     sent = 0
-    for start in range(0, len(pending), DIGEST_BATCH):
+    for start in range(0, max(len(pending), 1 if overdue else 0), DIGEST_BATCH):
         batch = pending[start:start + DIGEST_BATCH]
-        names = partners({alert.pairing_id for alert in batch} - {None})
         try:
             with transaction() as write:
                 for alert in batch:
                     write.update(alert, actions=[Alert.digest.remove()], condition=Alert.digest.exists())
-                queued = mail.queue(write, mail.compose("committee_digest", (settings().committee_address,),
-                                                        {"alerts": [_for_mail(alert, names) for alert in batch]}))
+                queued = mail.queue(write, mail.compose("committee_digest", (settings().committee_address,), {
+                    "alerts": [_for_mail(alert, names) for alert in batch],
+                    "concerns": open_ones if start == 0 else []}))
         except TransactWriteError:
             continue  # another digest run took some of these: they are in its mail
         mail.send_queued(queued)
         sent += len(batch)
+    for liaison, theirs in concern_rules.by_liaison(overdue, owners).items():
+        if liaison is not None:
+            mail.send_queued(_queued(mail.compose("committee_digest", (liaison,), {
+                "alerts": [], "concerns": _concerns_for_mail(theirs, owners, names)})))
     return sent
+
+
+def _queued(composed: mail.Mail):
+    with transaction() as write:
+        return mail.queue(write, composed)
+
+
+def _concerns_for_mail(overdue: list[Concern], owners: dict[str, str | None], names: dict[str, str]) -> list[dict]:
+    listed = [{"kind": concern.kind, "summary": concern.summary, "pairing_id": concern.pairing_id,
+               "pair": names.get(concern.pairing_id), "opened_at": clock.iso(concern.opened_at)[:10], "liaison": liaison}
+              for liaison, group in concern_rules.by_liaison(overdue, owners).items() for concern in group]
+    return listed[:concern_rules.DIGEST_CONCERNS]
 
 
 def partners(pairing_ids: set[str]) -> dict[str, str]:

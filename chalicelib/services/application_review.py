@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pynamodb.exceptions import TransactWriteError
 
+from chalicelib.domain.cohort_phases import ACCEPTING, MATCHING, phase_of
 from chalicelib.adapters.models import Application, Claim, Cohort
 from chalicelib.adapters.store import transaction
 from chalicelib.domain.refusals import Conflict, Invalid
@@ -26,7 +27,7 @@ def withdrawal_reason(reason: str | None) -> str:
 
 def cohort_is_open(cohort_id: str) -> bool:
     try:
-        return Cohort.get(cohort_id, consistent_read=True).status == "open"
+        return phase_of(Cohort.get(cohort_id, consistent_read=True).status) in (ACCEPTING, MATCHING)
     except Cohort.DoesNotExist:
         return False
 

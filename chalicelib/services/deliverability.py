@@ -22,9 +22,11 @@ from email.utils import parseaddr
 from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.domain import clock
-from chalicelib.services import mail
+from chalicelib.domain.concerns import ConcernKind
+from chalicelib.services import concerns, mail
+from chalicelib.services.pairings import LIVE_STATES
 from chalicelib.adapters.config import settings
-from chalicelib.adapters.models import UndeliverableAddress
+from chalicelib.adapters.models import Concern, Pairing, UndeliverableAddress
 from chalicelib.adapters.store import conditions_failed, transaction
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,18 @@ def _addresses(raw: list) -> list[str]:
     return found
 
 
+def _concerns(address: str, reason: str) -> list[Concern]:
+    """A concern on each live pairing the address belongs to: its partner no longer hears from the program."""
+    found = []
+    for role, index in (("mentor", Pairing.by_mentor_email), ("mentee", Pairing.by_mentee_email)):
+        keys = [key.id for key in index.query(address)]
+        found += [(role, pairing) for pairing in Pairing.batch_get(keys) if pairing.state in LIVE_STATES] if keys else []
+    summary = {BOUNCE: "Mail to the {role}'s address bounces, so the program's mail no longer reaches them.",
+               COMPLAINT: "The {role} marked the program's mail as spam, so no more mail goes to them."}[reason]
+    return [concerns.opened(pairing.cohort, pairing.id, ConcernKind.BOUNCED_ADDRESS, summary.format(role=role),
+                            pairing.expires_at) for role, pairing in found]
+
+
 def _mark(address: str, reason: str, detail: str | None, message_id: str | None) -> bool:
     """Mark the address and queue the committee's notice; False if it was marked before."""
     now = clock.now()
@@ -80,6 +94,8 @@ def _mark(address: str, reason: str, detail: str | None, message_id: str | None)
         with transaction() as write:
             write.save(entry, condition=UndeliverableAddress.email.does_not_exist())
             queued = mail.queue(write, notice)
+            for concern in _concerns(address, reason):
+                write.save(concern)
     except TransactWriteError as error:
         if conditions_failed(error):
             return False  # marked before (SNS delivers at least once; one address may bounce often)

@@ -27,12 +27,13 @@ from typing import TYPE_CHECKING
 from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.domain import clock, lifecycle, limits, reply_keys, stored_mail, tokens
+from chalicelib.domain.concerns import ConcernKind
 from chalicelib.adapters import metrics
 from chalicelib.adapters.aws import client
 from chalicelib.adapters.aws import signing_key
 from chalicelib.adapters.config import INBOUND_PREFIX, settings
 from chalicelib.adapters.models import Alert, InboundMessage, Pairing
-from chalicelib.services import settings_store
+from chalicelib.services import concerns, settings_store
 from chalicelib.services.pairings import get_pairing
 from chalicelib.domain.refusals import Conflict, NotFound
 from chalicelib.adapters.store import DIGEST, conditions_failed, current_cohort_id, new_alert, transaction
@@ -197,7 +198,11 @@ def _records(delivery: Delivery, handling: Handling) -> list[TriggerRecord]:
     )
     records: list[TriggerRecord] = [(record, InboundMessage.id.does_not_exist())]
     if handling.outcome in (QUARANTINED, UNRATED):
-        records.append((_alert(record, handling), None))
+        alert = _alert(record, handling)
+        records.append((alert, None))
+        if handling.outcome == QUARANTINED and handling.pairing is not None:  # it names the pairing: someone owns it
+            records.append((concerns.opened(handling.pairing.cohort, handling.pairing.id, ConcernKind.QUARANTINED_REPLY,
+                                            alert.text, handling.pairing.expires_at), None))
     return records
 
 

@@ -203,7 +203,7 @@ def start_proposal(cohort: Cohort, member: str, choice: dict) -> proposals.Propo
 def stored_proposal(cohort: Cohort, job_id: str) -> DraftedProposal:
     """A proposal the job worker made under the draft. Which pairs the draft moved is not worked out (that would
     be a second solve), so every pair starts ticked; if the draft changed since, the page says so."""
-    view, made_with = proposals.stored(job_id)
+    view, made_with = proposals.stored(job_id, cohort.id)
     draft = current(cohort.id)
     options, stale = _active(cohort, draft)
     changed = [sorted(map(tuple, made_with.get(key) or [])) for key in ("locks", "forbids")] != \

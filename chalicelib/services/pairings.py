@@ -81,6 +81,7 @@ def pairing_record(pairing: Pairing) -> dict:
         "introduced_at": clock.iso(pairing.introduced_at),
         "next_due": pairing.next_due, "next_due_at": clock.iso(pairing.next_due_at) if pairing.next_due_at else None,
         "flags": list(pairing.flags or []),
+        "liaison": pairing.liaison,
         "last_contact_at": clock.iso(pairing.last_contact_at) if pairing.last_contact_at else None,
         "history": pairing.history,
     }

@@ -126,10 +126,11 @@ def proposal_step(job: Job) -> jobs.Progress:
         "pairs": len(view.proposal["pairs"]), "unmatched_mentees": len(view.proposal["unmatched_mentees"])})
 
 
-def stored(job_id: str) -> tuple[ProposalView, dict]:
-    """A proposal the job worker made, and the options it was made with."""
+def stored(job_id: str, cohort_id: str | None = None) -> tuple[ProposalView, dict]:
+    """A proposal the job worker made (for the cohort, when one is named), and the options it was made with."""
     job = jobs.find(job_id)
-    if job is None or job.kind != PROPOSAL_JOB or job.state != jobs.DONE or uploads.size(_stored_key(job.id)) is None:
+    if (job is None or job.kind != PROPOSAL_JOB or job.state != jobs.DONE or cohort_id not in (None, job.params.get("cohort"))
+            or uploads.size(_stored_key(job.id)) is None):
         raise NotFound("That proposal is not there (proposals are kept for a day). Please make it again.")
     document = json.loads(uploads.read(_stored_key(job.id)))
     view = ProposalView(document["proposal"], document["names"], frozenset(document["mentor_ids"]),

@@ -39,6 +39,12 @@ kickoffs / checkins / feedback / evaluations
 response_rates
     answered / sent for each of the four, capped at 1, rounded to three
     decimals; None when nothing was sent.
+agreement
+    the partnership agreements, goals and meetings: domain/agreement.year_figures
+    says how each is counted (goals met, median meetings per pair, pairs meeting
+    at least as often as agreed).
+closures
+    partnerships closed early, by closure reason (domain/agreement.closure_counts).
 """
 from __future__ import annotations
 
@@ -46,8 +52,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from chalicelib.domain import clock
-from chalicelib.domain.lifecycle import EventKind, Rating, ResponseKind, State
+from chalicelib.domain import agreement, clock
+from chalicelib.domain.lifecycle import EventKind, Rating, ResponseKind, Schedule, State
 from chalicelib.services.applications import Status, response_record
 from chalicelib.adapters.store import CLOSED
 
@@ -111,11 +117,11 @@ def response_rate(answered: int, sent: int) -> float | None:
 
 
 def aggregate(cohort_id: str, applications: Iterable[Mapping], pairings: Iterable[Mapping],
-              responses: Iterable[Mapping]) -> dict:
+              responses: Iterable[Mapping], checkin_every_days: int = Schedule.checkin_every_days) -> dict:
     """The report over plain records.
 
     applications: {"role", "status", "email_confirmed"}
-    pairings: {"id", "state", "history": [{"at", "event", ...}]}
+    pairings: {"id", "state", "history": [{"at", "event", ...}], "agreement"?, "meetings"?}
     responses: {"pairing_id", "participant", "kind", "rating", "answers", "at"}
     """
     applications, pairings, responses = list(applications), list(pairings), list(responses)
@@ -153,6 +159,10 @@ def aggregate(cohort_id: str, applications: Iterable[Mapping], pairings: Iterabl
     report["checkins"]["ratings"] = {rating.name.lower(): ratings.get(rating.value, 0) for rating in Rating}
     report["feedback"].update(_satisfaction_summary(by_kind[ResponseKind.FEEDBACK]))
     report["evaluations"].update(_satisfaction_summary(by_kind[ResponseKind.EVALUATION]))
+    report["agreement"] = agreement.year_figures(
+        ({**pairing, "checkins": _request_times(pairing, EventKind.CHECKIN_DUE)} for pairing in pairings),
+        checkin_every_days)
+    report["closures"] = agreement.closure_counts(pairings)
     report["response_rates"] = {
         "kickoffs": response_rate(report["kickoffs"]["answered"], report["kickoffs"]["sent"]),
         "checkins": response_rate(report["checkins"]["answered"], report["checkins"]["sent"]),
@@ -170,7 +180,8 @@ def application_fact(application) -> dict:
 
 
 def pairing_fact(pairing) -> dict:
-    return {"id": pairing.id, "state": pairing.state, "history": pairing.history or []}
+    return {"id": pairing.id, "state": pairing.state, "history": pairing.history or [],
+            "agreement": pairing.agreement or {}, "meetings": pairing.meetings or []}
 
 
 def cohort_responses(pairing_list) -> list:
@@ -180,13 +191,14 @@ def cohort_responses(pairing_list) -> list:
 
 
 def live_report(cohort) -> dict:
-    from chalicelib.services.pairings import cohort_pairings
+    from chalicelib.services.pairings import cohort_pairings, cohort_schedule
     from chalicelib.adapters.store import cohort_applications
 
     pairing_list = cohort_pairings(cohort.id)
     report = aggregate(cohort.id, [application_fact(a) for a in cohort_applications(cohort.id)],
                        [pairing_fact(p) for p in pairing_list],
-                       [response_record(r) for r in cohort_responses(pairing_list)])
+                       [response_record(r) for r in cohort_responses(pairing_list)],
+                       cohort_schedule(cohort.id).checkin_every_days)
     return {**report, "cohort_name": cohort.name, "source": "live", "computed_at": clock.iso(clock.now())}
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from chalicelib.services import audit, jobs, mail, report, workflow
 from chalicelib.domain import clock, lifecycle
@@ -35,7 +35,9 @@ from chalicelib.services.membership import current_roster
 from chalicelib.services.pairings import get_pairing
 from chalicelib.domain.roster import normalise_membership_id
 from chalicelib.domain.refusals import Conflict, Invalid, NotFound
-from chalicelib.adapters.store import CLOSED, OPEN, cohort_size_at_most, open_cohort, open_new_cohort, transaction
+from chalicelib.adapters.store import (ACCEPTING_CLAIM, CLOSED, cohort_size_at_most, conditions_failed, open_cohort,
+                                      open_new_cohort, transaction)
+from chalicelib.domain.cohort_phases import ACCEPTING, phase_of
 
 ERASED = "(erased)"
 
@@ -46,11 +48,15 @@ def open_cohort_named(member: str, cohort_id: str, name: str) -> Cohort:
     cohort_id, name = cohort_id.strip(), name.strip()
     if not cohort_id or not name or len(cohort_id) > 40 or len(name) > 100:
         raise Invalid("Give the new cohort an id (up to 40 characters, e.g. 2027) and a name.")
-    if open_cohort() is not None:
-        raise Conflict("Another cohort is open. Close it first: applications join the one open cohort.")
+    accepting = open_cohort()
+    if accepting is not None:
+        raise Conflict(f"Cohort {accepting.name} is taking applications. Move it on to matching first: "
+                       "applications join the one accepting cohort.")
     try:
         cohort = open_new_cohort(cohort_id, name)
-    except Exception:  # noqa: BLE001 - the conditional put failed: the id is taken
+    except TransactWriteError as error:
+        if conditions_failed(error) == [0]:
+            raise Conflict("Another cohort was opened for applications meanwhile.") from None
         raise Conflict(f"There is already a cohort {cohort_id}.") from None
     audit.record(member, "cohort_opened", cohort_id)
     return cohort
@@ -82,7 +88,7 @@ def _open_cohort(cohort_id: str) -> Cohort:
         cohort = Cohort.get(cohort_id, consistent_read=True)
     except Cohort.DoesNotExist:
         raise NotFound(f"No cohort {cohort_id}.") from None
-    if cohort.status != OPEN:
+    if cohort.status == CLOSED:
         raise Conflict(f"Cohort {cohort_id} is closed already.")
     return cohort
 
@@ -129,10 +135,14 @@ def close_step(job: Job) -> jobs.Progress:
     cohort = Cohort.get(cohort_id, consistent_read=True)
     if cohort.status != CLOSED:  # closed by this very step before, cut short after: nothing to do again
         try:
-            cohort.update(actions=[Cohort.status.set(CLOSED), Cohort.closed_at.set(closed_at)],
-                          condition=Cohort.status == OPEN)
-        except UpdateError as error:
-            if error.cause_response_code != "ConditionalCheckFailedException":
+            with transaction() as write:  # a cohort closed while accepting gives up its claim
+                write.update(cohort, actions=[Cohort.status.set(CLOSED), Cohort.closed_at.set(closed_at)],
+                             condition=Cohort.status == cohort.status)
+                if phase_of(cohort.status) == ACCEPTING:
+                    write.delete(Claim(key=ACCEPTING_CLAIM),
+                                 condition=Claim.key.does_not_exist() | (Claim.owner == cohort_id))
+        except TransactWriteError as error:
+            if not conditions_failed(error):
                 raise
             raise Conflict(f"Cohort {cohort_id} was closed meanwhile.") from error
         audit.record(job.requested_by, "cohort_closed", cohort_id, {"personal_data_deleted_after": clock.iso(expires)})

@@ -26,13 +26,14 @@ from typing import Sequence
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import Condition
 
-from chalicelib.services import audit, mail
-from chalicelib.domain import clock, lifecycle, tokens
+from chalicelib.services import audit, concerns, mail
+from chalicelib.domain import agreement, clock, lifecycle, tokens
+from chalicelib.domain.concerns import kind_for_alert
 from chalicelib.adapters import metrics
 from chalicelib.adapters.aws import signing_key
 from chalicelib.adapters.config import settings
-from chalicelib.domain.lifecycle import COMMITTEE, AlertCommittee, RecordResponse, ResponseKind, SendMail, Template
-from chalicelib.adapters.models import Alert, Claim, InboundMessage, Pairing, Response
+from chalicelib.domain.lifecycle import COMMITTEE, AlertCommittee, RecordResponse, SendMail, Template
+from chalicelib.adapters.models import Alert, Claim, Concern, InboundMessage, Pairing, Response
 from chalicelib.services.pairings import cohort_schedule, get_pairing, live_mentee_key
 from chalicelib.domain.refusals import Conflict, Invalid
 from chalicelib.adapters.store import DIGEST, conditions_failed, new_alert, transaction
@@ -41,17 +42,13 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 30  # each lost race means another trigger was applied: progress, not a loop
 MAX_HISTORY_CHARACTERS = 150_000  # a pairing's history: some 600 entries, well within a 400 KB item
-ANSWER_EVENTS = {
-    ResponseKind.KICKOFF: lifecycle.EventKind.KICKOFF_CONFIRMED, ResponseKind.CHECKIN: lifecycle.EventKind.REPLY_RECEIVED,
-    ResponseKind.FEEDBACK: lifecycle.EventKind.FEEDBACK_RECEIVED,
-    ResponseKind.EVALUATION: lifecycle.EventKind.EVALUATION_RECEIVED,
-}
+ANSWER_EVENTS = {kind: event for event, kind in lifecycle.RESPONSES.items()}
 
 
 # What a caller keeps of a trigger, written with its transition: a received mail's record and
 # the committee's alert, each with its condition. A failed condition (the record exists) means
 # the trigger was handled before, and nothing is written.
-TriggerRecord = tuple[InboundMessage | Alert, Condition | None]
+TriggerRecord = tuple[InboundMessage | Alert | Concern, Condition | None]
 
 
 @dataclass(frozen=True)
@@ -67,6 +64,9 @@ def view_of(pairing: Pairing) -> lifecycle.PairingView:
         awaiting_reply_since=pairing.awaiting_reply_since, unanswered_checkins=int(pairing.unanswered_checkins or 0),
         flags=frozenset(pairing.flags or ()), paused_from=pairing.paused_from,
         evaluations_returned=frozenset(pairing.evaluations_returned or ()),
+        took_part=frozenset(pairing.took_part or ()), agreement=pairing.agreement or {},
+        meetings=tuple(pairing.meetings or ()),
+        recent_contacts=tuple(pairing.recent_contacts or ()),
     )
 
 
@@ -109,6 +109,8 @@ def _stored(value):
         return value.value
     if isinstance(value, frozenset):
         return sorted(str(item.value if isinstance(item, Enum) else item) for item in value)
+    if isinstance(value, tuple):
+        return [dict(item) for item in value]
     return value
 
 
@@ -159,14 +161,19 @@ def _fill(write, pairing: Pairing, event: lifecycle.Event, decision: lifecycle.D
     for effect in decision.effects:
         if isinstance(effect, AlertCommittee):
             write.save(_alert(pairing, effect))
+            if concern := kind_for_alert(effect.kind):
+                write.save(concerns.opened(pairing.cohort, pairing.id, concern, effect.text, pairing.expires_at))
         elif isinstance(effect, RecordResponse):
             write.save(_response(pairing, effect, event, now, source, answers))
-    if decision.state in lifecycle.TERMINAL:
+    if decision.state in lifecycle.TERMINAL and pairing.state not in lifecycle.TERMINAL:
+        # Freed once, when it ends: by an exit answer, the mentee's claim may be a new pairing's.
         write.delete(Claim(key=live_mentee_key(pairing.mentee_id)))
         write.delete(Claim(key=pairing.mentor_slot))
     if event.by.startswith("committee:"):
-        write.save(audit.entry(event.by.split(":", 1)[1], f"pairing_{event.kind}", pairing.id,
-                               {"reason": event.reason} if event.reason else None))
+        details = {"reason": event.reason} if event.reason else {}
+        if event.closure_reason is not None:
+            details["closure_reason"] = event.closure_reason.value
+        write.save(audit.entry(event.by.split(":", 1)[1], f"pairing_{event.kind}", pairing.id, details or None))
     return queued
 
 
@@ -198,7 +205,8 @@ def _mails_for(effect: SendMail, pairing: Pairing, people: dict[str, dict]) -> l
 
 def _to_participant(template: Template, role: str, pairing: Pairing, context: dict) -> mail.Mail:
     """One participant's own mail; one that asks for an answer carries their own reply token."""
-    personal, reply_to = {**context, "participant": context[role], "role": role}, ()
+    personal, reply_to = {**context, "participant": context[role], "role": role,
+                          "partner_goals": agreement.partner_goals_text(pairing.agreement, role)}, ()
     if template.asks:
         token = tokens.make_reply_token(signing_key(), tokens.ReplyAddress(pairing.id, role, template.asks),
                                         clock.now())
@@ -213,15 +221,18 @@ COMMITTEE_ACTIONS = {
 }
 
 
-def committee_action(member: str, pairing_id: str, action: str, reason: str = "", days: int | None = None) -> Outcome:
-    """Pause, resume, dissolve (with a reason) or extend (by days) a pairing.
-    Refuses as Invalid an unknown action or missing detail, and as
+def committee_action(member: str, pairing_id: str, action: str, reason: str = "", days: int | None = None,
+                     closure_reason: str | None = None) -> Outcome:
+    """Pause, resume, dissolve (with a closure reason and an optional note, `reason`) or extend
+    (by days) a pairing. Refuses as Invalid an unknown action or missing detail, and as
     lifecycle.TransitionRefused (a Conflict) what the pairing's state does not allow."""
     if action not in COMMITTEE_ACTIONS:
         raise Invalid(f"Unknown action. Use one of: {', '.join(COMMITTEE_ACTIONS)}.", field="action")
+    note = agreement.bounded_note(reason, field="reason")
+    closing = agreement.closure_reason(closure_reason) if closure_reason or action == "dissolve" else None
     try:
         event = lifecycle.Event(COMMITTEE_ACTIONS[action], f"committee:{member}", f"committee/{secrets.token_hex(8)}",
-                                reason=reason.strip(), days=days)
+                                reason=note, days=days, closure_reason=closing)
     except ValueError as error:  # the event's own rules: a dissolve needs a reason, an extension days
         sentence = str(error)
         raise Invalid(f"{sentence[:1].upper()}{sentence[1:]}.", field="days" if action == "extend" else "reason") from None

@@ -54,7 +54,8 @@ NAMES = sorted({field.name for field in FIELDS} | {
     "action", "reason", "days", "capacity", "email", "id", "name", "cohort", "confirm", "pairs", "mentor_id",
     "mentee_id", "weights", "locks", "forbids", "version", "guidelines", "mail", "questions", "interests", "schedule",
     "feedback_questions", "evaluation_questions", "csrf_token", "rows", "subject", "body", "lock", "forbid", "pair",
-    "lock_mentor", "lock_mentee", "change", "revision", "mentor", "mentee", "who", "rating", "comments", "rematch", "row-0-label", "row-0-name", "kickoff_day"})
+    "lock_mentor", "lock_mentee", "change", "revision", "mentor", "mentee", "who", "rating", "comments", "rematch",
+    "row-0-label", "row-0-name", "kickoff_day", "note", "liaison"})
 ODD_TEXT = ["", " ", "\ud800", "\udfff", "a\x00b", "\x1b[2J", "\x7f", "\r\n", "\t", "²", "١٢", "9" * 40, "-1",
             "0", "366", "99999999999", "1e999", "é" * 3000, "x" * 60_000, "<script>alert(1)</script>", "{{ 7 * 7 }}",
             "committee@example.org", "jo.reader@example.org", "pause", "resume", "extend", "dissolve",
@@ -111,6 +112,9 @@ def seeds(people: dict, pair: str) -> dict[str, dict]:
         "/admin/applications/{application_id}": {"action": "set_capacity", "capacity": "2"},
         "/admin/api/pairings/{pairing_id}/actions": {"action": "extend", "days": 30, "reason": "A busy term."},
         "/admin/pairings/{pairing_id}": {"action": "pause", "reason": "A busy term.", "days": ""},
+        "/admin/api/pairings/{pairing_id}/concerns/{concern_id}": {"note": "Called them both."},
+        "/admin/pairings/{pairing_id}/concerns/{concern_id}": {"note": "Called them both."},
+        "/admin/pairings/{pairing_id}/liaison": {"liaison": "committee@example.org"},
         "/admin/api/pairings": {"pairs": [{"mentor_id": mentor.id, "mentee_id": mentee.id}]},
         "/admin/matching/approve": {"pair": pair, "revision": "0"},
         "/admin/matching/review": {"pair": pair, "revision": "0"},

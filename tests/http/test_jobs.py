@@ -13,8 +13,9 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 
 from app import app
-from chalicelib.adapters.models import Application, Claim, Job, Member, OutboxMail, Pairing
+from chalicelib.adapters.models import Application, Claim, Cohort, Job, Member, OutboxMail, Pairing
 from chalicelib.adapters.store import open_cohort
+from chalicelib.domain import clock
 from chalicelib.services import jobs, membership, pairings, proposals, retention
 from infra.local import worker
 from infra.local.seed import seed_demo_cohort
@@ -456,9 +457,12 @@ def test_a_large_cohorts_proposal_is_made_by_a_job_and_kept_for_the_api_and_the_
     assert done["result"] == {"pairs": len(inline["pairs"]), "unmatched_mentees": len(inline["unmatched_mentees"])}
     page = client.http.get(f"/admin/jobs/{done['id']}", headers={"Cookie": committee_cookie}).body.decode()
     assert f"The proposal is ready: {len(inline['pairs'])} pairs" in page
-    assert f'href="/admin/matching?proposal={done["id"]}"' in page
+    assert f'href="/admin/matching?cohort={open_cohort().id}&amp;proposal={done["id"]}"' in page
     shown = client.http.get(f"/admin/matching?proposal={done['id']}", headers={"Cookie": committee_cookie}).body.decode()
     assert "Proposed pairs" in shown and shown.count('form="approve-form" name="pair"') == len(inline["pairs"])
+    Cohort(id="2028", name="2028 program year", opened_at=clock.now(), status="matching").save()
+    elsewhere = client.http.get(f"/admin/matching?cohort=2028&proposal={done['id']}", headers={"Cookie": committee_cookie})
+    assert elsewhere.status_code == 404 and b"Proposed pairs" not in elsewhere.body  # not another cohort's draft
 
 
 def test_the_matching_page_of_a_large_cohort_starts_nothing_until_asked(client, committee_cookie, large_for_proposals):

@@ -82,10 +82,12 @@ def test_bad_proposal_options_get_a_400_with_a_message(client, committee_cookie,
 
 
 def test_proposal_weights_are_checked_by_the_engine_alone_and_named(client, committee_cookie, cohort):
-    for weights, words in ((["interests"], "map criteria"), ({"region": float("inf")}, "'region' has inf"),
-                           ({"region": True}, "'region' has True")):
+    for weights, words in ((["interests"], "map criteria"), ({"region": True}, "'region' has True")):
         answer = post(client, committee_cookie, "/admin/api/matching/proposal", {"weights": weights})
         assert answer.status_code == 400 and words in answer.json_body["errors"]["weights"], weights
+    # JSON has no infinity: Python's "Infinity" is refused at the edge, before any option is read.
+    answer = post(client, committee_cookie, "/admin/api/matching/proposal", {"weights": {"region": float("inf")}})
+    assert answer.status_code == 400 and answer.json_body["errors"] == {"_body": "The body is not valid JSON."}
 
 
 def test_approving_creates_pairings_and_one_introduction_to_both(client, committee_cookie, cohort):

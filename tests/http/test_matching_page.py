@@ -93,7 +93,7 @@ def test_never_pair_acts_at_once_persists_and_unticks_the_pairs_it_moved(client,
     before = page(client, committee_cookie)
     mentor_id, mentee_id = ticked(before)[0].split(":")
     answer = post(client, committee_cookie, "/admin/matching/draft", [("change", "never_pair"), ("pair", f"{mentor_id}:{mentee_id}")])
-    assert answer.status_code == 303 and answer.headers["Location"] == "/admin/matching?saved=never_pair"
+    assert answer.status_code == 303 and answer.headers["Location"] == f"/admin/matching?cohort={cohort.id}&saved=never_pair"
 
     for _ in range(2):  # the change is saved with the cohort: a reload shows it
         html = page(client, committee_cookie, "/admin/matching?saved=never_pair")

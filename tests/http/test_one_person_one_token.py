@@ -15,7 +15,7 @@ from chalicelib.adapters.config import settings
 from chalicelib.adapters.models import Alert, Application, InboundMessage, OutboxMail, Response
 from chalicelib.domain import clock, tokens
 from chalicelib.domain.lifecycle import AlertKind, ResponseKind, Template
-from chalicelib.services import alerts, deliverability, report
+from chalicelib.services import alerts, deliverability, report, workflow
 from chalicelib.services.pairings import get_pairing
 from chalicelib.services.report import pairing_fact
 from chalicelib.services.applications import response_record
@@ -64,6 +64,12 @@ def kickoff_mails(clock_):
     return pairing, mentor_mail, mentee_mail
 
 
+def pairing_named_by(mail: dict) -> str:
+    """The pairing a mail's reply token names (its Reply-To is reply+TOKEN@ the reply domain)."""
+    token = mail["reply_to"][0].split("@")[0].removeprefix("reply+")
+    return tokens.read_reply_token(signing_key(), token, clock.now()).pairing_id
+
+
 def help_alert_mails() -> list[dict]:
     return [m for m in sent_mail() if m["to"] == [settings().committee_address] and "needs help" in m["subject"]]
 
@@ -73,8 +79,8 @@ def help_alert_mails() -> list[dict]:
 def test_every_mail_the_system_sends_that_carries_a_reply_token_goes_to_the_one_person_it_names(client, fresh_clock):
     # Mail of every kind: an application's confirmation, a sign-in link, the introductions, the whole
     # schedule of a pair that answers nothing, a need-help alert, a rematch request, the digest, the
-    # pairings' close and an undeliverable address.
-    quiet, asking = approved_pairs(2)
+    # pairings' close, the exit questions, the letters of participation and an undeliverable address.
+    quiet, asking, answering = approved_pairs(3)
     assert client.http.post("/apply", headers=FORM, body=form_body(valid_answers())).status_code == 303
     [applied] = [a for a in Application.scan(Application.email == valid_answers()["email"]) if a.status != "withdrawn"]
     act_on_application("committee@example.org", applied.id, "withdraw", reason="Applied twice by mistake")
@@ -83,13 +89,20 @@ def test_every_mail_the_system_sends_that_carries_a_reply_token_goes_to_the_one_
     [kickoff] = mails_to(asking.mentee_email, "starting")
     deliver(reply_to(kickoff, asking.mentee_email, "3 - I need help, we have not met."))
     deliver(reply_to(kickoff, asking.mentee_email, "I would like a different mentor, please."))
+    workflow.committee_action("committee@example.org", asking.id, "dissolve", closure_reason="rematch_request")
+    for email in (answering.mentor_email, answering.mentee_email):
+        # A mentor may have two mentees: their own kickoff is the one whose token names this pairing.
+        [own] = [m for m in mails_to(email, "starting") if pairing_named_by(m) == answering.id]
+        deliver(reply_to(own, email, "1 - we have met"))
     run_days(fresh_clock, 400)
     deliverability.record('{"eventType": "Bounce", "mail": {"messageId": "m1"}, "bounce": {"bounceType": '
                           '"Permanent", "bouncedRecipients": [{"emailAddress": "gone@example.org"}]}}')
     alerts.send_digest()
 
     sent = sent_with_templates()
-    assert {template for template, _ in sent} == MAIL_TEMPLATES  # every kind of mail was seen
+    # Every kind of mail was seen, but the invitation into a later cohort: it needs a second
+    # cohort, and tests/http/test_carry_over.py checks that it goes to its one person.
+    assert {template for template, _ in sent} == MAIL_TEMPLATES - {"carry_over_invitation"}
     asked = 0
     for template, message in sent:
         recipients = addresses(message, "To", "Cc", "Bcc")
@@ -103,12 +116,13 @@ def test_every_mail_the_system_sends_that_carries_a_reply_token_goes_to_the_one_
         pairing = get_pairing(address.pairing_id)
         assert address.role in ("mentor", "mentee") and address.kind == ASKS[template]
         assert recipients == [getattr(pairing, f"{address.role}_email").lower()]  # the token names its recipient
-    # Each partner of the quiet pair: kickoff, two check-ins, feedback, evaluation, two reminders;
-    # and the kickoff of the pair that then asked for a different partner.
-    assert asked == 2 * 7 + 2
+    # Each partner of the quiet pair: kickoff, the nudge of day 21, two check-ins, feedback, evaluation,
+    # two reminders; of the answering pair the same but the nudge; the kickoff of the pair that then
+    # asked for a different partner, and its exit questions once dissolved.
+    assert asked == 2 * 8 + 2 * 7 + 2 + 2
 
     introductions = [message for template, message in sent if template == "introduction"]
-    assert len(introductions) == 2
+    assert len(introductions) == 3
     for message in introductions:
         assert len(addresses(message, "To")) == 2 and not reply_tokens(message)
         assert addresses(message, "Reply-To") == [settings().committee_address]

@@ -75,7 +75,7 @@ def full_year(aws, fresh_clock, client):
     deliver(reply_to(mails_to(rematch.mentee_email, "check-in")[0], rematch.mentee_email,
                      "I would like a different mentor, please."))
     assert committee(client, "POST", f"/admin/api/pairings/{rematch.id}/actions",
-                     {"action": "dissolve", "reason": "Asked for a different mentor"}).status_code == 200
+                     {"action": "dissolve", "closure_reason": "rematch_request", "reason": "Asked for a different mentor"}).status_code == 200
     assert committee(client, "POST", f"/admin/api/pairings/{mailed.id}/actions",
                      {"action": "extend", "days": 30}).status_code == 200
 

@@ -236,9 +236,12 @@ def test_an_unknown_cohort_is_a_404(client, committee_cookie):
         assert client.http.get(f"/admin/api/export/{kind}.csv?cohort=1999", headers={"Cookie": committee_cookie}).status_code == 404
 
 
-def test_no_open_cohort_is_a_404(client, committee_cookie):
+def test_without_an_open_cohort_the_latest_closed_one_is_shown_and_without_any_it_is_a_404(client, committee_cookie):
     cohort = open_cohort()
     cohort.update(actions=[Cohort.status.set(report.CLOSED)])
+    shown = client.http.get("/admin/api/report", headers={"Cookie": committee_cookie})
+    assert shown.status_code == 200 and shown.json_body["cohort"] == cohort.id
+    cohort.delete()
     assert client.http.get("/admin/api/report", headers={"Cookie": committee_cookie}).status_code == 404
     assert b"No cohort is open" in client.http.get("/admin/report", headers={"Cookie": committee_cookie}).body
 

@@ -32,7 +32,11 @@ def test_months_after_counts_calendar_months(start, months, expected):
 def test_closing_a_cohort_keeps_the_report_and_sets_a_ttl_on_every_personal_record(year_with_answers, client, committee_cookie):
     pairing = year_with_answers
     cohort = open_cohort()
-    answer = client.http.post(f"/admin/api/cohorts/{cohort.id}/close", headers={**JSON, "Cookie": committee_cookie}, body=b"")
+    refused = client.http.post(f"/admin/api/cohorts/{cohort.id}/close", headers={**JSON, "Cookie": committee_cookie}, body=b"")
+    assert refused.status_code == 409 and "1 live pairing" in refused.json_body["errors"]["end_live_pairings"]
+    assert Cohort.get(cohort.id).status == "accepting" and Pairing.get(pairing.id).state == "active"
+    answer = client.http.post(f"/admin/api/cohorts/{cohort.id}/close", headers={**JSON, "Cookie": committee_cookie},
+                              body=b'{"end_live_pairings": true}')
     assert answer.status_code == 200 and "deleted on" in answer.json_body["message"]
     closed = Cohort.get(cohort.id)
     assert closed.status == "closed" and closed.report["pairings"]["total"] == 1
@@ -60,13 +64,15 @@ def test_an_answer_that_arrives_after_the_cohort_closed_expires_with_its_pairing
                                                                                 committee_cookie):
     pairing = year_with_answers
     cohort = open_cohort()
-    client.http.post(f"/admin/api/cohorts/{cohort.id}/close", headers={**JSON, "Cookie": committee_cookie}, body=b"")
+    client.http.post(f"/admin/api/cohorts/{cohort.id}/close", headers={**JSON, "Cookie": committee_cookie},
+                     body=b'{"end_live_pairings": true}')
     expires = Pairing.get(pairing.id).expires_at
     [checkin] = mails_to(pairing.mentor_email, "check-in")
-    assert deliver(reply_to(checkin, pairing.mentor_email, "2 - a late answer"))["outcome"] == "applied"
-    [late] = [r for r in Response.query(pairing.id) if r.participant == "mentor"]
+    # Closing ended the pairing ("program year ended"): the late answer is kept for the committee, not applied.
+    assert Pairing.get(pairing.id).state == "dissolved"
+    assert deliver(reply_to(checkin, pairing.mentor_email, "2 - a late answer"))["outcome"] == "kept"
     [record] = [m for m in InboundMessage.scan() if m.participant == "mentor"]
-    assert expires and late.expires_at == expires and record.expires_at == expires
+    assert expires and record.expires_at == expires
 
 
 def test_a_close_cut_short_leaves_the_cohort_open_and_closing_again_finishes(year_with_answers, client,
@@ -78,11 +84,11 @@ def test_a_close_cut_short_leaves_the_cohort_open_and_closing_again_finishes(yea
     cohort = open_cohort()
     url, headers = f"/admin/api/cohorts/{cohort.id}/close", {**JSON, "Cookie": committee_cookie}
     with mock.patch.object(Response, "update", side_effect=UpdateError("injected: the close is cut short")):
-        cut_short = client.http.post(url, headers=headers, body=b"")
+        cut_short = client.http.post(url, headers=headers, body=b'{"end_live_pairings": true}')
     assert cut_short.status_code == 503 and "Traceback" not in cut_short.body.decode()
-    assert Cohort.get(cohort.id).status == "open"
+    assert Cohort.get(cohort.id).status == "accepting"
     assert any(a.expires_at for a in Application.scan())  # the first attempt got this far
-    assert client.http.post(url, headers=headers, body=b"").status_code == 200
+    assert client.http.post(url, headers=headers, body=b'{"end_live_pairings": true}').status_code == 200
     assert Cohort.get(cohort.id).status == "closed"
     for model in (Application, Pairing, Response):
         assert all(item.expires_at for item in model.scan())
@@ -125,7 +131,7 @@ def test_erasing_a_person_replaces_their_fields_and_keeps_the_history_consistent
     # They left the program: the history is kept, and says so; the partner is told, and is free again.
     assert after.history[:len(history_before)] == history_before
     assert after.state == "withdrawn" and after.history[-1]["event"] == "participant_withdrew"
-    assert mails_to(pairing.mentor_email, "been closed")
+    assert mails_to(pairing.mentor_email, "has closed: two questions")  # the partner who stays is asked why
     assert not any(claim.owner == pairing.id for claim in Claim.scan())
     [application] = [a for a in Application.scan() if a.id == pairing.mentee_id]
     assert application.answers == {"role": "mentee", "name": "(erased)"} and application.email.endswith("@erased.invalid")
@@ -192,7 +198,7 @@ def test_the_cohort_forms_need_a_confirmation_to_close_and_then_open_the_next(aw
     opened = client.http.post("/admin/cohorts/open", headers=headers, body=f"csrf_token={token}&id=2031&name=2031+year".encode())
     assert opened.status_code == 200 and b"2031 year is open" in opened.body and open_cohort().id == "2031"
     again = client.http.post("/admin/cohorts/open", headers=headers, body=f"csrf_token={token}&id=2032&name=2032+year".encode())
-    assert again.status_code == 409 and b"Close it first" in again.body
+    assert again.status_code == 409 and b"Move it on to matching first" in again.body
 
 
 def test_every_table_has_a_retention_and_the_audit_trail_is_kept_longest(year_with_answers, client,
@@ -207,7 +213,8 @@ def test_every_table_has_a_retention_and_the_audit_trail_is_kept_longest(year_wi
     deliverability.record(json.dumps({"eventType": "Complaint", "mail": {"messageId": "m"}, "complaint": {
         "complainedRecipients": [{"emailAddress": pairing.mentor_email}]}}))
     cohort = open_cohort()
-    client.http.post(f"/admin/api/cohorts/{cohort.id}/close", headers={**JSON, "Cookie": committee_cookie}, body=b"")
+    client.http.post(f"/admin/api/cohorts/{cohort.id}/close", headers={**JSON, "Cookie": committee_cookie},
+                     body=b'{"end_live_pairings": true}')
     now = clock.now()
 
     def months(record, since=None):

@@ -107,7 +107,7 @@ def test_the_same_person_may_apply_as_mentor_and_as_mentee(aws):
 def test_an_invalid_application_writes_nothing(aws):
     with pytest.raises(Invalid):
         intake.submit(as_form(valid_answers(years_experience="lots")))
-    assert list(Application.scan()) == [] and list(Claim.scan()) == [] and list(OutboxMail.scan()) == []
+    assert list(Application.scan()) == [] and [c.key for c in Claim.scan()] == ["cohort#accepting"] and list(OutboxMail.scan()) == []
 
 
 def test_without_an_open_cohort_applications_are_closed(aws):

@@ -67,7 +67,8 @@ def test_stale_settings_cannot_let_a_reply_into_a_pairing_that_has_ended(checked
     pairing, read consistently, and written on the condition that its version is unchanged."""
     pairing, mentee_mail, mentor_mail = checked_in
     assert deliver(reply_to(mentee_mail, pairing.mentee_email, "1 - going well"))["outcome"] == "applied"
-    workflow.committee_action("committee@example.org", pairing.id, "dissolve", reason="the mentor moved away")
+    workflow.committee_action("committee@example.org", pairing.id, "dissolve", reason="the mentor moved away",
+                               closure_reason="schedule_change")
     ended = get_pairing(pairing.id)
     settings_store.forget()  # a later invocation in the same warm container: the settings are still kept
     with mock.patch.object(SettingsVersion, "query", side_effect=AssertionError("settings read again")):

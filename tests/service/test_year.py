@@ -55,7 +55,9 @@ def test_a_silent_pair_is_flagged_reminded_and_closed_at_the_deadline(aws, fresh
     assert sum("evaluation" in s.lower() and "reminder" not in s.lower() for s in subjects) == 1
     assert any("come to an end" in s for s in subjects)
     digests = [m for m in sent_mail() if m["to"] == ["committee@example.org"] and "for the committee" in m["subject"]]
-    assert digests and "check-ins in a row unanswered" in digests[0]["text"]
+    assert "has answered the kickoff check 28 days" in digests[0]["text"]  # the not-started flag's digest first
+    assert any("check-ins in a row unanswered" in digest["text"] for digest in digests)
+    assert sum("Have you been able to connect?" == s for s in subjects) == 1  # the nudge of day 21
 
 
 def test_the_whole_demo_cohort_walks_through_the_year(aws, fresh_clock):

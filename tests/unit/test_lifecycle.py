@@ -13,8 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chalicelib.domain.agreement import ClosureReason
 from chalicelib.domain.lifecycle import (
     COMMITTEE_EVENTS,
+    PROGRAM_YEAR_ENDED,
     RESPONSES,
     RUNNING,
     SUSPENDED,
@@ -66,7 +68,8 @@ def event(kind: EventKind, **fields) -> Event:
     if kind in TIMER_EVENTS:
         defaults.update(by="schedule", due=day(100))
     elif kind in COMMITTEE_EVENTS:
-        defaults.update(by=CHAIR, reason="the committee decided", days=30 if kind == EventKind.COMMITTEE_EXTEND else None)
+        defaults.update(by=CHAIR, reason="the committee decided", days=30 if kind == EventKind.COMMITTEE_EXTEND else None,
+                        closure_reason=ClosureReason.OTHER if kind == EventKind.COMMITTEE_DISSOLVE else None)
     else:
         defaults.update(by="participant:mentee")
     return Event(kind, **defaults | fields)
@@ -121,7 +124,8 @@ def test_every_transition_in_the_table_is_taken(state, kind):
     assert decision.history == {
         "at": "2025-04-16T09:00:00+00:00", "event": kind, "from": state, "to": expected,
         "by": happening.by, "trigger_id": happening.trigger_id,
-        **{key: value for key, value in (("reason", happening.reason), ("days", happening.days)) if value},
+        **{key: value for key, value in (("reason", happening.reason), ("days", happening.days),
+                                         ("closure_reason", happening.closure_reason)) if value},
     }
     assert all(type(decision.history[key]) is str for key in ("at", "event", "from", "to"))  # storable as is
     after = apply(pairing, decision)
@@ -144,17 +148,32 @@ def test_every_event_outside_the_table_is_refused(state, kind):
 
 
 def test_the_table_covers_the_vocabulary_and_leaves_terminal_states_alone():
-    assert {state for state, _ in TRANSITIONS} == RUNNING | SUSPENDED
+    assert {state for state, _ in TRANSITIONS} == RUNNING | SUSPENDED | {State.DISSOLVED, State.WITHDRAWN}
     assert {kind for _, kind in TRANSITIONS} == set(EventKind)
-    assert not any(state in TERMINAL for state, _ in TRANSITIONS)
+    # An early close takes the exit answers and nothing else; a completed year takes nothing.
+    assert {(state, kind) for state, kind in TRANSITIONS if state in TERMINAL} == {
+        (State.DISSOLVED, EventKind.EXIT_RECEIVED), (State.WITHDRAWN, EventKind.EXIT_RECEIVED)}
+    assert all(TRANSITIONS[(state, kind)] == state for state, kind in TRANSITIONS if state in TERMINAL)
 
 
 def test_the_second_evaluation_completes_the_pairing():
-    pairing = pairing_in(State.EVALUATION, evaluations_returned={"mentor"})
+    pairing = pairing_in(State.EVALUATION, evaluations_returned={"mentor"}, took_part={"mentor"})
     decision = decide(pairing, event(EventKind.EVALUATION_RECEIVED), day(370), SCHEDULE)
     assert decision.state == State.COMPLETED
+    # Each partner who took part gets a letter of participation, the mentor's worded for service.
     assert [(m.template, m.to) for m in mails(decision)] == [
-        (Template.PAIRING_CLOSED, ("mentor",)), (Template.PAIRING_CLOSED, ("mentee",))]
+        (Template.PARTICIPATION_LETTER_MENTOR, ("mentor",)), (Template.PARTICIPATION_LETTER_MENTEE, ("mentee",))]
+    assert mails(decision)[0].context["year"] == "2025\u20132026"  # introduced in 2025, completed in 2026
+
+
+def test_a_partner_who_never_answered_gets_no_letter_only_the_notice():
+    pairing = armed(pairing_in(State.EVALUATION, took_part={"mentee"}), EventKind.DEADLINE_PASSED, day(395))
+    decision = decide(pairing, timer_event(pairing), day(395), SCHEDULE)
+    assert decision.state == State.COMPLETED
+    assert [(m.template, m.to) for m in mails(decision)] == [
+        (Template.PAIRING_CLOSED, ("mentor",)), (Template.PARTICIPATION_LETTER_MENTEE, ("mentee",))]
+    letter = mails(decision)[1].context
+    assert (letter["started_on"], letter["ended_on"]) == (START.date().isoformat(), day(395).date().isoformat())
 
 
 def test_resume_returns_to_where_the_pairing_was():
@@ -205,6 +224,8 @@ def test_a_silent_year_follows_the_schedule_to_the_day():
 
     assert log == [
         *each(14, Template.KICKOFF_CHECK),
+        *each(21, Template.KICKOFF_NUDGE),  # nobody has answered the kickoff check
+        (28, AlertKind.NOT_STARTED),  # still nobody
         *each(90, Template.CHECKIN),
         (120, AlertKind.SILENT),  # the kickoff check and the first check-in went unanswered
         *each(180, Template.FEEDBACK_REQUEST),
@@ -215,7 +236,7 @@ def test_a_silent_year_follows_the_schedule_to_the_day():
         *each(395, Template.PAIRING_CLOSED),
     ]
     assert pairing.state == State.COMPLETED and pairing.next_due is None
-    assert Flag.SILENT in pairing.flags
+    assert pairing.flags == {Flag.SILENT, Flag.NOT_STARTED}
 
 
 def test_the_mail_days_are_computed_from_the_schedule():
@@ -223,7 +244,7 @@ def test_the_mail_days_are_computed_from_the_schedule():
     _, log = simulate()
     mail_days = sorted({entry[0] for entry in log if isinstance(entry[1], Template)})
     end = s.evaluation_day
-    assert mail_days == [s.kickoff_day, s.checkin_every_days, s.feedback_day, 3 * s.checkin_every_days, end,
+    assert mail_days == [s.kickoff_day, s.nudge_day, s.checkin_every_days, s.feedback_day, 3 * s.checkin_every_days, end,
                          *(end + d for d in s.evaluation_reminder_days), end + s.close_after_days]
 
 
@@ -253,7 +274,8 @@ def test_a_pair_that_answers_becomes_active_and_completes_once_both_have_evaluat
         *each(180, Template.FEEDBACK_REQUEST),
         *each(270, Template.CHECKIN),
         *each(365, Template.EVALUATION_REQUEST),
-        *each(367, Template.PAIRING_CLOSED),  # no reminders: both evaluations came back
+        (367, Template.PARTICIPATION_LETTER_MENTOR, ("mentor",)),  # no reminders: both evaluations came back,
+        (367, Template.PARTICIPATION_LETTER_MENTEE, ("mentee",)),  # and each who took part has their letter
     ]
     assert pairing.state == State.COMPLETED
     assert pairing.unanswered_checkins == 0 and not pairing.flags
@@ -298,13 +320,15 @@ def test_a_mail_that_asks_for_an_answer_goes_to_exactly_one_participant(template
 
 def test_only_the_mails_that_ask_name_the_answer_they_ask_for():
     assert {template: template.asks for template in Template if template.asks} == {
-        Template.KICKOFF_CHECK: "kickoff", Template.CHECKIN: "checkin", Template.FEEDBACK_REQUEST: "feedback",
-        Template.EVALUATION_REQUEST: "evaluation", Template.EVALUATION_REMINDER: "evaluation"}
+        Template.KICKOFF_CHECK: "kickoff", Template.KICKOFF_NUDGE: "kickoff", Template.CHECKIN: "checkin",
+        Template.FEEDBACK_REQUEST: "feedback", Template.EVALUATION_REQUEST: "evaluation",
+        Template.EVALUATION_REMINDER: "evaluation", Template.EXIT_QUESTIONS: "exit"}
 
 
 @pytest.mark.parametrize("kind", [*RESPONSES, EventKind.REMATCH_REQUESTED])
 def test_a_mail_also_addressed_to_the_partner_is_applied_and_the_committee_is_told_on_the_pairing(kind):
-    pairing = pairing_in(State.ACTIVE) if kind != EventKind.EVALUATION_RECEIVED else pairing_in(State.EVALUATION)
+    pairing = pairing_in({EventKind.EVALUATION_RECEIVED: State.EVALUATION,
+                          EventKind.EXIT_RECEIVED: State.DISSOLVED}.get(kind, State.ACTIVE))
     plain = decide(pairing, event(kind, by="participant:mentee", rating=Rating.GOING_WELL), day(100), SCHEDULE)
     copied = decide(pairing, event(kind, by="participant:mentee", rating=Rating.GOING_WELL, partner_addressed=True),
                     day(100), SCHEDULE)
@@ -355,7 +379,7 @@ def test_an_answer_from_either_partner_closes_the_reply_window():
 
 @pytest.mark.parametrize("kind", list(RESPONSES))
 def test_a_response_is_recorded_and_a_worrying_rating_reaches_the_committee(kind):
-    pairing = pairing_in(State.EVALUATION, unanswered_checkins=1)
+    pairing = pairing_in(State.DISSOLVED if kind == EventKind.EXIT_RECEIVED else State.EVALUATION, unanswered_checkins=1)
 
     fine = decide(pairing, event(kind, rating=1, text="Fine."), day(366), SCHEDULE)
     assert fine.effects[0] == RecordResponse("mentee", RESPONSES[kind], Rating.GOING_WELL, "Fine.")
@@ -402,9 +426,12 @@ def test_a_late_tick_skips_the_contacts_that_fell_meanwhile_but_not_the_close():
     overdue, _ = fire(pairing, day(400))  # the close of day 395 is due at once
     assert (overdue.next_due, overdue.next_due_at) == (EventKind.DEADLINE_PASSED, day(400))
 
-    late_kickoff, _ = fire(introduce("P1", START, SCHEDULE), day(20))
+    late_kickoff, _ = fire(introduce("P1", START, SCHEDULE), day(22))
+    # The nudge of day 21 fell meanwhile: skipped; the not-started flag is next.
+    assert (late_kickoff.next_due, late_kickoff.next_due_at) == (EventKind.NOT_STARTED_DUE, day(28))
+    flagged, _ = fire(late_kickoff, day(29))
     # The reply window runs from when the kickoff check went out.
-    assert (late_kickoff.next_due, late_kickoff.next_due_at) == (EventKind.NO_REPLY, day(50))
+    assert (flagged.next_due, flagged.next_due_at) == (EventKind.NO_REPLY, day(52))
 
 
 def test_the_evaluation_request_closes_the_check_in_reply_window():
@@ -475,7 +502,7 @@ def test_extend_moves_the_end_and_brings_back_a_check_in_that_now_fits():
     assert pairing.extension_days == 30
     # 360 + 30 < 395: a check-in fits before the moved evaluation request.
     assert sorted({entry[0] for entry in log if isinstance(entry[1], Template)}) == [
-        14, 90, 180, 270, 360, 395, 402, 409, 425]
+        14, 21, 90, 180, 270, 360, 395, 402, 409, 425]
 
 
 def test_extend_during_the_evaluation_moves_the_reminders_and_the_close():
@@ -536,12 +563,13 @@ def test_a_rematch_request_reaches_only_the_committee():
     requested = apply(active, asked)
     assert (requested.paused_from, requested.next_due) == (State.ACTIVE, None)
 
-    dissolved = decide(requested, event(EventKind.COMMITTEE_DISSOLVE, reason="Rematched after a request."),
-                       day(45), SCHEDULE)
+    dissolved = decide(requested, event(EventKind.COMMITTEE_DISSOLVE, reason="Rematched after a request.",
+                                        closure_reason=ClosureReason.REMATCH_REQUEST), day(45), SCHEDULE)
     assert dissolved.state == State.DISSOLVED and dissolved.history["reason"] == "Rematched after a request."
-    # The partners hear that the pairing ended, each on their own, never why.
+    assert dissolved.history["closure_reason"] == "rematch_request"
+    # The partners hear that the pairing ended, each on their own with the exit questions, never why.
     assert [(m.template, m.to, m.context) for m in mails(dissolved)] == [
-        (Template.PAIRING_CLOSED, (role,), {"pairing_id": "P1", "outcome": "dissolved", "role": role})
+        (Template.EXIT_QUESTIONS, (role,), {"pairing_id": "P1", "outcome": "dissolved", "role": role})
         for role in ("mentor", "mentee")]
 
 
@@ -557,7 +585,9 @@ def test_a_participant_who_withdraws_ends_the_pairing():
                       day(100), SCHEDULE)
     assert decision.state == State.WITHDRAWN
     assert [(a.kind, a.severity) for a in alerts(decision)] == [(AlertKind.WITHDRAWN, Severity.DIGEST)]
-    assert [m.to for m in mails(decision)] == [("mentor",), ("mentee",)]
+    # The partner who stays is asked the exit questions; the one who left is only told.
+    assert [(m.template, m.to) for m in mails(decision)] == [
+        (Template.PAIRING_CLOSED, ("mentor",)), (Template.EXIT_QUESTIONS, ("mentee",))]
 
 
 # --- A cohort's own schedule --------------------------------------------------------------
@@ -566,12 +596,13 @@ def test_a_custom_schedule_from_a_dict_drives_the_timers():
     settings_ = {"kickoff_day": 7, "checkin_every_days": 30, "feedback_day": 60, "evaluation_day": 120,
                  "evaluation_reminder_days": [3], "close_after_days": 10, "reply_window_days": 10}
     schedule = Schedule.from_dict(settings_)
-    assert schedule.to_dict() == settings_ | {"silent_after": 2}
+    assert schedule.to_dict() == settings_ | {"silent_after": 2, "nudge_day": 21, "not_started_day": 28}
     assert Schedule.from_dict(schedule.to_dict()) == schedule
 
     _, log = simulate(schedule)
     assert sorted({entry[:2] for entry in log}) == [
-        (7, Template.KICKOFF_CHECK), (30, Template.CHECKIN), (40, AlertKind.SILENT), (60, Template.FEEDBACK_REQUEST),
+        (7, Template.KICKOFF_CHECK), (21, Template.KICKOFF_NUDGE), (28, AlertKind.NOT_STARTED),
+        (30, Template.CHECKIN), (40, AlertKind.SILENT), (60, Template.FEEDBACK_REQUEST),
         (90, Template.CHECKIN), (120, Template.EVALUATION_REQUEST), (123, Template.EVALUATION_REMINDER),
         (130, Template.PAIRING_CLOSED)]
 
@@ -602,7 +633,7 @@ def test_a_schedule_that_makes_no_sense_is_refused(settings_, why):
     (EventKind.CHECKIN_DUE, {"due": None}, "carry the instant"),
     (EventKind.CHECKIN_DUE, {"due": datetime(2025, 4, 16, 9)}, "aware UTC"),
     (EventKind.COMMITTEE_PAUSE, {"by": "participant:mentor"}, "only the committee"),
-    (EventKind.COMMITTEE_DISSOLVE, {"reason": " "}, "needs a reason"),
+    (EventKind.COMMITTEE_DISSOLVE, {"closure_reason": None}, "needs a closure reason"),
     (EventKind.COMMITTEE_EXTEND, {"days": 0}, "at least 1"),
     (EventKind.COMMITTEE_PAUSE, {"partner_addressed": True}, "only a participant's own mail"),
 ])
@@ -661,7 +692,7 @@ STEPS = st.one_of(
 def _taken(pairing: PairingView, happening: Event, now: datetime, history: list) -> PairingView:
     """Decide, check what must always hold, and return the pairing as written."""
     decision = decide(pairing, happening, now, SCHEDULE)
-    assert pairing.state not in TERMINAL
+    assert pairing.state not in TERMINAL or happening.kind == EventKind.EXIT_RECEIVED
     after = apply(pairing, decision)
     history.append(decision.history)
 
@@ -706,7 +737,15 @@ def test_random_event_sequences_keep_the_workflow_consistent(steps):
             pass
 
     if pairing.state in TERMINAL:
-        for kind in EventKind:
+        for kind in set(EventKind) - {EventKind.EXIT_RECEIVED}:
             forged = armed(pairing, kind, now) if kind in TIMER_EVENTS else pairing
             with pytest.raises(TransitionRefused):
                 decide(forged, event(kind, due=now) if kind in TIMER_EVENTS else event(kind), now, SCHEDULE)
+
+
+def test_a_pairing_ended_because_its_program_year_ended_tells_both_partners_so():
+    pairing = introduce("P1", START, SCHEDULE)
+    ended = decide(pairing, event(EventKind.COMMITTEE_DISSOLVE, reason=PROGRAM_YEAR_ENDED,
+                                  closure_reason=ClosureReason.PROGRAM_YEAR_ENDED), day(200), SCHEDULE)
+    assert ended.state == State.DISSOLVED and ended.history["reason"] == "program year ended"
+    assert [(m.to, m.context["outcome"]) for m in mails(ended)] == [(("mentor",), "year_ended"), (("mentee",), "year_ended")]
