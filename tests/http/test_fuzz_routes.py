@@ -195,7 +195,9 @@ def requests(draw, path: str, content_types: tuple[str, ...], world: dict):
         body = "&".join(f"{quote(key, errors='surrogatepass')}={quote(value, errors='surrogatepass')}"
                         for key, values in fields.items() for value in values).encode()
         refused_at = first_refused_text({key: values[0] if len(values) == 1 else values for key, values in fields.items()})
-        refused_at = refused_at and refused_at.split("[")[0]  # a form names the field, not the value's place
+        # A form names the field, not the value's place (and a fuzzed field's own name may hold "[").
+        refused_at = refused_at and next((key for key in sorted(fields, key=len, reverse=True)
+                                          if refused_at == key or refused_at.startswith(key + "[")), refused_at)
     elif content_type == CSV:
         body = ("membership_id,email,name\n" + draw(TEXT)).encode("utf-8", "surrogatepass")
         refused_at = None
