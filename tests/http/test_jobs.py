@@ -476,6 +476,29 @@ def test_the_matching_page_of_a_large_cohort_starts_nothing_until_asked(client, 
     assert job.kind == "propose_matches" and job.state == "done"
 
 
+def test_a_large_cohorts_fairest_plan_is_made_by_a_job_with_both_plans_side_by_side(client, committee_cookie,
+                                                                                    large_for_proposals):
+    done = job_of(client, committee_cookie, post(client, committee_cookie, "/admin/api/matching/proposal",
+                                                 {"plan": "fairest", "compare": True, "threshold": 60}))
+    assert done["kind"] == "propose_matches" and done["state"] == "done"
+    kept = client.http.get(f"/admin/api/matching/proposals/{done['id']}", headers={"Cookie": committee_cookie}).json_body
+    inline = proposals.propose(open_cohort(), {"plan": "fairest", "compare": True, "threshold": 60}).proposal
+    assert kept == inline and kept["plan"] == "fairest" and set(kept["comparison"]) == {"best_total", "fairest"}
+    assert kept["fairness"]["threshold"] == 60
+    # From the page: the plan chosen on the large cohort's page goes to the job, and comes back chosen.
+    page = client.http.get("/admin/matching?plan=fairest", headers={"Cookie": committee_cookie}).body.decode()
+    assert 'name="plan" value="fairest"' in page and 'name="compare" value="yes"' in page
+    token = csrf_of(client, committee_cookie)
+    asked = client.http.post("/admin/matching", headers={**FORM, "Cookie": committee_cookie},
+                             body=f"csrf_token={token}&cohort={open_cohort().id}&plan=fairest&compare=yes".encode())
+    assert asked.status_code == 303 and asked.headers["Location"].startswith("/admin/jobs/")
+    job = Job.get(asked.headers["Location"].rsplit("/", 1)[1])
+    assert job.state == "done" and job.params["options"]["plan"] == "fairest"
+    shown = client.http.get(f"/admin/matching?cohort={open_cohort().id}&proposal={job.id}",
+                            headers={"Cookie": committee_cookie}).body.decode()
+    assert re.search(r'id="plan-fairest"[^>]*checked', shown) and "The two proposals side by side" in shown
+
+
 def test_a_proposal_job_refuses_a_lock_it_cannot_keep_and_bad_options_start_no_job(client, committee_cookie,
                                                                                    large_for_proposals):
     bad = post(client, committee_cookie, "/admin/api/matching/proposal", {"weights": {"interests": -1}})
