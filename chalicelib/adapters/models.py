@@ -184,7 +184,7 @@ class Cohort(Model):
     # bumps the revision, which guards every write and every approval.
     matching_draft = JSONAttribute(null=True)
     matching_draft_revision = NumberAttribute(null=True)
-    carry_over = JSONAttribute(null=True)  # carry_over.py: the invitations' cursor, while they are being sent
+    carry_over = JSONAttribute(null=True)  # carry_over.py: the id of its latest invitation job, by whom it invites
 
     by_status = CohortStatusIndex()
 

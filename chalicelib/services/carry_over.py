@@ -127,7 +127,10 @@ def ensure_standing_pool() -> str:
         invite_standing_pool(DAILY_TICK, cohort)
         return "started"
     if job is not None and jobs.can_run_again(job):
-        jobs.rerun(DAILY_TICK, job.id)
+        try:
+            jobs.rerun(DAILY_TICK, job.id)
+        except Conflict:  # a worker took it up meanwhile
+            return "nothing to do"
         return "started again"
     return "nothing to do"
 
@@ -174,7 +177,7 @@ def _progress(cursor: dict, done: int, total: int) -> jobs.Progress:
         return jobs.Progress(cursor, done, total)
     log.info("carry-over: %d invited of %d", cursor["invited"], total)
     return jobs.Progress(cursor, done, total, finished=True,
-                         result={"invited": cursor["invited"], "skipped": total - cursor["invited"]})
+                         result={"invited": cursor["invited"], "skipped": max(total - cursor["invited"], 0)})
 
 
 def _still_accepting(job: Job) -> Cohort:
