@@ -98,6 +98,8 @@ MAILS: dict[str, MailText] = {
                                     keeps=("confirm_link",)),
     "application_withdrawn": MailText("Application withdrawn", "to an applicant whose application the committee withdraws",
                                       {"application": _SAMPLE_MENTEE}),
+    "application_restored": MailText("Withdrawal undone", "to an applicant, when the committee undoes the withdrawal "
+                                     "of their application", {"application": _SAMPLE_MENTEE}),
     "carry_over_invitation": MailText("Invitation to a new year", "to an earlier participant, when the committee invites them into a new cohort",
                                       {"person_name": "Jo Reader", "role": "mentee", "cohort_name": "2028 program year",
                                        "token": "SAMPLE-TOKEN"}),
