@@ -1,7 +1,6 @@
 """Pairs that never start (a nudge, then a flag) and pairs that stall (from their answers)."""
 from __future__ import annotations
 
-
 import pytest
 
 from chalicelib.domain import stalling
@@ -22,6 +21,7 @@ from chalicelib.domain.lifecycle import (
     timer_event,
 )
 from tests.helpers.lifecycle_builders import SCHEDULE, START, alerts, day, fire, mails, trigger_id
+
 
 def answer(pairing, role, now, kind=EventKind.REPLY_RECEIVED, meetings=None):
     decision = decide(pairing, Event(kind, f"participant:{role}", trigger_id("reply"), meetings=meetings),
