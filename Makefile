@@ -15,10 +15,17 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+# axe-core (package.json) for the browser tests' accessibility checks.
+NODE_STAMP := node_modules/.installed
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --silent
+	touch $(NODE_STAMP)
+
 run: $(STAMP)
 	$(PY) -m infra.local.sandbox $(SANDBOX_FLAGS)
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)
@@ -31,7 +38,7 @@ bench: $(STAMP)
 	$(PY) bench/sign_in_timing.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules .pytest_cache .hypothesis
 
 # Deploying to AWS, one stack per stage (docs/deploy.md). STAGE is a stage of
 # .chalice/config.json with an "infra" block: dev or prod.

@@ -11,8 +11,8 @@ from chalice import Chalice, Cron, Rate, Response
 from chalice.app import Request
 
 from chalicelib.adapters import logs
-from chalicelib.pages import (admin, admin_concerns, admin_jobs, admin_pairings, admin_report, admin_settings,
-                              admin_supply, admin_years, apply, exports, respond, sign_in, web)
+from chalicelib.pages import (admin, admin_concerns, admin_jobs, admin_matching, admin_pairings, admin_report,
+                              admin_settings, admin_supply, admin_years, apply, exports, respond, sign_in, web)
 from chalicelib.services import alerts, carry_over, committee, deliverability, inbound, job_kinds, mail, settings_store, workflow
 
 app = Chalice(app_name="mentoring")
@@ -248,17 +248,37 @@ def remove_committee_member():
 
 @app.route("/admin/matching", methods=["GET"])
 def show_matching_proposal():
-    return _respond(admin_pairings.proposal_page(_session(), query=_query()))
+    return _respond(admin_matching.matching_page(_session(), _query()))
 
 
 @app.route("/admin/matching", methods=["POST"], content_types=[FORM])
-def adjust_matching_proposal():
-    return _respond(admin_pairings.proposal_page(_session(), app.current_request.raw_body, _query()))
+def start_matching_proposal():
+    return _respond(admin_matching.start_proposal_form(_session(), app.current_request.raw_body))
+
+
+@app.route("/admin/matching/draft", methods=["POST"], content_types=[FORM])
+def change_matching_draft():
+    return _respond(admin_matching.draft_change_form(_session(), app.current_request.raw_body))
+
+
+@app.route("/admin/matching/review", methods=["POST"], content_types=[FORM])
+def review_introductions():
+    return _respond(admin_matching.review_form(_session(), app.current_request.raw_body))
 
 
 @app.route("/admin/matching/approve", methods=["POST"], content_types=[FORM])
 def approve_pairs_form():
-    return _respond(admin_pairings.approve_form(_session(), app.current_request.raw_body))
+    return _respond(admin_matching.approve_form(_session(), app.current_request.raw_body))
+
+
+@app.route("/admin/api/matching/draft", methods=["GET"])
+def show_matching_draft():
+    return _respond(admin_matching.draft_json(_query()))
+
+
+@app.route("/admin/api/matching/draft", methods=["PUT"], content_types=[JSON])
+def replace_matching_draft():
+    return _respond(admin_matching.draft_put_json(_session(), app.current_request.raw_body, _query()))
 
 
 @app.route("/admin/api/matching/proposal", methods=["POST"], content_types=[JSON])

@@ -31,7 +31,9 @@ make for a reply (get the raw mail from S3, get the pairing, one transaction
 that updates it and puts the answer), made with boto3 directly against the same
 tables, with none of our code. Then the same replies once more through the same handler,
 answered by a stub HTTP layer that replays moto's recorded answers, so only our
-code and the SDK (serialising, signing, parsing) run.
+code and the SDK (serialising, signing, parsing) run; and the floor's three calls
+answered the same way, so only boto3 runs: the SDK's own floor, the most any code
+could reach on that figure.
 
 Targets, each printed as met or MISSED; exits 1 when any is missed: AWS calls
 per reply (counted per operation by a botocore event hook) <= 3.2; end to end
@@ -52,6 +54,7 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict, deque
+from contextlib import contextmanager
 from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -386,31 +389,49 @@ def prepared(pairing_count: int) -> tuple[list[Pairing], list[tuple[bytes, str, 
     return pairings, mails, [as_ses_delivers(raw) for raw, _, _ in mails]
 
 
+@contextmanager
+def answered_from_recording():
+    """No emulated account: every request is answered from the recording, in order. What this
+    process holds already (moto's accounts, the recorded answers) is no Lambda's: frozen, so
+    that the garbage collector walks only what the timed code makes."""
+    gc.collect()
+    gc.freeze()
+    with mock_aws():
+        warm_cache.forget()
+        CANNED.replaying = True
+        try:
+            yield
+        finally:
+            CANNED.replaying = False
+            gc.unfreeze()
+
+
 def replayed(handler, context, events: list[dict], expected: list[str], warm: int) -> tuple[float, int]:
     """The recorded run's replies once more, from the same warm start, answered with moto's
     recorded answers: CPU seconds of the timed ones (our code and the SDK), and how many
     came out other than expected."""
     differs = 0
-    # What this process holds already (moto's accounts, the recorded answers) is no Lambda's:
-    # frozen, so that the garbage collector walks only what the replies make.
-    gc.collect()
-    gc.freeze()
-    with mock_aws():  # no emulated account: every answer is canned
-        warm_cache.forget()
-        CANNED.replaying = True
-        try:
-            for event in events[:warm]:
-                handler(event, context)
-            INSTRUMENTS.start()
-            started = time.process_time()
-            for event, outcome in zip(events[warm:], expected[warm:]):
-                [answer] = handler(event, context)
-                differs += answer["outcome"] != outcome
-            cpu = time.process_time() - started - INSTRUMENTS.inside
-        finally:
-            CANNED.replaying = False
-            gc.unfreeze()
+    with answered_from_recording():
+        for event in events[:warm]:
+            handler(event, context)
+        INSTRUMENTS.start()
+        started = time.process_time()
+        for event, outcome in zip(events[warm:], expected[warm:]):
+            [answer] = handler(event, context)
+            differs += answer["outcome"] != outcome
+        cpu = time.process_time() - started - INSTRUMENTS.inside
     return cpu, differs
+
+
+def sdk_floor(events: list[dict], pairings: list[Pairing]) -> float:
+    """CPU seconds boto3 alone takes for the floor's three calls per reply, answered from the
+    recording of the floor's own run: the most any code could reach without the emulator."""
+    with answered_from_recording():
+        INSTRUMENTS.start()
+        cpu = emulator_floor(events, pairings) - INSTRUMENTS.inside
+    if any(CANNED.recorded.values()):
+        raise AssertionError("the SDK's floor made fewer calls than the floor's run recorded")
+    return cpu
 
 
 def run(pairing_count: int, profile: bool) -> int:
@@ -419,7 +440,10 @@ def run(pairing_count: int, profile: bool) -> int:
     with mock_aws():  # the same start as the run below, in an emulator of its own
         pairings, _, events = prepared(pairing_count)
         emulator_floor(events[:warm], pairings[:WARM_UP_PAIRINGS])
+        CANNED.recording = True
         floor_cpu = emulator_floor(events[warm:], pairings[WARM_UP_PAIRINGS:])
+        CANNED.recording = False
+    sdk_floor_cpu = sdk_floor(events[warm:], pairings[WARM_UP_PAIRINGS:])
     with mock_aws():
         pairings, mails, events = prepared(pairing_count)
         timed = len(mails) - warm
@@ -503,6 +527,10 @@ def run(pairing_count: int, profile: bool) -> int:
     calls_per_reply = sum(calls.values()) / timed
     times_the_floor = cpu / floor_cpu
     without_emulator = timed / canned_cpu
+    print(f"SDK's floor, canned answers: {timed / sdk_floor_cpu:.0f} replies/s CPU time ({sdk_floor_cpu * ms:.2f} ms per "
+          f"reply, {sdk_floor_cpu * ms / 3:.2f} ms per call) for the floor's three calls, boto3 alone answered from a "
+          "recording of moto's answers; with parse + interpret, no more than "
+          f"{timed / (sdk_floor_cpu + pure_cpu):.0f}/s for any code on the figure below")
     print(f"our code + SDK, canned answers: {without_emulator:.0f} replies/s CPU time ({canned_cpu * ms:.2f} ms per "
           "reply): the same replies through the same handler, answered from a recording of moto's answers"
           + (f"; {replay_differs} came out otherwise" if replay_differs else ""))

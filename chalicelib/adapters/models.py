@@ -180,6 +180,10 @@ class Cohort(Model):
     opened_at = UTCDateTimeAttribute()
     report = JSONAttribute(null=True)  # report.freeze(): the aggregate report, kept after retention
     closed_at = UTCDateTimeAttribute(null=True)
+    # The committee's locks and forbids for the next approval (services/matching_draft.py); each change
+    # bumps the revision, which guards every write and every approval.
+    matching_draft = JSONAttribute(null=True)
+    matching_draft_revision = NumberAttribute(null=True)
     carry_over = JSONAttribute(null=True)  # carry_over.py: the invitations' cursor, while they are being sent
 
     by_status = CohortStatusIndex()

@@ -214,8 +214,11 @@ def _assess_library_type(mentor: Participant, mentee: Participant):
             return 1.0, f"mentor works in {_a_library(wanted)}, as the mentee asked"
         return 1.0, f"both work in {_libraries(wanted)}"
     if mentor.cross_type_ok:
-        return 0.5, (f"mentor works in {_a_library(mentor.library_type)}, "
-                     f"mentee wants {_a_library(wanted)}; the mentor is glad to mentor across types")
+        # Only a mentee who chose a type "wants" one; for the others, say what is true of them.
+        wants = (f"mentee wants {_a_library(wanted)}" if mentee.asked_library_type
+                 else f"mentee in {_a_library(mentee.library_type)}, open to any type")
+        return 0.5, (f"mentor works in {_a_library(mentor.library_type)}, {wants}; "
+                     "the mentor is glad to mentor across types")
     return 0.0, (f"different library types: mentor in {_a_library(mentor.library_type)}, "
                  f"mentee in {_a_library(mentee.library_type)}")
 

@@ -5,6 +5,8 @@ Reached only through app.py's committee guard.
 """
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from chalicelib.adapters.models import Job
 from chalicelib.domain.refusals import Conflict
 from chalicelib.pages import web
@@ -68,14 +70,14 @@ def rerun_form(session: Session, job_id: str) -> web.Answer:
 NEXT_PAGES = {pairings.APPROVAL_JOB: ("/admin/pairings", "See the pairings"),
               membership.ROSTER_JOB: ("/admin/applications", "See the applications"),
               retention.CLOSE_JOB: ("/admin/cohorts", "Back to the cohorts"),
-              proposals.PROPOSAL_JOB: ("/admin/matching?proposal={id}", "See the proposal and approve pairs")}
+              proposals.PROPOSAL_JOB: ("/admin/matching?cohort={cohort}&proposal={id}", "See the proposal and approve pairs")}
 
 
 def _next_page(job: Job) -> tuple[str, str] | None:
     if job.kind not in NEXT_PAGES or (job.kind == proposals.PROPOSAL_JOB and jobs.state_of(job) != jobs.DONE):
         return None
     address, words = NEXT_PAGES[job.kind]
-    return address.format(id=job.id), words
+    return address.format(id=job.id, cohort=quote(str((job.params or {}).get("cohort", "")), safe="")), words
 
 
 def outcome(kind: str, result: dict | None) -> str:

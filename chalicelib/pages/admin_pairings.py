@@ -42,61 +42,7 @@ def stored_proposal_json(job_id: str) -> web.Answer:
     return web.json_answer(view.proposal)
 
 
-def _split_pairs(values: list[str]) -> list[list[str]]:
-    return [value.split(":", 1) for value in values if value.count(":") == 1 and len(value) <= 2 * limits.MAX_ID + 1]
-
-
-def proposal_page(session: Session, raw_body: bytes | None = None, query: dict | None = None) -> web.Answer:
-    submitted_cohort = web.decode_form(raw_body).get("cohort", [""])[0] if raw_body else ""
-    cohort = cohort_or_open(submitted_cohort or (query or {}).get("cohort"))
-    if cohort is None:
-        return _matching_page(session, cohort=None, view=None)
-    if (query or {}).get("proposal"):
-        try:
-            view, options = proposals.stored(query["proposal"])
-        except Refused as refusal:
-            return _matching_page(session, status=web.status_of(refusal), cohort=cohort, view=None, problem=refusal.message)
-        return _matching_page(session, cohort=cohort, view=view, locks=options.get("locks") or [],
-                              forbids=options.get("forbids") or [])
-    if raw_body is None and not proposals.fits_in_request(cohort):
-        return _matching_page(session, cohort=cohort, view=None, large=True)  # a GET starts no work
-    submitted = web.decode_form(raw_body) if raw_body else {}
-    locks = _split_pairs(submitted.get("lock", []))
-    if submitted.get("lock_mentor", [""])[0] and submitted.get("lock_mentee", [""])[0]:
-        locks.append([submitted["lock_mentor"][0], submitted["lock_mentee"][0]])
-    forbids = _split_pairs(submitted.get("forbid", []))
-    choice = _fairness_choice(submitted)
-    try:
-        proposal = proposals.propose_or_start(session.email, cohort, {"locks": locks, "forbids": forbids, **choice})
-    except proposals.ProposalInvalid as error:
-        if "threshold" in error.errors:
-            proposal = proposals.propose(cohort, {"locks": locks, "forbids": forbids, **choice, "threshold": None})
-            return _matching_page(session, status=400, cohort=cohort, view=proposal, locks=locks, forbids=forbids,
-                                  problem=error.message)
-        proposal = proposals.propose(cohort, {"forbids": forbids, **choice})
-        return _matching_page(session, status=400, cohort=cohort, view=proposal, forbids=forbids,
-                              problem=f"That lock cannot be kept: {error}")
-    if isinstance(proposal, Job):
-        return admin_jobs.accepted_page(proposal)
-    return _matching_page(session, cohort=cohort, view=proposal, locks=locks, forbids=forbids)
-
-
-def _matching_page(session: Session, status: int = 200, **context) -> web.Answer:
-    return web.admin_page("pages/admin/matching.html", session, status=status,
-                          **{"locks": [], "forbids": [], "large": False, **context})
-
-
-def _fairness_choice(submitted: dict) -> dict:
-    """The plan shown for approval, the threshold, and whether to compare: the fairest plan is always compared."""
-    def first(name: str) -> str:
-        return (submitted.get(name) or [""])[0]
-
-    plan = first("plan") if first("plan") in proposals.PLANS else proposals.BEST_TOTAL
-    return {"plan": plan, "threshold": first("threshold") or None,
-            "compare": first("compare") == "yes" or plan == proposals.FAIREST}
-
-
-# Approval.
+# Approval through the API (the page's two steps are in admin_matching).
 
 def _requests(pairs) -> list[PairRequest]:
     if not isinstance(pairs, list) or not pairs or not all(
@@ -115,22 +61,6 @@ def approve_json(session: Session, raw_body: bytes) -> web.Answer:
     if isinstance(approved, Job):
         return admin_jobs.accepted_json(approved)
     return web.json_answer({"pairings": [_summary(p) for p in approved]}, status=201)
-
-
-def approve_form(session: Session, raw_body: bytes) -> web.Answer:
-    submitted = web.decode_form(raw_body, limit=web.LARGE_BODY_BYTES, max_fields=web.LARGE_FORM_FIELDS)
-    chosen = _split_pairs(submitted.get("pair", []))
-    if not chosen:
-        return _matching_page(session, status=400, cohort=cohort_or_open(None), view=None,
-                              problem="Tick at least one pair to approve.")
-    try:
-        approved = pairings.approve_or_start(session.email, [PairRequest(mentor, mentee) for mentor, mentee in chosen])
-    except Refused as refusal:
-        return _matching_page(session, status=web.status_of(refusal), cohort=cohort_or_open(None), view=None,
-                              problem=f"Nothing was approved. {refusal}")
-    if isinstance(approved, Job):
-        return admin_jobs.accepted_page(approved)
-    return web.redirect(f"/admin/pairings?approved={len(approved)}")
 
 
 def _summary(pairing: Pairing) -> dict:

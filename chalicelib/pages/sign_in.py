@@ -18,7 +18,7 @@ from chalicelib.services.committee import Session
 CSRF_FIELD = "csrf_token"
 OPEN_PATHS = ("/admin/login", "/admin/login/{token}")
 UPLOAD_LIMIT = 5 * 1024 * 1024  # a roster this large through the API; larger ones go straight to S3
-LARGE_FORMS = ("/admin/matching/approve",)  # the matching page's approval ticks many pairs
+LARGE_FORMS = ("/admin/matching/review", "/admin/matching/approve")  # the matching page's two steps tick many pairs
 RETURN_FIELD = "next"
 MAX_RETURN_PATH = 500
 

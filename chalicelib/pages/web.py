@@ -162,7 +162,7 @@ def admin_page(template: str, session, status: int = 200, **context) -> Answer:
     A page about one cohort (it has `cohort`) shows the cohort picker."""
     if "cohort" in context:
         context["cohort_choices"] = all_cohorts()
-    return page(template, status=status, session=session, **{"flash": "", "problem": "", **context})
+    return page(template, status=status, session=session, **{"flash": "", "problem": "", "page_template": template, **context})
 
 
 def redirect(location: str, status: int = 303) -> Answer:

@@ -1,8 +1,11 @@
 """A matching proposal for the open cohort: who is in the pool, and the engine's answer.
 
 The pool is every confirmed, eligible applicant not already in a live
-pairing; mentors bring the capacity they have left. Past partners (in any
-cohort, found by email) are passed to the engine so it never proposes them.
+pairing; mentors bring the capacity they have left, and a mentor with none
+left stays in the pool with none, so that a mentee left over is told that the
+compatible mentors are at capacity rather than that there are none. Past
+partners (in any cohort, found by email) are passed to the engine so it never
+proposes them.
 
 A large cohort's proposal is made by the job worker (services/jobs.py) and kept
 in S3 for a day (adapters/uploads.py), for its page and the approval to read.
@@ -49,8 +52,10 @@ class ProposalView:
 
     proposal: dict
     names: dict[str, str]
-    mentor_ids: frozenset[str]
+    mentor_ids: frozenset[str]  # mentors with room left
     mentee_ids: frozenset[str]
+    libraries: dict[str, str]
+    mentors_at_capacity: int
 
 
 def matching_pool(cohort: Cohort) -> tuple[list[dict], list[dict], dict[str, dict]]:
@@ -66,13 +71,18 @@ def matching_pool(cohort: Cohort) -> tuple[list[dict], list[dict], dict[str, dic
         people[application.id] = application.answers
         if application.role == "mentor":
             left = int(application.answers.get("capacity", 1)) - load.get(application.id, 0)
-            if left > 0:
-                mentors.append(matching_record(application, capacity=left))
+            mentors.append(matching_record(application, capacity=max(left, 0)))
         elif application.id not in paired_mentees:
             past = [mentor_ids_by_email[email] for email in past_partner_emails(application.email)
                     if email in mentor_ids_by_email]
             mentees.append(matching_record(application, past))
     return mentors, mentees, people
+
+
+def waiting(cohort: Cohort) -> tuple[frozenset[str], frozenset[str]]:
+    """The ids of the mentors and of the mentees waiting to be matched."""
+    mentors, mentees, _ = matching_pool(cohort)
+    return frozenset(m["id"] for m in mentors), frozenset(m["id"] for m in mentees)
 
 
 def _pairs(value: Any, name: str) -> list[tuple[str, str]]:
@@ -101,7 +111,7 @@ def fits_in_request(cohort: Cohort) -> bool:
 def propose_or_start(member: str, cohort: Cohort, options: Any) -> ProposalView | Job:
     """Propose now for a cohort of up to INLINE_PROPOSAL applications; else start a job that does."""
     _checked(options, cohort_criteria(cohort.id))  # a bad option is refused now, not by the job
-    _fairness_options(options)
+    fairness_options(options)
     if fits_in_request(cohort):
         return propose(cohort, options)
     return jobs.submit(PROPOSAL_JOB, member, {"cohort": cohort.id, "options": options}, total=1)
@@ -116,14 +126,15 @@ def proposal_step(job: Job) -> jobs.Progress:
         "pairs": len(view.proposal["pairs"]), "unmatched_mentees": len(view.proposal["unmatched_mentees"])})
 
 
-def stored(job_id: str) -> tuple[ProposalView, dict]:
-    """A proposal the job worker made, and the options it was made with."""
+def stored(job_id: str, cohort_id: str | None = None) -> tuple[ProposalView, dict]:
+    """A proposal the job worker made (for the cohort, when one is named), and the options it was made with."""
     job = jobs.find(job_id)
-    if job is None or job.kind != PROPOSAL_JOB or job.state != jobs.DONE or uploads.size(_stored_key(job.id)) is None:
+    if (job is None or job.kind != PROPOSAL_JOB or job.state != jobs.DONE or cohort_id not in (None, job.params.get("cohort"))
+            or uploads.size(_stored_key(job.id)) is None):
         raise NotFound("That proposal is not there (proposals are kept for a day). Please make it again.")
     document = json.loads(uploads.read(_stored_key(job.id)))
     view = ProposalView(document["proposal"], document["names"], frozenset(document["mentor_ids"]),
-                        frozenset(document["mentee_ids"]))
+                        frozenset(document["mentee_ids"]), document["libraries"], document["mentors_at_capacity"])
     return view, document["options"]
 
 
@@ -131,7 +142,7 @@ def _stored_key(job_id: str) -> str:
     return f"{PROPOSALS}{job_id}.json"
 
 
-def _fairness_options(options: dict) -> tuple[str, bool, int]:
+def fairness_options(options: dict) -> tuple[str, bool, int]:
     """(plan, compare, threshold) from the options, refused with the field to fix."""
     plan = options.get("plan") or BEST_TOTAL
     if plan not in PLANS:
@@ -150,7 +161,7 @@ def propose(cohort: Cohort, options: Any) -> ProposalView:
     "plan"? ("best_total" or "fairest"), "compare"? (true: both plans' figures in "comparison")}."""
     criteria = cohort_criteria(cohort.id)
     weights, locks, forbids = _checked(options, criteria)  # refused before the pool is read
-    plan, compare, threshold = _fairness_options(options)
+    plan, compare, threshold = fairness_options(options)
     mentors, mentees, people = matching_pool(cohort)
     try:
         solved = {name: PLANS[name](mentors, mentees, weights=weights, locks=locks, forbids=forbids, criteria=criteria)
@@ -162,7 +173,9 @@ def propose(cohort: Cohort, options: Any) -> ProposalView:
     if len(solved) > 1:
         proposal["comparison"] = figures
     return ProposalView(proposal, {person_id: answers["name"] for person_id, answers in people.items()},
-                        frozenset(m["id"] for m in mentors), frozenset(m["id"] for m in mentees))
+                        frozenset(m["id"] for m in mentors if m["capacity"] > 0), frozenset(m["id"] for m in mentees),
+                        {person_id: answers.get("library_name", "") for person_id, answers in people.items()},
+                        sum(m["capacity"] == 0 for m in mentors))
 
 
 def scores_of(proposal: matching.Proposal) -> list[int]:

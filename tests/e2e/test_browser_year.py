@@ -54,7 +54,8 @@ def test_the_committee_signs_in_loads_the_roster_matches_and_introduces(page, de
     pair_count = rows.count() - 1
     assert pair_count >= 10
     expect(proposed).to_contain_text("mentor covers")
-    page.get_by_role("button", name="Approve the ticked pairs and send the introductions").click()
+    page.get_by_role("button", name="Review the introductions for the ticked pairs").click()
+    page.get_by_role("button", name=f"Confirm and send {pair_count} introductions").click()
     expect(page.get_by_role("status")).to_contain_text(f"{pair_count} pairings approved")
 
     introductions = [m for m in demo_sandbox.mailbox() if m["subject"].startswith("Meet your mentoring partner")]

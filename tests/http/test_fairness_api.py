@@ -4,7 +4,6 @@ import re
 import pytest
 
 from infra.local.seed import seed_demo_cohort
-from tests.helpers import csrf_of
 from tests.http.test_matching_api import post, propose
 
 
@@ -40,18 +39,18 @@ def test_bad_fairness_options_get_a_400_naming_the_field(client, committee_cooki
     assert answer.status_code == 400 and field in answer.json_body["errors"]
 
 
-def form_post(client, cookie, fields: list[tuple[str, str]]):
+def form_get(client, cookie, fields: list[tuple[str, str]]):
+    """The fairness choice is a GET form on the matching page: it changes nothing, it shows another proposal."""
     from urllib.parse import urlencode
 
-    return client.http.post("/admin/matching", headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
-                            body=urlencode([("csrf_token", csrf_of(client, cookie)), *fields]).encode())
+    return client.http.get(f"/admin/matching?{urlencode(fields)}", headers={"Cookie": cookie})
 
 
 def test_the_page_compares_the_two_plans_and_shows_the_chosen_one_for_approval(client, committee_cookie, cohort):
     page = client.http.get("/admin/matching", headers={"Cookie": committee_cookie}).body.decode()
     assert "How fair the proposal is" in page and "side by side" not in page
     fairest = propose(client, committee_cookie, plan="fairest")
-    answer = form_post(client, committee_cookie, [("threshold", "60"), ("plan", "fairest")])
+    answer = form_get(client, committee_cookie, [("threshold", "60"), ("plan", "fairest")])
     page = answer.body.decode()
     assert answer.status_code == 200 and "The two proposals side by side" in page
     assert re.search(r'id="plan-fairest"[^>]*checked', page)
@@ -61,6 +60,6 @@ def test_the_page_compares_the_two_plans_and_shows_the_chosen_one_for_approval(c
 
 
 def test_a_bad_threshold_on_the_page_is_a_400_with_the_proposal_kept(client, committee_cookie, cohort):
-    answer = form_post(client, committee_cookie, [("threshold", "250")])
+    answer = form_get(client, committee_cookie, [("threshold", "250")])
     page = answer.body.decode()
     assert answer.status_code == 400 and "threshold is a whole score" in page and 'name="pair"' in page

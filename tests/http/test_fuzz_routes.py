@@ -54,8 +54,8 @@ NAMES = sorted({field.name for field in FIELDS} | {
     "action", "reason", "days", "capacity", "email", "id", "name", "cohort", "confirm", "pairs", "mentor_id",
     "mentee_id", "weights", "locks", "forbids", "version", "guidelines", "mail", "questions", "interests", "schedule",
     "feedback_questions", "evaluation_questions", "csrf_token", "rows", "subject", "body", "lock", "forbid", "pair",
-    "lock_mentor", "lock_mentee", "who", "rating", "comments", "rematch", "row-0-label", "row-0-name", "kickoff_day",
-    "note", "liaison"})
+    "lock_mentor", "lock_mentee", "change", "revision", "mentor", "mentee", "who", "rating", "comments", "rematch",
+    "row-0-label", "row-0-name", "kickoff_day", "note", "liaison"})
 ODD_TEXT = ["", " ", "\ud800", "\udfff", "a\x00b", "\x1b[2J", "\x7f", "\r\n", "\t", "²", "١٢", "9" * 40, "-1",
             "0", "366", "99999999999", "1e999", "é" * 3000, "x" * 60_000, "<script>alert(1)</script>", "{{ 7 * 7 }}",
             "committee@example.org", "jo.reader@example.org", "pause", "resume", "extend", "dissolve",
@@ -116,8 +116,10 @@ def seeds(people: dict, pair: str) -> dict[str, dict]:
         "/admin/pairings/{pairing_id}/concerns/{concern_id}": {"note": "Called them both."},
         "/admin/pairings/{pairing_id}/liaison": {"liaison": "committee@example.org"},
         "/admin/api/pairings": {"pairs": [{"mentor_id": mentor.id, "mentee_id": mentee.id}]},
-        "/admin/matching/approve": {"pair": pair},
-        "/admin/matching": {"lock": pair},
+        "/admin/matching/approve": {"pair": pair, "revision": "0"},
+        "/admin/matching/review": {"pair": pair, "revision": "0"},
+        "/admin/matching/draft": {"change": "never_pair", "pair": pair},
+        "/admin/api/matching/draft": {"revision": 0, "forbids": [[mentor.id, mentee.id]]},
         "/admin/api/matching/proposal": {"weights": {"interests": 10}, "locks": [[mentor.id, mentee.id]]},
         "/admin/api/settings": settings_document,
         "/admin/settings/{editor}": {"guidelines": "# Hello", "subject": "Hi", "body": "Dear {{ mentee.name }}",
@@ -193,7 +195,9 @@ def requests(draw, path: str, content_types: tuple[str, ...], world: dict):
         body = "&".join(f"{quote(key, errors='surrogatepass')}={quote(value, errors='surrogatepass')}"
                         for key, values in fields.items() for value in values).encode()
         refused_at = first_refused_text({key: values[0] if len(values) == 1 else values for key, values in fields.items()})
-        refused_at = refused_at and refused_at.split("[")[0]  # a form names the field, not the value's place
+        # A form names the field, not the value's place (and a fuzzed field's own name may hold "[").
+        refused_at = refused_at and next((key for key in sorted(fields, key=len, reverse=True)
+                                          if refused_at == key or refused_at.startswith(key + "[")), refused_at)
     elif content_type == CSV:
         body = ("membership_id,email,name\n" + draw(TEXT)).encode("utf-8", "surrogatepass")
         refused_at = None

@@ -13,8 +13,9 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 
 from app import app
-from chalicelib.adapters.models import Application, Claim, Job, Member, OutboxMail, Pairing
+from chalicelib.adapters.models import Application, Claim, Cohort, Job, Member, OutboxMail, Pairing
 from chalicelib.adapters.store import open_cohort
+from chalicelib.domain import clock
 from chalicelib.services import jobs, membership, pairings, proposals, retention
 from infra.local import worker
 from infra.local.seed import seed_demo_cohort
@@ -235,7 +236,9 @@ def test_the_job_api_answers_404_for_no_such_job_and_401_without_a_session(clien
 def test_the_matching_page_approves_many_pairs_through_a_job_page_that_shows_progress(client, committee_cookie,
                                                                                       job_pairs, deferred):
     token = csrf_of(client, committee_cookie)
-    body = "&".join([f"csrf_token={token}"] + [f"pair={p['mentor_id']}:{p['mentee_id']}" for p in job_pairs]).encode()
+    body = "&".join([f"csrf_token={token}", "revision=0"] + [f"pair={p['mentor_id']}:{p['mentee_id']}" for p in job_pairs]).encode()
+    reviewed = client.http.post("/admin/matching/review", headers={**FORM, "Cookie": committee_cookie}, body=body)
+    assert reviewed.status_code == 200 and reviewed.body.decode().count('name="pair"') == len(job_pairs)
     answer = client.http.post("/admin/matching/approve", headers={**FORM, "Cookie": committee_cookie}, body=body)
     assert answer.status_code == 303 and re.fullmatch(r"/admin/jobs/[0-9a-f]{32}", answer.headers["Location"])
     waiting = client.http.get(answer.headers["Location"], headers={"Cookie": committee_cookie}).body.decode()
@@ -454,9 +457,12 @@ def test_a_large_cohorts_proposal_is_made_by_a_job_and_kept_for_the_api_and_the_
     assert done["result"] == {"pairs": len(inline["pairs"]), "unmatched_mentees": len(inline["unmatched_mentees"])}
     page = client.http.get(f"/admin/jobs/{done['id']}", headers={"Cookie": committee_cookie}).body.decode()
     assert f"The proposal is ready: {len(inline['pairs'])} pairs" in page
-    assert f'href="/admin/matching?proposal={done["id"]}"' in page
+    assert f'href="/admin/matching?cohort={open_cohort().id}&amp;proposal={done["id"]}"' in page
     shown = client.http.get(f"/admin/matching?proposal={done['id']}", headers={"Cookie": committee_cookie}).body.decode()
-    assert "Proposed pairs" in shown and shown.count('name="pair"') == len(inline["pairs"])
+    assert "Proposed pairs" in shown and shown.count('form="approve-form" name="pair"') == len(inline["pairs"])
+    Cohort(id="2028", name="2028 program year", opened_at=clock.now(), status="matching").save()
+    elsewhere = client.http.get(f"/admin/matching?cohort=2028&proposal={done['id']}", headers={"Cookie": committee_cookie})
+    assert elsewhere.status_code == 404 and b"Proposed pairs" not in elsewhere.body  # not another cohort's draft
 
 
 def test_the_matching_page_of_a_large_cohort_starts_nothing_until_asked(client, committee_cookie, large_for_proposals):

@@ -131,6 +131,14 @@ def test_library_type_compares_the_type_the_mentee_wants_with_the_mentor_type(me
     assert score_pair(mentor("m", **mentor_fields), mentee("e", **mentee_fields), only("library_type"))[0] == expected
 
 
+def test_a_reason_claims_a_library_type_only_when_the_mentee_chose_one():
+    across = mentor("m", library_type="public", cross_type_ok=True)
+    [open_to_any] = score_pair(across, mentee("e", library_type="school"), only("library_type"))[1]
+    assert "wants" not in open_to_any and "mentee in a school library, open to any type" in open_to_any
+    [asked] = score_pair(across, mentee("e", preferred_library_type="archives"), only("library_type"))[1]
+    assert "mentee wants archives" in asked
+
+
 def test_region_counts_only_when_both_would_meet_in_person():
     weights = {**only("region"), "communication": 1}
     in_person = ["email", "in_person"]
