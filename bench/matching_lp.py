@@ -78,6 +78,8 @@ def transportation_lp(mentee_count: int, room, pairs, method: str):
 
 def compare(size: int, methods: list[str]) -> bool:
     import numpy as np
+    import scipy.optimize  # loaded before the clocks start, for every solver alike
+    import scipy.sparse.csgraph  # noqa: F401
 
     from chalicelib.domain import matching
 
