@@ -14,6 +14,12 @@ mentors taking 2) it takes the pairs the sparse solver's first scan keeps
   bench checks that, and that the LP's optimum equals the engine's.
 It prints each solver's time and its ratio to the engine's, and exits 1 if an
 LP method does not reach the engine's optimum (not for being slower).
+
+Measured (2 shared cores, loaded): at 2,000 mentees (61,911 pairs) slots
+0.19 s, highs-ds 8.9 s, highs-ipm 4.1 s; at 10,000 (229,929 pairs) slots
+2.5 s, highs-ds 45 s, highs-ipm 41 s; all at the same integral optimum. So
+HiGHS, even without slot expansion and with a sparse matrix, is 16-47 times
+slower than the slot solver here, and the engine keeps the slot solver.
 """
 from __future__ import annotations
 
