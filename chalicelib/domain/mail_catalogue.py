@@ -98,6 +98,8 @@ MAILS: dict[str, MailText] = {
                                     keeps=("confirm_link",)),
     "application_withdrawn": MailText("Application withdrawn", "to an applicant whose application the committee withdraws",
                                       {"application": _SAMPLE_MENTEE}),
+    "application_restored": MailText("Withdrawal undone", "to an applicant, when the committee undoes the withdrawal "
+                                     "of their application", {"application": _SAMPLE_MENTEE}),
     "carry_over_invitation": MailText("Invitation to a new year", "to an earlier participant, when the committee invites them into a new cohort",
                                       {"person_name": "Jo Reader", "role": "mentee", "cohort_name": "2028 program year",
                                        "token": "SAMPLE-TOKEN"}),
@@ -146,7 +148,8 @@ MAILS: dict[str, MailText] = {
                                                 "summary": "Nobody in the pair has answered the kickoff check 28 "
                                                            "days after the introduction.",
                                                 "pair": "Jo Reader and Pat Rivera", "opened_at": "2026-02-20",
-                                                "liaison": "committee@example.org"}]}),
+                                                "liaison": "committee@example.org"}],
+                                  "more_concerns": 0}),
     "address_undeliverable": MailText("Committee alert: undeliverable address", "to the committee, when mail to an address bounces",
                                       {"address": "jo.reader@example.org", "reason": "bounce", "detail": "General"}),
 }
@@ -174,7 +177,7 @@ DERIVED_PLACEHOLDERS = {
 }
 # Data the texts need not name: tokens are inside the links, and the rest has a plainer placeholder.
 _NOT_LISTED = {"respond_token", "confirm_token", "sign_in_token", "return_to", "closes_at", "alerts", "role",
-               "outcome", "reason", "detail", "reminder", "text"}
+               "outcome", "reason", "detail", "reminder", "text", "more_concerns"}
 REPLY_INSTRUCTIONS = """Just reply to this email, starting with:
   1 - going well
   2 - some concerns
@@ -215,8 +218,8 @@ def plain_placeholders(context: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(mentee, Mapping) and "goals" in mentee:
         made["mentee_goals"] = f"{mentee['name']}'s goals for the program:\n  {mentee['goals']}" if mentee["goals"] else ""
     if isinstance(context.get("alerts"), list):
-        alerts, open_concerns = context["alerts"], context.get("concerns") or []
-        count = len(alerts) + len(open_concerns)
+        alerts, open_concerns, more = context["alerts"], context.get("concerns") or [], context.get("more_concerns") or 0
+        count = len(alerts) + len(open_concerns) + more
         made["news_count"] = f"{count} thing{'' if count == 1 else 's'}"
         made["news_list"] = "\n".join(
             f"- {alert['pair'] + ': ' if alert.get('pair') else ''}{alert['text']}"
@@ -227,6 +230,7 @@ def plain_placeholders(context: Mapping[str, Any]) -> dict[str, Any]:
                 f"- {concern['pair'] + ': ' if concern.get('pair') else ''}{concern['summary']} (opened "
                 f"{concern['opened_at']}; liaison: {concern.get('liaison') or 'nobody yet'})"
                 f"\n  {base}/admin/pairings/{concern['pairing_id']}" for concern in open_concerns]
+            + ([f"and {more} more: see the dashboard, {base}/admin"] if more else [])
         ) if open_concerns else ""
     if "address" in context and "reason" in context:
         detail = f" ({context['detail']})" if context.get("detail") else ""

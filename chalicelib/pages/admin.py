@@ -84,7 +84,8 @@ def application_page(session: Session, application_id: str, problem: str = "", s
     form_version, fields = answered_form(application)
     name = application.answers.get("name", "The applicant")
     flash = {"withdraw": f"The application is withdrawn, and {name} has been told in a short mail.",
-             "undo_withdraw": f"The withdrawal is undone: {name}'s application is back in the cohort."}.get(done, "")
+             "undo_withdraw": f"The withdrawal is undone: {name}'s application is back in the cohort, "
+                              f"and {name} has been told in a short mail."}.get(done, "")
     low, high = limits.CAPACITY
     return web.admin_page("pages/admin/application.html", session, status=status, application=application_record(application),
                  fields=fields, form_version=form_version, flash=flash, problem=problem, capacities=range(low, high + 1),

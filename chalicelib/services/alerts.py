@@ -18,6 +18,7 @@ from chalicelib.domain import clock
 from chalicelib.domain import concerns as concern_rules
 
 DIGEST_BATCH = limits.DIGEST_ALERTS  # alerts per transaction, with their mail
+NO_CONCERNS = {"concerns": [], "more_concerns": 0}  # a digest's later batches: the first lists them
 
 
 def send_digest() -> int:
@@ -37,7 +38,7 @@ def send_digest() -> int:
                     write.update(alert, actions=[Alert.digest.remove()], condition=Alert.digest.exists())
                 queued = mail.queue(write, mail.compose("committee_digest", (settings().committee_address,), {
                     "alerts": [_for_mail(alert, names) for alert in batch],
-                    "concerns": open_ones if start == 0 else []}))
+                    **(open_ones if start == 0 else NO_CONCERNS)}))
         except TransactWriteError:
             continue  # another digest run took some of these: they are in its mail
         mail.send_queued(queued)
@@ -45,7 +46,7 @@ def send_digest() -> int:
     for liaison, theirs in concern_rules.by_liaison(overdue, owners).items():
         if liaison is not None:
             mail.send_queued(_queued(mail.compose("committee_digest", (liaison,), {
-                "alerts": [], "concerns": _concerns_for_mail(theirs, owners, names)})))
+                "alerts": [], **_concerns_for_mail(theirs, owners, names)})))
     return sent
 
 
@@ -54,11 +55,13 @@ def _queued(composed: mail.Mail):
         return mail.queue(write, composed)
 
 
-def _concerns_for_mail(overdue: list[Concern], owners: dict[str, str | None], names: dict[str, str]) -> list[dict]:
+def _concerns_for_mail(overdue: list[Concern], owners: dict[str, str | None], names: dict[str, str]) -> dict:
+    """The digest's concerns: the first DIGEST_CONCERNS, and how many more the dashboard lists."""
     listed = [{"kind": concern.kind, "summary": concern.summary, "pairing_id": concern.pairing_id,
                "pair": names.get(concern.pairing_id), "opened_at": clock.iso(concern.opened_at)[:10], "liaison": liaison}
               for liaison, group in concern_rules.by_liaison(overdue, owners).items() for concern in group]
-    return listed[:concern_rules.DIGEST_CONCERNS]
+    return {"concerns": listed[:concern_rules.DIGEST_CONCERNS],
+            "more_concerns": max(0, len(listed) - concern_rules.DIGEST_CONCERNS)}
 
 
 def partners(pairing_ids: set[str]) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """The committee's actions on one application: mark it eligible, withdraw it (with a reason, and a
-kind mail to the applicant) or undo that while the cohort is open, set a mentor's capacity."""
+kind mail to the applicant) or undo that while the cohort is open (and tell the applicant), set a
+mentor's capacity."""
 from __future__ import annotations
 
 from pynamodb.exceptions import TransactWriteError
@@ -63,7 +64,7 @@ def act_on_application(by: str, application_id: str, action: str, capacity: int 
             write.save(application)  # conditional on the version read above
             if action == "withdraw":  # a withdrawn application is not live: the person may apply again
                 write.delete(Claim(key=claim_key(application.cohort, application.role, application.email)))
-                queued = mail.queue(write, _withdrawn_mail(application))
+                queued = mail.queue(write, _applicant_mail("application_withdrawn", application))
             write.save(audit.entry(by, f"application_{action}", application.id,
                                    {"capacity": capacity} if action == "set_capacity"
                                    else {"reason": reason} if action == "withdraw" else None))
@@ -74,8 +75,8 @@ def act_on_application(by: str, application_id: str, action: str, capacity: int 
     return application
 
 
-def _withdrawn_mail(application: Application) -> mail.Mail:
-    return mail.compose("application_withdrawn", (application.email,),
+def _applicant_mail(template: str, application: Application) -> mail.Mail:
+    return mail.compose(template, (application.email,),
                         {"application": {**application.answers, "role": application.role}}, cohort=application.cohort)
 
 
@@ -93,7 +94,9 @@ def _undo_withdrawal(by: str, application: Application) -> Application:
             write.save(application)  # conditional on the version read above
             write.save(claim, condition=Claim.key.does_not_exist())
             write.save(audit.entry(by, "application_undo_withdraw", application.id))
+            queued = mail.queue(write, _applicant_mail("application_restored", application))
     except TransactWriteError:
         raise Conflict(f"{application.answers.get('name', 'The applicant')} has applied again since, or the application "
                        "changed meanwhile: the withdrawal was not undone. Reload to see the applications.") from None
+    mail.send_queued(queued)
     return application

@@ -56,8 +56,16 @@ class RunningSandbox:
         self.base_url, self.process, self.data_dir = base_url, process, data_dir
 
     def get_json(self, path: str):
+        return json.loads(self.get_text(path))
+
+    def get_text(self, path: str) -> str:
         with urllib.request.urlopen(self.base_url + path, timeout=30) as answer:
-            return json.loads(answer.read())
+            return answer.read().decode("utf-8")
+
+    def post_form(self, path: str, fields: list[tuple[str, str]]) -> tuple[int, dict | str]:
+        from urllib.parse import urlencode
+
+        return self.post(path, urlencode(fields).encode(), "application/x-www-form-urlencoded")
 
     def post_json(self, path: str, document) -> tuple[int, dict]:
         return self.post(path, json.dumps(document).encode(), "application/json")
@@ -83,20 +91,30 @@ class RunningSandbox:
         return self.get_json("/_sandbox/mailbox.json")
 
     def as_committee(self, method: str, path: str, document=None):
-        """Call the committee's JSON API, signed in afresh from the mailbox (sessions last 12
-        hours of sandbox time, and tests move its clock by days)."""
+        """Call the committee's JSON API with a session, signing in afresh from the mailbox when
+        there is none yet or it has ended (sessions last 12 hours of sandbox time, tests move its
+        clock by days, and sign-in links are limited to a few an hour)."""
+        body = json.dumps(document).encode() if document is not None else None
+        for attempt in ("as signed in", "signed in afresh"):
+            if attempt == "signed in afresh" or not getattr(self, "_cookie", None):
+                self._cookie = self._signed_in_cookie()
+            call = urllib.request.Request(self.base_url + path, data=body, method=method,
+                                          headers={"Content-Type": "application/json", "Cookie": self._cookie})
+            try:
+                with urllib.request.urlopen(call, timeout=120) as answer:
+                    return json.loads(answer.read())
+            except urllib.error.HTTPError as error:
+                if error.code != 401 or attempt == "signed in afresh":
+                    raise
+
+    def _signed_in_cookie(self) -> str:
         import re
 
         self.post_json("/admin/login", {"email": COMMITTEE_EMAIL})
         link = re.search(r"/admin/login/[a-z0-9]+", self.mailbox()[-1]["text"]).group(0)
         sign_in = urllib.request.Request(self.base_url + link, data=b"", method="POST",
                                          headers={"Content-Type": "application/x-www-form-urlencoded"})
-        cookie = urllib.request.build_opener(_NoRedirect).open(sign_in).headers["Set-Cookie"].split(";")[0]
-        body = json.dumps(document).encode() if document is not None else None
-        call = urllib.request.Request(self.base_url + path, data=body, method=method,
-                                      headers={"Content-Type": "application/json", "Cookie": cookie})
-        with urllib.request.urlopen(call, timeout=120) as answer:
-            return json.loads(answer.read())
+        return urllib.request.build_opener(_NoRedirect).open(sign_in).headers["Set-Cookie"].split(";")[0]
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

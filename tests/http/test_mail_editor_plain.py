@@ -9,6 +9,7 @@ import pytest
 from chalicelib.adapters.models import SettingsVersion
 from chalicelib.adapters.store import open_cohort
 from chalicelib.domain import clock, mail_catalogue, settings_document, settings_validation
+from chalicelib.domain.templating import TEMPLATE_DIR, render
 from chalicelib.services import settings_store
 from tests.helpers import csrf_of, form_body
 from tests.helpers.workflow import approved_pairs, mails_to, run_days
@@ -35,6 +36,21 @@ def test_every_default_text_uses_only_plain_placeholders(name):
     for field, source in mail_catalogue.default_mail()[name].items():
         assert _expressions(source) == [], (name, field)
         assert mail_catalogue.template_problem(source, mail_catalogue.mail_sample(name)) is None
+
+
+@pytest.mark.parametrize("name", list(mail_catalogue.MAILS))
+def test_the_system_html_parts_print_only_plain_placeholders(name):
+    """The HTML part sent with a text the committee did not edit keeps its markup and its loops over
+    lists, but what it prints is plain placeholders, like the texts the editor shows."""
+    from jinja2 import nodes
+
+    source = (TEMPLATE_DIR / "mail" / f"{name}.html").read_text(encoding="utf-8")
+    printed = [node for output in mail_catalogue.committee_environment().parse(source).find_all(nodes.Output)
+               for node in output.nodes if not isinstance(node, nodes.TemplateData)]
+    assert printed and [type(node).__name__ for node in printed
+                        if not isinstance(node, (nodes.Name, nodes.Getattr))] == [], name
+    html = render(f"mail/{name}.html", subject="Subject", **mail_catalogue.mail_sample(name))
+    assert "Dear" in html or "digest" in html or "committee" in html  # every placeholder it prints is there
 
 
 def test_a_subject_that_differs_by_role_is_two_fields_and_each_partner_gets_theirs(aws, fresh_clock):

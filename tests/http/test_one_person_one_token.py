@@ -77,13 +77,14 @@ def help_alert_mails() -> list[dict]:
 # --- One mail, one person, one token -------------------------------------------------------
 
 def test_every_mail_the_system_sends_that_carries_a_reply_token_goes_to_the_one_person_it_names(client, fresh_clock):
-    # Mail of every kind: an application's confirmation, a sign-in link, the introductions, the whole
+    # Mail of every kind: an application's confirmation, its withdrawal and its undoing, a sign-in link, the introductions, the whole
     # schedule of a pair that answers nothing, a need-help alert, a rematch request, the digest, the
     # pairings' close, the exit questions, the letters of participation and an undeliverable address.
     quiet, asking, answering = approved_pairs(3)
     assert client.http.post("/apply", headers=FORM, body=form_body(valid_answers())).status_code == 303
     [applied] = [a for a in Application.scan(Application.email == valid_answers()["email"]) if a.status != "withdrawn"]
     act_on_application("committee@example.org", applied.id, "withdraw", reason="Applied twice by mistake")
+    act_on_application("committee@example.org", applied.id, "undo_withdraw")
     sign_in(client)
     run_days(fresh_clock, 14)
     [kickoff] = mails_to(asking.mentee_email, "starting")

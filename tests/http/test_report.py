@@ -202,7 +202,7 @@ def test_a_year_of_two_pairs_fills_the_report_and_the_exports(client, fresh_cloc
     assert '<title id="rates-title">' in html and "Check-ins: 25% (2 of 8)." in html  # the chart's text alternative
     assert "Score 5: 1." in html and "4.5 out of 5" in html
     assert re.search(r"<th scope=\"row\">Evaluations</th><td>4</td><td>3</td><td>75%</td>", html)
-    assert '<a href="/admin/report">Report</a>' in html
+    assert '<a href="/admin/report" aria-current="page">Report</a>' in html  # the navigation marks where you are
 
     responses = csv_rows(client.http.get("/admin/api/export/responses.csv", headers=cookie))
     header, rows = responses[0], responses[1:]

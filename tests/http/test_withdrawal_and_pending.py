@@ -2,11 +2,12 @@
 open; and a pending application says why it is pending."""
 import html
 import re
+from datetime import timedelta
 
 import pytest
 
-from chalicelib.adapters.models import Application, AuditEntry, Claim
-from chalicelib.services import intake, membership, retention
+from chalicelib.adapters.models import Application, AuditEntry, Claim, OutboxMail
+from chalicelib.services import intake, mail, membership, retention
 from chalicelib.services.application_review import act_on_application
 from chalicelib.services.applications import claim_key
 from chalicelib.domain.refusals import Conflict, Invalid
@@ -61,13 +62,54 @@ def test_a_withdrawal_is_undone_while_the_cohort_is_open(client, committee_cooki
     assert again.status_code == 409
 
 
+def restored_mails(before: int) -> list[dict]:
+    return [m for m in sent_mail()[before:] if m["subject"] == "Your mentoring program application is back"]
+
+
+def test_undoing_a_withdrawal_tells_the_applicant_once(client, committee_cookie, fresh_clock):
+    application = apply_as("mentee")
+    act_on_application("committee@example.org", application.id, "withdraw", reason="By mistake")
+    before = len(sent_mail())
+    undone = _post(client, committee_cookie, application.id, action="undo_withdraw")
+    assert undone.status_code == 303
+    [told] = sent_mail()[before:]
+    assert told["to"] == ["jo.reader@example.org"]
+    assert told["subject"] == "Your mentoring program application is back"
+    for part in (told["text"], told["html"]):
+        assert "Dear Jo Reader," in part and "undone the withdrawal of your application as a mentee" in part
+        assert "By mistake" not in part  # the reason stays in the audit trail
+    page = client.http.get(undone.headers["Location"], headers={"Cookie": committee_cookie})
+    assert "has been told in a short mail" in _text(page)
+    # A second undo, and a later sweep of the outbox, send nothing more.
+    assert _post(client, committee_cookie, application.id, action="undo_withdraw").status_code == 409
+    fresh_clock.shift_by(mail.SWEEP_GRACE + timedelta(seconds=1))
+    assert mail.sweep() == 0 and len(sent_mail()) == before + 1
+
+
+def test_the_undo_mail_waits_in_the_outbox_when_sending_fails_and_goes_out_once(client, fresh_clock, monkeypatch):
+    application = apply_as("mentee")
+    act_on_application("committee@example.org", application.id, "withdraw", reason="By mistake")
+    before = len(sent_mail())
+    with monkeypatch.context() as patched:
+        patched.setattr(mail, "_send", lambda item, skip=frozenset(): (_ for _ in ()).throw(RuntimeError("down")))
+        act_on_application("committee@example.org", application.id, "undo_withdraw")
+    assert Application.get(application.id).status == "pending_verification" and not restored_mails(before)
+    fresh_clock.shift_by(mail.LEASE + mail.SWEEP_GRACE)
+    assert mail.sweep() == 1 and len(restored_mails(before)) == 1
+    fresh_clock.shift_by(mail.LEASE + mail.SWEEP_GRACE)
+    assert mail.sweep() == 0 and len(restored_mails(before)) == 1
+
+
 def test_undo_refuses_when_the_person_applied_again_meanwhile(client):
     first = apply_as("mentee")
     act_on_application("committee@example.org", first.id, "withdraw", reason="Asked to")
     second = apply_as("mentee")
+    before = len(sent_mail())
     with pytest.raises(Conflict, match="applied again"):
         act_on_application("committee@example.org", first.id, "undo_withdraw")
     assert Application.get(first.id).status == "withdrawn" and Application.get(second.id).status != "withdrawn"
+    assert not restored_mails(before)
+    assert not [m for m in OutboxMail.scan() if m.template == "application_restored"]  # nothing left to send later
 
 
 def test_undo_refuses_once_the_cohort_is_closed(client):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from datetime import timedelta
 
@@ -9,6 +10,7 @@ import pytest
 
 from chalicelib.adapters.models import Alert, AuditEntry, Concern, Pairing
 from chalicelib.domain import clock, lifecycle
+from chalicelib.domain import concerns as concern_rules
 from chalicelib.domain.refusals import Conflict, Invalid, NotFound
 from chalicelib.services import alerts, audit, concerns, deliverability, workflow
 from chalicelib.services.pairings import get_pairing
@@ -197,3 +199,32 @@ def test_the_digest_lists_concerns_open_after_a_week_and_the_liaison_gets_theirs
     concerns.mark_handled(CHAIR, pairing.id, concern.id, "Done.")
     alerts.send_digest()
     assert len(sent_mail()) == before + 2  # handled: no longer listed
+
+
+def test_a_digest_past_its_limit_of_concerns_says_how_many_more_the_dashboard_lists(aws, fresh_clock):
+    [pairing] = approved_pairs(1)
+    for alert in Alert.pending_digest.query(Alert.PENDING):
+        alert.update(actions=[Alert.digest.remove()])
+    for number in range(concern_rules.DIGEST_CONCERNS + 12):
+        concerns.opened(pairing.cohort, pairing.id, "stalled", f"Concern number {number}.").save()
+        fresh_clock.shift_by(timedelta(seconds=1))  # oldest first, in a known order
+    fresh_clock.shift_by(concern_rules.DIGEST_AFTER + timedelta(seconds=1))
+    before = len(sent_mail())
+    alerts.send_digest()
+    [digest] = sent_mail()[before:]
+    listed = concern_rules.DIGEST_CONCERNS
+    for part in (digest["text"], digest["html"]):
+        assert f"Concern number {listed - 1}." in part and f"Concern number {listed}." not in part
+        assert part.count("Concern number") == listed
+    assert re.search(r"\nand 12 more: see the dashboard, \S+/admin\n", digest["text"])
+    assert re.search(r"<p>and 12 more: see the <a href=\"[^\"]+/admin\">dashboard</a></p>", digest["html"])
+    assert digest["subject"] == f"Mentoring program: {listed + 12} things for the committee"
+
+    # Down to the limit: no such line.
+    for concern in [c for c in Concern.query(pairing.id) if c.open][:12]:
+        concerns.mark_handled(CHAIR, pairing.id, concern.id, "Done.")
+    before = len(sent_mail())
+    alerts.send_digest()
+    [digest] = sent_mail()[before:]
+    assert "more: see the dashboard" not in digest["text"] and "more: see the" not in digest["html"]
+    assert digest["text"].count("Concern number") == listed

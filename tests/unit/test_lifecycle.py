@@ -6,7 +6,7 @@ import itertools
 import subprocess
 import sys
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -45,53 +45,8 @@ from chalicelib.domain.lifecycle import (
     next_timer,
     timer_event,
 )
-
-START = datetime(2025, 1, 6, 9, 0, tzinfo=timezone.utc)
-SCHEDULE = Schedule()
-CHAIR = "committee:chair@example.org"
-_triggers = itertools.count()
-
-
-def day(number: float) -> datetime:
-    return START + timedelta(days=number)
-
-
-def pairing_in(state: State, **fields) -> PairingView:
-    """A plausible pairing in `state`; suspended ones were suspended during the evaluation."""
-    defaults = {"paused_from": State.EVALUATION if state in SUSPENDED else None}
-    return PairingView("P1", state, version=3, introduced_at=START, **defaults | fields)
-
-
-def event(kind: EventKind, **fields) -> Event:
-    """A well-formed event of any kind, from whoever may send it."""
-    defaults: dict = {"trigger_id": f"trigger-{next(_triggers)}"}
-    if kind in TIMER_EVENTS:
-        defaults.update(by="schedule", due=day(100))
-    elif kind in COMMITTEE_EVENTS:
-        defaults.update(by=CHAIR, reason="the committee decided", days=30 if kind == EventKind.COMMITTEE_EXTEND else None,
-                        closure_reason=ClosureReason.OTHER if kind == EventKind.COMMITTEE_DISSOLVE else None)
-    else:
-        defaults.update(by="participant:mentee")
-    return Event(kind, **defaults | fields)
-
-
-def armed(pairing: PairingView, kind: EventKind, at: datetime = day(100)) -> PairingView:
-    """The pairing with a timer for `kind` pending, so the table alone decides."""
-    return replace(pairing, next_due_at=at, next_due=kind)
-
-
-def fire(pairing: PairingView, now: datetime, schedule: Schedule = SCHEDULE):
-    decision = decide(pairing, timer_event(pairing), now, schedule)
-    return apply(pairing, decision), decision
-
-
-def mails(decision) -> list[SendMail]:
-    return [effect for effect in decision.effects if isinstance(effect, SendMail)]
-
-
-def alerts(decision) -> list[AlertCommittee]:
-    return [effect for effect in decision.effects if isinstance(effect, AlertCommittee)]
-
+from tests.helpers.lifecycle_builders import (
+    CHAIR, SCHEDULE, START, alerts, armed, day, event, fire, mails, pairing_in)
 
 # --- The transition table ---------------------------------------------------------------
 

@@ -1,9 +1,6 @@
 """Pairs that never start (a nudge, then a flag) and pairs that stall (from their answers)."""
 from __future__ import annotations
 
-import itertools
-from datetime import datetime, timedelta, timezone
-
 import pytest
 
 from chalicelib.domain import stalling
@@ -15,7 +12,6 @@ from chalicelib.domain.lifecycle import (
     EventKind,
     Flag,
     Schedule,
-    SendMail,
     Severity,
     State,
     Template,
@@ -24,33 +20,13 @@ from chalicelib.domain.lifecycle import (
     introduce,
     timer_event,
 )
-
-START = datetime(2025, 1, 6, 9, 0, tzinfo=timezone.utc)
-SCHEDULE = Schedule()
-_triggers = itertools.count()
-
-
-def day(number: float) -> datetime:
-    return START + timedelta(days=number)
-
-
-def fire(pairing, now, schedule=SCHEDULE):
-    decision = decide(pairing, timer_event(pairing), now, schedule)
-    return apply(pairing, decision), decision
+from tests.helpers.lifecycle_builders import SCHEDULE, START, alerts, day, fire, mails, trigger_id
 
 
 def answer(pairing, role, now, kind=EventKind.REPLY_RECEIVED, meetings=None):
-    decision = decide(pairing, Event(kind, f"participant:{role}", f"reply-{next(_triggers)}", meetings=meetings),
+    decision = decide(pairing, Event(kind, f"participant:{role}", trigger_id("reply"), meetings=meetings),
                       now, SCHEDULE)
     return apply(pairing, decision), decision
-
-
-def alerts(decision) -> list[AlertCommittee]:
-    return [effect for effect in decision.effects if isinstance(effect, AlertCommittee)]
-
-
-def mails(decision) -> list[SendMail]:
-    return [effect for effect in decision.effects if isinstance(effect, SendMail)]
 
 
 # --- Not started ---------------------------------------------------------------------------
