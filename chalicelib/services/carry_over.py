@@ -34,12 +34,15 @@ from chalicelib.adapters.store import all_cohorts, cohort_applications, conditio
 from chalicelib.domain import clock, lifecycle, tokens
 from chalicelib.domain.cohort_phases import ACCEPTING, phase_of
 from chalicelib.domain.refusals import Conflict, Invalid, NotFound
+from chalicelib.domain.schema import BOTH_ROLES
 from chalicelib.services import audit, intake, jobs, mail, settings_store
 from chalicelib.services.applications import Status, claim_key
 
 log = logging.getLogger(__name__)
 
 LINK_LIFETIME = timedelta(days=60)
+# An invitation's claim (its key holds the address) outlives any cohort's time of accepting applications.
+CLAIM_LIFETIME = timedelta(days=366)
 CARRY_OVER_JOB = "carry_over_invitations"
 EVERYONE, STANDING_POOL = "everyone", "standing_pool"  # whom a job invites
 SCOPES = (EVERYONE, STANDING_POOL)
@@ -51,6 +54,13 @@ DECLINED = "declined"
 
 def _key(cohort_id: str, role: str, email: str) -> str:
     return f"carry-over#{cohort_id}#{role}#{email.lower()}"
+
+
+def forget(email: str) -> None:
+    """Erasure: the person's invitation claims, whose keys hold their address."""
+    for cohort in all_cohorts():
+        for role in BOTH_ROLES:
+            Claim(key=_key(cohort.id, role, email)).delete()
 
 
 def candidates(new_cohort_id: str, scope: str = EVERYONE) -> list[Application]:
@@ -206,8 +216,8 @@ def _invite(cohort: Cohort, application: Application) -> int:
         "token": token}, cohort=cohort.id)
     try:
         with transaction() as write:
-            write.save(Claim(key=_key(cohort.id, application.role, application.email), owner=application.id),
-                       condition=Claim.key.does_not_exist())
+            write.save(Claim(key=_key(cohort.id, application.role, application.email), owner=application.id,
+                             expires_at=clock.now() + CLAIM_LIFETIME), condition=Claim.key.does_not_exist())
             queued = mail.queue(write, invitation)
     except TransactWriteError as error:
         if conditions_failed(error) == [0]:

@@ -24,7 +24,7 @@ from datetime import datetime
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
 
-from chalicelib.services import audit, jobs, mail, report, workflow
+from chalicelib.services import audit, carry_over, jobs, mail, report, workflow
 from chalicelib.domain import clock, lifecycle
 from chalicelib.adapters.config import settings
 from chalicelib.services.inbound import QUARANTINED
@@ -255,6 +255,7 @@ def erase_person(member: str, email: str) -> dict:
             membership_ids.add(row.membership_id)
             removed_members += 1
     jobs.forget({email, *membership_ids})
+    carry_over.forget(email)
     UndeliverableAddress(email=email).delete()
     mails = mail.forget_address(email)
     counts = {"applications": len(applications), "pairings": len(pairings), "roster_rows": removed_members,

@@ -1,15 +1,16 @@
 """Carry-over: earlier participants invited into a new cohort, each by one link of their own."""
 import json
 import re
+from datetime import timedelta
 from unittest import mock
 
 from pynamodb.exceptions import PutError
 
 from app import app
 from chalicelib.adapters import uploads
-from chalicelib.adapters.models import Application, Cohort, Job
+from chalicelib.adapters.models import Application, Claim, Cohort, Job
 from chalicelib.adapters.store import open_cohort
-from chalicelib.domain import lifecycle
+from chalicelib.domain import clock, lifecycle
 from chalicelib.services import carry_over, jobs, proposals, workflow
 from infra.local import worker
 from tests.helpers import csrf_of, form_body, sent_mail, valid_answers
@@ -84,6 +85,23 @@ def test_not_this_time_creates_nothing(client, committee_cookie):
     declined = client.http.post(_link(invitation, "carry-over"), headers=FORM, body=b"answer=no")
     assert declined.status_code == 200 and "Thank you for letting us know" in declined.body.decode()
     assert not [x for x in Application.scan() if x.cohort == "B"]
+
+
+def test_an_invitations_claim_expires_and_erasing_the_person_removes_it(client, committee_cookie):
+    [pairing] = approved_pairs(1)
+    headers = {**JSON, "Cookie": committee_cookie}
+    client.http.post(f"/admin/api/cohorts/{pairing.cohort}/phase", headers=headers, body=b'{"phase": "matching"}')
+    client.http.post("/admin/api/cohorts", headers=headers, body=b'{"id": "B", "name": "2028"}')
+    client.http.post("/admin/api/cohorts/carry-over", headers=headers, body=b"{}")
+    held = [claim for claim in Claim.scan() if claim.key.startswith("carry-over#")]
+    assert len(held) >= 2
+    person = held[0].key.rsplit("#", 1)[1]  # the key holds the address, so it must not stay forever
+    assert "@" in person
+    assert all(abs(claim.expires_at - clock.now() - carry_over.CLAIM_LIFETIME) < timedelta(minutes=1) for claim in held)
+    erased = client.http.post("/admin/api/people/erase", headers=headers, body=json.dumps({"email": person}).encode())
+    assert erased.status_code == 200
+    assert not [claim.key for claim in Claim.scan() if person in claim.key]
+    assert [claim for claim in Claim.scan() if claim.key.startswith("carry-over#")]  # the others' claims stay
 
 
 # The standing pool, and the invitations as a background job.
