@@ -25,7 +25,7 @@ import json
 import logging
 from datetime import timedelta
 
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from chalicelib.adapters import uploads
 from chalicelib.adapters.aws import signing_key
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 LINK_LIFETIME = timedelta(days=60)
 # An invitation's claim (its key holds the address) outlives any cohort's time of accepting applications.
 CLAIM_LIFETIME = timedelta(days=366)
+REMEMBER_ATTEMPTS = 5
 CARRY_OVER_JOB = "carry_over_invitations"
 EVERYONE, STANDING_POOL = "everyone", "standing_pool"  # whom a job invites
 SCOPES = (EVERYONE, STANDING_POOL)
@@ -152,7 +153,19 @@ def latest_job(cohort: Cohort, scope: str) -> Job | None:
 
 
 def _remember(cohort: Cohort, scope: str, job: Job) -> None:
-    cohort.update(actions=[Cohort.carry_over.set({**(cohort.carry_over or {}), scope: job.id})])
+    """Keep the job's id with the cohort, on the value last read: a job of the other scope started
+    at the same moment keeps its own link."""
+    for _ in range(REMEMBER_ATTEMPTS):
+        known = cohort.carry_over
+        unchanged = Cohort.carry_over.does_not_exist() if known is None else Cohort.carry_over == known
+        try:
+            cohort.update(actions=[Cohort.carry_over.set({**(known or {}), scope: job.id})], condition=unchanged)
+            return
+        except UpdateError as error:
+            if error.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            cohort.refresh(consistent_read=True)
+    raise Conflict("The cohort kept changing while the invitations started: reload the page to see them.")
 
 
 def _standing_pool_job_id(cohort_id: str) -> str:

@@ -186,6 +186,25 @@ def test_when_opening_cannot_start_the_invitations_the_daily_tick_does(client, c
     assert _tick(client)["standing_pool"] == "nothing to do"
 
 
+def test_invitations_of_both_kinds_started_at_the_same_moment_each_keep_their_link(client, committee_cookie):
+    _apply_confirmed_mentor(client, committee_cookie, "stays@example.org", standing_pool="yes")
+    with mock.patch("chalicelib.adapters.job_worker.start"):  # the jobs wait: only their links matter here
+        _open_b(client, committee_cookie)
+        [pool_job] = list(Job.scan())
+        Cohort.get("B").update(actions=[Cohort.carry_over.remove()])  # as if the pool's link were not written yet
+        submit = jobs.submit
+
+        def submit_while_the_pool_starts(*args, **kwargs):
+            job = submit(*args, **kwargs)
+            if kwargs.get("job_id") is None:  # the committee's job: the pool's starts meanwhile, elsewhere
+                carry_over.invite_standing_pool("other@example.org", Cohort.get("B"))
+            return job
+
+        with mock.patch.object(jobs, "submit", side_effect=submit_while_the_pool_starts):
+            everyone = carry_over.invite_previous("c@example.org")
+    assert Cohort.get("B").carry_over == {"standing_pool": pool_job.id, "everyone": everyone.id}
+
+
 def test_a_job_whose_worker_could_not_start_is_run_again_by_the_tick_and_mails_nobody_twice(client, committee_cookie):
     _apply_confirmed_mentor(client, committee_cookie, "stays@example.org", standing_pool="yes")
     with mock.patch("chalicelib.adapters.job_worker.start", side_effect=RuntimeError("no Lambda today")):
