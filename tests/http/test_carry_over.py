@@ -75,12 +75,18 @@ def test_an_unmatched_mentee_says_yes_appears_in_b_and_is_matched_never_with_the
     assert pairing.mentor_email in mentors_b and pair["mentor_id"] != mentors_b[pairing.mentor_email].id
 
 
-def test_not_this_time_creates_nothing(client, committee_cookie):
+def _invite_into_b(client, committee_cookie) -> dict:
+    """Cohort A's one pair approved, A matching, B opened as "2028", and A's people invited; the headers to go on."""
     [pairing] = approved_pairs(1)
     headers = {**JSON, "Cookie": committee_cookie}
     client.http.post(f"/admin/api/cohorts/{pairing.cohort}/phase", headers=headers, body=b'{"phase": "matching"}')
     client.http.post("/admin/api/cohorts", headers=headers, body=b'{"id": "B", "name": "2028"}')
     client.http.post("/admin/api/cohorts/carry-over", headers=headers, body=b"{}")
+    return headers
+
+
+def test_not_this_time_creates_nothing(client, committee_cookie):
+    _invite_into_b(client, committee_cookie)
     invitation = next(m for m in sent_mail() if "take part in 2028" in m["subject"])
     declined = client.http.post(_link(invitation, "carry-over"), headers=FORM, body=b"answer=no")
     assert declined.status_code == 200 and "Thank you for letting us know" in declined.body.decode()
@@ -88,11 +94,7 @@ def test_not_this_time_creates_nothing(client, committee_cookie):
 
 
 def test_an_invitations_claim_expires_and_erasing_the_person_removes_it(client, committee_cookie):
-    [pairing] = approved_pairs(1)
-    headers = {**JSON, "Cookie": committee_cookie}
-    client.http.post(f"/admin/api/cohorts/{pairing.cohort}/phase", headers=headers, body=b'{"phase": "matching"}')
-    client.http.post("/admin/api/cohorts", headers=headers, body=b'{"id": "B", "name": "2028"}')
-    client.http.post("/admin/api/cohorts/carry-over", headers=headers, body=b"{}")
+    headers = _invite_into_b(client, committee_cookie)
     held = [claim for claim in Claim.scan() if claim.key.startswith("carry-over#")]
     assert len(held) >= 2
     person = held[0].key.rsplit("#", 1)[1]  # the key holds the address, so it must not stay forever
