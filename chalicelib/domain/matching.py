@@ -1262,10 +1262,11 @@ def _sparse_assignment(cohort: _Cohort) -> list[tuple[int, int]]:
     for rows, scores in scorer.chunks():
         candidates.add(rows, scores)
     kept = _Kept(mentee_count, candidates.pairs(), len(room))
-    every_mentee, reference = np.arange(mentee_count), None
+    every_mentee, reference, duals = np.arange(mentee_count), None, None
     while True:
-        mentor_of = _sparse_optimum(mentee_count, room, kept.pairs)
+        mentor_of = _sparse_optimum(mentee_count, room, kept.pairs, duals)
         value, price = _duals(mentee_count, len(room), kept.pairs, mentor_of, big)
+        duals = (value, price, big)  # the next round starts from these
         margin = value - big
         unmatched = np.flatnonzero(mentor_of < 0)
         if reference is None and len(unmatched) and kept.rescore(scorer, unmatched, margin, price, price):
@@ -1364,16 +1365,22 @@ def _gains(scores, allowed, price):
     return np.where(allowed, np.subtract(scores, price, dtype=np.int32), _NO_GAIN)
 
 
-def _sparse_optimum(mentee_count: int, room, pairs):
+def _sparse_optimum(mentee_count: int, room, pairs, duals=None):
     """Each mentee's mentor (or -1) in an optimum over the given pairs: most matched, then highest total score.
 
     scipy's sparse Jonker-Volgenant between mentees and mentor slots; each row
     has a private "left over" column that costs more than the 101 - score
     costs of a whole matching, so it is only taken when nothing else fits.
-    Rows are the smaller side: a row left over is the solver's slowest case."""
-    from scipy.sparse import csr_array
-    from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+    Rows are the smaller side: a row left over is the solver's slowest case.
 
+    duals, an earlier round's (value per mentee, price per mentor, BIG), start
+    the solver near the optimum, several times faster: each pair's cost is
+    handed over as its slack against them, value + price - (BIG + score).
+    A row's part of that changes every solution's cost alike, since each row
+    is matched exactly once. A column's part (>= 0) does too only if that
+    column is taken, so the answer stands when every column with a part is
+    taken; otherwise those parts are dropped and it is solved again.
+    """
     np = _numpy()
     rows, columns, scores = pairs
     first_slot = np.cumsum(room) - room
@@ -1381,20 +1388,57 @@ def _sparse_optimum(mentee_count: int, room, pairs):
     starts = np.repeat(np.cumsum(copies) - copies, copies)
     slots = np.repeat(first_slot[columns], copies) + np.arange(len(starts)) - starts
     mentees = np.repeat(rows, copies)
-    slot_count = int(room.sum())
-    mentees_are_rows = mentee_count <= slot_count
-    row_ids, column_ids = (mentees, slots) if mentees_are_rows else (slots, mentees)
-    row_count, column_count = (mentee_count, slot_count) if mentees_are_rows else (slot_count, mentee_count)
-    graph = csr_array((np.concatenate([101.0 - np.repeat(scores, copies), np.full(row_count, 101.0 * row_count + 1)]),
-                       (np.concatenate([row_ids, np.arange(row_count)]),
-                        np.concatenate([column_ids, column_count + np.arange(row_count)]))),
-                      shape=(row_count, column_count + row_count))
-    row, column = min_weight_full_bipartite_matching(graph)
-    real = column < column_count
-    mentee, slot = (row[real], column[real]) if mentees_are_rows else (column[real], row[real])
-    mentor_of = np.full(mentee_count, -1)
-    mentor_of[mentee] = np.repeat(np.arange(len(room)), room)[slot]
-    return mentor_of
+    slot_owner = np.repeat(np.arange(len(room)), room)
+    mentees_are_rows = mentee_count <= len(slot_owner)
+    graph = _SlotGraph(mentees, slots, np.repeat(scores, copies), mentee_count, len(slot_owner), mentees_are_rows)
+    while True:
+        mentee, slot = graph.solve(None if duals is None else (duals[0], duals[1][slot_owner], duals[2]))
+        mentor_of = np.full(mentee_count, -1)
+        mentor_of[mentee] = slot_owner[slot]
+        if duals is None:
+            return mentor_of
+        value, price, big = duals
+        if mentees_are_rows:  # the columns are the slots: a priced mentor must be full
+            short = (price > 0) & (np.bincount(mentor_of[mentor_of >= 0], minlength=len(room)) < room)
+            duals = (value, np.where(short, 0, price), big)
+        else:  # the columns are the mentees: a valued mentee must be matched
+            short = (value > 0) & (mentor_of < 0)
+            duals = (np.where(short, 0, value), price, big)
+        if not short.any():
+            return mentor_of
+
+
+class _SlotGraph:
+    """Mentees against mentor slots for scipy's full matching: the smaller side as rows, each row
+    with a private left-over column, every cost above 0 (scipy drops a cost of 0)."""
+
+    def __init__(self, mentees, slots, scores, mentee_count: int, slot_count: int, mentees_are_rows: bool):
+        self.mentees, self.slots, self.scores, self.mentees_are_rows = mentees, slots, scores, mentees_are_rows
+        self.row_ids, self.column_ids = (mentees, slots) if mentees_are_rows else (slots, mentees)
+        self.row_count, self.column_count = (mentee_count, slot_count) if mentees_are_rows else (slot_count, mentee_count)
+
+    def solve(self, duals) -> tuple:
+        """(mentees, their slots) of an optimum; duals (value per mentee, price per slot, BIG), if given,
+        turn each cost into its slack against them."""
+        from scipy.sparse import csr_array
+        from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+
+        np = _numpy()
+        costs, left_over = 101.0 - self.scores, np.full(self.row_count, 101.0 * self.row_count + 1)
+        if duals is not None:
+            value, slot_price, big = duals
+            costs += value[self.mentees] + slot_price[self.slots] - (big + 101.0)
+            left_over += (value if self.mentees_are_rows else slot_price) - (big + 101.0)
+            lowest = min(costs.min(initial=np.inf), left_over.min())
+            costs += 1.0 - lowest
+            left_over += 1.0 - lowest
+        graph = csr_array((np.concatenate([costs, left_over]),
+                           (np.concatenate([self.row_ids, np.arange(self.row_count)]),
+                            np.concatenate([self.column_ids, self.column_count + np.arange(self.row_count)]))),
+                          shape=(self.row_count, self.column_count + self.row_count))
+        row, column = min_weight_full_bipartite_matching(graph)
+        real = column < self.column_count
+        return (row[real], column[real]) if self.mentees_are_rows else (column[real], row[real])
 
 
 def _duals(mentee_count: int, mentor_count: int, pairs, mentor_of, big: int):

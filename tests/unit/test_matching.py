@@ -610,6 +610,41 @@ def test_the_duals_prove_an_optimum_against_every_pair():
     assert int(value.sum() + (capacity * price).sum()) == worth
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_the_slot_solver_started_from_any_duals_reaches_the_same_optimum(seed, monkeypatch):
+    # Warm starts hand scipy each cost's slack against an earlier round's duals. Whatever duals it is
+    # given (here random, some far too high), the optimum is the same; where a priced mentor (or, with
+    # more mentees than slots, a valued mentee) is left short, it solves again without those duals.
+    import numpy as np
+
+    cohort = random_cohort(seed, mentee_count=30 + seed * 7)
+    built = matching._Cohort.build(cohort["mentors"], cohort["mentees"], cohort["weights"], cohort["locks"],
+                                   cohort["forbids"], cohort["criteria"])
+    scores = built.pair_scores()
+    room = np.array(built.capacity_left)
+    rows, columns = np.nonzero(scores >= 0)
+    pairs = (rows, columns, scores[rows, columns].astype(np.int64))
+
+    def outcome(mentor_of):
+        matched = np.flatnonzero(mentor_of >= 0)
+        assert (np.bincount(mentor_of[matched], minlength=len(room)) <= room).all()
+        assert (scores[matched, mentor_of[matched]] >= 0).all()
+        return len(matched), int(scores[matched, mentor_of[matched]].sum())
+
+    cold = matching._sparse_optimum(scores.shape[0], room, pairs)
+    solves = []
+    solve = matching._SlotGraph.solve
+    monkeypatch.setattr(matching._SlotGraph, "solve", lambda graph, duals: solves.append(duals) or solve(graph, duals))
+    chance = np.random.default_rng(seed)
+    big = 100 * min(scores.shape[0], int(room.sum())) + 1
+    for spread in (5, 100, 3 * big):
+        value = chance.integers(0, spread, scores.shape[0]) * (chance.random(scores.shape[0]) < 0.7)
+        price = chance.integers(0, spread, len(room)) * (chance.random(len(room)) < 0.7)
+        warm = matching._sparse_optimum(scores.shape[0], room, pairs, (value, price, big))
+        assert outcome(warm) == outcome(cold)
+    assert len(solves) > 3  # wild duals leave someone short, and the answer is solved again
+
+
 @pytest.mark.parametrize("solver", [sparse, starved])
 def test_the_sparse_solver_explains_a_cohort_where_every_pair_is_ruled_out(solver):
     mentors = [mentor("m", communication=["phone"]), mentor("n", years_experience=1, capacity=2)]
