@@ -79,8 +79,10 @@ _UNKNOWN_REGION, _NOT_IN_PERSON = -1, -2  # meeting-region codes that are not a 
 _CHUNK_CELLS = 1 << 17
 # Cells (mentee key values × mentors) of a criterion's table kept for the whole cohort; a larger one is built per chunk.
 _TABLE_CELLS = 1 << 22
-# The sparse solver's first scan keeps each mentee's best mentors and each mentor's best mentees.
-_MENTEE_CANDIDATES = 16
+# The sparse solver's first scan keeps each mentee's best mentors and each mentor's best mentees: for a
+# mentee, one per _MENTORS_PER_CANDIDATE mentors, within _MENTEE_CANDIDATES. A larger cohort needs more for
+# its first prices to hold: measured best at 16 for 1,000 mentors, 32 for 2,500 and 64 for 5,000.
+_MENTEE_CANDIDATES, _MENTORS_PER_CANDIDATE = (16, 64), 80
 _MENTOR_CANDIDATES = 16
 # Its full scans keep, for each mentee, the pairs within _NEAR points of beating its duals (the best
 # _NEAR_PAIRS at most), and bound the others by runs of mentors: _BOUND_GROUPS of them.
@@ -1184,7 +1186,8 @@ class _Candidates:
     def add(self, rows, scores) -> None:
         """Take what to keep from one chunk of scores (rows × all mentors)."""
         np = _numpy()
-        keep = _MENTEE_CANDIDATES
+        fewest, most = _MENTEE_CANDIDATES
+        keep = min(max(self.mentor_count // _MENTORS_PER_CANDIDATE, fewest), most)
         if keep < scores.shape[1]:
             threshold = np.partition(scores, scores.shape[1] - keep, axis=1)[:, scores.shape[1] - keep]
             row, column = np.nonzero(scores >= np.maximum(threshold, 0)[:, None])

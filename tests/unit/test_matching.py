@@ -426,7 +426,7 @@ def sparse(*cohort, **options):
 
 # The sparse solver with lists so short that a small cohort needs every step of it:
 # several rounds, mentees scored again, pairs added.
-STARVED = {"_MENTEE_CANDIDATES": 1, "_MENTOR_CANDIDATES": 1, "_NEAR": 0, "_NEAR_PAIRS": 1, "_BOUND_GROUPS": 2}
+STARVED = {"_MENTEE_CANDIDATES": (1, 1), "_MENTOR_CANDIDATES": 1, "_NEAR": 0, "_NEAR_PAIRS": 1, "_BOUND_GROUPS": 2}
 
 
 def starved(*cohort, **options):
