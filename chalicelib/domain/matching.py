@@ -1392,7 +1392,9 @@ def _sparse_optimum(mentee_count: int, room, pairs, duals=None):
     slots = np.repeat(first_slot[columns], copies) + np.arange(len(starts)) - starts
     mentees = np.repeat(rows, copies)
     slot_owner = np.repeat(np.arange(len(room)), room)
-    mentees_are_rows = mentee_count <= len(slot_owner)
+    # On a tie scipy solves a cold start faster with slots as rows, a warm one with mentees as rows
+    # (at 10,000 of each: 1.7 s against 2.7 s cold, 0.8 s against 1.6 s warm).
+    mentees_are_rows = mentee_count < len(slot_owner) or (mentee_count == len(slot_owner) and duals is not None)
     graph = _SlotGraph(mentees, slots, np.repeat(scores, copies), mentee_count, len(slot_owner), mentees_are_rows)
     while True:
         mentee, slot = graph.solve(None if duals is None else (duals[0], duals[1][slot_owner], duals[2]))

@@ -585,6 +585,13 @@ def test_the_sparse_solver_finds_the_dense_optimum_on_demo_cohorts(seed):
     assert_same_optimum(solver(mentors, mentees, **cohort), dense(mentors, mentees, **cohort))
 
 
+@pytest.mark.parametrize("solver", [sparse, starved])
+def test_the_sparse_solver_finds_the_dense_optimum_when_slots_and_mentees_are_as_many(solver):
+    # A tie of the two sides is where the slot solver turns its rows round between cold and warm starts.
+    mentors, mentees = demo_cohort(mentees=120, mentors=60, seed=11, capacity=2)
+    assert_same_optimum(solver(mentors, mentees), dense(mentors, mentees))
+
+
 def test_the_duals_prove_an_optimum_against_every_pair():
     # The certificate the sparse solver relies on: for an optimum, _duals gives u, v >= 0 with
     # u + v >= BIG + score on every allowed pair, and their sum equals the optimum's worth.
