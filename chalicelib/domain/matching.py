@@ -1383,7 +1383,8 @@ def _sparse_optimum(mentee_count: int, room, pairs, duals=None):
     A row's part of that changes every solution's cost alike, since each row
     is matched exactly once. A column's part (>= 0) does too only if that
     column is taken, so the answer stands when every column with a part is
-    taken; otherwise those parts are dropped and it is solved again.
+    taken; otherwise it is solved again with the rows' parts only. (Dropping
+    just the parts of the columns left untaken can take dozens of rounds.)
     """
     np = _numpy()
     rows, columns, scores = pairs
@@ -1406,10 +1407,10 @@ def _sparse_optimum(mentee_count: int, room, pairs, duals=None):
         value, price, big = duals
         if mentees_are_rows:  # the columns are the slots: a priced mentor must be full
             short = (price > 0) & (np.bincount(mentor_of[mentor_of >= 0], minlength=len(room)) < room)
-            duals = (value, np.where(short, 0, price), big)
+            duals = (value, np.zeros_like(price), big)
         else:  # the columns are the mentees: a valued mentee must be matched
             short = (value > 0) & (mentor_of < 0)
-            duals = (np.where(short, 0, value), price, big)
+            duals = (np.zeros_like(value), price, big)
         if not short.any():
             return mentor_of
 
