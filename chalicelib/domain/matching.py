@@ -1251,6 +1251,7 @@ def _sparse_assignment(cohort: _Cohort) -> list[tuple[int, int]]:
        _RESCAN_SHARE of the mentees are in doubt, step 2 again instead.
        When no mentee is in doubt, or none of those scored again has a pair
        that beats the duals, the duals prove the solution optimal.
+    Every solve after the first starts from the last duals (_sparse_optimum).
     The problem is totally unimodular, so its LP optimum is a matching.
     """
     np = _numpy()
