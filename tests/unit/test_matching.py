@@ -585,6 +585,21 @@ def test_the_sparse_solver_finds_the_dense_optimum_on_demo_cohorts(seed):
     assert_same_optimum(solver(mentors, mentees, **cohort), dense(mentors, mentees, **cohort))
 
 
+def test_the_sparse_solver_starts_cold_after_duals_that_carry_big(monkeypatch):
+    # A mentee left over beside a mentor prices that mentor at BIG or more; from such duals scipy can
+    # be far slower than from nothing, so the next round starts cold. Otherwise it starts warm.
+    starts = []
+    solve = matching._sparse_optimum
+    monkeypatch.setattr(matching, "_sparse_optimum",
+                        lambda count, room, pairs, duals=None: starts.append(duals) or solve(count, room, pairs, duals))
+    cohort = random_cohort(7, mentee_count=90)
+    mentors, mentees = cohort.pop("mentors"), cohort.pop("mentees")
+    assert_same_optimum(starved(mentors, mentees, **cohort), dense(mentors, mentees, **cohort))
+    warm = [duals for duals in starts if duals is not None]
+    assert warm and None in starts[1:]
+    assert all(price.max(initial=0) < big for _, price, big in warm)
+
+
 @pytest.mark.parametrize("solver", [sparse, starved])
 def test_the_sparse_solver_finds_the_dense_optimum_when_slots_and_mentees_are_as_many(solver):
     # A tie of the two sides is where the slot solver turns its rows round between cold and warm starts.
