@@ -1213,8 +1213,11 @@ class _Candidates:
     def _trim_mentor_pairs(self) -> None:
         np = _numpy()
         rows, columns, scores = (np.concatenate(part) for part in zip(*self.mentor_pairs))
-        order = np.lexsort((rows, -scores.astype(np.int32), columns))
-        rows, columns, scores = rows[order], columns[order], scores[order]
+        # By mentor, best score first, then by row: one sort of packed keys (rows < 2**24, mentors < 2**23),
+        # several times faster than lexsort.
+        keys = (columns.astype(np.int64) << 40) | ((0x7FFF - scores.astype(np.int64)) << 24) | rows
+        keys.sort()
+        rows, columns, scores = keys & 0xFFFFFF, keys >> 40, (0x7FFF - ((keys >> 24) & 0xFFFF)).astype(np.int16)
         rank = np.arange(len(columns)) - np.searchsorted(columns, columns)
         kept = rank < _MENTOR_CANDIDATES
         full = rank == _MENTOR_CANDIDATES - 1
