@@ -93,6 +93,10 @@ _NEAR, _NEAR_PAIRS, _BOUND_GROUPS = 10, 64, 32
 _SPARSE_FROM_CELLS = 900 * 900
 # When more than this share of mentees would be scored again, the sparse solver scans them all afresh.
 _RESCAN_SHARE = 0.25
+# Pairs (free mentees × mentors) up to which the sparse solver keeps the scores of its first scan for the
+# later ones: int16, 8 MB, less than the dense solver's float64 matrix at the crossover. A 2,000-mentee
+# cohort (1,000 mentors) is the largest that fits.
+_KEPT_SCORE_CELLS = 1 << 22
 
 _LIBRARY_TYPE_CODE = {value: code for code, (value, _) in enumerate(LIBRARY_TYPES)}
 _MODE_BIT = {value: 1 << bit for bit, (value, _) in enumerate(COMMUNICATION_MODES)}
@@ -1266,6 +1270,8 @@ def _sparse_assignment(cohort: _Cohort) -> list[tuple[int, int]]:
     room = capacity[with_room]
     big = 100 * min(mentee_count, int(room.sum())) + 1
     scorer = cohort.scorer(with_room)
+    if mentee_count * len(with_room) <= _KEPT_SCORE_CELLS:
+        scorer = _ScoresKept(scorer, mentee_count, len(with_room))
     candidates = _Candidates(len(with_room))
     for rows, scores in scorer.chunks():
         candidates.add(rows, scores)
@@ -1291,6 +1297,30 @@ def _sparse_assignment(cohort: _Cohort) -> list[tuple[int, int]]:
             break
     matched = np.flatnonzero(mentor_of >= 0)
     return list(zip(matched.tolist(), with_room[mentor_of[matched]].tolist()))
+
+
+class _ScoresKept:
+    """A scorer that keeps what its first full scan scored, and hands those rows out after (as views: read
+    only). For a cohort of at most _KEPT_SCORE_CELLS pairs, less than the dense solver's own matrix."""
+
+    def __init__(self, scorer: _Scorer, mentee_count: int, mentor_count: int):
+        np = _numpy()
+        self.scorer, self.scored = scorer, False
+        self.scores = np.empty((mentee_count, mentor_count), dtype=np.int16)
+
+    def chunks(self, rows=None):
+        np = _numpy()
+        if self.scored:
+            rows = np.arange(len(self.scores)) if rows is None else np.asarray(rows)
+            step = max(1, _CHUNK_CELLS // max(1, self.scores.shape[1]))
+            for start in range(0, len(rows), step):
+                yield rows[start:start + step], self.scores[rows[start:start + step]]
+            return
+        for chunk, scores in self.scorer.chunks(rows):
+            if rows is None:
+                self.scores[chunk] = scores
+            yield chunk, scores
+        self.scored = self.scored or rows is None
 
 
 class _Kept:

@@ -425,8 +425,9 @@ def sparse(*cohort, **options):
 
 
 # The sparse solver with lists so short that a small cohort needs every step of it:
-# several rounds, mentees scored again, pairs added.
-STARVED = {"_MENTEE_CANDIDATES": (1, 1), "_MENTOR_CANDIDATES": 1, "_NEAR": 0, "_NEAR_PAIRS": 1, "_BOUND_GROUPS": 2}
+# several rounds, mentees scored again (not kept from the first scan), pairs added.
+STARVED = {"_MENTEE_CANDIDATES": (1, 1), "_MENTOR_CANDIDATES": 1, "_NEAR": 0, "_NEAR_PAIRS": 1, "_BOUND_GROUPS": 2,
+           "_KEPT_SCORE_CELLS": 0}
 
 
 def starved(*cohort, **options):
@@ -687,6 +688,22 @@ def test_the_sparse_solver_never_builds_the_mentees_by_mentors_matrix(monkeypatc
     mentors, mentees = cohort.pop("mentors"), cohort.pop("mentees")
     proposal = starved(mentors, mentees, **cohort)
     assert proposal.pairs
+
+
+@pytest.mark.parametrize("kept_cells, scored_once", [(60 * 20, True), (60 * 20 - 1, False)])
+def test_the_sparse_solver_scores_each_mentee_once_when_the_cohort_is_small_enough(monkeypatch, kept_cells,
+                                                                                  scored_once):
+    # Up to _KEPT_SCORE_CELLS pairs the first scan's scores serve the later scans; above, they are scored again.
+    mentors, mentees = demo_cohort(mentees=60, mentors=20, seed=3, capacity=3)
+    optimum = dense(mentors, mentees)
+    scored = []
+    scores = matching._Scorer._scores
+    monkeypatch.setattr(matching._Scorer, "_scores", lambda scorer, chunk: scored.extend(chunk) or scores(scorer, chunk))
+    monkeypatch.setattr(matching, "_KEPT_SCORE_CELLS", kept_cells)
+    with patch.multiple(matching, _NEAR=0, _NEAR_PAIRS=1, _MENTEE_CANDIDATES=(1, 1), _MENTOR_CANDIDATES=1):
+        proposal = sparse(mentors, mentees)
+    assert_same_optimum(proposal, optimum)
+    assert (sorted(scored) == list(range(60))) is scored_once
 
 
 def test_propose_takes_the_sparse_solver_from_the_crossover_on(monkeypatch):
