@@ -49,7 +49,10 @@ _SPARSE_FROM_CELLS mentees × mentor slots, about 900 × 900) goes to
 linear_sum_assignment on the dense assignment matrix of mentees against slots
 (_cost_matrix); a larger one to the sparse solver (_sparse_assignment):
 column generation over the pairs that can matter, with LP duals proving that
-no pair left out could improve the solution. Both are exact and optimise the
+no pair left out could improve the solution; each of its solves after the
+first starts from the last duals. It holds nothing of size mentees × mentors,
+except the int16 scores of a cohort of at most _KEPT_SCORE_CELLS pairs (8 MB),
+kept between its scans. Both are exact and optimise the
 same objective; among equally good solutions each picks deterministically,
 but not necessarily the same one. Reasons are written only for the pairs
 chosen, and for the mentees left over.
