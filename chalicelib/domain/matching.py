@@ -1354,8 +1354,7 @@ class _Kept:
         np = _numpy()
         above, added = 0, []
         for chunk, scores in scorer.chunks(rows):
-            allowed = scores >= 0
-            gain = _gains(scores, allowed, price)
+            gain = _gains(scores, price)
             near = gain > (margin[chunk] - _NEAR)[:, None]
             crowded = np.flatnonzero(near.sum(axis=1) > _NEAR_PAIRS)
             if len(crowded):  # only the best _NEAR_PAIRS of these, the best gain always among them
@@ -1367,7 +1366,7 @@ class _Kept:
             new = ~_among(keys, self.keys)
             above += int(np.count_nonzero(new & (gain[row, column] > margin[chunk][row])))
             added.append((keys[new], scores[row[new], column[new]].astype(np.int64)))
-            left_out = gain if price is reference else _gains(scores, allowed, reference)
+            left_out = gain if price is reference else _gains(scores, reference)
             held_rows, held_columns = self._held(chunk)
             left_out[held_rows, held_columns] = _NO_GAIN
             left_out[row, column] = _NO_GAIN
@@ -1402,10 +1401,12 @@ def _among(keys, sorted_keys):
     return sorted_keys[at] == keys
 
 
-def _gains(scores, allowed, price):
+def _gains(scores, price):
     """score - mentor price per pair (int32: prices are whole numbers below 2**30), _NO_GAIN where forbidden."""
     np = _numpy()
-    return np.where(allowed, np.subtract(scores, price, dtype=np.int32), _NO_GAIN)
+    gains = np.subtract(scores, price.astype(np.int32), dtype=np.int32)  # int32 throughout: twice as fast
+    np.copyto(gains, _NO_GAIN, where=scores < 0)
+    return gains
 
 
 def _sparse_optimum(mentee_count: int, room, pairs, duals=None):
