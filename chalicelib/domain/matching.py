@@ -1000,14 +1000,14 @@ class _Scorer:
         np = _numpy()
         rows = self.order if rows is None else np.asarray(rows)[np.argsort(self.rank[rows], kind="stable")]
         step = max(1, _CHUNK_CELLS // max(1, len(self.mentors)))
+        # Reused by every chunk: fresh temporaries this large cost a page fault per 4 kB each time.
+        buffers = np.empty((2, min(step, len(rows)), len(self.mentors)))
         for start in range(0, len(rows), step):
             chunk = rows[start:start + step]
-            yield chunk, self._scores(chunk)
+            yield chunk, self._scores(chunk, *buffers[:, :len(chunk)])
 
-    def _scores(self, chunk):
+    def _scores(self, chunk, numerator, scratch):
         np = _numpy()
-        numerator = np.empty((len(chunk), len(self.mentors)))
-        scratch = np.empty_like(numerator)
         used = []  # (term, table, applies, positions) as this chunk uses them
         for index, term in enumerate(self.terms):
             if term.table is not None:
