@@ -61,7 +61,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from functools import cached_property, lru_cache
+from functools import cached_property, partial
 from types import MappingProxyType
 
 from chalicelib.domain.refusals import Invalid
@@ -92,6 +92,7 @@ _SPARSE_FROM_CELLS = 1200 * 1200
 _RESCAN_SHARE = 0.25
 
 _LIBRARY_TYPE_CODE = {value: code for code, (value, _) in enumerate(LIBRARY_TYPES)}
+_ANY_TYPE_CODE = -1  # the library type a mentee asked for, when they said "any"
 _MODE_BIT = {value: 1 << bit for bit, (value, _) in enumerate(COMMUNICATION_MODES)}
 # Lower-case labels for the reasons, in the schema's order.
 _TYPE_LABEL, _STAGE_LABEL, _INTEREST_LABEL, _MODE_LABEL = (
@@ -386,19 +387,35 @@ DEFAULT_WEIGHTS = MappingProxyType({criterion.name: float(criterion.default_weig
 
 
 # ---------------------------------------------------------------------------
-# Hard rules. `check` gives the reason a pair is ruled out (or None), `blocks`
-# the same for a whole cohort as a mentees × mentors bool matrix. `short` names
-# the rule in tallies; `alone` explains an unmatched mentee whom it alone rules
-# out from every mentor. Forbids are (mentor_id, mentee_id) pairs.
+# Hard rules. `check` gives the reason a pair is ruled out (or None); `short`
+# names the rule in tallies; `alone` explains an unmatched mentee whom it alone
+# rules out from every mentor. For a whole cohort a rule reads one thing about
+# the mentee, as a criterion does: `table(mentors, keys)` gets a column of
+# distinct `mentee_key` values and returns where each rules out each mentor;
+# or it names the pairs it rules out, `pairs(mentors, mentees, forbidden)`
+# ((mentor_id, mentee_id), the past partners and the forbids: few in a cohort;
+# pairs outside these mentors and mentees are left out).
+# Forbids are (mentor_id, mentee_id) pairs.
 # ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Rule:
     name: str
     check: Callable[[Participant, Participant, frozenset], str | None]
-    blocks: Callable[["_Side", "_Side", frozenset], object]
     short: str
     alone: str
+    mentee_key: str | None = None
+    table: Callable[["_Side", object], object] | None = None
+    pairs: Callable[["_Side", "_Side", frozenset], Iterable[tuple[str, str]]] | None = None
+
+    def blocks(self, mentors: _Side, mentees: _Side, forbidden: frozenset):
+        """Where this rule rules out a pair: a mentees × mentors bool matrix."""
+        if self.table is not None:
+            return self.table(mentors, mentees.column(self.mentee_key)[:, None])
+        np = _numpy()
+        blocked = np.zeros((len(mentees), len(mentors)), dtype=bool)
+        blocked[_pair_cells(mentors, mentees, self.pairs(mentors, mentees, forbidden))] = True
+        return blocked
 
 
 def _check_communication(mentor, mentee, forbidden):
@@ -408,8 +425,8 @@ def _check_communication(mentor, mentee, forbidden):
             f"mentee: {_listing(mentee.communication)})")
 
 
-def _communication_blocks(mentors, mentees, forbidden):
-    return (mentees.communication[:, None] & mentors.communication[None, :]) == 0
+def _communication_blocks(mentors, mode_masks):
+    return (mode_masks & mentors.communication) == 0
 
 
 def _check_experience(mentor, mentee, forbidden):
@@ -419,8 +436,8 @@ def _check_experience(mentor, mentee, forbidden):
             f"than the mentee ({mentee.years_experience})")
 
 
-def _experience_blocks(mentors, mentees, forbidden):
-    return mentors.years[None, :] < mentees.years[:, None]
+def _experience_blocks(mentors, mentee_years):
+    return mentors.years < mentee_years
 
 
 def _check_library_type(mentor, mentee, forbidden):
@@ -431,9 +448,8 @@ def _check_library_type(mentor, mentee, forbidden):
             f"{_a_library(mentor.library_type)} and prefers to mentor within their own type")
 
 
-def _library_type_blocks(mentors, mentees, forbidden):
-    other_type = mentees.wanted_type[:, None] != mentors.library_type[None, :]
-    return other_type & mentees.asked_type[:, None] & ~mentors.cross_type_ok[None, :]
+def _library_type_blocks(mentors, asked_types):
+    return (asked_types != _ANY_TYPE_CODE) & (asked_types != mentors.library_type) & ~mentors.cross_type_ok
 
 
 def _check_same_library(mentor, mentee, forbidden):
@@ -442,8 +458,8 @@ def _check_same_library(mentor, mentee, forbidden):
     return f"both work at {_tidy(mentee.library_name)} (conflict of interest)"
 
 
-def _same_library_blocks(mentors, mentees, forbidden):
-    return mentees.library[:, None] == mentors.library[None, :]
+def _same_library_blocks(mentors, libraries):
+    return libraries == mentors.library
 
 
 def _check_past_partner(mentor, mentee, forbidden):
@@ -452,56 +468,45 @@ def _check_past_partner(mentor, mentee, forbidden):
     return None
 
 
-def _past_partner_blocks(mentors, mentees, forbidden):
-    pairs = {(partner, mentee.id) for mentee in mentees.participants for partner in mentee.past_partners}
-    pairs.update((mentor_id, mentee.id) for mentee in mentees.participants
-                 for mentor_id in mentors.listing_as_partner.get(mentee.id, ()))
-    return _pair_blocks(mentors, mentees, pairs)
+def _past_partner_pairs(mentors, mentees, forbidden):
+    yield from ((mentor_id, mentee_id) for mentor_id, mentee_ids in mentees.listing_as_partner.items()
+                for mentee_id in mentee_ids)
+    yield from ((mentor_id, mentee_id) for mentee_id, mentor_ids in mentors.listing_as_partner.items()
+                for mentor_id in mentor_ids)
 
 
 def _check_forbidden(mentor, mentee, forbidden):
     return "the committee ruled out this pair" if (mentor.id, mentee.id) in forbidden else None
 
 
-def _forbidden_blocks(mentors, mentees, forbidden):
-    by_mentee = _forbidden_by_mentee(forbidden)
-    return _pair_blocks(mentors, mentees, ((mentor_id, mentee.id) for mentee in mentees.participants
-                                           for mentor_id in by_mentee.get(mentee.id, ())))
+def _forbidden_pairs(mentors, mentees, forbidden):
+    return forbidden
 
 
-@lru_cache(maxsize=4)
-def _forbidden_by_mentee(forbidden: frozenset) -> dict[str, list[str]]:
-    """So that a chunk of mentees looks up its own forbids instead of reading them all."""
-    by_mentee: dict[str, list[str]] = {}
-    for mentor_id, mentee_id in forbidden:
-        by_mentee.setdefault(mentee_id, []).append(mentor_id)
-    return by_mentee
-
-
-def _pair_blocks(mentors: _Side, mentees: _Side, pairs: Iterable[tuple[str, str]]):
+def _pair_cells(mentors: _Side, mentees: _Side, pairs: Iterable[tuple[str, str]]) -> tuple:
+    """(rows, columns) of the named pairs, those outside these sides left out."""
     np = _numpy()
-    blocked = np.zeros((len(mentees), len(mentors)), dtype=bool)
-    for mentor_id, mentee_id in pairs:
-        column, row = mentors.position.get(mentor_id), mentees.position.get(mentee_id)
-        if column is not None and row is not None:
-            blocked[row, column] = True
-    return blocked
+    cells = [(row, column) for mentor_id, mentee_id in pairs
+             if (column := mentors.position.get(mentor_id)) is not None
+             and (row := mentees.position.get(mentee_id)) is not None]
+    rows, columns = np.array(cells, dtype=np.intp).reshape(-1, 2).T
+    return rows, columns
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("communication", _check_communication, _communication_blocks,
-         "no shared way to communicate", "no mentor shares a way to communicate"),
-    Rule("experience", _check_experience, _experience_blocks,
-         "fewer years of experience", "no mentor has as many years of experience"),
-    Rule("library_type", _check_library_type, _library_type_blocks,
-         "not the library type asked for",
-         "no mentor works in the type of library the mentee asked for or mentors across types"),
-    Rule("same_library", _check_same_library, _same_library_blocks,
-         "same library", "every mentor works at the mentee's library"),
-    Rule("past_partner", _check_past_partner, _past_partner_blocks,
-         "past partner", "every mentor has been the mentee's partner before"),
-    Rule("forbidden", _check_forbidden, _forbidden_blocks,
-         "ruled out by the committee", "the committee ruled out every mentor"),
+    Rule("communication", _check_communication, "no shared way to communicate",
+         "no mentor shares a way to communicate", "communication", _communication_blocks),
+    Rule("experience", _check_experience, "fewer years of experience",
+         "no mentor has as many years of experience", "years", _experience_blocks),
+    Rule("library_type", _check_library_type, "not the library type asked for",
+         "no mentor works in the type of library the mentee asked for or mentors across types",
+         "asked_type", _library_type_blocks),
+    Rule("same_library", _check_same_library, "same library",
+         "every mentor works at the mentee's library", "library", _same_library_blocks),
+    Rule("past_partner", _check_past_partner, "past partner",
+         "every mentor has been the mentee's partner before", pairs=_past_partner_pairs),
+    Rule("forbidden", _check_forbidden, "ruled out by the committee",
+         "the committee ruled out every mentor", pairs=_forbidden_pairs),
 )
 
 
@@ -789,10 +794,17 @@ class _Cohort:
 
     def compatible_counts(self, rows: list[int]) -> list[int]:
         """For each of these free mentees, how many mentors pass every hard rule (capacity aside)."""
+        np = _numpy()
         mentors, mentees = self.sides
+        blocker = _Blocker(mentors, mentees, self.forbidden)
         step = max(1, _CHUNK_CELLS // max(1, len(mentors)))
-        return [count for start in range(0, len(rows), step) for count in
-                (len(mentors) - _blocks(mentors, mentees.rows(rows[start:start + step]), self.forbidden).sum(axis=1)).tolist()]
+        buffers = _block_buffers(min(step, len(rows)), len(mentors))
+        counts = []
+        for start in range(0, len(rows), step):
+            chunk = np.asarray(rows[start:start + step], dtype=np.intp)
+            blocked = blocker.blocks(chunk, *buffers[:, :len(chunk)])
+            counts += (len(mentors) - np.count_nonzero(blocked, axis=1)).tolist()
+        return counts
 
     def ruled_out_reasons(self, rows: list[int]) -> dict[int, str]:
         """Why no mentor passes every hard rule, for each of these free mentees (none passes for any)."""
@@ -863,7 +875,7 @@ class _Side:
     meeting_region: object  # region code if they would meet in person, else _UNKNOWN_REGION or _NOT_IN_PERSON
     library_type: object
     wanted_type: object
-    asked_type: object
+    asked_type: object  # the library type code asked for, or _ANY_TYPE_CODE
     cross_type_ok: object
     career_rank: object
     communication: object  # bit mask over COMMUNICATION_MODES
@@ -892,7 +904,8 @@ class _Side:
             meeting_region=column((meeting_region(p) for p in people), np.int32),
             library_type=column((_LIBRARY_TYPE_CODE[p.library_type] for p in people), np.int8),
             wanted_type=column((_LIBRARY_TYPE_CODE[p.wanted_library_type] for p in people), np.int8),
-            asked_type=column((p.asked_library_type for p in people), bool),
+            asked_type=column((_LIBRARY_TYPE_CODE[p.wanted_library_type] if p.asked_library_type else _ANY_TYPE_CODE
+                               for p in people), np.int8),
             cross_type_ok=column((p.cross_type_ok for p in people), bool),
             career_rank=column((CAREER_STAGE_RANK[p.career_stage] for p in people), np.int8),
             communication=column((_mask(_MODE_BIT, p.communication) for p in people), np.uint8),
@@ -932,33 +945,108 @@ def _mask(bits: dict[str, int], values: frozenset[str]) -> int:
     return sum(bits.get(value, 0) for value in values)
 
 
-def _blocks(mentors: _Side, mentees: _Side, forbidden: frozenset):
-    blocked = RULES[0].blocks(mentors, mentees, forbidden)
-    for rule in RULES[1:]:
-        blocked |= rule.blocks(mentors, mentees, forbidden)
-    return blocked
+@dataclass(frozen=True)
+class _Keyed:
+    """Tables by one mentee key: a row per distinct key value, built by `build(keys)`. One table serves
+    the whole cohort when it has at most _TABLE_CELLS cells; else each chunk gets its own, over its keys."""
+
+    values: object  # every free mentee's key value
+    build: Callable[[object], object]
+    positions: object  # each mentee's row among the cohort's distinct key values
+    table: object = None  # the whole cohort's table, if small enough
+
+    @classmethod
+    def of(cls, values, build: Callable[[object], object], mentor_count: int) -> _Keyed:
+        keys, positions = _numpy().unique(values, return_inverse=True)
+        table = build(keys) if len(keys) * mentor_count <= _TABLE_CELLS else None
+        return cls(values, build, positions, table)
+
+    def rows(self, chunk) -> tuple:
+        """(a table, each chunk row's row in it)."""
+        if self.table is not None:
+            return self.table, self.positions[chunk]
+        keys, positions = _distinct(self.values[chunk][:, None])
+        return self.build(keys[:, 0]), positions
 
 
-@dataclass
+class _Blocker:
+    """Where the hard rules rule pairs out, for chunks of free mentees (rows) against mentors: each rule on
+    a mentee key by its tables (_Keyed), the pairs that the other rules name listed once, by row."""
+
+    def __init__(self, mentors: _Side, mentees: _Side, forbidden: frozenset):
+        np = _numpy()
+        self.keyed = [_Keyed.of(mentees.column(rule.mentee_key), partial(_rule_table, rule, mentors), len(mentors))
+                      for rule in RULES if rule.table is not None]
+        rows, columns = _pair_cells(mentors, mentees, (pair for rule in RULES if rule.pairs is not None
+                                                       for pair in rule.pairs(mentors, mentees, forbidden)))
+        order = np.argsort(rows, kind="stable")
+        self.pair_rows, self.pair_columns = rows[order], columns[order]
+
+    def blocks(self, chunk, out, scratch):
+        """Where a rule rules out a pair of these rows, into out (a bool rows × mentors buffer; scratch alike)."""
+        np = _numpy()
+        for index, keyed in enumerate(self.keyed):
+            table, positions = keyed.rows(chunk)
+            np.take(table, positions, axis=0, out=scratch if index else out, mode="clip")
+            if index:
+                out |= scratch
+        if len(self.pair_rows):
+            starts = np.searchsorted(self.pair_rows, chunk)
+            counts = np.searchsorted(self.pair_rows, chunk, side="right") - starts
+            at = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+            out[np.repeat(np.arange(len(chunk)), counts), self.pair_columns[at]] = True
+        return out
+
+
+def _distinct(keys) -> tuple:
+    """(the distinct rows of keys (n × k), in order; each row's index among them). As np.unique(axis=0), whose
+    overhead outweighs a chunk's few rows many times over."""
+    np = _numpy()
+    order = np.lexsort(keys.T[::-1])
+    ordered = keys[order]
+    first = np.ones(len(keys), dtype=bool)
+    np.any(ordered[1:] != ordered[:-1], axis=1, out=first[1:])
+    inverse = np.empty(len(keys), dtype=np.intp)
+    inverse[order] = np.cumsum(first) - 1
+    return ordered[first], inverse
+
+
+def _rule_table(rule: Rule, mentors: _Side, keys):
+    return rule.table(mentors, keys[:, None])
+
+
+def _block_buffers(rows: int, mentors: int):
+    """Bool buffers for _Blocker.blocks, reused chunk after chunk: fresh ones cost a page fault per 4 kB each time."""
+    return _numpy().empty((2, rows, mentors), dtype=bool)
+
+
+@dataclass(frozen=True)
 class _Term:
-    """One weighted criterion: its fits by mentee key value, as a table of key values × mentors."""
+    """One weighted criterion. Its tables (_Keyed) hold, per key value: weight × fit with each mentor (0 where
+    the criterion does not apply); where it applies, as an index into the table's patterns (None if everywhere);
+    the patterns, as bytes, which name them in the denominators' cache."""
 
     criterion: Criterion
     weight: float
-    values: object  # every free mentee's key value
-    keys: object = None  # the distinct values, when one table serves the whole cohort
-    positions: object = None  # each mentee's row in that table
-    table: object = None  # weight × fit, 0 where the criterion does not apply
-    applies: object = None  # where it applies, or None if everywhere
-    whole_rows: object = None  # per table row: does the criterion apply to every mentor?
+    keyed: _Keyed
 
-    def build(self, mentors: _Side, keys) -> tuple:
-        np = _numpy()
-        fits = self.criterion.fit_table(mentors, keys[:, None])
-        applies = ~np.isnan(fits)
-        table = np.ascontiguousarray(np.where(applies, self.weight * fits, 0.0))
-        whole_rows = applies.all(axis=1)
-        return table, (None if whole_rows.all() else applies), whole_rows
+    @classmethod
+    def of(cls, criterion: Criterion, weight: float, mentors: _Side, mentees: _Side) -> _Term:
+        values = mentees.column(criterion.mentee_key)
+        return cls(criterion, weight, _Keyed.of(values, partial(_weighted_fits, criterion, weight, mentors),
+                                                len(mentors)))
+
+
+def _weighted_fits(criterion: Criterion, weight: float, mentors: _Side, keys) -> tuple:
+    np = _numpy()
+    fits = criterion.fit_table(mentors, keys[:, None])
+    applies = ~np.isnan(fits)
+    table = np.ascontiguousarray(np.where(applies, weight * fits, 0.0))
+    if applies.all():
+        return table, None, None
+    patterns: dict[bytes, int] = {}
+    pattern = [patterns.setdefault(row.tobytes(), len(patterns)) for row in np.packbits(applies, axis=1)]
+    return table, np.array(pattern, dtype=np.intp), list(patterns)
 
 
 class _Scorer:
@@ -969,30 +1057,24 @@ class _Scorer:
     both round alike. A criterion with few distinct mentee keys gets one table
     for the whole cohort; one with many (interests, a committee question) a
     table per chunk, and rows are visited in the order of those keys so that
-    a chunk holds few of them. Memory stays a few chunks and tables.
+    a chunk holds few of them. The sum of the weights that apply (the
+    denominator) is one number unless some criterion applies to some pairs
+    only; then it is cached per pattern of where each such criterion applies.
+    Memory stays a few chunks and tables.
     """
 
     def __init__(self, mentors: _Side, mentees: _Side, weights: dict[str, float],
                  criteria: tuple[Criterion, ...], forbidden: frozenset):
         np = _numpy()
-        self.mentors, self.mentees, self.forbidden = mentors, mentees, forbidden
-        self.terms: list[_Term] = []
-        per_chunk = []
-        for criterion in criteria:
-            if not weights[criterion.name]:
-                continue
-            term = _Term(criterion, weights[criterion.name], mentees.column(criterion.mentee_key))
-            keys, positions = np.unique(term.values, return_inverse=True)
-            if len(keys) * len(mentors) <= _TABLE_CELLS:
-                term.keys, term.positions = keys, positions
-                term.table, term.applies, term.whole_rows = term.build(mentors, keys)
-            else:
-                per_chunk.append(positions)
-            self.terms.append(term)
+        self.mentors, self.mentees = mentors, mentees
+        self.terms = [_Term.of(criterion, weights[criterion.name], mentors, mentees)
+                      for criterion in criteria if weights[criterion.name]]
+        self.blocker = _Blocker(mentors, mentees, forbidden)
+        per_chunk = [term.keyed.positions for term in self.terms if term.keyed.table is None]
         self.order = np.lexsort(per_chunk[::-1]) if per_chunk else np.arange(len(mentees))
         self.rank = np.empty_like(self.order)
         self.rank[self.order] = np.arange(len(self.order))
-        self._denominators: dict[tuple, object] = {}
+        self._denominators: dict[tuple, tuple] = {}
 
     def chunks(self, rows=None):
         """(mentee rows, their scores int16 rows × mentors, BLOCKED where a rule forbids), chunk by chunk.
@@ -1001,60 +1083,55 @@ class _Scorer:
         rows = self.order if rows is None else np.asarray(rows)[np.argsort(self.rank[rows], kind="stable")]
         step = max(1, _CHUNK_CELLS // max(1, len(self.mentors)))
         # Reused by every chunk: fresh temporaries this large cost a page fault per 4 kB each time.
-        buffers = np.empty((2, min(step, len(rows)), len(self.mentors)))
+        floats = np.empty((2, min(step, len(rows)), len(self.mentors)))
+        flags = _block_buffers(min(step, len(rows)), len(self.mentors))
         for start in range(0, len(rows), step):
             chunk = rows[start:start + step]
-            yield chunk, self._scores(chunk, *buffers[:, :len(chunk)])
+            yield chunk, self._scores(chunk, *floats[:, :len(chunk)], *flags[:, :len(chunk)])
 
-    def _scores(self, chunk, numerator, scratch):
+    def _scores(self, chunk, numerator, scratch, blocked, flags):
         np = _numpy()
-        used = []  # (term, table, applies, positions) as this chunk uses them
+        partial = []  # (term index, each row's pattern, the patterns) of the terms that apply to some pairs only
         for index, term in enumerate(self.terms):
-            if term.table is not None:
-                table, applies, whole_rows, positions = term.table, term.applies, term.whole_rows, term.positions[chunk]
-            else:
-                keys, positions = np.unique(term.values[chunk], return_inverse=True)
-                table, applies, whole_rows = term.build(self.mentors, keys)
-            partial = applies is not None and not whole_rows[positions].all()
-            used.append((applies if partial else None, positions))
-            np.take(table, positions, axis=0, out=numerator if index == 0 else scratch, mode="clip")
+            (table, pattern, patterns), positions = term.keyed.rows(chunk)
+            np.take(table, positions, axis=0, out=scratch if index else numerator, mode="clip")
             if index:
                 numerator += scratch
+            if pattern is not None:
+                partial.append((index, pattern[positions], patterns))
         numerator *= 100
-        denominator, positive = self._denominator(chunk, used, scratch)
+        denominator, positive = self._denominator(partial, scratch)
         if positive:
             np.divide(numerator, denominator, out=numerator)
         else:
             np.divide(numerator, denominator, out=numerator, where=denominator > 0)
-        np.rint(numerator, out=numerator)
-        scores = numerator.astype(np.int16)
+        scores = np.rint(numerator, out=np.empty(numerator.shape, dtype=np.int16), casting="unsafe")
         # BLOCKED is -1, all bits set: or-ing beats a masked write many times over.
-        blocked = _blocks(self.mentors, self.mentees.rows(chunk), self.forbidden)
+        blocked = self.blocker.blocks(chunk, blocked, flags)
         return np.bitwise_or(scores, np.negative(blocked, dtype=np.int16), out=scores)
 
-    def _denominator(self, chunk, used, out) -> tuple:
+    def _denominator(self, partial, out) -> tuple:
         """(the sum of the weights that apply, per cell and added in the criteria's order, is it above 0 everywhere).
-        The sum is a number when no criterion's applying varies in this chunk."""
+        A number, or one row, when every row of the chunk has the same patterns."""
         np = _numpy()
-        partial = [index for index, (applies, _) in enumerate(used) if applies is not None]
         if not partial:
-            return self._denominator_row((), {})
-        values = np.stack([self.terms[index].values[chunk] for index in partial], axis=1)
-        distinct, first, inverse = np.unique(values, axis=0, return_index=True, return_inverse=True)
-        rows = []
-        for key_values, row in zip(map(tuple, distinct.tolist()), first.tolist()):
-            applies_by_term = {index: used[index][0][used[index][1][row]] for index in partial}
-            rows.append(self._denominator_row((tuple(partial), key_values), applies_by_term))
+            return self._denominator_row(())
+        combinations, inverse = _distinct(np.stack([pattern for _, pattern, _ in partial], axis=1))
+        rows = [self._denominator_row(tuple((index, patterns[at]) for (index, _, patterns), at in zip(partial, row)))
+                for row in combinations.tolist()]
         positive = all(row_positive for _, row_positive in rows)
         if len(rows) == 1:
             return rows[0][0], positive
-        np.take(np.stack([row for row, _ in rows]), inverse.ravel(), axis=0, out=out, mode="clip")
+        np.take(np.stack([row for row, _ in rows]), inverse, axis=0, out=out, mode="clip")
         return out, positive
 
-    def _denominator_row(self, key: tuple, applies_by_term: dict) -> tuple:
+    def _denominator_row(self, key: tuple) -> tuple:
+        """key: (term index, pattern) for each term that applies to some pairs only."""
         cached = self._denominators.get(key)
         if cached is None:
             np = _numpy()
+            applies_by_term = {index: np.unpackbits(np.frombuffer(pattern, dtype=np.uint8),
+                                                    count=len(self.mentors)).astype(bool) for index, pattern in key}
             denominator = 0.0
             for index, term in enumerate(self.terms):
                 applies = applies_by_term.get(index)

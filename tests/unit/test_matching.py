@@ -676,6 +676,32 @@ def test_propose_takes_the_sparse_solver_from_the_crossover_on(monkeypatch):
     assert len(calls) == 1
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_each_rules_blocks_and_the_compatible_counts_agree_with_the_checks(seed, monkeypatch):
+    # A rule on a mentee key is applied by tables (the whole cohort's, or a chunk's), the past partners and
+    # forbids as listed pairs: each against the rule's own check, pair by pair.
+    import numpy as np
+
+    cohort = random_cohort(seed, mentee_count=40)
+    for record in cohort["mentors"][:5]:
+        record["past_partners"] = [mentee["id"] for mentee in cohort["mentees"][seed::7]]
+    built = matching._Cohort.build(cohort["mentors"], cohort["mentees"], cohort["weights"], (), cohort["forbids"],
+                                   cohort["criteria"])
+    mentors, mentees = built.sides
+    checked = np.array([[[rule.check(mentor_record, mentee_record, built.forbidden) is not None
+                          for mentor_record in built.mentors] for mentee_record in built.free_mentees]
+                        for rule in matching.RULES])
+    assert all(blocked.any() and not blocked.all() for blocked in checked)
+    for rule, blocked in zip(matching.RULES, checked):
+        assert (rule.blocks(mentors, mentees, built.forbidden) == blocked).all(), rule.name
+    rows = list(range(len(built.free_mentees)))[::-2]
+    expected = [len(built.mentors) - int(checked.any(axis=0)[row].sum()) for row in rows]
+    assert built.compatible_counts(rows) == expected
+    monkeypatch.setattr(matching, "_TABLE_CELLS", 1)
+    monkeypatch.setattr(matching, "_CHUNK_CELLS", 50)
+    assert built.compatible_counts(rows) == expected
+
+
 def test_scores_agree_when_every_table_is_built_chunk_by_chunk(monkeypatch):
     # Criteria with many key values get a table per chunk, and chunks of a few rows
     # exercise the cached denominators: the scores must not change.
