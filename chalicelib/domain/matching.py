@@ -79,6 +79,8 @@ _UNKNOWN_REGION, _NOT_IN_PERSON = -1, -2  # meeting-region codes that are not a 
 _CHUNK_CELLS = 1 << 17
 # Cells (mentee key values × mentors) of a criterion's table kept for the whole cohort; a larger one is built per chunk.
 _TABLE_CELLS = 1 << 22
+# Combinations of the criteria's values that the scorer looks scores up for (_ScoreCodes); beyond, it adds fits.
+_SCORE_TABLE_CELLS = 1 << 22
 # The sparse solver's first scan keeps each mentee's best mentors and each mentor's best mentees.
 _MENTEE_CANDIDATES = 16
 _MENTOR_CANDIDATES = 16
@@ -947,19 +949,19 @@ def _mask(bits: dict[str, int], values: frozenset[str]) -> int:
 
 @dataclass(frozen=True)
 class _Keyed:
-    """Tables by one mentee key: a row per distinct key value, built by `build(keys)`. One table serves
-    the whole cohort when it has at most _TABLE_CELLS cells; else each chunk gets its own, over its keys."""
+    """Tables by one mentee key: a row per distinct key value. The whole cohort's table when it was small
+    enough (at most _TABLE_CELLS cells), else `build(keys)` makes one per chunk, over the chunk's key values."""
 
     values: object  # every free mentee's key value
-    build: Callable[[object], object]
     positions: object  # each mentee's row among the cohort's distinct key values
-    table: object = None  # the whole cohort's table, if small enough
+    build: Callable[[object], object] | None
+    table: object = None
 
     @classmethod
-    def of(cls, values, build: Callable[[object], object], mentor_count: int) -> _Keyed:
-        keys, positions = _numpy().unique(values, return_inverse=True)
-        table = build(keys) if len(keys) * mentor_count <= _TABLE_CELLS else None
-        return cls(values, build, positions, table)
+    def of(cls, values, build: Callable[[object], object], mentor_count: int, distinct=None) -> _Keyed:
+        """distinct: the values' (distinct keys, each one's position among them), if known."""
+        keys, positions = _numpy().unique(values, return_inverse=True) if distinct is None else distinct
+        return cls(values, positions, build, build(keys) if _whole_table(keys, mentor_count) else None)
 
     def rows(self, chunk) -> tuple:
         """(a table, each chunk row's row in it)."""
@@ -967,6 +969,10 @@ class _Keyed:
             return self.table, self.positions[chunk]
         keys, positions = _distinct(self.values[chunk][:, None])
         return self.build(keys[:, 0]), positions
+
+
+def _whole_table(keys, mentor_count: int) -> bool:
+    return len(keys) * mentor_count <= _TABLE_CELLS
 
 
 class _Blocker:
@@ -1022,59 +1028,60 @@ def _block_buffers(rows: int, mentors: int):
 
 @dataclass(frozen=True)
 class _Term:
-    """One weighted criterion. Its tables (_Keyed) hold, per key value: weight × fit with each mentor (0 where
-    the criterion does not apply); where it applies, as an index into the table's patterns (None if everywhere);
-    the patterns, as bytes, which name them in the denominators' cache."""
+    """One weighted criterion: every free mentee's value of its key; (the distinct values, each mentee's
+    position among them)."""
 
     criterion: Criterion
     weight: float
-    keyed: _Keyed
+    values: object
+    distinct: tuple
 
     @classmethod
-    def of(cls, criterion: Criterion, weight: float, mentors: _Side, mentees: _Side) -> _Term:
+    def of(cls, criterion: Criterion, weight: float, mentees: _Side) -> _Term:
         values = mentees.column(criterion.mentee_key)
-        return cls(criterion, weight, _Keyed.of(values, partial(_weighted_fits, criterion, weight, mentors),
-                                                len(mentors)))
+        return cls(criterion, weight, values, _numpy().unique(values, return_inverse=True))
 
-
-def _weighted_fits(criterion: Criterion, weight: float, mentors: _Side, keys) -> tuple:
-    np = _numpy()
-    fits = criterion.fit_table(mentors, keys[:, None])
-    applies = ~np.isnan(fits)
-    table = np.ascontiguousarray(np.where(applies, weight * fits, 0.0))
-    if applies.all():
-        return table, None, None
-    patterns: dict[bytes, int] = {}
-    pattern = [patterns.setdefault(row.tobytes(), len(patterns)) for row in np.packbits(applies, axis=1)]
-    return table, np.array(pattern, dtype=np.intp), list(patterns)
+    def fits(self, mentors: _Side, keys):
+        """weight × fit by key value × mentor, NaN where the criterion does not apply."""
+        return self.weight * self.criterion.fit_table(mentors, keys[:, None])
 
 
 class _Scorer:
     """Exact scores of free mentees (rows) against mentors, a chunk of rows at a time.
 
-    A chunk's scores are the sum of each criterion's table rows, added in the
-    criteria's order: the same floating-point operations as _score_pair, so
-    both round alike. A criterion with few distinct mentee keys gets one table
-    for the whole cohort; one with many (interests, a committee question) a
-    table per chunk, and rows are visited in the order of those keys so that
-    a chunk holds few of them. The sum of the weights that apply (the
-    denominator) is one number unless some criterion applies to some pairs
-    only; then it is cached per pattern of where each such criterion applies.
-    Memory stays a few chunks and tables.
+    Scores come the same way as _score_pair's: the criteria's weighted fits
+    added in the criteria's order, × 100, divided by the sum of the weights
+    that apply (added in the same order), rounded; the same floating-point
+    operations, so both round alike. Mostly through codes (_ScoreCodes): a
+    pair's score is a function of which value each criterion's weighted fit
+    takes, and those are few. When the combinations are too many, the sums
+    are made per chunk from each criterion's table rows (_float_scores).
+
+    A criterion with few distinct mentee keys gets one table for the whole
+    cohort; one with many (interests, a committee question) a table per
+    chunk, and rows are visited in the order of those keys so that a chunk
+    holds few of them. Memory stays a few chunks and tables.
     """
 
     def __init__(self, mentors: _Side, mentees: _Side, weights: dict[str, float],
                  criteria: tuple[Criterion, ...], forbidden: frozenset):
         np = _numpy()
         self.mentors, self.mentees = mentors, mentees
-        self.terms = [_Term.of(criterion, weights[criterion.name], mentors, mentees)
+        self.terms = [_Term.of(criterion, weights[criterion.name], mentees)
                       for criterion in criteria if weights[criterion.name]]
+        self.codes = _ScoreCodes.of(self.terms, mentors)
+        if self.codes is None:
+            self.keyed = [_Keyed.of(term.values, partial(_float_table, term, mentors), len(mentors), term.distinct)
+                          for term in self.terms]
+            self._denominators: dict[tuple, tuple] = {}
         self.blocker = _Blocker(mentors, mentees, forbidden)
-        per_chunk = [term.keyed.positions for term in self.terms if term.keyed.table is None]
+        # Visited in the order of the keys of the criteria whose float tables are built per chunk, even when
+        # their codes' tables are whole: the sparse solver's choice among equally good pairs follows the order.
+        per_chunk = [positions for keys, positions in (term.distinct for term in self.terms)
+                     if not _whole_table(keys, len(mentors))]
         self.order = np.lexsort(per_chunk[::-1]) if per_chunk else np.arange(len(mentees))
         self.rank = np.empty_like(self.order)
         self.rank[self.order] = np.arange(len(self.order))
-        self._denominators: dict[tuple, tuple] = {}
 
     def chunks(self, rows=None):
         """(mentee rows, their scores int16 rows × mentors, BLOCKED where a rule forbids), chunk by chunk.
@@ -1083,17 +1090,25 @@ class _Scorer:
         rows = self.order if rows is None else np.asarray(rows)[np.argsort(self.rank[rows], kind="stable")]
         step = max(1, _CHUNK_CELLS // max(1, len(self.mentors)))
         # Reused by every chunk: fresh temporaries this large cost a page fault per 4 kB each time.
-        floats = np.empty((2, min(step, len(rows)), len(self.mentors)))
-        flags = _block_buffers(min(step, len(rows)), len(self.mentors))
+        size = min(step, len(rows)), len(self.mentors)
+        sums = np.empty((2, *size), dtype=np.float64 if self.codes is None else self.codes.dtype)
+        flags = _block_buffers(*size)
         for start in range(0, len(rows), step):
             chunk = rows[start:start + step]
-            yield chunk, self._scores(chunk, *floats[:, :len(chunk)], *flags[:, :len(chunk)])
+            if self.codes is None:
+                scores = self._float_scores(chunk, *sums[:, :len(chunk)])
+            else:
+                scores = self.codes.scores(chunk, *sums[:, :len(chunk)])
+            # BLOCKED is -1, all bits set: or-ing beats a masked write many times over.
+            blocked = self.blocker.blocks(chunk, *flags[:, :len(chunk)])
+            yield chunk, np.bitwise_or(scores, np.negative(blocked, dtype=np.int16), out=scores)
 
-    def _scores(self, chunk, numerator, scratch, blocked, flags):
+    def _float_scores(self, chunk, numerator, scratch):
+        """The chunk's scores from the sums of each criterion's table rows."""
         np = _numpy()
         partial = []  # (term index, each row's pattern, the patterns) of the terms that apply to some pairs only
-        for index, term in enumerate(self.terms):
-            (table, pattern, patterns), positions = term.keyed.rows(chunk)
+        for index, keyed in enumerate(self.keyed):
+            (table, pattern, patterns), positions = keyed.rows(chunk)
             np.take(table, positions, axis=0, out=scratch if index else numerator, mode="clip")
             if index:
                 numerator += scratch
@@ -1105,10 +1120,7 @@ class _Scorer:
             np.divide(numerator, denominator, out=numerator)
         else:
             np.divide(numerator, denominator, out=numerator, where=denominator > 0)
-        scores = np.rint(numerator, out=np.empty(numerator.shape, dtype=np.int16), casting="unsafe")
-        # BLOCKED is -1, all bits set: or-ing beats a masked write many times over.
-        blocked = self.blocker.blocks(chunk, blocked, flags)
-        return np.bitwise_or(scores, np.negative(blocked, dtype=np.int16), out=scores)
+        return np.rint(numerator, out=np.empty(numerator.shape, dtype=np.int16), casting="unsafe")
 
     def _denominator(self, partial, out) -> tuple:
         """(the sum of the weights that apply, per cell and added in the criteria's order, is it above 0 everywhere).
@@ -1140,6 +1152,108 @@ class _Scorer:
                 self._denominators.clear()
             cached = self._denominators[key] = (denominator, bool(np.all(denominator > 0)))
         return cached
+
+
+def _float_table(term: _Term, mentors: _Side, keys) -> tuple:
+    """(weight × fit by key value × mentor, 0 where the criterion does not apply; where it applies, as each key
+    value's index into the patterns, or None if everywhere; the patterns, as bytes, which name them in the
+    denominators' cache)."""
+    np = _numpy()
+    fits = term.fits(mentors, keys)
+    applies = ~np.isnan(fits)
+    table = np.where(applies, fits, 0.0)
+    if applies.all():
+        return table, None, None
+    patterns: dict[bytes, int] = {}
+    pattern = [patterns.setdefault(row.tobytes(), len(patterns)) for row in np.packbits(applies, axis=1)]
+    return table, np.array(pattern, dtype=np.intp), list(patterns)
+
+
+class _ScoreCodes:
+    """Scores by code. Each criterion's weighted fit takes few distinct values across the cohort, its states
+    (NaN, "does not apply", among them), and a pair's score is a function of its criteria's states. A pair's
+    code numbers that combination (mixed radix, in the criteria's order); `table` holds every combination's
+    score, computed once with the same floating-point operations as _score_pair. Codes add exactly in any
+    order, so criteria whose mentee keys have few combinations in the cohort share one table of summed codes,
+    and a chunk's codes take a few integer gathers and adds. A table of codes is kept for the whole cohort up
+    to the memory of a table of _TABLE_CELLS floats; a larger one is built per chunk.
+    """
+
+    def __init__(self, keyed: list[_Keyed], table, dtype):
+        self.keyed, self.table, self.dtype = keyed, table, dtype
+
+    @classmethod
+    def of(cls, terms: list[_Term], mentors: _Side) -> _ScoreCodes | None:
+        """None when the combinations of states are more than _SCORE_TABLE_CELLS."""
+        np = _numpy()
+        distinct = [term.distinct for term in terms]
+        step = max(1, _TABLE_CELLS // max(1, len(mentors)))  # key values at a time
+        states = [np.unique(np.concatenate([np.unique(term.fits(mentors, keys[start:start + step]))
+                                            for start in range(0, max(1, len(keys)), step)]))
+                  for term, (keys, _) in zip(terms, distinct)]
+        radix = np.cumprod([1] + [len(values) for values in states])
+        if radix[-1] > _SCORE_TABLE_CELLS:
+            return None
+        dtype = np.dtype(np.int16 if radix[-1] <= np.iinfo(np.int16).max else np.int32)
+        most = _TABLE_CELLS * 8 // dtype.itemsize // max(1, len(mentors))  # rows of a whole-cohort table of codes
+        codes = [partial(_codes, term, mentors, values, dtype.type(place))
+                 for term, values, place in zip(terms, states, radix)]
+        keyed, groups = [], []  # groups: (term indexes, their mentee keys' combinations, each mentee's)
+        for index, (keys, positions) in enumerate(distinct):
+            if len(keys) > most:
+                keyed.append(_Keyed(terms[index].values, positions, codes[index]))
+                continue
+            if groups:
+                together = _distinct(np.stack([distinct[at][1] for at in groups[-1][0] + [index]], axis=1))
+                if _whole_table(together[0], len(mentors)):
+                    groups[-1] = (groups[-1][0] + [index], *together)
+                    continue
+            groups.append(([index], np.arange(len(keys))[:, None], positions))
+        for members, combinations, combination in groups:
+            table = sum(codes[index](distinct[index][0])[combinations[:, at]] for at, index in enumerate(members))
+            keyed.append(_Keyed(combination, combination, None, table))
+        return cls(keyed, _score_table(terms, states, radix), dtype)
+
+    def scores(self, chunk, codes, scratch):
+        """The chunk's scores (int16): its codes, summed into `codes` (scratch alike), looked up."""
+        np = _numpy()
+        for index, keyed in enumerate(self.keyed):
+            table, positions = keyed.rows(chunk)
+            np.take(table, positions, axis=0, out=scratch if index else codes, mode="clip")
+            if index:
+                codes += scratch
+        return np.take(self.table, codes, mode="clip")
+
+
+def _codes(term: _Term, mentors: _Side, states, place, keys):
+    """The term's part of the codes, by key value × mentor: its state's index × its place value."""
+    np = _numpy()
+    step = max(1, _TABLE_CELLS // max(1, len(mentors)))
+    codes = np.empty((len(keys), len(mentors)), dtype=place.dtype)
+    for start in range(0, len(keys), step):
+        # NaN sorts last, as in the states.
+        codes[start:start + step] = np.searchsorted(states, term.fits(mentors, keys[start:start + step]))
+    codes *= place
+    return codes
+
+
+def _score_table(terms: list[_Term], states: list, radix) -> object:
+    """The score (int16) of every combination of the terms' states, by code: the weighted fits that apply added
+    in the criteria's order, × 100, / the sum of their weights (added in the same order), rounded."""
+    np = _numpy()
+    table = np.empty(radix[-1], dtype=np.int16)
+    for start in range(0, len(table), _CHUNK_CELLS):
+        codes = np.arange(start, min(start + _CHUNK_CELLS, len(table)))
+        numerator = denominator = 0.0
+        for term, values, step, count in zip(terms, states, radix, radix[1:] // radix[:-1]):
+            value = values[codes // step % count]
+            applies = ~np.isnan(value)
+            numerator = numerator + np.where(applies, value, 0.0)
+            denominator = denominator + np.where(applies, term.weight, 0.0)
+        numerator = numerator * 100
+        np.divide(numerator, denominator, out=numerator, where=denominator > 0)
+        np.rint(numerator, out=table[start:start + len(codes)], casting="unsafe")
+    return table
 
 
 # ---------------------------------------------------------------------------

@@ -676,6 +676,54 @@ def test_propose_takes_the_sparse_solver_from_the_crossover_on(monkeypatch):
     assert len(calls) == 1
 
 
+# How the scorer can be made to work: scores looked up by code (tables of codes kept whole, or built per chunk,
+# or whole though rows are visited in the order of a per-chunk criterion), or summed from tables of fits.
+SCORER_PATHS = {
+    "codes": {},
+    "codes per chunk": {"_TABLE_CELLS": 1, "_CHUNK_CELLS": 50},
+    "codes whole, in key order": {"_TABLE_CELLS": 500},
+    "fits": {"_SCORE_TABLE_CELLS": 0},
+    "fits per chunk": {"_SCORE_TABLE_CELLS": 0, "_TABLE_CELLS": 1, "_CHUNK_CELLS": 50},
+}
+
+
+@pytest.mark.parametrize("path", SCORER_PATHS)
+def test_scores_agree_with_score_pair_where_the_order_of_adding_changes_them(path, monkeypatch):
+    # With these weights float addition is not associative enough for rounding: adding the criteria in
+    # another order changes some pairs' scores. Every way the scorer works must still agree with score_pair.
+    weights = dict(zip(DEFAULT_WEIGHTS, (0.1, 0.2, 0.3, 0.7, 0.6, 0.9)))
+    mentors, mentees = demo_cohort(mentees=70, mentors=40, seed=11)
+    built = matching._Cohort.build(mentors, mentees, weights, (), ())
+    reordered = [(mentor_record, mentee_record) for mentee_record in built.free_mentees for mentor_record in built.mentors
+                 if matching._weighted_score(mentor_record, mentee_record, built.weights, CRITERIA)[0]
+                 != matching._weighted_score(mentor_record, mentee_record, built.weights, CRITERIA[::-1])[0]]
+    assert reordered
+    for name, value in SCORER_PATHS[path].items():
+        monkeypatch.setattr(matching, name, value)
+    assert (matching._Scorer(*built.sides, built.weights, built.criteria, built.forbidden).codes is None) == (
+        "_SCORE_TABLE_CELLS" in SCORER_PATHS[path])
+    assert_matrix_agrees_with_score_pair(built)
+
+
+@pytest.mark.parametrize("path", SCORER_PATHS)
+def test_every_way_of_scoring_gives_the_same_scores_on_random_cohorts(path, monkeypatch):
+    # Committee questions, weights of 0, forbids and past partners. Codes or fits, the rows come in the
+    # same order (the sparse solver's choice among equal pairs follows it).
+    for seed in range(4):
+        cohort = random_cohort(seed, mentee_count=50)
+        built = matching._Cohort.build(cohort["mentors"], cohort["mentees"], cohort["weights"], (),
+                                       cohort["forbids"], cohort["criteria"])
+        whole = built.pair_scores()
+        with monkeypatch.context() as patched:
+            for name, value in SCORER_PATHS[path].items():
+                patched.setattr(matching, name, value)
+            assert (built.pair_scores() == whole).all()
+            assert_matrix_agrees_with_score_pair(built)
+            order = [rows.tolist() for rows, _ in built.scorer().chunks()]
+            patched.setattr(matching, "_SCORE_TABLE_CELLS", 0)
+            assert [rows.tolist() for rows, _ in built.scorer().chunks()] == order
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_each_rules_blocks_and_the_compatible_counts_agree_with_the_checks(seed, monkeypatch):
     # A rule on a mentee key is applied by tables (the whole cohort's, or a chunk's), the past partners and
