@@ -426,7 +426,7 @@ def sparse(*cohort, **options):
 
 # The sparse solver with lists so short that a small cohort needs every step of it:
 # several rounds, mentees scored again, pairs added.
-STARVED = {"_MENTEE_CANDIDATES": 1, "_MENTOR_CANDIDATES": 1, "_NEAR": 0, "_NEAR_PAIRS": 1, "_BOUND_GROUPS": 2}
+STARVED = {"_MENTEE_CANDIDATES": (1, 1), "_MENTOR_CANDIDATES": 1, "_NEAR": 0, "_NEAR_PAIRS": 1, "_BOUND_GROUPS": 2}
 
 
 def starved(*cohort, **options):
@@ -585,6 +585,13 @@ def test_the_sparse_solver_finds_the_dense_optimum_on_demo_cohorts(seed):
     assert_same_optimum(solver(mentors, mentees, **cohort), dense(mentors, mentees, **cohort))
 
 
+@pytest.mark.parametrize("solver", [sparse, starved])
+def test_the_sparse_solver_finds_the_dense_optimum_when_slots_and_mentees_are_as_many(solver):
+    # A tie of the two sides is where the slot solver turns its rows round between cold and warm starts.
+    mentors, mentees = demo_cohort(mentees=120, mentors=60, seed=11, capacity=2)
+    assert_same_optimum(solver(mentors, mentees), dense(mentors, mentees))
+
+
 def test_the_duals_prove_an_optimum_against_every_pair():
     # The certificate the sparse solver relies on: for an optimum, _duals gives u, v >= 0 with
     # u + v >= BIG + score on every allowed pair, and their sum equals the optimum's worth.
@@ -640,8 +647,10 @@ def test_the_slot_solver_started_from_any_duals_reaches_the_same_optimum(seed, m
     for spread in (5, 100, 3 * big):
         value = chance.integers(0, spread, scores.shape[0]) * (chance.random(scores.shape[0]) < 0.7)
         price = chance.integers(0, spread, len(room)) * (chance.random(len(room)) < 0.7)
+        before = len(solves)
         warm = matching._sparse_optimum(scores.shape[0], room, pairs, (value, price, big))
         assert outcome(warm) == outcome(cold)
+        assert len(solves) - before <= 2  # at most once again, with the rows' part of the duals only
     assert len(solves) > 3  # wild duals leave someone short, and the answer is solved again
 
 
