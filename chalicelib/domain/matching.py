@@ -61,7 +61,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from functools import cached_property, partial
+from functools import cached_property, lru_cache, partial
 from types import MappingProxyType
 
 from chalicelib.domain.refusals import Invalid
@@ -234,15 +234,24 @@ def _library_type_table(mentors: _Side, wanted_types):
     return np.where(wanted_types == mentors.library_type, 1.0, np.where(mentors.cross_type_ok, 0.5, 0.0))
 
 
+def _remembered_mask(bits: dict[str, int]) -> Callable[[frozenset[str]], int]:
+    """_mask over these bits, remembered for the sets of values most seen (participants share few)."""
+    @lru_cache(maxsize=4096)
+    def mask(values: frozenset[str]) -> int:
+        return _mask(bits, values)
+
+    return mask
+
+
 def interests_criterion(labels: Mapping[str, str], weight: float = 30) -> Criterion:
     """The interests criterion over a topic vocabulary (value -> lower-case label, at most 64 topics).
     Topics outside the vocabulary are left out on both sides."""
     if len(labels) > 64:
         raise MatchingError("Matching handles at most 64 topics.")
     labels = dict(labels)
-    bits = {value: 1 << bit for bit, value in enumerate(labels)}
+    mask = _remembered_mask({value: 1 << bit for bit, value in enumerate(labels)})
     return Criterion("interests", weight, lambda mentor, mentee: _assess_interests(mentor, mentee, labels),
-                     "interests", _interests_table, column=lambda person: _mask(bits, person.interests))
+                     "interests", _interests_table, column=lambda person: mask(person.interests))
 
 
 def _assess_interests(mentor: Participant, mentee: Participant, labels: Mapping[str, str]):
@@ -349,7 +358,7 @@ def question_criterion(name: str, question: str, choices: Mapping[str, str], rul
     if len(choices) > 64:
         raise MatchingError("A matching question has at most 64 choices.")
     choices = dict(choices)
-    bits = {value: 1 << bit for bit, value in enumerate(choices)}
+    mask = _remembered_mask({value: 1 << bit for bit, value in enumerate(choices)})
 
     def answers(person: Participant) -> frozenset[str]:
         return person.question_answers.get(name, frozenset()) & choices.keys()
@@ -377,7 +386,7 @@ def question_criterion(name: str, question: str, choices: Mapping[str, str], rul
             return np.where(answered, (masks == theirs).astype(float), np.nan)
         return np.where(answered, _share(np.bitwise_count(masks & theirs), np.bitwise_count(masks)), np.nan)
 
-    return Criterion(name, weight, assess, name, fit_table, column=lambda person: _mask(bits, answers(person)))
+    return Criterion(name, weight, assess, name, fit_table, column=lambda person: mask(frozenset(person.question_answers.get(name, ()))))
 
 
 CRITERIA: tuple[Criterion, ...] = (
@@ -902,18 +911,24 @@ class _Side:
                 return _NOT_IN_PERSON
             return code(region_codes, person.region_key) if person.region_key else _UNKNOWN_REGION
 
+        # Participants share few libraries, regions and ways to communicate: each is worked out once.
+        libraries = {p.library_name: p for p in people}
+        libraries = {name: code(library_codes, p.library_key) for name, p in libraries.items()}
+        regions = {(p.region, p.communication): p for p in people}
+        regions = {key: meeting_region(p) for key, p in regions.items()}
+        modes = {ways: _mask(_MODE_BIT, ways) for ways in {p.communication for p in people}}
         return cls(
             participants=people,
             years=column((p.years_experience for p in people), np.int32),
-            library=column((code(library_codes, p.library_key) for p in people), np.int32),
-            meeting_region=column((meeting_region(p) for p in people), np.int32),
+            library=column((libraries[p.library_name] for p in people), np.int32),
+            meeting_region=column((regions[p.region, p.communication] for p in people), np.int32),
             library_type=column((_LIBRARY_TYPE_CODE[p.library_type] for p in people), np.int8),
             wanted_type=column((_LIBRARY_TYPE_CODE[p.wanted_library_type] for p in people), np.int8),
             asked_type=column((_LIBRARY_TYPE_CODE[p.wanted_library_type] if p.asked_library_type else _ANY_TYPE_CODE
                                for p in people), np.int8),
             cross_type_ok=column((p.cross_type_ok for p in people), bool),
             career_rank=column((CAREER_STAGE_RANK[p.career_stage] for p in people), np.int8),
-            communication=column((_mask(_MODE_BIT, p.communication) for p in people), np.uint8),
+            communication=column((modes[p.communication] for p in people), np.uint8),
             own={criterion.name: column((criterion.column(p) for p in people), np.uint64)
                  for criterion in criteria if criterion.column},
         )
