@@ -81,6 +81,8 @@ _CHUNK_CELLS = 1 << 17
 _TABLE_CELLS = 1 << 22
 # Combinations of the criteria's values that the scorer looks scores up for (_ScoreCodes); beyond, it adds fits.
 _SCORE_TABLE_CELLS = 1 << 22
+# Up to this many values, a fit's index among them is counted rather than searched for (_positions).
+_FEW_STATES = 12
 # The sparse solver's first scan keeps each mentee's best mentors and each mentor's best mentees: for a
 # mentee, one per _MENTORS_PER_CANDIDATE mentors, within _MENTEE_CANDIDATES. A larger cohort needs more for
 # its first prices to hold: measured best at 16 for 1,000 mentors, 32 for 2,500 and 64 for 5,000.
@@ -1204,22 +1206,18 @@ class _ScoreCodes:
     def of(cls, terms: list[_Term], mentors: _Side) -> _ScoreCodes | None:
         """None when the combinations of states are more than _SCORE_TABLE_CELLS."""
         np = _numpy()
-        distinct = [term.distinct for term in terms]
-        step = max(1, _TABLE_CELLS // max(1, len(mentors)))  # key values at a time
-        states = [np.unique(np.concatenate([np.unique(term.fits(mentors, keys[start:start + step]))
-                                            for start in range(0, max(1, len(keys)), step)]))
-                  for term, (keys, _) in zip(terms, distinct)]
+        most = 2 * _TABLE_CELLS // max(1, len(mentors))  # key values of a whole-cohort table of codes
+        states, indexes = zip(*(_states(term, mentors, len(term.distinct[0]) <= most) for term in terms))
         radix = np.cumprod([1] + [len(values) for values in states])
         if radix[-1] > _SCORE_TABLE_CELLS:
             return None
         dtype = np.dtype(np.int16 if radix[-1] <= np.iinfo(np.int16).max else np.int32)
-        most = _TABLE_CELLS * 8 // dtype.itemsize // max(1, len(mentors))  # rows of a whole-cohort table of codes
-        codes = [partial(_codes, term, mentors, values, dtype.type(place))
-                 for term, values, place in zip(terms, states, radix)]
+        distinct = [term.distinct for term in terms]
         keyed, groups = [], []  # groups: (term indexes, their mentee keys' combinations, each mentee's)
         for index, (keys, positions) in enumerate(distinct):
-            if len(keys) > most:
-                keyed.append(_Keyed(terms[index].values, positions, codes[index]))
+            if indexes[index] is None:
+                keyed.append(_Keyed(terms[index].values, positions,
+                                    partial(_codes, terms[index], mentors, states[index], dtype.type(radix[index]))))
                 continue
             if groups:
                 together = _distinct(np.stack([distinct[at][1] for at in groups[-1][0] + [index]], axis=1))
@@ -1228,7 +1226,8 @@ class _ScoreCodes:
                     continue
             groups.append(([index], np.arange(len(keys))[:, None], positions))
         for members, combinations, combination in groups:
-            table = sum(codes[index](distinct[index][0])[combinations[:, at]] for at, index in enumerate(members))
+            table = sum(indexes[index][combinations[:, at]].astype(dtype) * dtype.type(radix[index])
+                        for at, index in enumerate(members))
             keyed.append(_Keyed(combination, combination, None, table))
         return cls(keyed, _score_table(terms, states, radix), dtype)
 
@@ -1243,14 +1242,46 @@ class _ScoreCodes:
         return np.take(self.table, codes, mode="clip")
 
 
+def _states(term: _Term, mentors: _Side, keep: bool) -> tuple:
+    """(the distinct values of the term's weighted fits, NaN last; if keep, each key value × mentor's index among
+    them). A slice of key values at a time, each slice's indexes into its own values renumbered at the end."""
+    np = _numpy()
+    keys = term.distinct[0]
+    step = max(1, _TABLE_CELLS // max(1, len(mentors)))
+    slices = []
+    for start in range(0, max(1, len(keys)), step):
+        fits = term.fits(mentors, keys[start:start + step])
+        values = np.unique(fits)
+        slices.append((values, _positions(values, fits) if keep else None))
+    states = np.unique(np.concatenate([values for values, _ in slices]))
+    if not keep:
+        return states, None
+    small = np.min_scalar_type(len(states))
+    return states, np.concatenate([np.searchsorted(states, values).astype(small)[index] for values, index in slices])
+
+
+def _positions(values, fits):
+    """Each fit's index in values (sorted, NaN last, holding every fit), in the smallest integer type. When the
+    values are few, counting the ones at or below each fit beats searchsorted's binary search."""
+    np = _numpy()
+    if len(values) > _FEW_STATES:
+        return np.searchsorted(values, fits).astype(np.min_scalar_type(len(values)))  # NaN sorts last here too
+    index = np.zeros(fits.shape, dtype=np.min_scalar_type(len(values)))
+    above = np.empty(fits.shape, dtype=bool)
+    for value in values[1:]:
+        index += np.greater_equal(fits, value, out=above)
+    if len(values) and np.isnan(values[-1]):
+        index[np.isnan(fits)] = len(values) - 1
+    return index
+
+
 def _codes(term: _Term, mentors: _Side, states, place, keys):
     """The term's part of the codes, by key value × mentor: its state's index × its place value."""
     np = _numpy()
     step = max(1, _TABLE_CELLS // max(1, len(mentors)))
     codes = np.empty((len(keys), len(mentors)), dtype=place.dtype)
     for start in range(0, len(keys), step):
-        # NaN sorts last, as in the states.
-        codes[start:start + step] = np.searchsorted(states, term.fits(mentors, keys[start:start + step]))
+        codes[start:start + step] = _positions(states, term.fits(mentors, keys[start:start + step]))
     codes *= place
     return codes
 

@@ -691,6 +691,7 @@ SCORER_PATHS = {
     "codes": {},
     "codes per chunk": {"_TABLE_CELLS": 1, "_CHUNK_CELLS": 50},
     "codes whole, in key order": {"_TABLE_CELLS": 500},
+    "codes by binary search": {"_FEW_STATES": 0},
     "fits": {"_SCORE_TABLE_CELLS": 0},
     "fits per chunk": {"_SCORE_TABLE_CELLS": 0, "_TABLE_CELLS": 1, "_CHUNK_CELLS": 50},
 }
