@@ -215,20 +215,29 @@ class Criterion:
     column: Callable[[Participant], int] | None = None
 
 
+# A criterion's assessment depends on a few of each side's attributes, whose combinations are few: most are
+# worked out once per combination (they explain every pair of a proposal).
+
 def _assess_library_type(mentor: Participant, mentee: Participant):
-    wanted = mentee.wanted_library_type
-    if mentor.library_type == wanted:
-        if mentee.asked_library_type:
+    return _library_type_fit(mentor.library_type, mentor.cross_type_ok, mentee.library_type,
+                             mentee.preferred_library_type)
+
+
+@lru_cache(maxsize=1024)
+def _library_type_fit(mentor_type: str, cross_type_ok: bool, mentee_type: str, preferred_type: str):
+    asked = preferred_type != ANY_LIBRARY_TYPE
+    wanted = preferred_type if asked else mentee_type
+    if mentor_type == wanted:
+        if asked:
             return 1.0, f"mentor works in {_a_library(wanted)}, as the mentee asked"
         return 1.0, f"both work in {_libraries(wanted)}"
-    if mentor.cross_type_ok:
+    if cross_type_ok:
         # Only a mentee who chose a type "wants" one; for the others, say what is true of them.
-        wants = (f"mentee wants {_a_library(wanted)}" if mentee.asked_library_type
-                 else f"mentee in {_a_library(mentee.library_type)}, open to any type")
-        return 0.5, (f"mentor works in {_a_library(mentor.library_type)}, {wants}; "
+        wants = (f"mentee wants {_a_library(wanted)}" if asked
+                 else f"mentee in {_a_library(mentee_type)}, open to any type")
+        return 0.5, (f"mentor works in {_a_library(mentor_type)}, {wants}; "
                      "the mentor is glad to mentor across types")
-    return 0.0, (f"different library types: mentor in {_a_library(mentor.library_type)}, "
-                 f"mentee in {_a_library(mentee.library_type)}")
+    return 0.0, f"different library types: mentor in {_a_library(mentor_type)}, mentee in {_a_library(mentee_type)}"
 
 
 def _library_type_table(mentors: _Side, wanted_types):
@@ -280,12 +289,16 @@ def _interests_table(mentors: _Side, interest_masks):
 
 
 def _assess_experience(mentor: Participant, mentee: Participant):
-    gap = mentor.years_experience - mentee.years_experience
+    return _experience_fit(mentor.years_experience, mentee.years_experience)
+
+
+@lru_cache(maxsize=4096)
+def _experience_fit(mentor_years: int, mentee_years: int):
+    gap = mentor_years - mentee_years
     fit = min(max(gap, 0), EXPERIENCE_GAP_FOR_FULL_MARKS) / EXPERIENCE_GAP_FOR_FULL_MARKS
     if gap <= 0:
-        return fit, f"same years of experience ({mentor.years_experience})"
-    return fit, (f"{_count(gap, 'more year')} of experience "
-                 f"(mentor {mentor.years_experience}, mentee {mentee.years_experience})")
+        return fit, f"same years of experience ({mentor_years})"
+    return fit, f"{_count(gap, 'more year')} of experience (mentor {mentor_years}, mentee {mentee_years})"
 
 
 def _experience_table(mentors: _Side, mentee_years):
@@ -295,8 +308,13 @@ def _experience_table(mentors: _Side, mentee_years):
 
 
 def _assess_career_stage(mentor: Participant, mentee: Participant):
-    ahead = CAREER_STAGE_RANK[mentor.career_stage] - CAREER_STAGE_RANK[mentee.career_stage]
-    stages = f"{_STAGE_LABEL[mentor.career_stage]} mentor, {_STAGE_LABEL[mentee.career_stage]} mentee"
+    return _career_stage_fit(mentor.career_stage, mentee.career_stage)
+
+
+@lru_cache(maxsize=256)
+def _career_stage_fit(mentor_stage: str, mentee_stage: str):
+    ahead = CAREER_STAGE_RANK[mentor_stage] - CAREER_STAGE_RANK[mentee_stage]
+    stages = f"{_STAGE_LABEL[mentor_stage]} mentor, {_STAGE_LABEL[mentee_stage]} mentee"
     if ahead > 0:
         return 1.0, stages
     if ahead == 0:
@@ -328,10 +346,15 @@ def _region_table(mentors: _Side, meeting_regions):
 
 
 def _assess_communication(mentor: Participant, mentee: Participant):
-    if not mentee.communication:
+    return _communication_fit(mentor.communication, mentee.communication)
+
+
+@lru_cache(maxsize=1024)
+def _communication_fit(mentor_modes: frozenset[str], mentee_modes: frozenset[str]):
+    if not mentee_modes:
         return None, None
-    shared = mentor.communication & mentee.communication
-    return len(shared) / len(mentee.communication), f"share {_listing(shared)}"
+    shared = mentor_modes & mentee_modes
+    return len(shared) / len(mentee_modes), f"share {_listing(shared)}"
 
 
 def _communication_table(mentors: _Side, mode_masks):
