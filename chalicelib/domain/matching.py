@@ -836,12 +836,10 @@ class _Cohort:
         np = _numpy()
         mentors, mentees = self.sides
         blocker = _Blocker(mentors, mentees, self.forbidden)
-        step = max(1, _CHUNK_CELLS // max(1, len(mentors)))
-        buffers = _block_buffers(min(step, len(rows)), len(mentors))
+        buffers = _block_buffers(min(max(1, _CHUNK_CELLS // max(1, len(mentors))), len(rows)), len(mentors))
         counts = []
-        for start in range(0, len(rows), step):
-            chunk = np.asarray(rows[start:start + step], dtype=np.intp)
-            blocked = blocker.blocks(chunk, *buffers[:, :len(chunk)])
+        for chunk, tables in _chunked(np.asarray(rows, dtype=np.intp), len(mentors), blocker.keyed):
+            blocked = blocker.blocks(chunk, tables, *buffers[:, :len(chunk)])
             counts += (len(mentors) - np.count_nonzero(blocked, axis=1)).tolist()
         return counts
 
@@ -1014,6 +1012,19 @@ class _Keyed:
         return self.build(keys[:, 0]), positions
 
 
+def _chunked(rows, mentor_count: int, keyed: list[_Keyed]):
+    """(a chunk of rows, each keyed's (table, positions) for it), chunk by chunk. A table not kept for the whole
+    cohort is built for a window of chunks at once (at most _TABLE_CELLS cells), not for each: a chunk of a
+    large cohort holds a few rows, and their key values are the next chunk's too."""
+    step = max(1, _CHUNK_CELLS // max(1, mentor_count))
+    window = max(1, _TABLE_CELLS // max(1, mentor_count) // step) * step
+    for start in range(0, len(rows), window):
+        some = rows[start:start + window]
+        tables = [each.rows(some) for each in keyed]
+        for at in range(0, len(some), step):
+            yield some[at:at + step], [(table, positions[at:at + step]) for table, positions in tables]
+
+
 def _whole_table(keys, mentor_count: int) -> bool:
     return len(keys) * mentor_count <= _TABLE_CELLS
 
@@ -1031,11 +1042,11 @@ class _Blocker:
         order = np.argsort(rows, kind="stable")
         self.pair_rows, self.pair_columns = rows[order], columns[order]
 
-    def blocks(self, chunk, out, scratch):
-        """Where a rule rules out a pair of these rows, into out (a bool rows × mentors buffer; scratch alike)."""
+    def blocks(self, chunk, tables, out, scratch):
+        """Where a rule rules out a pair of these rows, into out (a bool rows × mentors buffer; scratch alike).
+        tables: each keyed's (table, positions) for the chunk (_chunked)."""
         np = _numpy()
-        for index, keyed in enumerate(self.keyed):
-            table, positions = keyed.rows(chunk)
+        for index, (table, positions) in enumerate(tables):
             np.take(table, positions, axis=0, out=scratch if index else out, mode="clip")
             if index:
                 out |= scratch
@@ -1131,27 +1142,26 @@ class _Scorer:
         All rows by default; given rows come back in the scorer's own order."""
         np = _numpy()
         rows = self.order if rows is None else np.asarray(rows)[np.argsort(self.rank[rows], kind="stable")]
-        step = max(1, _CHUNK_CELLS // max(1, len(self.mentors)))
         # Reused by every chunk: fresh temporaries this large cost a page fault per 4 kB each time.
-        size = min(step, len(rows)), len(self.mentors)
+        size = min(max(1, _CHUNK_CELLS // max(1, len(self.mentors))), len(rows)), len(self.mentors)
         sums = np.empty((2, *size), dtype=np.float64 if self.codes is None else self.codes.dtype)
         flags = _block_buffers(*size)
-        for start in range(0, len(rows), step):
-            chunk = rows[start:start + step]
+        keyed = self.keyed if self.codes is None else self.codes.keyed
+        for chunk, tables in _chunked(rows, len(self.mentors), keyed + self.blocker.keyed):
+            fits, blocks = tables[:len(keyed)], tables[len(keyed):]
             if self.codes is None:
-                scores = self._float_scores(chunk, *sums[:, :len(chunk)])
+                scores = self._float_scores(fits, *sums[:, :len(chunk)])
             else:
-                scores = self.codes.scores(chunk, *sums[:, :len(chunk)])
+                scores = self.codes.scores(fits, *sums[:, :len(chunk)])
             # BLOCKED is -1, all bits set: or-ing beats a masked write many times over.
-            blocked = self.blocker.blocks(chunk, *flags[:, :len(chunk)])
+            blocked = self.blocker.blocks(chunk, blocks, *flags[:, :len(chunk)])
             yield chunk, np.bitwise_or(scores, np.negative(blocked, dtype=np.int16), out=scores)
 
-    def _float_scores(self, chunk, numerator, scratch):
-        """The chunk's scores from the sums of each criterion's table rows."""
+    def _float_scores(self, tables, numerator, scratch):
+        """A chunk's scores from the sums of each criterion's table rows (tables: (table, positions) each)."""
         np = _numpy()
         partial = []  # (term index, each row's pattern, the patterns) of the terms that apply to some pairs only
-        for index, keyed in enumerate(self.keyed):
-            (table, pattern, patterns), positions = keyed.rows(chunk)
+        for index, ((table, pattern, patterns), positions) in enumerate(tables):
             np.take(table, positions, axis=0, out=scratch if index else numerator, mode="clip")
             if index:
                 numerator += scratch
@@ -1254,11 +1264,11 @@ class _ScoreCodes:
             keyed.append(_Keyed(combination, combination, None, table))
         return cls(keyed, _score_table(terms, states, radix), dtype)
 
-    def scores(self, chunk, codes, scratch):
-        """The chunk's scores (int16): its codes, summed into `codes` (scratch alike), looked up."""
+    def scores(self, tables, codes, scratch):
+        """A chunk's scores (int16): its codes from each keyed's (table, positions), summed into `codes` (scratch
+        alike), looked up."""
         np = _numpy()
-        for index, keyed in enumerate(self.keyed):
-            table, positions = keyed.rows(chunk)
+        for index, (table, positions) in enumerate(tables):
             np.take(table, positions, axis=0, out=scratch if index else codes, mode="clip")
             if index:
                 codes += scratch

@@ -690,10 +690,12 @@ def test_propose_takes_the_sparse_solver_from_the_crossover_on(monkeypatch):
 SCORER_PATHS = {
     "codes": {},
     "codes per chunk": {"_TABLE_CELLS": 1, "_CHUNK_CELLS": 50},
+    "codes per window of chunks": {"_TABLE_CELLS": 200, "_CHUNK_CELLS": 50},
     "codes whole, in key order": {"_TABLE_CELLS": 500},
     "codes by binary search": {"_FEW_STATES": 0},
     "fits": {"_SCORE_TABLE_CELLS": 0},
     "fits per chunk": {"_SCORE_TABLE_CELLS": 0, "_TABLE_CELLS": 1, "_CHUNK_CELLS": 50},
+    "fits per window of chunks": {"_SCORE_TABLE_CELLS": 0, "_TABLE_CELLS": 200, "_CHUNK_CELLS": 50},
 }
 
 
@@ -755,9 +757,10 @@ def test_each_rules_blocks_and_the_compatible_counts_agree_with_the_checks(seed,
     rows = list(range(len(built.free_mentees)))[::-2]
     expected = [len(built.mentors) - int(checked.any(axis=0)[row].sum()) for row in rows]
     assert built.compatible_counts(rows) == expected
-    monkeypatch.setattr(matching, "_TABLE_CELLS", 1)
-    monkeypatch.setattr(matching, "_CHUNK_CELLS", 50)
-    assert built.compatible_counts(rows) == expected
+    for table_cells in (1, 200):  # tables per chunk, and per window of chunks
+        monkeypatch.setattr(matching, "_TABLE_CELLS", table_cells)
+        monkeypatch.setattr(matching, "_CHUNK_CELLS", 50)
+        assert built.compatible_counts(rows) == expected
 
 
 def test_scores_agree_when_every_table_is_built_chunk_by_chunk(monkeypatch):
