@@ -44,7 +44,9 @@ that breaks a rule is a `MatchingError`.
 
 How the cohort is solved: scores are computed with numpy a chunk of mentees
 at a time, each criterion a table of its mentee key values × mentors
-(_Scorer), so that no mentees × mentors matrix is needed. A small cohort (below
+(_Scorer), so that no mentees × mentors matrix is needed; mostly as integer
+codes of which value each criterion's fit takes, looked up in a table of
+every combination's score (_ScoreCodes). A small cohort (below
 _SPARSE_FROM_CELLS mentees × mentor slots, about 900 × 900) goes to
 linear_sum_assignment on the dense assignment matrix of mentees against slots
 (_cost_matrix); a larger one to the sparse solver (_sparse_assignment):
@@ -1113,8 +1115,9 @@ class _Scorer:
 
     A criterion with few distinct mentee keys gets one table for the whole
     cohort; one with many (interests, a committee question) a table per
-    chunk, and rows are visited in the order of those keys so that a chunk
-    holds few of them. Memory stays a few chunks and tables.
+    window of chunks (_chunked), and rows are visited in the order of those
+    keys so that a window holds few of them. The hard rules' blocks come the
+    same way (_Blocker). Memory stays a few chunks and tables.
     """
 
     def __init__(self, mentors: _Side, mentees: _Side, weights: dict[str, float],
