@@ -425,8 +425,9 @@ def sparse(*cohort, **options):
 
 
 # The sparse solver with lists so short that a small cohort needs every step of it:
-# several rounds, mentees scored again, pairs added.
-STARVED = {"_MENTEE_CANDIDATES": (1, 1), "_MENTOR_CANDIDATES": 1, "_NEAR": 0, "_NEAR_PAIRS": 1, "_BOUND_GROUPS": 2}
+# several rounds, mentees scored again (not kept from the first scan), pairs added.
+STARVED = {"_MENTEE_CANDIDATES": (1, 1), "_MENTOR_CANDIDATES": 1, "_NEAR": 0, "_NEAR_PAIRS": 1, "_BOUND_GROUPS": 2,
+           "_KEPT_SCORE_CELLS": 0}
 
 
 def starved(*cohort, **options):
@@ -585,6 +586,21 @@ def test_the_sparse_solver_finds_the_dense_optimum_on_demo_cohorts(seed):
     assert_same_optimum(solver(mentors, mentees, **cohort), dense(mentors, mentees, **cohort))
 
 
+def test_the_sparse_solver_starts_cold_after_duals_that_carry_big(monkeypatch):
+    # A mentee left over beside a mentor prices that mentor at BIG or more; from such duals scipy can
+    # be far slower than from nothing, so the next round starts cold. Otherwise it starts warm.
+    starts = []
+    solve = matching._sparse_optimum
+    monkeypatch.setattr(matching, "_sparse_optimum",
+                        lambda count, room, pairs, duals=None: starts.append(duals) or solve(count, room, pairs, duals))
+    cohort = random_cohort(7, mentee_count=90)
+    mentors, mentees = cohort.pop("mentors"), cohort.pop("mentees")
+    assert_same_optimum(starved(mentors, mentees, **cohort), dense(mentors, mentees, **cohort))
+    warm = [duals for duals in starts if duals is not None]
+    assert warm and None in starts[1:]
+    assert all(price.max(initial=0) < big for _, price, big in warm)
+
+
 @pytest.mark.parametrize("solver", [sparse, starved])
 def test_the_sparse_solver_finds_the_dense_optimum_when_slots_and_mentees_are_as_many(solver):
     # A tie of the two sides is where the slot solver turns its rows round between cold and warm starts.
@@ -672,6 +688,22 @@ def test_the_sparse_solver_never_builds_the_mentees_by_mentors_matrix(monkeypatc
     mentors, mentees = cohort.pop("mentors"), cohort.pop("mentees")
     proposal = starved(mentors, mentees, **cohort)
     assert proposal.pairs
+
+
+@pytest.mark.parametrize("kept_cells, scored_once", [(60 * 20, True), (60 * 20 - 1, False)])
+def test_the_sparse_solver_scores_each_mentee_once_when_the_cohort_is_small_enough(monkeypatch, kept_cells,
+                                                                                  scored_once):
+    # Up to _KEPT_SCORE_CELLS pairs the first scan's scores serve the later scans; above, they are scored again.
+    mentors, mentees = demo_cohort(mentees=60, mentors=20, seed=3, capacity=3)
+    optimum = dense(mentors, mentees)
+    scored = []
+    scores = matching._Scorer._scores
+    monkeypatch.setattr(matching._Scorer, "_scores", lambda scorer, chunk: scored.extend(chunk) or scores(scorer, chunk))
+    monkeypatch.setattr(matching, "_KEPT_SCORE_CELLS", kept_cells)
+    with patch.multiple(matching, _NEAR=0, _NEAR_PAIRS=1, _MENTEE_CANDIDATES=(1, 1), _MENTOR_CANDIDATES=1):
+        proposal = sparse(mentors, mentees)
+    assert_same_optimum(proposal, optimum)
+    assert (sorted(scored) == list(range(60))) is scored_once
 
 
 def test_propose_takes_the_sparse_solver_from_the_crossover_on(monkeypatch):
