@@ -697,8 +697,14 @@ def test_the_sparse_solver_scores_each_mentee_once_when_the_cohort_is_small_enou
     mentors, mentees = demo_cohort(mentees=60, mentors=20, seed=3, capacity=3)
     optimum = dense(mentors, mentees)
     scored = []
-    scores = matching._Scorer._scores
-    monkeypatch.setattr(matching._Scorer, "_scores", lambda scorer, chunk: scored.extend(chunk) or scores(scorer, chunk))
+    chunks = matching._Scorer.chunks
+
+    def counted(scorer, rows=None):
+        for chunk, chunk_scores in chunks(scorer, rows):
+            scored.extend(chunk.tolist())
+            yield chunk, chunk_scores
+
+    monkeypatch.setattr(matching._Scorer, "chunks", counted)
     monkeypatch.setattr(matching, "_KEPT_SCORE_CELLS", kept_cells)
     with patch.multiple(matching, _NEAR=0, _NEAR_PAIRS=1, _MENTEE_CANDIDATES=(1, 1), _MENTOR_CANDIDATES=1):
         proposal = sparse(mentors, mentees)
