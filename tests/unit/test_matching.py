@@ -697,8 +697,14 @@ def test_the_sparse_solver_scores_each_mentee_once_when_the_cohort_is_small_enou
     mentors, mentees = demo_cohort(mentees=60, mentors=20, seed=3, capacity=3)
     optimum = dense(mentors, mentees)
     scored = []
-    scores = matching._Scorer._scores
-    monkeypatch.setattr(matching._Scorer, "_scores", lambda scorer, chunk: scored.extend(chunk) or scores(scorer, chunk))
+    chunks = matching._Scorer.chunks
+
+    def counted(scorer, rows=None):
+        for chunk, chunk_scores in chunks(scorer, rows):
+            scored.extend(chunk.tolist())
+            yield chunk, chunk_scores
+
+    monkeypatch.setattr(matching._Scorer, "chunks", counted)
     monkeypatch.setattr(matching, "_KEPT_SCORE_CELLS", kept_cells)
     with patch.multiple(matching, _NEAR=0, _NEAR_PAIRS=1, _MENTEE_CANDIDATES=(1, 1), _MENTOR_CANDIDATES=1):
         proposal = sparse(mentors, mentees)
@@ -715,6 +721,84 @@ def test_propose_takes_the_sparse_solver_from_the_crossover_on(monkeypatch):
     monkeypatch.setattr(matching, "_SPARSE_FROM_CELLS", 30 * 12)
     propose(mentors, mentees)
     assert len(calls) == 1
+
+
+# How the scorer can be made to work: scores looked up by code (tables of codes kept whole, or built per chunk,
+# or whole though rows are visited in the order of a per-chunk criterion), or summed from tables of fits.
+SCORER_PATHS = {
+    "codes": {},
+    "codes per chunk": {"_TABLE_CELLS": 1, "_CHUNK_CELLS": 50},
+    "codes per window of chunks": {"_TABLE_CELLS": 200, "_CHUNK_CELLS": 50},
+    "codes whole, in key order": {"_TABLE_CELLS": 500},
+    "codes by binary search": {"_FEW_STATES": 0},
+    "fits": {"_SCORE_TABLE_CELLS": 0},
+    "fits per chunk": {"_SCORE_TABLE_CELLS": 0, "_TABLE_CELLS": 1, "_CHUNK_CELLS": 50},
+    "fits per window of chunks": {"_SCORE_TABLE_CELLS": 0, "_TABLE_CELLS": 200, "_CHUNK_CELLS": 50},
+}
+
+
+@pytest.mark.parametrize("path", SCORER_PATHS)
+def test_scores_agree_with_score_pair_where_the_order_of_adding_changes_them(path, monkeypatch):
+    # With these weights float addition is not associative enough for rounding: adding the criteria in
+    # another order changes some pairs' scores. Every way the scorer works must still agree with score_pair.
+    weights = dict(zip(DEFAULT_WEIGHTS, (0.1, 0.2, 0.3, 0.7, 0.6, 0.9)))
+    mentors, mentees = demo_cohort(mentees=70, mentors=40, seed=11)
+    built = matching._Cohort.build(mentors, mentees, weights, (), ())
+    reordered = [(mentor_record, mentee_record) for mentee_record in built.free_mentees for mentor_record in built.mentors
+                 if matching._weighted_score(mentor_record, mentee_record, built.weights, CRITERIA)[0]
+                 != matching._weighted_score(mentor_record, mentee_record, built.weights, CRITERIA[::-1])[0]]
+    assert reordered
+    for name, value in SCORER_PATHS[path].items():
+        monkeypatch.setattr(matching, name, value)
+    assert (matching._Scorer(*built.sides, built.weights, built.criteria, built.forbidden).codes is None) == (
+        "_SCORE_TABLE_CELLS" in SCORER_PATHS[path])
+    assert_matrix_agrees_with_score_pair(built)
+
+
+@pytest.mark.parametrize("path", SCORER_PATHS)
+def test_every_way_of_scoring_gives_the_same_scores_on_random_cohorts(path, monkeypatch):
+    # Committee questions, weights of 0, forbids and past partners. Codes or fits, the rows come in the
+    # same order (the sparse solver's choice among equal pairs follows it).
+    for seed in range(4):
+        cohort = random_cohort(seed, mentee_count=50)
+        built = matching._Cohort.build(cohort["mentors"], cohort["mentees"], cohort["weights"], (),
+                                       cohort["forbids"], cohort["criteria"])
+        whole = built.pair_scores()
+        with monkeypatch.context() as patched:
+            for name, value in SCORER_PATHS[path].items():
+                patched.setattr(matching, name, value)
+            assert (built.pair_scores() == whole).all()
+            assert_matrix_agrees_with_score_pair(built)
+            order = [rows.tolist() for rows, _ in built.scorer().chunks()]
+            patched.setattr(matching, "_SCORE_TABLE_CELLS", 0)
+            assert [rows.tolist() for rows, _ in built.scorer().chunks()] == order
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_each_rules_blocks_and_the_compatible_counts_agree_with_the_checks(seed, monkeypatch):
+    # A rule on a mentee key is applied by tables (the whole cohort's, or a chunk's), the past partners and
+    # forbids as listed pairs: each against the rule's own check, pair by pair.
+    import numpy as np
+
+    cohort = random_cohort(seed, mentee_count=40)
+    for record in cohort["mentors"][:5]:
+        record["past_partners"] = [mentee["id"] for mentee in cohort["mentees"][seed::7]]
+    built = matching._Cohort.build(cohort["mentors"], cohort["mentees"], cohort["weights"], (), cohort["forbids"],
+                                   cohort["criteria"])
+    mentors, mentees = built.sides
+    checked = np.array([[[rule.check(mentor_record, mentee_record, built.forbidden) is not None
+                          for mentor_record in built.mentors] for mentee_record in built.free_mentees]
+                        for rule in matching.RULES])
+    assert all(blocked.any() and not blocked.all() for blocked in checked)
+    for rule, blocked in zip(matching.RULES, checked):
+        assert (rule.blocks(mentors, mentees, built.forbidden) == blocked).all(), rule.name
+    rows = list(range(len(built.free_mentees)))[::-2]
+    expected = [len(built.mentors) - int(checked.any(axis=0)[row].sum()) for row in rows]
+    assert built.compatible_counts(rows) == expected
+    for table_cells in (1, 200):  # tables per chunk, and per window of chunks
+        monkeypatch.setattr(matching, "_TABLE_CELLS", table_cells)
+        monkeypatch.setattr(matching, "_CHUNK_CELLS", 50)
+        assert built.compatible_counts(rows) == expected
 
 
 def test_scores_agree_when_every_table_is_built_chunk_by_chunk(monkeypatch):
