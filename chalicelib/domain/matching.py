@@ -420,7 +420,8 @@ def question_criterion(name: str, question: str, choices: Mapping[str, str], rul
             return np.where(answered, (masks == theirs).astype(float), np.nan)
         return np.where(answered, _share(np.bitwise_count(masks & theirs), np.bitwise_count(masks)), np.nan)
 
-    return Criterion(name, weight, assess, name, fit_table, column=lambda person: mask(frozenset(person.question_answers.get(name, ()))))
+    return Criterion(name, weight, assess, name, fit_table,
+                     column=lambda person: mask(frozenset(person.question_answers.get(name, ()))))
 
 
 CRITERIA: tuple[Criterion, ...] = (
@@ -1747,7 +1748,8 @@ class _SlotGraph:
     def __init__(self, mentees, slots, scores, mentee_count: int, slot_count: int, mentees_are_rows: bool):
         self.mentees, self.slots, self.scores, self.mentees_are_rows = mentees, slots, scores, mentees_are_rows
         self.row_ids, self.column_ids = (mentees, slots) if mentees_are_rows else (slots, mentees)
-        self.row_count, self.column_count = (mentee_count, slot_count) if mentees_are_rows else (slot_count, mentee_count)
+        self.row_count, self.column_count = ((mentee_count, slot_count) if mentees_are_rows
+                                             else (slot_count, mentee_count))
 
     def solve(self, duals) -> tuple:
         """(mentees, their slots) of an optimum; duals (value per mentee, price per slot, BIG), if given,
