@@ -1561,9 +1561,13 @@ def _sparse_assignment(cohort: _Cohort) -> list[tuple[int, int]]:
         # mentor): from such duals scipy took 84 s where a cold start takes 20 s (50,000 mentees).
         duals = (value, price, big) if price.max(initial=0) < big else None
         margin = value - big
-        unmatched = np.flatnonzero(mentor_of < 0)
-        if reference is None and len(unmatched) and kept.rescore(scorer, unmatched, margin, price, price):
-            continue  # most mentees matched first: else the prices carry BIG
+        if reference is None and (mentor_of < 0).any():
+            # Most mentees matched first, else the prices carry BIG. Score again those left over and those
+            # whose mentor's price carries BIG for them: so that places can move along, through pairs the
+            # first scan left out, to the mentors with room (at 50,000, round after round of a few left over).
+            carrying_big = np.flatnonzero((mentor_of < 0) | (price[np.maximum(mentor_of, 0)] >= big))
+            if kept.rescore(scorer, carrying_big, margin, price, price):
+                continue
         unsettled = every_mentee if reference is None else kept.unsettled(margin, reference - price)
         if len(unsettled) > mentee_count * _RESCAN_SHARE:
             # Prices moved too far for the bounds: scan everyone again, against these prices.
