@@ -44,12 +44,17 @@ that breaks a rule is a `MatchingError`.
 
 How the cohort is solved: scores are computed with numpy a chunk of mentees
 at a time, each criterion a table of its mentee key values × mentors
-(_Scorer), so that no mentees × mentors matrix is needed. A small cohort (below
-_SPARSE_FROM_CELLS mentees × mentor slots, about 1,200 × 1,200) goes to
+(_Scorer), so that no mentees × mentors matrix is needed; mostly as integer
+codes of which value each criterion's fit takes, looked up in a table of
+every combination's score (_ScoreCodes). A small cohort (below
+_SPARSE_FROM_CELLS mentees × mentor slots, about 900 × 900) goes to
 linear_sum_assignment on the dense assignment matrix of mentees against slots
 (_cost_matrix); a larger one to the sparse solver (_sparse_assignment):
 column generation over the pairs that can matter, with LP duals proving that
-no pair left out could improve the solution. Both are exact and optimise the
+no pair left out could improve the solution; each of its solves after the
+first starts from the last duals. It holds nothing of size mentees × mentors,
+except the int16 scores of a cohort of at most _KEPT_SCORE_CELLS pairs (8 MB),
+kept between its scans. Both are exact and optimise the
 same objective; among equally good solutions each picks deterministically,
 but not necessarily the same one. Reasons are written only for the pairs
 chosen, and for the mentees left over.
@@ -61,7 +66,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from functools import cached_property, lru_cache
+from functools import cached_property, lru_cache, partial
 from types import MappingProxyType
 
 from chalicelib.domain.refusals import Invalid
@@ -79,19 +84,31 @@ _UNKNOWN_REGION, _NOT_IN_PERSON = -1, -2  # meeting-region codes that are not a 
 _CHUNK_CELLS = 1 << 17
 # Cells (mentee key values × mentors) of a criterion's table kept for the whole cohort; a larger one is built per chunk.
 _TABLE_CELLS = 1 << 22
-# The sparse solver's first scan keeps each mentee's best mentors and each mentor's best mentees.
-_MENTEE_CANDIDATES = 16
+# Combinations of the criteria's values that the scorer looks scores up for (_ScoreCodes); beyond, it adds fits.
+_SCORE_TABLE_CELLS = 1 << 22
+# Up to this many values, a fit's index among them is counted rather than searched for (_positions).
+_FEW_STATES = 12
+# The sparse solver's first scan keeps each mentee's best mentors and each mentor's best mentees: for a
+# mentee, one per _MENTORS_PER_CANDIDATE mentors, within _MENTEE_CANDIDATES. A larger cohort needs more for
+# its first prices to hold: measured best at 16 for 1,000 mentors, 32 for 2,500 and 64 for 5,000.
+_MENTEE_CANDIDATES, _MENTORS_PER_CANDIDATE = (16, 64), 80
 _MENTOR_CANDIDATES = 16
 # Its full scans keep, for each mentee, the pairs within _NEAR points of beating its duals (the best
 # _NEAR_PAIRS at most), and bound the others by runs of mentors: _BOUND_GROUPS of them.
 _NEAR, _NEAR_PAIRS, _BOUND_GROUPS = 10, 64, 32
 # Where the sparse solver takes over: free mentees × mentor slots (the cells of the dense matrix). Measured on
-# demo cohorts (mentors taking 2): dense 0.18 s, sparse 0.25 s at 1,000 mentees; 0.70 s and 0.49 s at 1,500.
-_SPARSE_FROM_CELLS = 1200 * 1200
+# demo cohorts (mentors taking 2), CPU time: dense 0.083 s, sparse 0.090 s at 800 mentees; 0.135 s and 0.123 s
+# at 1,000; 0.297 s and 0.207 s at 1,500.
+_SPARSE_FROM_CELLS = 900 * 900
 # When more than this share of mentees would be scored again, the sparse solver scans them all afresh.
 _RESCAN_SHARE = 0.25
+# Pairs (free mentees × mentors) up to which the sparse solver keeps the scores of its first scan for the
+# later ones: int16, 8 MB, less than the dense solver's float64 matrix at the crossover. A 2,000-mentee
+# cohort (1,000 mentors) is the largest that fits.
+_KEPT_SCORE_CELLS = 1 << 22
 
 _LIBRARY_TYPE_CODE = {value: code for code, (value, _) in enumerate(LIBRARY_TYPES)}
+_ANY_TYPE_CODE = -1  # the library type a mentee asked for, when they said "any"
 _MODE_BIT = {value: 1 << bit for bit, (value, _) in enumerate(COMMUNICATION_MODES)}
 # Lower-case labels for the reasons, in the schema's order.
 _TYPE_LABEL, _STAGE_LABEL, _INTEREST_LABEL, _MODE_LABEL = (
@@ -207,25 +224,43 @@ class Criterion:
     column: Callable[[Participant], int] | None = None
 
 
+# A criterion's assessment depends on a few of each side's attributes, whose combinations are few: most are
+# worked out once per combination (they explain every pair of a proposal).
+
 def _assess_library_type(mentor: Participant, mentee: Participant):
-    wanted = mentee.wanted_library_type
-    if mentor.library_type == wanted:
-        if mentee.asked_library_type:
+    return _library_type_fit(mentor.library_type, mentor.cross_type_ok, mentee.library_type,
+                             mentee.preferred_library_type)
+
+
+@lru_cache(maxsize=1024)
+def _library_type_fit(mentor_type: str, cross_type_ok: bool, mentee_type: str, preferred_type: str):
+    asked = preferred_type != ANY_LIBRARY_TYPE
+    wanted = preferred_type if asked else mentee_type
+    if mentor_type == wanted:
+        if asked:
             return 1.0, f"mentor works in {_a_library(wanted)}, as the mentee asked"
         return 1.0, f"both work in {_libraries(wanted)}"
-    if mentor.cross_type_ok:
+    if cross_type_ok:
         # Only a mentee who chose a type "wants" one; for the others, say what is true of them.
-        wants = (f"mentee wants {_a_library(wanted)}" if mentee.asked_library_type
-                 else f"mentee in {_a_library(mentee.library_type)}, open to any type")
-        return 0.5, (f"mentor works in {_a_library(mentor.library_type)}, {wants}; "
+        wants = (f"mentee wants {_a_library(wanted)}" if asked
+                 else f"mentee in {_a_library(mentee_type)}, open to any type")
+        return 0.5, (f"mentor works in {_a_library(mentor_type)}, {wants}; "
                      "the mentor is glad to mentor across types")
-    return 0.0, (f"different library types: mentor in {_a_library(mentor.library_type)}, "
-                 f"mentee in {_a_library(mentee.library_type)}")
+    return 0.0, f"different library types: mentor in {_a_library(mentor_type)}, mentee in {_a_library(mentee_type)}"
 
 
 def _library_type_table(mentors: _Side, wanted_types):
     np = _numpy()
     return np.where(wanted_types == mentors.library_type, 1.0, np.where(mentors.cross_type_ok, 0.5, 0.0))
+
+
+def _remembered_mask(bits: dict[str, int]) -> Callable[[frozenset[str]], int]:
+    """_mask over these bits, remembered for the sets of values most seen (participants share few)."""
+    @lru_cache(maxsize=4096)
+    def mask(values: frozenset[str]) -> int:
+        return _mask(bits, values)
+
+    return mask
 
 
 def interests_criterion(labels: Mapping[str, str], weight: float = 30) -> Criterion:
@@ -234,9 +269,9 @@ def interests_criterion(labels: Mapping[str, str], weight: float = 30) -> Criter
     if len(labels) > 64:
         raise MatchingError("Matching handles at most 64 topics.")
     labels = dict(labels)
-    bits = {value: 1 << bit for bit, value in enumerate(labels)}
+    mask = _remembered_mask({value: 1 << bit for bit, value in enumerate(labels)})
     return Criterion("interests", weight, lambda mentor, mentee: _assess_interests(mentor, mentee, labels),
-                     "interests", _interests_table, column=lambda person: _mask(bits, person.interests))
+                     "interests", _interests_table, column=lambda person: mask(person.interests))
 
 
 def _assess_interests(mentor: Participant, mentee: Participant, labels: Mapping[str, str]):
@@ -263,12 +298,16 @@ def _interests_table(mentors: _Side, interest_masks):
 
 
 def _assess_experience(mentor: Participant, mentee: Participant):
-    gap = mentor.years_experience - mentee.years_experience
+    return _experience_fit(mentor.years_experience, mentee.years_experience)
+
+
+@lru_cache(maxsize=4096)
+def _experience_fit(mentor_years: int, mentee_years: int):
+    gap = mentor_years - mentee_years
     fit = min(max(gap, 0), EXPERIENCE_GAP_FOR_FULL_MARKS) / EXPERIENCE_GAP_FOR_FULL_MARKS
     if gap <= 0:
-        return fit, f"same years of experience ({mentor.years_experience})"
-    return fit, (f"{_count(gap, 'more year')} of experience "
-                 f"(mentor {mentor.years_experience}, mentee {mentee.years_experience})")
+        return fit, f"same years of experience ({mentor_years})"
+    return fit, f"{_count(gap, 'more year')} of experience (mentor {mentor_years}, mentee {mentee_years})"
 
 
 def _experience_table(mentors: _Side, mentee_years):
@@ -278,8 +317,13 @@ def _experience_table(mentors: _Side, mentee_years):
 
 
 def _assess_career_stage(mentor: Participant, mentee: Participant):
-    ahead = CAREER_STAGE_RANK[mentor.career_stage] - CAREER_STAGE_RANK[mentee.career_stage]
-    stages = f"{_STAGE_LABEL[mentor.career_stage]} mentor, {_STAGE_LABEL[mentee.career_stage]} mentee"
+    return _career_stage_fit(mentor.career_stage, mentee.career_stage)
+
+
+@lru_cache(maxsize=256)
+def _career_stage_fit(mentor_stage: str, mentee_stage: str):
+    ahead = CAREER_STAGE_RANK[mentor_stage] - CAREER_STAGE_RANK[mentee_stage]
+    stages = f"{_STAGE_LABEL[mentor_stage]} mentor, {_STAGE_LABEL[mentee_stage]} mentee"
     if ahead > 0:
         return 1.0, stages
     if ahead == 0:
@@ -311,10 +355,15 @@ def _region_table(mentors: _Side, meeting_regions):
 
 
 def _assess_communication(mentor: Participant, mentee: Participant):
-    if not mentee.communication:
+    return _communication_fit(mentor.communication, mentee.communication)
+
+
+@lru_cache(maxsize=1024)
+def _communication_fit(mentor_modes: frozenset[str], mentee_modes: frozenset[str]):
+    if not mentee_modes:
         return None, None
-    shared = mentor.communication & mentee.communication
-    return len(shared) / len(mentee.communication), f"share {_listing(shared)}"
+    shared = mentor_modes & mentee_modes
+    return len(shared) / len(mentee_modes), f"share {_listing(shared)}"
 
 
 def _communication_table(mentors: _Side, mode_masks):
@@ -343,7 +392,7 @@ def question_criterion(name: str, question: str, choices: Mapping[str, str], rul
     if len(choices) > 64:
         raise MatchingError("A matching question has at most 64 choices.")
     choices = dict(choices)
-    bits = {value: 1 << bit for bit, value in enumerate(choices)}
+    mask = _remembered_mask({value: 1 << bit for bit, value in enumerate(choices)})
 
     def answers(person: Participant) -> frozenset[str]:
         return person.question_answers.get(name, frozenset()) & choices.keys()
@@ -371,7 +420,8 @@ def question_criterion(name: str, question: str, choices: Mapping[str, str], rul
             return np.where(answered, (masks == theirs).astype(float), np.nan)
         return np.where(answered, _share(np.bitwise_count(masks & theirs), np.bitwise_count(masks)), np.nan)
 
-    return Criterion(name, weight, assess, name, fit_table, column=lambda person: _mask(bits, answers(person)))
+    return Criterion(name, weight, assess, name, fit_table,
+                     column=lambda person: mask(frozenset(person.question_answers.get(name, ()))))
 
 
 CRITERIA: tuple[Criterion, ...] = (
@@ -386,19 +436,35 @@ DEFAULT_WEIGHTS = MappingProxyType({criterion.name: float(criterion.default_weig
 
 
 # ---------------------------------------------------------------------------
-# Hard rules. `check` gives the reason a pair is ruled out (or None), `blocks`
-# the same for a whole cohort as a mentees × mentors bool matrix. `short` names
-# the rule in tallies; `alone` explains an unmatched mentee whom it alone rules
-# out from every mentor. Forbids are (mentor_id, mentee_id) pairs.
+# Hard rules. `check` gives the reason a pair is ruled out (or None); `short`
+# names the rule in tallies; `alone` explains an unmatched mentee whom it alone
+# rules out from every mentor. For a whole cohort a rule reads one thing about
+# the mentee, as a criterion does: `table(mentors, keys)` gets a column of
+# distinct `mentee_key` values and returns where each rules out each mentor;
+# or it names the pairs it rules out, `pairs(mentors, mentees, forbidden)`
+# ((mentor_id, mentee_id), the past partners and the forbids: few in a cohort;
+# pairs outside these mentors and mentees are left out).
+# Forbids are (mentor_id, mentee_id) pairs.
 # ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Rule:
     name: str
     check: Callable[[Participant, Participant, frozenset], str | None]
-    blocks: Callable[["_Side", "_Side", frozenset], object]
     short: str
     alone: str
+    mentee_key: str | None = None
+    table: Callable[["_Side", object], object] | None = None
+    pairs: Callable[["_Side", "_Side", frozenset], Iterable[tuple[str, str]]] | None = None
+
+    def blocks(self, mentors: _Side, mentees: _Side, forbidden: frozenset):
+        """Where this rule rules out a pair: a mentees × mentors bool matrix."""
+        if self.table is not None:
+            return self.table(mentors, mentees.column(self.mentee_key)[:, None])
+        np = _numpy()
+        blocked = np.zeros((len(mentees), len(mentors)), dtype=bool)
+        blocked[_pair_cells(mentors, mentees, self.pairs(mentors, mentees, forbidden))] = True
+        return blocked
 
 
 def _check_communication(mentor, mentee, forbidden):
@@ -408,8 +474,8 @@ def _check_communication(mentor, mentee, forbidden):
             f"mentee: {_listing(mentee.communication)})")
 
 
-def _communication_blocks(mentors, mentees, forbidden):
-    return (mentees.communication[:, None] & mentors.communication[None, :]) == 0
+def _communication_blocks(mentors, mode_masks):
+    return (mode_masks & mentors.communication) == 0
 
 
 def _check_experience(mentor, mentee, forbidden):
@@ -419,8 +485,8 @@ def _check_experience(mentor, mentee, forbidden):
             f"than the mentee ({mentee.years_experience})")
 
 
-def _experience_blocks(mentors, mentees, forbidden):
-    return mentors.years[None, :] < mentees.years[:, None]
+def _experience_blocks(mentors, mentee_years):
+    return mentors.years < mentee_years
 
 
 def _check_library_type(mentor, mentee, forbidden):
@@ -431,9 +497,8 @@ def _check_library_type(mentor, mentee, forbidden):
             f"{_a_library(mentor.library_type)} and prefers to mentor within their own type")
 
 
-def _library_type_blocks(mentors, mentees, forbidden):
-    other_type = mentees.wanted_type[:, None] != mentors.library_type[None, :]
-    return other_type & mentees.asked_type[:, None] & ~mentors.cross_type_ok[None, :]
+def _library_type_blocks(mentors, asked_types):
+    return (asked_types != _ANY_TYPE_CODE) & (asked_types != mentors.library_type) & ~mentors.cross_type_ok
 
 
 def _check_same_library(mentor, mentee, forbidden):
@@ -442,8 +507,8 @@ def _check_same_library(mentor, mentee, forbidden):
     return f"both work at {_tidy(mentee.library_name)} (conflict of interest)"
 
 
-def _same_library_blocks(mentors, mentees, forbidden):
-    return mentees.library[:, None] == mentors.library[None, :]
+def _same_library_blocks(mentors, libraries):
+    return libraries == mentors.library
 
 
 def _check_past_partner(mentor, mentee, forbidden):
@@ -452,56 +517,45 @@ def _check_past_partner(mentor, mentee, forbidden):
     return None
 
 
-def _past_partner_blocks(mentors, mentees, forbidden):
-    pairs = {(partner, mentee.id) for mentee in mentees.participants for partner in mentee.past_partners}
-    pairs.update((mentor_id, mentee.id) for mentee in mentees.participants
-                 for mentor_id in mentors.listing_as_partner.get(mentee.id, ()))
-    return _pair_blocks(mentors, mentees, pairs)
+def _past_partner_pairs(mentors, mentees, forbidden):
+    yield from ((mentor_id, mentee_id) for mentor_id, mentee_ids in mentees.listing_as_partner.items()
+                for mentee_id in mentee_ids)
+    yield from ((mentor_id, mentee_id) for mentee_id, mentor_ids in mentors.listing_as_partner.items()
+                for mentor_id in mentor_ids)
 
 
 def _check_forbidden(mentor, mentee, forbidden):
     return "the committee ruled out this pair" if (mentor.id, mentee.id) in forbidden else None
 
 
-def _forbidden_blocks(mentors, mentees, forbidden):
-    by_mentee = _forbidden_by_mentee(forbidden)
-    return _pair_blocks(mentors, mentees, ((mentor_id, mentee.id) for mentee in mentees.participants
-                                           for mentor_id in by_mentee.get(mentee.id, ())))
+def _forbidden_pairs(mentors, mentees, forbidden):
+    return forbidden
 
 
-@lru_cache(maxsize=4)
-def _forbidden_by_mentee(forbidden: frozenset) -> dict[str, list[str]]:
-    """So that a chunk of mentees looks up its own forbids instead of reading them all."""
-    by_mentee: dict[str, list[str]] = {}
-    for mentor_id, mentee_id in forbidden:
-        by_mentee.setdefault(mentee_id, []).append(mentor_id)
-    return by_mentee
-
-
-def _pair_blocks(mentors: _Side, mentees: _Side, pairs: Iterable[tuple[str, str]]):
+def _pair_cells(mentors: _Side, mentees: _Side, pairs: Iterable[tuple[str, str]]) -> tuple:
+    """(rows, columns) of the named pairs, those outside these sides left out."""
     np = _numpy()
-    blocked = np.zeros((len(mentees), len(mentors)), dtype=bool)
-    for mentor_id, mentee_id in pairs:
-        column, row = mentors.position.get(mentor_id), mentees.position.get(mentee_id)
-        if column is not None and row is not None:
-            blocked[row, column] = True
-    return blocked
+    cells = [(row, column) for mentor_id, mentee_id in pairs
+             if (column := mentors.position.get(mentor_id)) is not None
+             and (row := mentees.position.get(mentee_id)) is not None]
+    rows, columns = np.array(cells, dtype=np.intp).reshape(-1, 2).T
+    return rows, columns
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("communication", _check_communication, _communication_blocks,
-         "no shared way to communicate", "no mentor shares a way to communicate"),
-    Rule("experience", _check_experience, _experience_blocks,
-         "fewer years of experience", "no mentor has as many years of experience"),
-    Rule("library_type", _check_library_type, _library_type_blocks,
-         "not the library type asked for",
-         "no mentor works in the type of library the mentee asked for or mentors across types"),
-    Rule("same_library", _check_same_library, _same_library_blocks,
-         "same library", "every mentor works at the mentee's library"),
-    Rule("past_partner", _check_past_partner, _past_partner_blocks,
-         "past partner", "every mentor has been the mentee's partner before"),
-    Rule("forbidden", _check_forbidden, _forbidden_blocks,
-         "ruled out by the committee", "the committee ruled out every mentor"),
+    Rule("communication", _check_communication, "no shared way to communicate",
+         "no mentor shares a way to communicate", "communication", _communication_blocks),
+    Rule("experience", _check_experience, "fewer years of experience",
+         "no mentor has as many years of experience", "years", _experience_blocks),
+    Rule("library_type", _check_library_type, "not the library type asked for",
+         "no mentor works in the type of library the mentee asked for or mentors across types",
+         "asked_type", _library_type_blocks),
+    Rule("same_library", _check_same_library, "same library",
+         "every mentor works at the mentee's library", "library", _same_library_blocks),
+    Rule("past_partner", _check_past_partner, "past partner",
+         "every mentor has been the mentee's partner before", pairs=_past_partner_pairs),
+    Rule("forbidden", _check_forbidden, "ruled out by the committee",
+         "the committee ruled out every mentor", pairs=_forbidden_pairs),
 )
 
 
@@ -789,10 +843,15 @@ class _Cohort:
 
     def compatible_counts(self, rows: list[int]) -> list[int]:
         """For each of these free mentees, how many mentors pass every hard rule (capacity aside)."""
+        np = _numpy()
         mentors, mentees = self.sides
-        step = max(1, _CHUNK_CELLS // max(1, len(mentors)))
-        return [count for start in range(0, len(rows), step) for count in
-                (len(mentors) - _blocks(mentors, mentees.rows(rows[start:start + step]), self.forbidden).sum(axis=1)).tolist()]
+        blocker = _Blocker(mentors, mentees, self.forbidden)
+        buffers = _block_buffers(min(max(1, _CHUNK_CELLS // max(1, len(mentors))), len(rows)), len(mentors))
+        counts = []
+        for chunk, tables in _chunked(np.asarray(rows, dtype=np.intp), len(mentors), blocker.keyed):
+            blocked = blocker.blocks(chunk, tables, *buffers[:, :len(chunk)])
+            counts += (len(mentors) - np.count_nonzero(blocked, axis=1)).tolist()
+        return counts
 
     def ruled_out_reasons(self, rows: list[int]) -> dict[int, str]:
         """Why no mentor passes every hard rule, for each of these free mentees (none passes for any)."""
@@ -863,7 +922,7 @@ class _Side:
     meeting_region: object  # region code if they would meet in person, else _UNKNOWN_REGION or _NOT_IN_PERSON
     library_type: object
     wanted_type: object
-    asked_type: object
+    asked_type: object  # the library type code asked for, or _ANY_TYPE_CODE
     cross_type_ok: object
     career_rank: object
     communication: object  # bit mask over COMMUNICATION_MODES
@@ -885,17 +944,24 @@ class _Side:
                 return _NOT_IN_PERSON
             return code(region_codes, person.region_key) if person.region_key else _UNKNOWN_REGION
 
+        # Participants share few libraries, regions and ways to communicate: each is worked out once.
+        libraries = {p.library_name: p for p in people}
+        libraries = {name: code(library_codes, p.library_key) for name, p in libraries.items()}
+        regions = {(p.region, p.communication): p for p in people}
+        regions = {key: meeting_region(p) for key, p in regions.items()}
+        modes = {ways: _mask(_MODE_BIT, ways) for ways in {p.communication for p in people}}
         return cls(
             participants=people,
             years=column((p.years_experience for p in people), np.int32),
-            library=column((code(library_codes, p.library_key) for p in people), np.int32),
-            meeting_region=column((meeting_region(p) for p in people), np.int32),
+            library=column((libraries[p.library_name] for p in people), np.int32),
+            meeting_region=column((regions[p.region, p.communication] for p in people), np.int32),
             library_type=column((_LIBRARY_TYPE_CODE[p.library_type] for p in people), np.int8),
             wanted_type=column((_LIBRARY_TYPE_CODE[p.wanted_library_type] for p in people), np.int8),
-            asked_type=column((p.asked_library_type for p in people), bool),
+            asked_type=column((_LIBRARY_TYPE_CODE[p.wanted_library_type] if p.asked_library_type else _ANY_TYPE_CODE
+                               for p in people), np.int8),
             cross_type_ok=column((p.cross_type_ok for p in people), bool),
             career_rank=column((CAREER_STAGE_RANK[p.career_stage] for p in people), np.int8),
-            communication=column((_mask(_MODE_BIT, p.communication) for p in people), np.uint8),
+            communication=column((modes[p.communication] for p in people), np.uint8),
             own={criterion.name: column((criterion.column(p) for p in people), np.uint64)
                  for criterion in criteria if criterion.column},
         )
@@ -932,129 +998,216 @@ def _mask(bits: dict[str, int], values: frozenset[str]) -> int:
     return sum(bits.get(value, 0) for value in values)
 
 
-def _blocks(mentors: _Side, mentees: _Side, forbidden: frozenset):
-    blocked = RULES[0].blocks(mentors, mentees, forbidden)
-    for rule in RULES[1:]:
-        blocked |= rule.blocks(mentors, mentees, forbidden)
-    return blocked
+@dataclass(frozen=True)
+class _Keyed:
+    """Tables by one mentee key: a row per distinct key value. The whole cohort's table when it was small
+    enough (at most _TABLE_CELLS cells), else `build(keys)` makes one per chunk, over the chunk's key values."""
+
+    values: object  # every free mentee's key value
+    positions: object  # each mentee's row among the cohort's distinct key values
+    build: Callable[[object], object] | None
+    table: object = None
+
+    @classmethod
+    def of(cls, values, build: Callable[[object], object], mentor_count: int, distinct=None) -> _Keyed:
+        """distinct: the values' (distinct keys, each one's position among them), if known."""
+        keys, positions = _numpy().unique(values, return_inverse=True) if distinct is None else distinct
+        return cls(values, positions, build, build(keys) if _whole_table(keys, mentor_count) else None)
+
+    def rows(self, chunk) -> tuple:
+        """(a table, each chunk row's row in it)."""
+        if self.table is not None:
+            return self.table, self.positions[chunk]
+        keys, positions = _distinct(self.values[chunk][:, None])
+        return self.build(keys[:, 0]), positions
 
 
-@dataclass
+def _chunked(rows, mentor_count: int, keyed: list[_Keyed]):
+    """(a chunk of rows, each keyed's (table, positions) for it), chunk by chunk. A table not kept for the whole
+    cohort is built for a window of chunks at once (at most _TABLE_CELLS cells), not for each: a chunk of a
+    large cohort holds a few rows, and their key values are the next chunk's too."""
+    step = max(1, _CHUNK_CELLS // max(1, mentor_count))
+    window = max(1, _TABLE_CELLS // max(1, mentor_count) // step) * step
+    for start in range(0, len(rows), window):
+        some = rows[start:start + window]
+        tables = [each.rows(some) for each in keyed]
+        for at in range(0, len(some), step):
+            yield some[at:at + step], [(table, positions[at:at + step]) for table, positions in tables]
+
+
+def _whole_table(keys, mentor_count: int) -> bool:
+    return len(keys) * mentor_count <= _TABLE_CELLS
+
+
+class _Blocker:
+    """Where the hard rules rule pairs out, for chunks of free mentees (rows) against mentors: each rule on
+    a mentee key by its tables (_Keyed), the pairs that the other rules name listed once, by row."""
+
+    def __init__(self, mentors: _Side, mentees: _Side, forbidden: frozenset):
+        np = _numpy()
+        self.keyed = [_Keyed.of(mentees.column(rule.mentee_key), partial(_rule_table, rule, mentors), len(mentors))
+                      for rule in RULES if rule.table is not None]
+        rows, columns = _pair_cells(mentors, mentees, (pair for rule in RULES if rule.pairs is not None
+                                                       for pair in rule.pairs(mentors, mentees, forbidden)))
+        order = np.argsort(rows, kind="stable")
+        self.pair_rows, self.pair_columns = rows[order], columns[order]
+
+    def blocks(self, chunk, tables, out, scratch):
+        """Where a rule rules out a pair of these rows, into out (a bool rows × mentors buffer; scratch alike).
+        tables: each keyed's (table, positions) for the chunk (_chunked)."""
+        np = _numpy()
+        for index, (table, positions) in enumerate(tables):
+            np.take(table, positions, axis=0, out=scratch if index else out, mode="clip")
+            if index:
+                out |= scratch
+        if len(self.pair_rows):
+            starts = np.searchsorted(self.pair_rows, chunk)
+            counts = np.searchsorted(self.pair_rows, chunk, side="right") - starts
+            at = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+            out[np.repeat(np.arange(len(chunk)), counts), self.pair_columns[at]] = True
+        return out
+
+
+def _distinct(keys) -> tuple:
+    """(the distinct rows of keys (n × k), in order; each row's index among them). As np.unique(axis=0), whose
+    overhead outweighs a chunk's few rows many times over."""
+    np = _numpy()
+    order = np.lexsort(keys.T[::-1])
+    ordered = keys[order]
+    first = np.ones(len(keys), dtype=bool)
+    np.any(ordered[1:] != ordered[:-1], axis=1, out=first[1:])
+    inverse = np.empty(len(keys), dtype=np.intp)
+    inverse[order] = np.cumsum(first) - 1
+    return ordered[first], inverse
+
+
+def _rule_table(rule: Rule, mentors: _Side, keys):
+    return rule.table(mentors, keys[:, None])
+
+
+def _block_buffers(rows: int, mentors: int):
+    """Bool buffers for _Blocker.blocks, reused chunk after chunk: fresh ones cost a page fault per 4 kB each time."""
+    return _numpy().empty((2, rows, mentors), dtype=bool)
+
+
+@dataclass(frozen=True)
 class _Term:
-    """One weighted criterion: its fits by mentee key value, as a table of key values × mentors."""
+    """One weighted criterion: every free mentee's value of its key; (the distinct values, each mentee's
+    position among them)."""
 
     criterion: Criterion
     weight: float
-    values: object  # every free mentee's key value
-    keys: object = None  # the distinct values, when one table serves the whole cohort
-    positions: object = None  # each mentee's row in that table
-    table: object = None  # weight × fit, 0 where the criterion does not apply
-    applies: object = None  # where it applies, or None if everywhere
-    whole_rows: object = None  # per table row: does the criterion apply to every mentor?
+    values: object
+    distinct: tuple
 
-    def build(self, mentors: _Side, keys) -> tuple:
-        np = _numpy()
-        fits = self.criterion.fit_table(mentors, keys[:, None])
-        applies = ~np.isnan(fits)
-        table = np.ascontiguousarray(np.where(applies, self.weight * fits, 0.0))
-        whole_rows = applies.all(axis=1)
-        return table, (None if whole_rows.all() else applies), whole_rows
+    @classmethod
+    def of(cls, criterion: Criterion, weight: float, mentees: _Side) -> _Term:
+        values = mentees.column(criterion.mentee_key)
+        return cls(criterion, weight, values, _numpy().unique(values, return_inverse=True))
+
+    def fits(self, mentors: _Side, keys):
+        """weight × fit by key value × mentor, NaN where the criterion does not apply."""
+        return self.weight * self.criterion.fit_table(mentors, keys[:, None])
 
 
 class _Scorer:
     """Exact scores of free mentees (rows) against mentors, a chunk of rows at a time.
 
-    A chunk's scores are the sum of each criterion's table rows, added in the
-    criteria's order: the same floating-point operations as _score_pair, so
-    both round alike. A criterion with few distinct mentee keys gets one table
-    for the whole cohort; one with many (interests, a committee question) a
-    table per chunk, and rows are visited in the order of those keys so that
-    a chunk holds few of them. Memory stays a few chunks and tables.
+    Scores come the same way as _score_pair's: the criteria's weighted fits
+    added in the criteria's order, × 100, divided by the sum of the weights
+    that apply (added in the same order), rounded; the same floating-point
+    operations, so both round alike. Mostly through codes (_ScoreCodes): a
+    pair's score is a function of which value each criterion's weighted fit
+    takes, and those are few. When the combinations are too many, the sums
+    are made per chunk from each criterion's table rows (_float_scores).
+
+    A criterion with few distinct mentee keys gets one table for the whole
+    cohort; one with many (interests, a committee question) a table per
+    window of chunks (_chunked), and rows are visited in the order of those
+    keys so that a window holds few of them. The hard rules' blocks come the
+    same way (_Blocker). Memory stays a few chunks and tables.
     """
 
     def __init__(self, mentors: _Side, mentees: _Side, weights: dict[str, float],
                  criteria: tuple[Criterion, ...], forbidden: frozenset):
         np = _numpy()
-        self.mentors, self.mentees, self.forbidden = mentors, mentees, forbidden
-        self.terms: list[_Term] = []
-        per_chunk = []
-        for criterion in criteria:
-            if not weights[criterion.name]:
-                continue
-            term = _Term(criterion, weights[criterion.name], mentees.column(criterion.mentee_key))
-            keys, positions = np.unique(term.values, return_inverse=True)
-            if len(keys) * len(mentors) <= _TABLE_CELLS:
-                term.keys, term.positions = keys, positions
-                term.table, term.applies, term.whole_rows = term.build(mentors, keys)
-            else:
-                per_chunk.append(positions)
-            self.terms.append(term)
+        self.mentors, self.mentees = mentors, mentees
+        self.terms = [_Term.of(criterion, weights[criterion.name], mentees)
+                      for criterion in criteria if weights[criterion.name]]
+        self.codes = _ScoreCodes.of(self.terms, mentors)
+        if self.codes is None:
+            self.keyed = [_Keyed.of(term.values, partial(_float_table, term, mentors), len(mentors), term.distinct)
+                          for term in self.terms]
+            self._denominators: dict[tuple, tuple] = {}
+        self.blocker = _Blocker(mentors, mentees, forbidden)
+        # Visited in the order of the keys of the criteria whose float tables are built per chunk, even when
+        # their codes' tables are whole: the sparse solver's choice among equally good pairs follows the order.
+        per_chunk = [positions for keys, positions in (term.distinct for term in self.terms)
+                     if not _whole_table(keys, len(mentors))]
         self.order = np.lexsort(per_chunk[::-1]) if per_chunk else np.arange(len(mentees))
         self.rank = np.empty_like(self.order)
         self.rank[self.order] = np.arange(len(self.order))
-        self._denominators: dict[tuple, object] = {}
 
     def chunks(self, rows=None):
         """(mentee rows, their scores int16 rows × mentors, BLOCKED where a rule forbids), chunk by chunk.
         All rows by default; given rows come back in the scorer's own order."""
         np = _numpy()
         rows = self.order if rows is None else np.asarray(rows)[np.argsort(self.rank[rows], kind="stable")]
-        step = max(1, _CHUNK_CELLS // max(1, len(self.mentors)))
-        for start in range(0, len(rows), step):
-            chunk = rows[start:start + step]
-            yield chunk, self._scores(chunk)
-
-    def _scores(self, chunk):
-        np = _numpy()
-        numerator = np.empty((len(chunk), len(self.mentors)))
-        scratch = np.empty_like(numerator)
-        used = []  # (term, table, applies, positions) as this chunk uses them
-        for index, term in enumerate(self.terms):
-            if term.table is not None:
-                table, applies, whole_rows, positions = term.table, term.applies, term.whole_rows, term.positions[chunk]
+        # Reused by every chunk: fresh temporaries this large cost a page fault per 4 kB each time.
+        size = min(max(1, _CHUNK_CELLS // max(1, len(self.mentors))), len(rows)), len(self.mentors)
+        sums = np.empty((2, *size), dtype=np.float64 if self.codes is None else self.codes.dtype)
+        flags = _block_buffers(*size)
+        keyed = self.keyed if self.codes is None else self.codes.keyed
+        for chunk, tables in _chunked(rows, len(self.mentors), keyed + self.blocker.keyed):
+            fits, blocks = tables[:len(keyed)], tables[len(keyed):]
+            if self.codes is None:
+                scores = self._float_scores(fits, *sums[:, :len(chunk)])
             else:
-                keys, positions = np.unique(term.values[chunk], return_inverse=True)
-                table, applies, whole_rows = term.build(self.mentors, keys)
-            partial = applies is not None and not whole_rows[positions].all()
-            used.append((applies if partial else None, positions))
-            np.take(table, positions, axis=0, out=numerator if index == 0 else scratch, mode="clip")
+                scores = self.codes.scores(fits, *sums[:, :len(chunk)])
+            # BLOCKED is -1, all bits set: or-ing beats a masked write many times over.
+            blocked = self.blocker.blocks(chunk, blocks, *flags[:, :len(chunk)])
+            yield chunk, np.bitwise_or(scores, np.negative(blocked, dtype=np.int16), out=scores)
+
+    def _float_scores(self, tables, numerator, scratch):
+        """A chunk's scores from the sums of each criterion's table rows (tables: (table, positions) each)."""
+        np = _numpy()
+        partial = []  # (term index, each row's pattern, the patterns) of the terms that apply to some pairs only
+        for index, ((table, pattern, patterns), positions) in enumerate(tables):
+            np.take(table, positions, axis=0, out=scratch if index else numerator, mode="clip")
             if index:
                 numerator += scratch
+            if pattern is not None:
+                partial.append((index, pattern[positions], patterns))
         numerator *= 100
-        denominator, positive = self._denominator(chunk, used, scratch)
+        denominator, positive = self._denominator(partial, scratch)
         if positive:
             np.divide(numerator, denominator, out=numerator)
         else:
             np.divide(numerator, denominator, out=numerator, where=denominator > 0)
-        np.rint(numerator, out=numerator)
-        scores = numerator.astype(np.int16)
-        # BLOCKED is -1, all bits set: or-ing beats a masked write many times over.
-        blocked = _blocks(self.mentors, self.mentees.rows(chunk), self.forbidden)
-        return np.bitwise_or(scores, np.negative(blocked, dtype=np.int16), out=scores)
+        return np.rint(numerator, out=np.empty(numerator.shape, dtype=np.int16), casting="unsafe")
 
-    def _denominator(self, chunk, used, out) -> tuple:
+    def _denominator(self, partial, out) -> tuple:
         """(the sum of the weights that apply, per cell and added in the criteria's order, is it above 0 everywhere).
-        The sum is a number when no criterion's applying varies in this chunk."""
+        A number, or one row, when every row of the chunk has the same patterns."""
         np = _numpy()
-        partial = [index for index, (applies, _) in enumerate(used) if applies is not None]
         if not partial:
-            return self._denominator_row((), {})
-        values = np.stack([self.terms[index].values[chunk] for index in partial], axis=1)
-        distinct, first, inverse = np.unique(values, axis=0, return_index=True, return_inverse=True)
-        rows = []
-        for key_values, row in zip(map(tuple, distinct.tolist()), first.tolist()):
-            applies_by_term = {index: used[index][0][used[index][1][row]] for index in partial}
-            rows.append(self._denominator_row((tuple(partial), key_values), applies_by_term))
+            return self._denominator_row(())
+        combinations, inverse = _distinct(np.stack([pattern for _, pattern, _ in partial], axis=1))
+        rows = [self._denominator_row(tuple((index, patterns[at]) for (index, _, patterns), at in zip(partial, row)))
+                for row in combinations.tolist()]
         positive = all(row_positive for _, row_positive in rows)
         if len(rows) == 1:
             return rows[0][0], positive
-        np.take(np.stack([row for row, _ in rows]), inverse.ravel(), axis=0, out=out, mode="clip")
+        np.take(np.stack([row for row, _ in rows]), inverse, axis=0, out=out, mode="clip")
         return out, positive
 
-    def _denominator_row(self, key: tuple, applies_by_term: dict) -> tuple:
+    def _denominator_row(self, key: tuple) -> tuple:
+        """key: (term index, pattern) for each term that applies to some pairs only."""
         cached = self._denominators.get(key)
         if cached is None:
             np = _numpy()
+            applies_by_term = {index: np.unpackbits(np.frombuffer(pattern, dtype=np.uint8),
+                                                    count=len(self.mentors)).astype(bool) for index, pattern in key}
             denominator = 0.0
             for index, term in enumerate(self.terms):
                 applies = applies_by_term.get(index)
@@ -1063,6 +1216,137 @@ class _Scorer:
                 self._denominators.clear()
             cached = self._denominators[key] = (denominator, bool(np.all(denominator > 0)))
         return cached
+
+
+def _float_table(term: _Term, mentors: _Side, keys) -> tuple:
+    """(weight × fit by key value × mentor, 0 where the criterion does not apply; where it applies, as each key
+    value's index into the patterns, or None if everywhere; the patterns, as bytes, which name them in the
+    denominators' cache)."""
+    np = _numpy()
+    fits = term.fits(mentors, keys)
+    applies = ~np.isnan(fits)
+    table = np.where(applies, fits, 0.0)
+    if applies.all():
+        return table, None, None
+    patterns: dict[bytes, int] = {}
+    pattern = [patterns.setdefault(row.tobytes(), len(patterns)) for row in np.packbits(applies, axis=1)]
+    return table, np.array(pattern, dtype=np.intp), list(patterns)
+
+
+class _ScoreCodes:
+    """Scores by code. Each criterion's weighted fit takes few distinct values across the cohort, its states
+    (NaN, "does not apply", among them), and a pair's score is a function of its criteria's states. A pair's
+    code numbers that combination (mixed radix, in the criteria's order); `table` holds every combination's
+    score, computed once with the same floating-point operations as _score_pair. Codes add exactly in any
+    order, so criteria whose mentee keys have few combinations in the cohort share one table of summed codes,
+    and a chunk's codes take a few integer gathers and adds. A table of codes is kept for the whole cohort up
+    to the memory of a table of _TABLE_CELLS floats; a larger one is built per chunk.
+    """
+
+    def __init__(self, keyed: list[_Keyed], table, dtype):
+        self.keyed, self.table, self.dtype = keyed, table, dtype
+
+    @classmethod
+    def of(cls, terms: list[_Term], mentors: _Side) -> _ScoreCodes | None:
+        """None when the combinations of states are more than _SCORE_TABLE_CELLS."""
+        np = _numpy()
+        most = 2 * _TABLE_CELLS // max(1, len(mentors))  # key values of a whole-cohort table of codes
+        states, indexes = zip(*(_states(term, mentors, len(term.distinct[0]) <= most) for term in terms))
+        radix = np.cumprod([1] + [len(values) for values in states])
+        if radix[-1] > _SCORE_TABLE_CELLS:
+            return None
+        dtype = np.dtype(np.int16 if radix[-1] <= np.iinfo(np.int16).max else np.int32)
+        distinct = [term.distinct for term in terms]
+        keyed, groups = [], []  # groups: (term indexes, their mentee keys' combinations, each mentee's)
+        for index, (keys, positions) in enumerate(distinct):
+            if indexes[index] is None:
+                keyed.append(_Keyed(terms[index].values, positions,
+                                    partial(_codes, terms[index], mentors, states[index], dtype.type(radix[index]))))
+                continue
+            if groups:
+                together = _distinct(np.stack([distinct[at][1] for at in groups[-1][0] + [index]], axis=1))
+                if _whole_table(together[0], len(mentors)):
+                    groups[-1] = (groups[-1][0] + [index], *together)
+                    continue
+            groups.append(([index], np.arange(len(keys))[:, None], positions))
+        for members, combinations, combination in groups:
+            table = sum(indexes[index][combinations[:, at]].astype(dtype) * dtype.type(radix[index])
+                        for at, index in enumerate(members))
+            keyed.append(_Keyed(combination, combination, None, table))
+        return cls(keyed, _score_table(terms, states, radix), dtype)
+
+    def scores(self, tables, codes, scratch):
+        """A chunk's scores (int16): its codes from each keyed's (table, positions), summed into `codes` (scratch
+        alike), looked up."""
+        np = _numpy()
+        for index, (table, positions) in enumerate(tables):
+            np.take(table, positions, axis=0, out=scratch if index else codes, mode="clip")
+            if index:
+                codes += scratch
+        return np.take(self.table, codes, mode="clip")
+
+
+def _states(term: _Term, mentors: _Side, keep: bool) -> tuple:
+    """(the distinct values of the term's weighted fits, NaN last; if keep, each key value × mentor's index among
+    them). A slice of key values at a time, each slice's indexes into its own values renumbered at the end."""
+    np = _numpy()
+    keys = term.distinct[0]
+    step = max(1, _TABLE_CELLS // max(1, len(mentors)))
+    slices = []
+    for start in range(0, max(1, len(keys)), step):
+        fits = term.fits(mentors, keys[start:start + step])
+        values = np.unique(fits)
+        slices.append((values, _positions(values, fits) if keep else None))
+    states = np.unique(np.concatenate([values for values, _ in slices]))
+    if not keep:
+        return states, None
+    small = np.min_scalar_type(len(states))
+    return states, np.concatenate([np.searchsorted(states, values).astype(small)[index] for values, index in slices])
+
+
+def _positions(values, fits):
+    """Each fit's index in values (sorted, NaN last, holding every fit), in the smallest integer type. When the
+    values are few, counting the ones at or below each fit beats searchsorted's binary search."""
+    np = _numpy()
+    if len(values) > _FEW_STATES:
+        return np.searchsorted(values, fits).astype(np.min_scalar_type(len(values)))  # NaN sorts last here too
+    index = np.zeros(fits.shape, dtype=np.min_scalar_type(len(values)))
+    above = np.empty(fits.shape, dtype=bool)
+    for value in values[1:]:
+        index += np.greater_equal(fits, value, out=above)
+    if len(values) and np.isnan(values[-1]):
+        index[np.isnan(fits)] = len(values) - 1
+    return index
+
+
+def _codes(term: _Term, mentors: _Side, states, place, keys):
+    """The term's part of the codes, by key value × mentor: its state's index × its place value."""
+    np = _numpy()
+    step = max(1, _TABLE_CELLS // max(1, len(mentors)))
+    codes = np.empty((len(keys), len(mentors)), dtype=place.dtype)
+    for start in range(0, len(keys), step):
+        codes[start:start + step] = _positions(states, term.fits(mentors, keys[start:start + step]))
+    codes *= place
+    return codes
+
+
+def _score_table(terms: list[_Term], states: list, radix) -> object:
+    """The score (int16) of every combination of the terms' states, by code: the weighted fits that apply added
+    in the criteria's order, × 100, / the sum of their weights (added in the same order), rounded."""
+    np = _numpy()
+    table = np.empty(radix[-1], dtype=np.int16)
+    for start in range(0, len(table), _CHUNK_CELLS):
+        codes = np.arange(start, min(start + _CHUNK_CELLS, len(table)))
+        numerator = denominator = 0.0
+        for term, values, step, count in zip(terms, states, radix, radix[1:] // radix[:-1]):
+            value = values[codes // step % count]
+            applies = ~np.isnan(value)
+            numerator = numerator + np.where(applies, value, 0.0)
+            denominator = denominator + np.where(applies, term.weight, 0.0)
+        numerator = numerator * 100
+        np.divide(numerator, denominator, out=numerator, where=denominator > 0)
+        np.rint(numerator, out=table[start:start + len(codes)], casting="unsafe")
+    return table
 
 
 # ---------------------------------------------------------------------------
@@ -1163,7 +1447,7 @@ def _assignment_of(scores, capacity: tuple[int, ...]) -> list[tuple[int, int]]:
     if not scores.shape[0] or not len(with_room):
         return []
     allowed = scores[:, with_room]
-    rows, columns = np.nonzero(allowed >= 0)
+    rows, columns = _cells(allowed >= 0)
     mentor_of = _sparse_optimum(scores.shape[0], room[with_room], (rows, columns, allowed[rows, columns].astype(np.int64)))
     matched = np.flatnonzero(mentor_of >= 0)
     return sorted(zip(matched.tolist(), with_room[mentor_of[matched]].tolist()))
@@ -1184,10 +1468,11 @@ class _Candidates:
     def add(self, rows, scores) -> None:
         """Take what to keep from one chunk of scores (rows × all mentors)."""
         np = _numpy()
-        keep = _MENTEE_CANDIDATES
+        fewest, most = _MENTEE_CANDIDATES
+        keep = min(max(self.mentor_count // _MENTORS_PER_CANDIDATE, fewest), most)
         if keep < scores.shape[1]:
             threshold = np.partition(scores, scores.shape[1] - keep, axis=1)[:, scores.shape[1] - keep]
-            row, column = np.nonzero(scores >= np.maximum(threshold, 0)[:, None])
+            row, column = _cells(scores >= np.maximum(threshold, 0)[:, None])
             tied = scores[row, column] == threshold[row]
             # Of the pairs tied at the threshold, keep the lowest mentor columns, up to `keep` in all.
             above = np.bincount(row[~tied], minlength=len(rows))
@@ -1198,9 +1483,9 @@ class _Candidates:
             chosen[tied_at] = rank < keep - above[tied_rows]
             row, column = row[chosen], column[chosen]
         else:
-            row, column = np.nonzero(scores >= 0)
+            row, column = _cells(scores >= 0)
         self.mentee_pairs.append((rows[row], column, scores[row, column]))
-        row, column = np.nonzero(scores > self.mentor_floor)
+        row, column = _cells(scores > self.mentor_floor)
         self.mentor_pairs.append((rows[row], column, scores[row, column]))
         self.mentor_held += len(row)
         if self.mentor_held > 4 * _MENTOR_CANDIDATES * self.mentor_count:
@@ -1209,8 +1494,11 @@ class _Candidates:
     def _trim_mentor_pairs(self) -> None:
         np = _numpy()
         rows, columns, scores = (np.concatenate(part) for part in zip(*self.mentor_pairs))
-        order = np.lexsort((rows, -scores.astype(np.int32), columns))
-        rows, columns, scores = rows[order], columns[order], scores[order]
+        # By mentor, best score first, then by row: one sort of packed keys (rows < 2**24, mentors < 2**23),
+        # several times faster than lexsort.
+        keys = (columns.astype(np.int64) << 40) | ((0x7FFF - scores.astype(np.int64)) << 24) | rows
+        keys.sort()
+        rows, columns, scores = keys & 0xFFFFFF, keys >> 40, (0x7FFF - ((keys >> 24) & 0xFFFF)).astype(np.int16)
         rank = np.arange(len(columns)) - np.searchsorted(columns, columns)
         kept = rank < _MENTOR_CANDIDATES
         full = rank == _MENTOR_CANDIDATES - 1
@@ -1247,6 +1535,7 @@ def _sparse_assignment(cohort: _Cohort) -> list[tuple[int, int]]:
        _RESCAN_SHARE of the mentees are in doubt, step 2 again instead.
        When no mentee is in doubt, or none of those scored again has a pair
        that beats the duals, the duals prove the solution optimal.
+    Every solve after the first starts from the last duals (_sparse_optimum).
     The problem is totally unimodular, so its LP optimum is a matching.
     """
     np = _numpy()
@@ -1258,18 +1547,27 @@ def _sparse_assignment(cohort: _Cohort) -> list[tuple[int, int]]:
     room = capacity[with_room]
     big = 100 * min(mentee_count, int(room.sum())) + 1
     scorer = cohort.scorer(with_room)
+    if mentee_count * len(with_room) <= _KEPT_SCORE_CELLS:
+        scorer = _ScoresKept(scorer, mentee_count, len(with_room))
     candidates = _Candidates(len(with_room))
     for rows, scores in scorer.chunks():
         candidates.add(rows, scores)
     kept = _Kept(mentee_count, candidates.pairs(), len(room))
-    every_mentee, reference = np.arange(mentee_count), None
+    every_mentee, reference, duals = np.arange(mentee_count), None, None
     while True:
-        mentor_of = _sparse_optimum(mentee_count, room, kept.pairs)
+        mentor_of = _sparse_optimum(mentee_count, room, kept.pairs, duals)
         value, price = _duals(mentee_count, len(room), kept.pairs, mentor_of, big)
+        # The next round starts from these, unless a price carries BIG (a mentee left over beside that
+        # mentor): from such duals scipy took 84 s where a cold start takes 20 s (50,000 mentees).
+        duals = (value, price, big) if price.max(initial=0) < big else None
         margin = value - big
-        unmatched = np.flatnonzero(mentor_of < 0)
-        if reference is None and len(unmatched) and kept.rescore(scorer, unmatched, margin, price, price):
-            continue  # most mentees matched first: else the prices carry BIG
+        if reference is None and (mentor_of < 0).any():
+            # Most mentees matched first, else the prices carry BIG. Score again those left over and those
+            # whose mentor's price carries BIG for them: so that places can move along, through pairs the
+            # first scan left out, to the mentors with room (at 50,000, round after round of a few left over).
+            carrying_big = np.flatnonzero((mentor_of < 0) | (price[np.maximum(mentor_of, 0)] >= big))
+            if kept.rescore(scorer, carrying_big, margin, price, price):
+                continue
         unsettled = every_mentee if reference is None else kept.unsettled(margin, reference - price)
         if len(unsettled) > mentee_count * _RESCAN_SHARE:
             # Prices moved too far for the bounds: scan everyone again, against these prices.
@@ -1280,6 +1578,30 @@ def _sparse_assignment(cohort: _Cohort) -> list[tuple[int, int]]:
             break
     matched = np.flatnonzero(mentor_of >= 0)
     return list(zip(matched.tolist(), with_room[mentor_of[matched]].tolist()))
+
+
+class _ScoresKept:
+    """A scorer that keeps what its first full scan scored, and hands those rows out after (as views: read
+    only). For a cohort of at most _KEPT_SCORE_CELLS pairs, less than the dense solver's own matrix."""
+
+    def __init__(self, scorer: _Scorer, mentee_count: int, mentor_count: int):
+        np = _numpy()
+        self.scorer, self.scored = scorer, False
+        self.scores = np.empty((mentee_count, mentor_count), dtype=np.int16)
+
+    def chunks(self, rows=None):
+        np = _numpy()
+        if self.scored:
+            rows = np.arange(len(self.scores)) if rows is None else np.asarray(rows)
+            step = max(1, _CHUNK_CELLS // max(1, self.scores.shape[1]))
+            for start in range(0, len(rows), step):
+                yield rows[start:start + step], self.scores[rows[start:start + step]]
+            return
+        for chunk, scores in self.scorer.chunks(rows):
+            if rows is None:
+                self.scores[chunk] = scores
+            yield chunk, scores
+        self.scored = self.scored or rows is None
 
 
 class _Kept:
@@ -1310,20 +1632,19 @@ class _Kept:
         np = _numpy()
         above, added = 0, []
         for chunk, scores in scorer.chunks(rows):
-            allowed = scores >= 0
-            gain = _gains(scores, allowed, price)
+            gain = _gains(scores, price)
             near = gain > (margin[chunk] - _NEAR)[:, None]
             crowded = np.flatnonzero(near.sum(axis=1) > _NEAR_PAIRS)
             if len(crowded):  # only the best _NEAR_PAIRS of these, the best gain always among them
                 best = np.argpartition(-gain[crowded], _NEAR_PAIRS - 1, axis=1)[:, :_NEAR_PAIRS]
                 near[crowded] = False
                 near[crowded[:, None], best] = True
-            row, column = np.nonzero(near)
+            row, column = _cells(near)
             keys = chunk[row].astype(np.int64) * self.mentor_count + column
             new = ~_among(keys, self.keys)
             above += int(np.count_nonzero(new & (gain[row, column] > margin[chunk][row])))
             added.append((keys[new], scores[row[new], column[new]].astype(np.int64)))
-            left_out = gain if price is reference else _gains(scores, allowed, reference)
+            left_out = gain if price is reference else _gains(scores, reference)
             held_rows, held_columns = self._held(chunk)
             left_out[held_rows, held_columns] = _NO_GAIN
             left_out[row, column] = _NO_GAIN
@@ -1346,7 +1667,14 @@ class _Kept:
         return positions, self.pairs[1][index]
 
 
-_NO_GAIN = -(1 << 30)  # the gain of a pair a rule forbids
+_NO_GAIN = -(1 << 30)  # the gain of a pair a rule forbids is this or less
+
+
+def _cells(mask) -> tuple:
+    """(rows, columns) where a 2-D mask is set, row by row: np.nonzero's answer, seven times faster
+    (0.028 s against 0.209 s over 10,000 × 5,000)."""
+    np = _numpy()
+    return np.divmod(np.flatnonzero(mask), mask.shape[1])
 
 
 def _among(keys, sorted_keys):
@@ -1358,22 +1686,36 @@ def _among(keys, sorted_keys):
     return sorted_keys[at] == keys
 
 
-def _gains(scores, allowed, price):
-    """score - mentor price per pair (int32: prices are whole numbers below 2**30), _NO_GAIN where forbidden."""
+def _gains(scores, price):
+    """score - mentor price per pair (int32: prices are whole numbers below 2**30), _NO_GAIN or less where
+    forbidden. Branch-free, since a quarter or more of the pairs may be forbidden: seven times faster than
+    writing _NO_GAIN where they are (0.057 s against 0.397 s for a pass over 10,000 × 5,000)."""
     np = _numpy()
-    return np.where(allowed, np.subtract(scores, price, dtype=np.int32), _NO_GAIN)
+    forbidden = scores.astype(np.int32)
+    gains = forbidden - price.astype(np.int32)
+    forbidden >>= 31  # all ones where the score is BLOCKED (-1), else 0
+    forbidden &= _NO_GAIN
+    gains += forbidden
+    return gains
 
 
-def _sparse_optimum(mentee_count: int, room, pairs):
+def _sparse_optimum(mentee_count: int, room, pairs, duals=None):
     """Each mentee's mentor (or -1) in an optimum over the given pairs: most matched, then highest total score.
 
     scipy's sparse Jonker-Volgenant between mentees and mentor slots; each row
     has a private "left over" column that costs more than the 101 - score
     costs of a whole matching, so it is only taken when nothing else fits.
-    Rows are the smaller side: a row left over is the solver's slowest case."""
-    from scipy.sparse import csr_array
-    from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+    Rows are the smaller side: a row left over is the solver's slowest case.
 
+    duals, an earlier round's (value per mentee, price per mentor, BIG), start
+    the solver near the optimum, several times faster: each pair's cost is
+    handed over as its slack against them, value + price - (BIG + score).
+    A row's part of that changes every solution's cost alike, since each row
+    is matched exactly once. A column's part (>= 0) does too only if that
+    column is taken, so the answer stands when every column with a part is
+    taken; otherwise it is solved again with the rows' parts only. (Dropping
+    just the parts of the columns left untaken can take dozens of rounds.)
+    """
     np = _numpy()
     rows, columns, scores = pairs
     first_slot = np.cumsum(room) - room
@@ -1381,20 +1723,60 @@ def _sparse_optimum(mentee_count: int, room, pairs):
     starts = np.repeat(np.cumsum(copies) - copies, copies)
     slots = np.repeat(first_slot[columns], copies) + np.arange(len(starts)) - starts
     mentees = np.repeat(rows, copies)
-    slot_count = int(room.sum())
-    mentees_are_rows = mentee_count <= slot_count
-    row_ids, column_ids = (mentees, slots) if mentees_are_rows else (slots, mentees)
-    row_count, column_count = (mentee_count, slot_count) if mentees_are_rows else (slot_count, mentee_count)
-    graph = csr_array((np.concatenate([101.0 - np.repeat(scores, copies), np.full(row_count, 101.0 * row_count + 1)]),
-                       (np.concatenate([row_ids, np.arange(row_count)]),
-                        np.concatenate([column_ids, column_count + np.arange(row_count)]))),
-                      shape=(row_count, column_count + row_count))
-    row, column = min_weight_full_bipartite_matching(graph)
-    real = column < column_count
-    mentee, slot = (row[real], column[real]) if mentees_are_rows else (column[real], row[real])
-    mentor_of = np.full(mentee_count, -1)
-    mentor_of[mentee] = np.repeat(np.arange(len(room)), room)[slot]
-    return mentor_of
+    slot_owner = np.repeat(np.arange(len(room)), room)
+    # On a tie scipy solves a cold start faster with slots as rows, a warm one with mentees as rows
+    # (at 10,000 of each: 1.7 s against 2.7 s cold, 0.8 s against 1.6 s warm).
+    mentees_are_rows = mentee_count < len(slot_owner) or (mentee_count == len(slot_owner) and duals is not None)
+    graph = _SlotGraph(mentees, slots, np.repeat(scores, copies), mentee_count, len(slot_owner), mentees_are_rows)
+    while True:
+        mentee, slot = graph.solve(None if duals is None else (duals[0], duals[1][slot_owner], duals[2]))
+        mentor_of = np.full(mentee_count, -1)
+        mentor_of[mentee] = slot_owner[slot]
+        if duals is None:
+            return mentor_of
+        value, price, big = duals
+        if mentees_are_rows:  # the columns are the slots: a priced mentor must be full
+            short = (price > 0) & (np.bincount(mentor_of[mentor_of >= 0], minlength=len(room)) < room)
+            duals = (value, np.zeros_like(price), big)
+        else:  # the columns are the mentees: a valued mentee must be matched
+            short = (value > 0) & (mentor_of < 0)
+            duals = (np.zeros_like(value), price, big)
+        if not short.any():
+            return mentor_of
+
+
+class _SlotGraph:
+    """Mentees against mentor slots for scipy's full matching: the smaller side as rows, each row
+    with a private left-over column, every cost above 0 (scipy drops a cost of 0)."""
+
+    def __init__(self, mentees, slots, scores, mentee_count: int, slot_count: int, mentees_are_rows: bool):
+        self.mentees, self.slots, self.scores, self.mentees_are_rows = mentees, slots, scores, mentees_are_rows
+        self.row_ids, self.column_ids = (mentees, slots) if mentees_are_rows else (slots, mentees)
+        self.row_count, self.column_count = ((mentee_count, slot_count) if mentees_are_rows
+                                             else (slot_count, mentee_count))
+
+    def solve(self, duals) -> tuple:
+        """(mentees, their slots) of an optimum; duals (value per mentee, price per slot, BIG), if given,
+        turn each cost into its slack against them."""
+        from scipy.sparse import csr_array
+        from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+
+        np = _numpy()
+        costs, left_over = 101.0 - self.scores, np.full(self.row_count, 101.0 * self.row_count + 1)
+        if duals is not None:
+            value, slot_price, big = duals
+            costs += value[self.mentees] + slot_price[self.slots] - (big + 101.0)
+            left_over += (value if self.mentees_are_rows else slot_price) - (big + 101.0)
+            lowest = min(costs.min(initial=np.inf), left_over.min())
+            costs += 1.0 - lowest
+            left_over += 1.0 - lowest
+        graph = csr_array((np.concatenate([costs, left_over]),
+                           (np.concatenate([self.row_ids, np.arange(self.row_count)]),
+                            np.concatenate([self.column_ids, self.column_count + np.arange(self.row_count)]))),
+                          shape=(self.row_count, self.column_count + self.row_count))
+        row, column = min_weight_full_bipartite_matching(graph)
+        real = column < self.column_count
+        return (row[real], column[real]) if self.mentees_are_rows else (column[real], row[real])
 
 
 def _duals(mentee_count: int, mentor_count: int, pairs, mentor_of, big: int):

@@ -425,8 +425,9 @@ def sparse(*cohort, **options):
 
 
 # The sparse solver with lists so short that a small cohort needs every step of it:
-# several rounds, mentees scored again, pairs added.
-STARVED = {"_MENTEE_CANDIDATES": 1, "_MENTOR_CANDIDATES": 1, "_NEAR": 0, "_NEAR_PAIRS": 1, "_BOUND_GROUPS": 2}
+# several rounds, mentees scored again (not kept from the first scan), pairs added.
+STARVED = {"_MENTEE_CANDIDATES": (1, 1), "_MENTOR_CANDIDATES": 1, "_NEAR": 0, "_NEAR_PAIRS": 1, "_BOUND_GROUPS": 2,
+           "_KEPT_SCORE_CELLS": 0}
 
 
 def starved(*cohort, **options):
@@ -585,6 +586,28 @@ def test_the_sparse_solver_finds_the_dense_optimum_on_demo_cohorts(seed):
     assert_same_optimum(solver(mentors, mentees, **cohort), dense(mentors, mentees, **cohort))
 
 
+def test_the_sparse_solver_starts_cold_after_duals_that_carry_big(monkeypatch):
+    # A mentee left over beside a mentor prices that mentor at BIG or more; from such duals scipy can
+    # be far slower than from nothing, so the next round starts cold. Otherwise it starts warm.
+    starts = []
+    solve = matching._sparse_optimum
+    monkeypatch.setattr(matching, "_sparse_optimum",
+                        lambda count, room, pairs, duals=None: starts.append(duals) or solve(count, room, pairs, duals))
+    cohort = random_cohort(7, mentee_count=90)
+    mentors, mentees = cohort.pop("mentors"), cohort.pop("mentees")
+    assert_same_optimum(starved(mentors, mentees, **cohort), dense(mentors, mentees, **cohort))
+    warm = [duals for duals in starts if duals is not None]
+    assert warm and None in starts[1:]
+    assert all(price.max(initial=0) < big for _, price, big in warm)
+
+
+@pytest.mark.parametrize("solver", [sparse, starved])
+def test_the_sparse_solver_finds_the_dense_optimum_when_slots_and_mentees_are_as_many(solver):
+    # A tie of the two sides is where the slot solver turns its rows round between cold and warm starts.
+    mentors, mentees = demo_cohort(mentees=120, mentors=60, seed=11, capacity=2)
+    assert_same_optimum(solver(mentors, mentees), dense(mentors, mentees))
+
+
 def test_the_duals_prove_an_optimum_against_every_pair():
     # The certificate the sparse solver relies on: for an optimum, _duals gives u, v >= 0 with
     # u + v >= BIG + score on every allowed pair, and their sum equals the optimum's worth.
@@ -610,6 +633,43 @@ def test_the_duals_prove_an_optimum_against_every_pair():
     assert int(value.sum() + (capacity * price).sum()) == worth
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_the_slot_solver_started_from_any_duals_reaches_the_same_optimum(seed, monkeypatch):
+    # Warm starts hand scipy each cost's slack against an earlier round's duals. Whatever duals it is
+    # given (here random, some far too high), the optimum is the same; where a priced mentor (or, with
+    # more mentees than slots, a valued mentee) is left short, it solves again without those duals.
+    import numpy as np
+
+    cohort = random_cohort(seed, mentee_count=30 + seed * 7)
+    built = matching._Cohort.build(cohort["mentors"], cohort["mentees"], cohort["weights"], cohort["locks"],
+                                   cohort["forbids"], cohort["criteria"])
+    scores = built.pair_scores()
+    room = np.array(built.capacity_left)
+    rows, columns = np.nonzero(scores >= 0)
+    pairs = (rows, columns, scores[rows, columns].astype(np.int64))
+
+    def outcome(mentor_of):
+        matched = np.flatnonzero(mentor_of >= 0)
+        assert (np.bincount(mentor_of[matched], minlength=len(room)) <= room).all()
+        assert (scores[matched, mentor_of[matched]] >= 0).all()
+        return len(matched), int(scores[matched, mentor_of[matched]].sum())
+
+    cold = matching._sparse_optimum(scores.shape[0], room, pairs)
+    solves = []
+    solve = matching._SlotGraph.solve
+    monkeypatch.setattr(matching._SlotGraph, "solve", lambda graph, duals: solves.append(duals) or solve(graph, duals))
+    chance = np.random.default_rng(seed)
+    big = 100 * min(scores.shape[0], int(room.sum())) + 1
+    for spread in (5, 100, 3 * big):
+        value = chance.integers(0, spread, scores.shape[0]) * (chance.random(scores.shape[0]) < 0.7)
+        price = chance.integers(0, spread, len(room)) * (chance.random(len(room)) < 0.7)
+        before = len(solves)
+        warm = matching._sparse_optimum(scores.shape[0], room, pairs, (value, price, big))
+        assert outcome(warm) == outcome(cold)
+        assert len(solves) - before <= 2  # at most once again, with the rows' part of the duals only
+    assert len(solves) > 3  # wild duals leave someone short, and the answer is solved again
+
+
 @pytest.mark.parametrize("solver", [sparse, starved])
 def test_the_sparse_solver_explains_a_cohort_where_every_pair_is_ruled_out(solver):
     mentors = [mentor("m", communication=["phone"]), mentor("n", years_experience=1, capacity=2)]
@@ -630,6 +690,28 @@ def test_the_sparse_solver_never_builds_the_mentees_by_mentors_matrix(monkeypatc
     assert proposal.pairs
 
 
+@pytest.mark.parametrize("kept_cells, scored_once", [(60 * 20, True), (60 * 20 - 1, False)])
+def test_the_sparse_solver_scores_each_mentee_once_when_the_cohort_is_small_enough(monkeypatch, kept_cells,
+                                                                                  scored_once):
+    # Up to _KEPT_SCORE_CELLS pairs the first scan's scores serve the later scans; above, they are scored again.
+    mentors, mentees = demo_cohort(mentees=60, mentors=20, seed=3, capacity=3)
+    optimum = dense(mentors, mentees)
+    scored = []
+    chunks = matching._Scorer.chunks
+
+    def counted(scorer, rows=None):
+        for chunk, chunk_scores in chunks(scorer, rows):
+            scored.extend(chunk.tolist())
+            yield chunk, chunk_scores
+
+    monkeypatch.setattr(matching._Scorer, "chunks", counted)
+    monkeypatch.setattr(matching, "_KEPT_SCORE_CELLS", kept_cells)
+    with patch.multiple(matching, _NEAR=0, _NEAR_PAIRS=1, _MENTEE_CANDIDATES=(1, 1), _MENTOR_CANDIDATES=1):
+        proposal = sparse(mentors, mentees)
+    assert_same_optimum(proposal, optimum)
+    assert (sorted(scored) == list(range(60))) is scored_once
+
+
 def test_propose_takes_the_sparse_solver_from_the_crossover_on(monkeypatch):
     mentors, mentees = demo_cohort(mentees=30, mentors=12, seed=4)
     calls = []
@@ -639,6 +721,84 @@ def test_propose_takes_the_sparse_solver_from_the_crossover_on(monkeypatch):
     monkeypatch.setattr(matching, "_SPARSE_FROM_CELLS", 30 * 12)
     propose(mentors, mentees)
     assert len(calls) == 1
+
+
+# How the scorer can be made to work: scores looked up by code (tables of codes kept whole, or built per chunk,
+# or whole though rows are visited in the order of a per-chunk criterion), or summed from tables of fits.
+SCORER_PATHS = {
+    "codes": {},
+    "codes per chunk": {"_TABLE_CELLS": 1, "_CHUNK_CELLS": 50},
+    "codes per window of chunks": {"_TABLE_CELLS": 200, "_CHUNK_CELLS": 50},
+    "codes whole, in key order": {"_TABLE_CELLS": 500},
+    "codes by binary search": {"_FEW_STATES": 0},
+    "fits": {"_SCORE_TABLE_CELLS": 0},
+    "fits per chunk": {"_SCORE_TABLE_CELLS": 0, "_TABLE_CELLS": 1, "_CHUNK_CELLS": 50},
+    "fits per window of chunks": {"_SCORE_TABLE_CELLS": 0, "_TABLE_CELLS": 200, "_CHUNK_CELLS": 50},
+}
+
+
+@pytest.mark.parametrize("path", SCORER_PATHS)
+def test_scores_agree_with_score_pair_where_the_order_of_adding_changes_them(path, monkeypatch):
+    # With these weights float addition is not associative enough for rounding: adding the criteria in
+    # another order changes some pairs' scores. Every way the scorer works must still agree with score_pair.
+    weights = dict(zip(DEFAULT_WEIGHTS, (0.1, 0.2, 0.3, 0.7, 0.6, 0.9)))
+    mentors, mentees = demo_cohort(mentees=70, mentors=40, seed=11)
+    built = matching._Cohort.build(mentors, mentees, weights, (), ())
+    reordered = [(mentor_record, mentee_record) for mentee_record in built.free_mentees for mentor_record in built.mentors
+                 if matching._weighted_score(mentor_record, mentee_record, built.weights, CRITERIA)[0]
+                 != matching._weighted_score(mentor_record, mentee_record, built.weights, CRITERIA[::-1])[0]]
+    assert reordered
+    for name, value in SCORER_PATHS[path].items():
+        monkeypatch.setattr(matching, name, value)
+    assert (matching._Scorer(*built.sides, built.weights, built.criteria, built.forbidden).codes is None) == (
+        "_SCORE_TABLE_CELLS" in SCORER_PATHS[path])
+    assert_matrix_agrees_with_score_pair(built)
+
+
+@pytest.mark.parametrize("path", SCORER_PATHS)
+def test_every_way_of_scoring_gives_the_same_scores_on_random_cohorts(path, monkeypatch):
+    # Committee questions, weights of 0, forbids and past partners. Codes or fits, the rows come in the
+    # same order (the sparse solver's choice among equal pairs follows it).
+    for seed in range(4):
+        cohort = random_cohort(seed, mentee_count=50)
+        built = matching._Cohort.build(cohort["mentors"], cohort["mentees"], cohort["weights"], (),
+                                       cohort["forbids"], cohort["criteria"])
+        whole = built.pair_scores()
+        with monkeypatch.context() as patched:
+            for name, value in SCORER_PATHS[path].items():
+                patched.setattr(matching, name, value)
+            assert (built.pair_scores() == whole).all()
+            assert_matrix_agrees_with_score_pair(built)
+            order = [rows.tolist() for rows, _ in built.scorer().chunks()]
+            patched.setattr(matching, "_SCORE_TABLE_CELLS", 0)
+            assert [rows.tolist() for rows, _ in built.scorer().chunks()] == order
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_each_rules_blocks_and_the_compatible_counts_agree_with_the_checks(seed, monkeypatch):
+    # A rule on a mentee key is applied by tables (the whole cohort's, or a chunk's), the past partners and
+    # forbids as listed pairs: each against the rule's own check, pair by pair.
+    import numpy as np
+
+    cohort = random_cohort(seed, mentee_count=40)
+    for record in cohort["mentors"][:5]:
+        record["past_partners"] = [mentee["id"] for mentee in cohort["mentees"][seed::7]]
+    built = matching._Cohort.build(cohort["mentors"], cohort["mentees"], cohort["weights"], (), cohort["forbids"],
+                                   cohort["criteria"])
+    mentors, mentees = built.sides
+    checked = np.array([[[rule.check(mentor_record, mentee_record, built.forbidden) is not None
+                          for mentor_record in built.mentors] for mentee_record in built.free_mentees]
+                        for rule in matching.RULES])
+    assert all(blocked.any() and not blocked.all() for blocked in checked)
+    for rule, blocked in zip(matching.RULES, checked):
+        assert (rule.blocks(mentors, mentees, built.forbidden) == blocked).all(), rule.name
+    rows = list(range(len(built.free_mentees)))[::-2]
+    expected = [len(built.mentors) - int(checked.any(axis=0)[row].sum()) for row in rows]
+    assert built.compatible_counts(rows) == expected
+    for table_cells in (1, 200):  # tables per chunk, and per window of chunks
+        monkeypatch.setattr(matching, "_TABLE_CELLS", table_cells)
+        monkeypatch.setattr(matching, "_CHUNK_CELLS", 50)
+        assert built.compatible_counts(rows) == expected
 
 
 def test_scores_agree_when_every_table_is_built_chunk_by_chunk(monkeypatch):
