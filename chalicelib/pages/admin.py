@@ -37,10 +37,11 @@ def dashboard(session: Session, query: dict | None = None) -> web.Answer:
             counts[application.status] += 1
             counts["unconfirmed"] += application.email_confirmed_at is None
     recent = alerts.recent(cohort.id) if cohort else []
-    open_concerns = concerns.open_for(session.email)
+    open_concerns, open_in_all = concerns.open_for(session.email)
     pairing_ids = {alert.pairing_id for alert in recent} | {concern["pairing_id"] for concern in open_concerns}
     return web.admin_page("pages/admin/dashboard.html", session, cohort=cohort, summary=summary, statuses=STATUSES,
                  alerts=recent, partners=alerts.partners(pairing_ids - {None}), concerns=open_concerns,
+                 concerns_in_all=open_in_all,
                  quarantined=alerts.replies_to_read("quarantined"), unrated=alerts.replies_to_read("unrated"),
                  parked=mail.parked_mail(), parked_days=mail.KEEP_PARKED_FOR.days)
 

@@ -25,10 +25,10 @@ def send_digest() -> int:
     """Mail the committee one digest of every alert not yet in one, and of the concerns still
     open after a week (with the first batch); returns how many alerts."""
     pending = list(Alert.pending_digest.query(Alert.PENDING))
-    overdue = concerns.overdue(clock.now())
+    overdue, overdue_in_all = concerns.overdue(clock.now())
     owners = concerns.liaisons({concern.pairing_id for concern in overdue})
     names = partners({alert.pairing_id for alert in pending} - {None} | set(owners))
-    open_ones = _concerns_for_mail(overdue, owners, names)
+    open_ones = _concerns_for_mail(overdue, overdue_in_all, owners, names)
     sent = 0
     for start in range(0, max(len(pending), 1 if overdue else 0), DIGEST_BATCH):
         batch = pending[start:start + DIGEST_BATCH]
@@ -46,7 +46,7 @@ def send_digest() -> int:
     for liaison, theirs in concern_rules.by_liaison(overdue, owners).items():
         if liaison is not None:
             mail.send_queued(_queued(mail.compose("committee_digest", (liaison,), {
-                "alerts": [], **_concerns_for_mail(theirs, owners, names)})))
+                "alerts": [], **_concerns_for_mail(theirs, len(theirs), owners, names)})))
     return sent
 
 
@@ -55,13 +55,15 @@ def _queued(composed: mail.Mail):
         return mail.queue(write, composed)
 
 
-def _concerns_for_mail(overdue: list[Concern], owners: dict[str, str | None], names: dict[str, str]) -> dict:
-    """The digest's concerns: the first DIGEST_CONCERNS, and how many more the dashboard lists."""
+def _concerns_for_mail(overdue: list[Concern], in_all: int, owners: dict[str, str | None],
+                       names: dict[str, str]) -> dict:
+    """The digest's concerns: the first DIGEST_CONCERNS of `overdue`, and how many more of the
+    `in_all` the dashboard lists."""
     listed = [{"kind": concern.kind, "summary": concern.summary, "pairing_id": concern.pairing_id,
                "pair": names.get(concern.pairing_id), "opened_at": clock.iso(concern.opened_at)[:10], "liaison": liaison}
               for liaison, group in concern_rules.by_liaison(overdue, owners).items() for concern in group]
-    return {"concerns": listed[:concern_rules.DIGEST_CONCERNS],
-            "more_concerns": max(0, len(listed) - concern_rules.DIGEST_CONCERNS)}
+    shown = listed[:concern_rules.DIGEST_CONCERNS]
+    return {"concerns": shown, "more_concerns": max(0, in_all - len(shown))}
 
 
 def partners(pairing_ids: set[str]) -> dict[str, str]:

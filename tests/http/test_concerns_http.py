@@ -3,6 +3,7 @@ the pages that show flags and concerns, the board's flag filter and the schedule
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from chalicelib.adapters.models import Concern, Pairing
@@ -120,3 +121,19 @@ def test_the_schedule_editor_shows_the_nudge_and_not_started_days(client, commit
     page = client.http.get("/admin/settings/schedule", headers={"Cookie": committee_cookie}).body.decode()
     assert 'id="nudge_day" name="nudge_day" value="21"' in page
     assert 'id="not_started_day" name="not_started_day" value="28"' in page
+
+
+def test_the_dashboard_counts_every_open_concern_past_those_it_lists(client, committee_cookie, monkeypatch,
+                                                                     fresh_clock):
+    pairing, _, _ = _pairing_with_concern()
+    caption = "<caption>{}</caption>"
+    page = client.http.get("/admin", headers={"Cookie": committee_cookie}).body.decode()
+    assert caption.format("1 open concern, oldest first") in page
+
+    monkeypatch.setattr(concerns, "MAX_LISTED", 3)
+    for number in range(4):
+        fresh_clock.shift_by(timedelta(seconds=1))  # oldest first, in a known order
+        concerns.opened(pairing.cohort, pairing.id, "stalled", f"Stalled {number}.").save()
+    page = client.http.get("/admin", headers={"Cookie": committee_cookie}).body.decode()
+    assert caption.format("5 open concerns, the oldest 3 listed") in page
+    assert page.count("Stalled ") == 2  # the list stays capped

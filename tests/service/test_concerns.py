@@ -177,8 +177,8 @@ def test_the_dashboard_order_puts_the_members_own_pairings_first_then_the_oldest
     theirs = concerns.opened(second.cohort, second.id, "stalled", "Mine.")
     theirs.save()
     concerns.name_liaison(CHAIR, second.id, CHAIR)
-    assert [c["summary"] for c in concerns.open_for(CHAIR)] == ["Mine.", "Oldest."]
-    assert [c["summary"] for c in concerns.open_for("other@example.org")] == ["Oldest.", "Mine."]
+    assert [c["summary"] for c in concerns.open_for(CHAIR)[0]] == ["Mine.", "Oldest."]
+    assert [c["summary"] for c in concerns.open_for("other@example.org")[0]] == ["Oldest.", "Mine."]
 
 
 def test_the_digest_lists_concerns_open_after_a_week_and_the_liaison_gets_theirs(aws, fresh_clock):
@@ -228,3 +228,49 @@ def test_a_digest_past_its_limit_of_concerns_says_how_many_more_the_dashboard_li
     [digest] = sent_mail()[before:]
     assert "more: see the dashboard" not in digest["text"] and "more: see the" not in digest["html"]
     assert digest["text"].count("Concern number") == listed
+
+
+def _open_many(pairing, how_many: int, summary: str) -> None:
+    """`how_many` open concerns on the pairing, a second apart, oldest first."""
+    with Concern.batch_write() as batch:
+        for number in range(how_many):
+            concern = concerns.opened(pairing.cohort, pairing.id, "stalled", f"{summary} {number}.")
+            concern.opened_at = clock.now() + timedelta(seconds=number)
+            batch.save(concern)
+
+
+def test_a_digest_past_the_concerns_read_counts_them_all(aws, fresh_clock):
+    [pairing] = approved_pairs(1)
+    for alert in Alert.pending_digest.query(Alert.PENDING):
+        alert.update(actions=[Alert.digest.remove()])
+    overdue = concerns.MAX_LISTED + 120
+    _open_many(pairing, overdue, "Overdue")
+    fresh_clock.shift_by(concern_rules.DIGEST_AFTER + timedelta(hours=1))
+    _open_many(pairing, 3, "Not a week old")  # open, but not yet in the digest: not counted in it
+    before = len(sent_mail())
+    alerts.send_digest()
+    [digest] = sent_mail()[before:]
+    more = overdue - concern_rules.DIGEST_CONCERNS
+    assert digest["subject"] == f"Mentoring program: {overdue} things for the committee"
+    assert re.search(rf"\nand {more} more: see the dashboard, \S+/admin\n", digest["text"])
+    assert re.search(rf"<p>and {more} more: see the <a href=\"[^\"]+/admin\">dashboard</a></p>", digest["html"])
+    assert digest["text"].count("Overdue") == concern_rules.DIGEST_CONCERNS and "Not a week old" not in digest["text"]
+
+    listed, in_all = concerns.open_for(CHAIR)  # the dashboard: the oldest MAX_LISTED, and every open one counted
+    assert len(listed) == concerns.MAX_LISTED and in_all == overdue + 3
+    assert [c["summary"] for c in listed[:2]] == ["Overdue 0.", "Overdue 1."]
+
+
+def test_below_the_cap_the_list_is_the_count_and_no_count_query_runs(aws, fresh_clock, monkeypatch):
+    [pairing] = approved_pairs(1)
+    _open_many(pairing, concerns.MAX_LISTED - 1, "Open")
+
+    def no_count(*args, **kwargs):
+        raise AssertionError("counted although every open concern was read")
+
+    monkeypatch.setattr(Concern.open_concerns, "count", no_count)
+    listed, in_all = concerns.open_for(CHAIR)
+    assert len(listed) == in_all == concerns.MAX_LISTED - 1
+    _open_many(pairing, 1, "The last one read")
+    with pytest.raises(AssertionError, match="counted although"):
+        concerns.open_for(CHAIR)  # exactly MAX_LISTED read: there may be more, so they are counted

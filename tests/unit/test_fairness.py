@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from chalicelib.domain import fairness, matching
 from chalicelib.domain.matching import propose, propose_fairest, score_pair
 from chalicelib.domain.refusals import Invalid
-from tests.unit.test_matching import allowed_scores, cohorts, mentee, mentor
+from tests.helpers.matching_builders import allowed_scores, cohorts, mentee, mentor
 
 SMALL = settings(max_examples=150, deadline=None)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from chalicelib.domain import supply
 from chalicelib.domain.schema import INTERESTS
-from tests.unit.test_matching import mentee, mentor
+from tests.helpers.matching_builders import mentee, mentor
 
 TOPICS = dict(INTERESTS)
 
