@@ -1056,16 +1056,24 @@ class _Blocker:
         """Where a rule rules out a pair of these rows, into out (a bool rows × mentors buffer; scratch alike).
         tables: each keyed's (table, positions) for the chunk (_chunked)."""
         np = _numpy()
-        for index, (table, positions) in enumerate(tables):
-            np.take(table, positions, axis=0, out=scratch if index else out, mode="clip")
-            if index:
-                out |= scratch
+        _add_rows(tables, out, scratch)
         if len(self.pair_rows):
             starts = np.searchsorted(self.pair_rows, chunk)
             counts = np.searchsorted(self.pair_rows, chunk, side="right") - starts
             at = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
             out[np.repeat(np.arange(len(chunk)), counts), self.pair_columns[at]] = True
         return out
+
+
+def _add_rows(tables, out, scratch):
+    """The sum, into out (scratch alike), of each (table, positions)'s rows for a chunk, added in their order
+    (so floats round as _score_pair's do); numpy adds bools as `or`."""
+    np = _numpy()
+    for index, (table, positions) in enumerate(tables):
+        np.take(table, positions, axis=0, out=scratch if index else out, mode="clip")
+        if index:
+            out += scratch
+    return out
 
 
 def _distinct(keys) -> tuple:
@@ -1171,13 +1179,10 @@ class _Scorer:
     def _float_scores(self, tables, numerator, scratch):
         """A chunk's scores from the sums of each criterion's table rows (tables: (table, positions) each)."""
         np = _numpy()
-        partial = []  # (term index, each row's pattern, the patterns) of the terms that apply to some pairs only
-        for index, ((table, pattern, patterns), positions) in enumerate(tables):
-            np.take(table, positions, axis=0, out=scratch if index else numerator, mode="clip")
-            if index:
-                numerator += scratch
-            if pattern is not None:
-                partial.append((index, pattern[positions], patterns))
+        _add_rows([(table, positions) for (table, _, _), positions in tables], numerator, scratch)
+        # (term index, each row's pattern, the patterns) of the terms that apply to some pairs only
+        partial = [(index, pattern[positions], patterns)
+                   for index, ((_, pattern, patterns), positions) in enumerate(tables) if pattern is not None]
         numerator *= 100
         denominator, positive = self._denominator(partial, scratch)
         if positive:
@@ -1278,12 +1283,7 @@ class _ScoreCodes:
     def scores(self, tables, codes, scratch):
         """A chunk's scores (int16): its codes from each keyed's (table, positions), summed into `codes` (scratch
         alike), looked up."""
-        np = _numpy()
-        for index, (table, positions) in enumerate(tables):
-            np.take(table, positions, axis=0, out=scratch if index else codes, mode="clip")
-            if index:
-                codes += scratch
-        return np.take(self.table, codes, mode="clip")
+        return _numpy().take(self.table, _add_rows(tables, codes, scratch), mode="clip")
 
 
 def _states(term: _Term, mentors: _Side, keep: bool) -> tuple:
