@@ -1702,10 +1702,9 @@ def _gains(scores, price):
 def _sparse_optimum(mentee_count: int, room, pairs, duals=None):
     """Each mentee's mentor (or -1) in an optimum over the given pairs: most matched, then highest total score.
 
-    scipy's sparse Jonker-Volgenant between mentees and mentor slots; each row
-    has a private "left over" column that costs more than the 101 - score
-    costs of a whole matching, so it is only taken when nothing else fits.
-    Rows are the smaller side: a row left over is the solver's slowest case.
+    scipy's sparse Jonker-Volgenant between mentees and mentor slots (_SlotGraph),
+    costs 101 - score. Rows are the smaller side: a row left over is the
+    solver's slowest case.
 
     duals, an earlier round's (value per mentee, price per mentor, BIG), start
     the solver near the optimum, several times faster: each pair's cost is
@@ -1746,8 +1745,8 @@ def _sparse_optimum(mentee_count: int, room, pairs, duals=None):
 
 
 class _SlotGraph:
-    """Mentees against mentor slots for scipy's full matching: the smaller side as rows, each row
-    with a private left-over column, every cost above 0 (scipy drops a cost of 0)."""
+    """Mentees against mentor slots for scipy's full matching: the smaller side as rows, every cost
+    above 0 (scipy drops a cost of 0)."""
 
     def __init__(self, mentees, slots, scores, mentee_count: int, slot_count: int, mentees_are_rows: bool):
         self.mentees, self.slots, self.scores, self.mentees_are_rows = mentees, slots, scores, mentees_are_rows
@@ -1757,8 +1756,13 @@ class _SlotGraph:
 
     def solve(self, duals) -> tuple:
         """(mentees, their slots) of an optimum; duals (value per mentee, price per slot, BIG), if given,
-        turn each cost into its slack against them."""
-        from scipy.sparse import csr_array
+        turn each cost into its slack against them.
+
+        First over the pairs alone, which is right when every row can be matched (the most that can be),
+        and several times faster: scipy initialises a square problem's duals, and a row's search is as
+        long as the columns are many. When scipy finds that some row cannot be matched, again with a
+        private "left over" column per row, costing more than the costs of a whole matching together,
+        so that it is only taken when nothing else fits."""
         from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
         np = _numpy()
@@ -1770,13 +1774,23 @@ class _SlotGraph:
             lowest = min(costs.min(initial=np.inf), left_over.min())
             costs += 1.0 - lowest
             left_over += 1.0 - lowest
-        graph = csr_array((np.concatenate([costs, left_over]),
-                           (np.concatenate([self.row_ids, np.arange(self.row_count)]),
-                            np.concatenate([self.column_ids, self.column_count + np.arange(self.row_count)]))),
-                          shape=(self.row_count, self.column_count + self.row_count))
-        row, column = min_weight_full_bipartite_matching(graph)
+        try:
+            row, column = min_weight_full_bipartite_matching(self._graph(costs))
+        except ValueError:  # scipy's "no full matching exists"
+            row, column = min_weight_full_bipartite_matching(self._graph(costs, left_over))
         real = column < self.column_count
         return (row[real], column[real]) if self.mentees_are_rows else (column[real], row[real])
+
+    def _graph(self, costs, left_over=None):
+        from scipy.sparse import csr_array
+
+        np = _numpy()
+        if left_over is None:
+            return csr_array((costs, (self.row_ids, self.column_ids)), shape=(self.row_count, self.column_count))
+        return csr_array((np.concatenate([costs, left_over]),
+                          (np.concatenate([self.row_ids, np.arange(self.row_count)]),
+                           np.concatenate([self.column_ids, self.column_count + np.arange(self.row_count)]))),
+                         shape=(self.row_count, self.column_count + self.row_count))
 
 
 def _duals(mentee_count: int, mentor_count: int, pairs, mentor_of, big: int):
