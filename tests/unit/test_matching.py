@@ -363,7 +363,7 @@ def sparse(*cohort, **options):
 
 # The sparse solver with lists so short that a small cohort needs every step of it:
 # several rounds, mentees scored again (not kept from the first scan), pairs added.
-STARVED = {"_MENTEE_CANDIDATES": (1, 1), "_MENTOR_CANDIDATES": 1, "_NEAR": 0, "_NEAR_PAIRS": 1, "_BOUND_GROUPS": 2,
+STARVED = {"_MENTEE_CANDIDATES": (1, 1), "_MENTOR_CANDIDATES": 1, "_MATCHING_PAIRS": 1, "_NEAR": 0, "_NEAR_PAIRS": 1, "_BOUND_GROUPS": 2,
            "_KEPT_SCORE_CELLS": 0}
 
 
@@ -529,7 +529,8 @@ def test_the_sparse_solver_starts_cold_after_duals_that_carry_big(monkeypatch):
     starts = []
     solve = matching._sparse_optimum
     monkeypatch.setattr(matching, "_sparse_optimum",
-                        lambda count, room, pairs, duals=None: starts.append(duals) or solve(count, room, pairs, duals))
+                        lambda count, room, pairs, duals=None, all_or_none=False:
+                        starts.append(duals) or solve(count, room, pairs, duals, all_or_none))
     cohort = random_cohort(7, mentee_count=90)
     mentors, mentees = cohort.pop("mentors"), cohort.pop("mentees")
     assert_same_optimum(starved(mentors, mentees, **cohort), dense(mentors, mentees, **cohort))
@@ -594,7 +595,8 @@ def test_the_slot_solver_started_from_any_duals_reaches_the_same_optimum(seed, m
     cold = matching._sparse_optimum(scores.shape[0], room, pairs)
     solves = []
     solve = matching._SlotGraph.solve
-    monkeypatch.setattr(matching._SlotGraph, "solve", lambda graph, duals: solves.append(duals) or solve(graph, duals))
+    monkeypatch.setattr(matching._SlotGraph, "solve",
+                        lambda graph, duals, all_or_none=False: solves.append(duals) or solve(graph, duals, all_or_none))
     chance = np.random.default_rng(seed)
     big = 100 * min(scores.shape[0], int(room.sum())) + 1
     for spread in (5, 100, 3 * big):
@@ -605,6 +607,43 @@ def test_the_slot_solver_started_from_any_duals_reaches_the_same_optimum(seed, m
         assert outcome(warm) == outcome(cold)
         assert len(solves) - before <= 2  # at most once again, with the rows' part of the duals only
     assert len(solves) > 3  # wild duals leave someone short, and the answer is solved again
+
+
+def test_the_slot_solver_all_or_none_says_when_the_pairs_cannot_fill_every_slot():
+    import numpy as np
+
+    room = np.array([1, 1])
+    pairs = (np.array([0, 1]), np.array([0, 0]), np.array([50, 60]))  # two mentees, both only with mentor 0
+    assert matching._sparse_optimum(2, room, pairs, all_or_none=True) is None
+    assert matching._sparse_optimum(2, room, pairs).tolist() == [-1, 0]
+    pairs = (np.array([0, 0, 1]), np.array([0, 1, 0]), np.array([50, 10, 60]))
+    assert matching._sparse_optimum(2, room, pairs, all_or_none=True).tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("mentors, matchable", [(30, True), (20, False)])
+def test_the_sparse_solver_adds_pairs_until_its_pairs_match_as_many_mentees_as_the_cohort_can(monkeypatch, mentors,
+                                                                                             matchable):
+    # One pair per mentee and per mentor leave most mentees over in a cohort where all can be matched
+    # (30 mentors taking 2 for 60 mentees), or all slots filled (20 mentors); pairs are added before
+    # the first weighted solve, until a matching over them is as large as the cohort's best.
+    mentors, mentees = demo_cohort(mentees=60, mentors=mentors, seed=5, capacity=2)
+    optimum = dense(mentors, mentees)
+    completed = []
+    matching_most = matching._matching_most
+
+    def spied(mentee_count, room, pairs, scorer_of):
+        completed.append(matching_most(mentee_count, room, pairs, scorer_of))
+        return completed[-1]
+
+    monkeypatch.setattr(matching, "_matching_most", spied)
+    assert_same_optimum(starved(mentors, mentees), optimum)
+    assert len(completed) == 1
+    import numpy as np
+
+    rows, columns, _ = completed[0]
+    room = np.full(len(mentors), 2)
+    _, _, left_over = matching._reach_of_unmatched(60, room, rows, columns)
+    assert 60 - left_over == len(optimum.pairs) == (60 if matchable else 40)
 
 
 @pytest.mark.parametrize("solver", [sparse, starved])
