@@ -1538,9 +1538,11 @@ def _sparse_assignment(cohort: _Cohort) -> list[tuple[int, int]]:
     value u per mentee and a price v per mentor such that u + v covers every
     pair's worth, BIG + score. An optimum over some pairs whose duals cover
     every other pair too is an optimum for the whole cohort.
-    1. A first scan keeps each mentee's and each mentor's best pairs
-       (_Candidates). Solve over them (_sparse_optimum, exact) and take the
-       duals (_duals); while some mentees are unmatched, score those again
+    1. A first scan keeps each mentee's best pairs and each mentor's
+       likeliest (_Candidates); where they cannot match as many mentees as
+       the cohort can, more are added (_matching_most). Solve over them
+       (_sparse_optimum, exact) and take the duals (_duals); while some
+       mentees are unmatched, score those again
        and keep any pair that beats the duals, so that the prices do not
        carry BIG for want of a pair the scan left out.
     2. A full scan keeps, for each mentee, the pairs within _NEAR points of
@@ -1641,9 +1643,9 @@ def _matching_most(mentee_count: int, room, pairs, scorer_of) -> tuple:
 
 
 def _reach_of_unmatched(mentee_count: int, room, rows, columns) -> tuple:
-    """(the mentees, a mask of the mentors, that the mentees a maximum matching over these pairs leaves over
-    can reach by turns a pair and a mentor's matched mentee; how many it leaves over). None reached
-    when all are matched, or when the mentors are full."""
+    """The mentees a maximum matching over these pairs leaves over, and whom they reach by turns a pair and
+    a mentor's matched mentee: (the reached mentees, a mask of the reached mentors, how many are left over).
+    Nothing is reached when none is left over or every slot is filled."""
     from scipy.sparse import csr_array
     from scipy.sparse.csgraph import breadth_first_order, maximum_bipartite_matching
 
