@@ -162,28 +162,37 @@ class Participant:
 def participant_from_application(record: Mapping) -> Participant:
     """Type a validated application dict (see chalicelib.domain.schema.FIELDS, plus id and past_partners)."""
     is_mentor = record["role"] == "mentor"
-    return Participant(
-        id=str(record["id"]),
-        role=record["role"],
-        name=record["name"],
-        library_name=record["library_name"],
-        library_type=record["library_type"],
-        years_experience=int(record["years_experience"]),
-        career_stage=record["career_stage"],
-        region=record.get("region") or "",
-        interests=frozenset(record["interests"]),
-        communication=frozenset(record["communication"]),
-        capacity=int(record.get("capacity") or 0) if is_mentor else 0,
-        cross_type_ok=record.get("cross_type_ok") is True and is_mentor,
-        preferred_library_type=ANY_LIBRARY_TYPE if is_mentor
+    return _participant({
+        "id": str(record["id"]),
+        "role": record["role"],
+        "name": record["name"],
+        "library_name": record["library_name"],
+        "library_type": record["library_type"],
+        "years_experience": int(record["years_experience"]),
+        "career_stage": record["career_stage"],
+        "region": record.get("region") or "",
+        "interests": frozenset(record["interests"]),
+        "communication": frozenset(record["communication"]),
+        "capacity": int(record.get("capacity") or 0) if is_mentor else 0,
+        "cross_type_ok": record.get("cross_type_ok") is True and is_mentor,
+        "preferred_library_type": ANY_LIBRARY_TYPE if is_mentor
         else record.get("preferred_library_type") or ANY_LIBRARY_TYPE,
-        past_partners=frozenset(record.get("past_partners") or ()),
-        question_answers=MappingProxyType({name: _answer_set(value) for name, value in record.items()
-                                           if name not in _NOT_QUESTIONS}),
-    )
+        "past_partners": frozenset(record.get("past_partners") or ()),
+        "question_answers": _NO_ANSWERS if _NOT_QUESTIONS.issuperset(record) else MappingProxyType(
+            {name: _answer_set(value) for name, value in record.items() if name not in _NOT_QUESTIONS}),
+    })
+
+
+def _participant(values: dict) -> Participant:
+    """Participant(**values), every field given. Without the frozen __init__, which sets each field through
+    object.__setattr__: half the time of typing a cohort's applications."""
+    person = object.__new__(Participant)
+    person.__dict__.update(values)
+    return person
 
 
 _NOT_QUESTIONS = frozenset(field.name for field in FIELDS) | {"id", "past_partners"}
+_NO_ANSWERS = MappingProxyType({})
 
 
 def _answer_set(value) -> frozenset[str]:
@@ -270,16 +279,24 @@ def interests_criterion(labels: Mapping[str, str], weight: float = 30) -> Criter
         raise MatchingError("Matching handles at most 64 topics.")
     labels = dict(labels)
     mask = _remembered_mask({value: 1 << bit for bit, value in enumerate(labels)})
-    return Criterion("interests", weight, lambda mentor, mentee: _assess_interests(mentor, mentee, labels),
-                     "interests", _interests_table, column=lambda person: mask(person.interests))
+    words = tuple(labels.values())
+
+    @lru_cache(maxsize=4096)
+    def fit(covered: int, wanted: int):
+        return _interests_fit([word for bit, word in enumerate(words) if covered >> bit & 1], wanted)
+
+    def assess(mentor: Participant, mentee: Participant):
+        wanted = mask(mentee.interests)
+        return fit(wanted & mask(mentor.interests), wanted.bit_count())
+
+    return Criterion("interests", weight, assess, "interests", _interests_table,
+                     column=lambda person: mask(person.interests))
 
 
-def _assess_interests(mentor: Participant, mentee: Participant, labels: Mapping[str, str]):
-    mentee_interests = mentee.interests & labels.keys()
-    wanted = len(mentee_interests)
+def _interests_fit(covered: list[str], wanted: int):
+    """covered: the labels of the mentee's topics the mentor lists too; wanted: how many topics the mentee lists."""
     if not wanted:
         return None, None
-    covered = _labels(mentee_interests & mentor.interests, labels)
     if not covered:
         reason = ("mentor does not list the mentee's interest" if wanted == 1
                   else f"mentor covers none of the mentee's {wanted} interests")
@@ -339,11 +356,17 @@ def _career_stage_table(mentors: _Side, mentee_ranks):
 def _assess_region(mentor: Participant, mentee: Participant):
     if "in_person" not in mentor.communication or "in_person" not in mentee.communication:
         return None, None
-    if mentee.region_key and mentee.region_key == mentor.region_key:
-        return 1.0, f"both in {_tidy(mentee.region)}, want to meet in person"
-    if mentee.region_key and mentor.region_key:
+    return _region_fit(mentor.region, mentee.region)
+
+
+@lru_cache(maxsize=4096)
+def _region_fit(mentor_region: str, mentee_region: str):
+    mentor_key, mentee_key = _comparable(mentor_region), _comparable(mentee_region)
+    if mentee_key and mentee_key == mentor_key:
+        return 1.0, f"both in {_tidy(mentee_region)}, want to meet in person"
+    if mentee_key and mentor_key:
         return 0.0, (f"both would meet in person, but in different regions "
-                     f"({_tidy(mentor.region)} and {_tidy(mentee.region)})")
+                     f"({_tidy(mentor_region)} and {_tidy(mentee_region)})")
     return 0.0, "both would meet in person, but a region is not given"
 
 
@@ -1275,8 +1298,9 @@ class _ScoreCodes:
                     continue
             groups.append(([index], np.arange(len(keys))[:, None], positions))
         for members, combinations, combination in groups:
-            table = sum(indexes[index][combinations[:, at]].astype(dtype) * dtype.type(radix[index])
-                        for at, index in enumerate(members))
+            table = np.empty((len(combinations), len(mentors)), dtype=dtype)
+            _add_rows([(indexes[index].astype(dtype) * dtype.type(radix[index]), combinations[:, at])
+                       for at, index in enumerate(members)], table, np.empty_like(table))
             keyed.append(_Keyed(combination, combination, None, table))
         return cls(keyed, _score_table(terms, states, radix), dtype)
 
@@ -1297,6 +1321,8 @@ def _states(term: _Term, mentors: _Side, keep: bool) -> tuple:
         fits = term.fits(mentors, keys[start:start + step])
         values = np.unique(fits)
         slices.append((values, _positions(values, fits) if keep else None))
+    if len(slices) == 1:
+        return slices[0]
     states = np.unique(np.concatenate([values for values, _ in slices]))
     if not keep:
         return states, None

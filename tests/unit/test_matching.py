@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
+from dataclasses import fields as dataclass_fields
 from itertools import product
 from pathlib import Path
 from unittest.mock import patch
@@ -19,6 +20,7 @@ from chalicelib.domain.matching import (
     CRITERIA,
     DEFAULT_WEIGHTS,
     MatchingError,
+    Participant,
     greedy_baseline,
     participant_from_application,
     propose,
@@ -313,6 +315,22 @@ def test_participants_are_typed_from_validated_applications():
     person = participant_from_application(mentor("m", capacity="2", cross_type_ok="no", region=None))
     assert (person.capacity, person.cross_type_ok, person.region, person.past_partners) == (2, False, "", frozenset())
     assert participant_from_application(mentee("e")).capacity == 0
+
+
+@pytest.mark.parametrize("extra", [{}, {"past_partners": ["e"], "library_system": ["kyvl"], "bilingual": True}])
+def test_a_participant_typed_from_an_application_is_what_its_constructor_makes(extra):
+    # Typing skips the frozen dataclass's __init__ for speed: every field must still be set (a field left out
+    # would read its class default), and equal what the constructor makes of the same values.
+    person = participant_from_application(mentor("m", capacity="2", **extra))
+    assert set(vars(person)) == {field.name for field in dataclass_fields(Participant)}
+    made = Participant(
+        id="m", role="mentor", name="Test m", library_name="Library of m", library_type="academic",
+        years_experience=15, career_stage="senior", region="Lexington",
+        interests=frozenset({"leadership", "technology"}), communication=frozenset({"email", "video"}),
+        capacity=2, past_partners=frozenset(extra.get("past_partners", ())),
+        question_answers={"library_system": frozenset({"kyvl"}), "bilingual": frozenset({"yes"})} if extra else {})
+    assert person == made and dict(person.question_answers) == made.question_answers
+    assert (person.library_key, person.region_key) == (made.library_key, made.region_key)
 
 
 def test_importing_the_engine_loads_neither_scipy_nor_numpy():
