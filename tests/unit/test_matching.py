@@ -699,9 +699,12 @@ def test_scores_agree_with_score_pair_where_the_order_of_adding_changes_them(pat
     weights = dict(zip(DEFAULT_WEIGHTS, (0.1, 0.2, 0.3, 0.7, 0.6, 0.9)))
     mentors, mentees = demo_cohort(mentees=70, mentors=40, seed=11)
     built = matching._Cohort.build(mentors, mentees, weights, (), ())
+
+    def score(mentor_record, mentee_record, criteria) -> int:
+        return matching._weighted_score(mentor_record, mentee_record, matching._terms(built.weights, criteria))[0]
+
     reordered = [(mentor_record, mentee_record) for mentee_record in built.free_mentees for mentor_record in built.mentors
-                 if matching._weighted_score(mentor_record, mentee_record, built.weights, CRITERIA)[0]
-                 != matching._weighted_score(mentor_record, mentee_record, built.weights, CRITERIA[::-1])[0]]
+                 if score(mentor_record, mentee_record, CRITERIA) != score(mentor_record, mentee_record, CRITERIA[::-1])]
     assert reordered
     for name, value in SCORER_PATHS[path].items():
         monkeypatch.setattr(matching, name, value)
