@@ -178,7 +178,7 @@ def participant_from_application(record: Mapping) -> Participant:
         "cross_type_ok": record.get("cross_type_ok") is True and is_mentor,
         "preferred_library_type": ANY_LIBRARY_TYPE if is_mentor
         else record.get("preferred_library_type") or ANY_LIBRARY_TYPE,
-        "past_partners": frozenset(record.get("past_partners") or ()),
+        "past_partners": frozenset(record.get("past_partners") or _NOBODY),
         "question_answers": _NO_ANSWERS if _NOT_QUESTIONS.issuperset(record) else MappingProxyType(
             {name: _answer_set(value) for name, value in record.items() if name not in _NOT_QUESTIONS}),
     })
@@ -194,6 +194,7 @@ def _participant(values: dict) -> Participant:
 
 _NOT_QUESTIONS = frozenset(field.name for field in FIELDS) | {"id", "past_partners"}
 _NO_ANSWERS = MappingProxyType({})
+_NOBODY = frozenset()  # shared by all who list no past partner (frozenset() of a frozenset is that frozenset)
 
 
 def _answer_set(value) -> frozenset[str]:
