@@ -1302,9 +1302,12 @@ class _ScoreCodes:
                                     partial(_codes, terms[index], mentors, states[index], dtype.type(radix[index]))))
                 continue
             if groups:
-                together = _distinct(np.stack([distinct[at][1] for at in groups[-1][0] + [index]], axis=1))
-                if _whole_table(together[0], len(mentors)):
-                    groups[-1] = (groups[-1][0] + [index], *together)
+                # The group's combinations with this key, from each mentee's combination so far: two columns
+                # to sort, not one per member, and the same combinations in the same (lexicographic) order.
+                members, combinations, combination = groups[-1]
+                pairs, together = _distinct(np.stack([combination, positions], axis=1))
+                if _whole_table(pairs, len(mentors)):
+                    groups[-1] = (members + [index], np.column_stack([combinations[pairs[:, 0]], pairs[:, 1]]), together)
                     continue
             groups.append(([index], np.arange(len(keys))[:, None], positions))
         for members, combinations, combination in groups:
