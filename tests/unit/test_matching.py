@@ -83,6 +83,20 @@ def test_interests_score_the_share_of_the_mentee_interests_the_mentor_covers(men
         assert reasons[0].startswith("mentor covers 3 of the mentee's 4 interests")
 
 
+def test_interests_are_worded_in_each_criterion_s_own_topics():
+    # A pair's interests are worded from its topic masks, remembered per criterion: two vocabularies with
+    # the same masks must not share wordings, and topics outside a vocabulary are left out on both sides.
+    pair = (mentor("m", interests=["maps", "oral_history", "zines"]), mentee("e", interests=["maps", "zines", "games"]))
+    ours = matching.interests_criterion({"maps": "maps", "zines": "zines", "games": "games"})
+    theirs = matching.interests_criterion({"maps": "old maps", "zines": "small press", "games": "board games"})
+    assert score_pair(*pair, criteria=(ours,)) == (67, ["mentor covers 2 of the mentee's 3 interests: maps, zines"])
+    assert score_pair(*pair, criteria=(theirs,)) == (
+        67, ["mentor covers 2 of the mentee's 3 interests: old maps, small press"])
+    fewer = matching.interests_criterion({"maps": "maps", "zines": "zines", "oral_history": "oral history"})
+    assert score_pair(*pair, criteria=(fewer,)) == (100, ["mentor covers both of the mentee's interests: maps, zines"])
+    assert score_pair(*pair, criteria=(matching.interests_criterion({"grants": "grants"}),)) == (0, [])
+
+
 @pytest.mark.parametrize("mentor_years, expected", [(3, 0), (4, 20), (6, 60), (8, 100), (40, 100)])
 def test_experience_rewards_a_gap_of_five_years_or_more(mentor_years, expected):
     assert score_pair(mentor("m", years_experience=mentor_years), mentee("e", years_experience=3),
