@@ -1328,7 +1328,8 @@ class _ScoreCodes:
                 members, combinations, combination = groups[-1]
                 pairs, together = _distinct(np.stack([combination, positions], axis=1))
                 if _whole_table(pairs, len(mentors)):
-                    groups[-1] = (members + [index], np.column_stack([combinations[pairs[:, 0]], pairs[:, 1]]), together)
+                    grown = np.column_stack([combinations[pairs[:, 0]], pairs[:, 1]])
+                    groups[-1] = (members + [index], grown, together)
                     continue
             groups.append(([index], np.arange(len(keys))[:, None], positions))
         for members, combinations, combination in groups:
