@@ -784,3 +784,16 @@ def test_scores_agree_when_every_table_is_built_chunk_by_chunk(monkeypatch):
     monkeypatch.setattr(matching, "_CHUNK_CELLS", 50)
     assert (built.pair_scores() == whole).all()
     assert_matrix_agrees_with_score_pair(built)
+
+
+def test_a_share_is_the_same_whether_or_not_some_row_wants_nothing():
+    # _share divides plainly when every row wants something, else leaves NaN where nothing is wanted:
+    # both ways must give the same floats on the rows that want something.
+    import numpy as np
+
+    covered, wanted = np.array([[0, 1, 2], [1, 1, 0]], dtype=np.uint8), np.array([[2], [3]], dtype=np.uint8)
+    plain = matching._share(covered, wanted)
+    placed = matching._share(np.vstack([covered, [[0, 0, 0]]]), np.vstack([wanted, [[0]]]))
+    assert plain.dtype == placed.dtype == np.float64 and plain.shape == (2, 3)
+    assert (plain == placed[:2]).all() and np.isnan(placed[2]).all()
+    assert plain.tolist() == [[0.0, 0.5, 1.0], [1 / 3, 1 / 3, 0.0]]
