@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
+from dataclasses import fields as dataclass_fields
 from itertools import product
 from pathlib import Path
 from unittest.mock import patch
@@ -19,6 +20,7 @@ from chalicelib.domain.matching import (
     CRITERIA,
     DEFAULT_WEIGHTS,
     MatchingError,
+    Participant,
     greedy_baseline,
     participant_from_application,
     propose,
@@ -79,6 +81,20 @@ def test_interests_score_the_share_of_the_mentee_interests_the_mentor_covers(men
     assert score == expected
     if expected == 75:
         assert reasons[0].startswith("mentor covers 3 of the mentee's 4 interests")
+
+
+def test_interests_are_worded_in_each_criterion_s_own_topics():
+    # A pair's interests are worded from its topic masks, remembered per criterion: two vocabularies with
+    # the same masks must not share wordings, and topics outside a vocabulary are left out on both sides.
+    pair = (mentor("m", interests=["maps", "oral_history", "zines"]), mentee("e", interests=["maps", "zines", "games"]))
+    ours = matching.interests_criterion({"maps": "maps", "zines": "zines", "games": "games"})
+    theirs = matching.interests_criterion({"maps": "old maps", "zines": "small press", "games": "board games"})
+    assert score_pair(*pair, criteria=(ours,)) == (67, ["mentor covers 2 of the mentee's 3 interests: maps, zines"])
+    assert score_pair(*pair, criteria=(theirs,)) == (
+        67, ["mentor covers 2 of the mentee's 3 interests: old maps, small press"])
+    fewer = matching.interests_criterion({"maps": "maps", "zines": "zines", "oral_history": "oral history"})
+    assert score_pair(*pair, criteria=(fewer,)) == (100, ["mentor covers both of the mentee's interests: maps, zines"])
+    assert score_pair(*pair, criteria=(matching.interests_criterion({"grants": "grants"}),)) == (0, [])
 
 
 @pytest.mark.parametrize("mentor_years, expected", [(3, 0), (4, 20), (6, 60), (8, 100), (40, 100)])
@@ -313,6 +329,22 @@ def test_participants_are_typed_from_validated_applications():
     person = participant_from_application(mentor("m", capacity="2", cross_type_ok="no", region=None))
     assert (person.capacity, person.cross_type_ok, person.region, person.past_partners) == (2, False, "", frozenset())
     assert participant_from_application(mentee("e")).capacity == 0
+
+
+@pytest.mark.parametrize("extra", [{}, {"past_partners": ["e"], "library_system": ["kyvl"], "bilingual": True}])
+def test_a_participant_typed_from_an_application_is_what_its_constructor_makes(extra):
+    # Typing skips the frozen dataclass's __init__ for speed: every field must still be set (a field left out
+    # would read its class default), and equal what the constructor makes of the same values.
+    person = participant_from_application(mentor("m", capacity="2", **extra))
+    assert set(vars(person)) == {field.name for field in dataclass_fields(Participant)}
+    made = Participant(
+        id="m", role="mentor", name="Test m", library_name="Library of m", library_type="academic",
+        years_experience=15, career_stage="senior", region="Lexington",
+        interests=frozenset({"leadership", "technology"}), communication=frozenset({"email", "video"}),
+        capacity=2, past_partners=frozenset(extra.get("past_partners", ())),
+        question_answers={"library_system": frozenset({"kyvl"}), "bilingual": frozenset({"yes"})} if extra else {})
+    assert person == made and dict(person.question_answers) == made.question_answers
+    assert (person.library_key, person.region_key) == (made.library_key, made.region_key)
 
 
 def test_importing_the_engine_loads_neither_scipy_nor_numpy():
@@ -720,9 +752,12 @@ def test_scores_agree_with_score_pair_where_the_order_of_adding_changes_them(pat
     weights = dict(zip(DEFAULT_WEIGHTS, (0.1, 0.2, 0.3, 0.7, 0.6, 0.9)))
     mentors, mentees = demo_cohort(mentees=70, mentors=40, seed=11)
     built = matching._Cohort.build(mentors, mentees, weights, (), ())
+
+    def score(mentor_record, mentee_record, criteria) -> int:
+        return matching._weighted_score(mentor_record, mentee_record, matching._terms(built.weights, criteria))[0]
+
     reordered = [(mentor_record, mentee_record) for mentee_record in built.free_mentees for mentor_record in built.mentors
-                 if matching._weighted_score(mentor_record, mentee_record, built.weights, CRITERIA)[0]
-                 != matching._weighted_score(mentor_record, mentee_record, built.weights, CRITERIA[::-1])[0]]
+                 if score(mentor_record, mentee_record, CRITERIA) != score(mentor_record, mentee_record, CRITERIA[::-1])]
     assert reordered
     for name, value in SCORER_PATHS[path].items():
         monkeypatch.setattr(matching, name, value)
@@ -788,3 +823,16 @@ def test_scores_agree_when_every_table_is_built_chunk_by_chunk(monkeypatch):
     monkeypatch.setattr(matching, "_CHUNK_CELLS", 50)
     assert (built.pair_scores() == whole).all()
     assert_matrix_agrees_with_score_pair(built)
+
+
+def test_a_share_is_the_same_whether_or_not_some_row_wants_nothing():
+    # _share divides plainly when every row wants something, else leaves NaN where nothing is wanted:
+    # both ways must give the same floats on the rows that want something.
+    import numpy as np
+
+    covered, wanted = np.array([[0, 1, 2], [1, 1, 0]], dtype=np.uint8), np.array([[2], [3]], dtype=np.uint8)
+    plain = matching._share(covered, wanted)
+    placed = matching._share(np.vstack([covered, [[0, 0, 0]]]), np.vstack([wanted, [[0]]]))
+    assert plain.dtype == placed.dtype == np.float64 and plain.shape == (2, 3)
+    assert (plain == placed[:2]).all() and np.isnan(placed[2]).all()
+    assert plain.tolist() == [[0.0, 0.5, 1.0], [1 / 3, 1 / 3, 0.0]]
