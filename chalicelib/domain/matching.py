@@ -95,8 +95,9 @@ _FEW_STATES = 12
 _MENTEE_CANDIDATES, _MENTORS_PER_CANDIDATE = (16, 64), 80
 _MENTOR_CANDIDATES = 16
 # Where those pairs cannot match as many mentees as the cohort can, each mentee in the way gets its best
-# _MATCHING_PAIRS with the mentors out of their reach (_matching_most).
-_MATCHING_PAIRS = 8
+# _MATCHING_PAIRS with the mentors out of their reach, for at most _MATCHING_ROUNDS rounds (_matching_most;
+# 50,000 mentees took 3).
+_MATCHING_PAIRS, _MATCHING_ROUNDS = 8, 10
 # Its full scans keep, for each mentee, the pairs within _NEAR points of beating its duals (the best
 # _NEAR_PAIRS at most), and bound the others by runs of mentors: _BOUND_GROUPS of them. At 64 pairs, a
 # 10,000-mentee cohort took a third solve for the 2 pairs left out: 4.6-5.9 s against 4.1 s at 128.
@@ -1680,13 +1681,13 @@ def _matching_most(mentee_count: int, room, pairs, scorer_of) -> tuple:
     turns a pair and a mentor's matched mentee) have pairs only with the
     reached mentors, who are all full. Each reached mentee's best pairs with
     the mentors outside are added, and again, until none is left over, or
-    none of them has an allowed pair outside: then no matching of the whole
-    cohort is larger either. The weighted solve then starts with most
+    none of them has an allowed pair outside (then no matching of the whole
+    cohort is larger either), or for _MATCHING_ROUNDS rounds. The weighted solve then starts with most
     mentees matched, its fast case (at 50,000 mentees, the first scan's pairs
     left 2,616 over). Only speed depends on it: the loop proves the optimum.
     scorer_of(columns) scores the mentees against those mentors only."""
     np = _numpy()
-    while True:
+    for _ in range(_MATCHING_ROUNDS):
         rows, columns, scores = pairs
         reached_mentees, reached_mentors, unmatched = _reach_of_unmatched(mentee_count, room, rows, columns)
         outside = np.flatnonzero(~reached_mentors)
@@ -1702,6 +1703,7 @@ def _matching_most(mentee_count: int, room, pairs, scorer_of) -> tuple:
                                                                              new_scores)))
         order = np.lexsort((columns, rows))
         pairs = rows[order], columns[order], scores[order]
+    return pairs
 
 
 def _reach_of_unmatched(mentee_count: int, room, rows, columns) -> tuple:
