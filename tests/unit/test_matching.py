@@ -578,6 +578,29 @@ def test_the_sparse_solver_finds_the_dense_optimum_when_slots_and_mentees_are_as
     assert_same_optimum(solver(mentors, mentees), dense(mentors, mentees))
 
 
+@pytest.mark.parametrize("rounds", [1, 1000])
+@pytest.mark.parametrize("seed", range(4))
+def test_the_sparse_solver_started_from_an_auction_finds_the_dense_optimum(monkeypatch, seed, rounds):
+    # With as many slots as mentees (locks take one of each), the first solve starts from an auction's
+    # prices, stopped early or not; forbids can leave mentees over, where the prices do not fit.
+    import random
+
+    mentors, mentees = demo_cohort(mentees=120, mentors=60, seed=seed, capacity=2)
+    chance = random.Random(seed)
+    forbids = [(chance.choice(mentors)["id"], chance.choice(mentees)["id"]) for _ in range(seed * 150)]
+    locks = [] if seed % 2 else [next((m["id"], e["id"]) for m in mentors for e in mentees
+                                      if (m["id"], e["id"]) not in forbids and score_pair(m, e)[0] is not None)]
+    auctions = []
+    auction = matching._auction_duals
+    monkeypatch.setattr(matching, "_auction_duals", lambda *arguments: auctions.append(1) or auction(*arguments))
+    monkeypatch.setattr(matching, "_AUCTION_FROM", 1)
+    monkeypatch.setattr(matching, "_AUCTION_ROUNDS", rounds)
+    for solver in (sparse, starved):
+        assert_same_optimum(solver(mentors, mentees, forbids=forbids, locks=locks),
+                            dense(mentors, mentees, forbids=forbids, locks=locks))
+    assert auctions
+
+
 def test_the_duals_prove_an_optimum_against_every_pair():
     # The certificate the sparse solver relies on: for an optimum, _duals gives u, v >= 0 with
     # u + v >= BIG + score on every allowed pair, and their sum equals the optimum's worth.
