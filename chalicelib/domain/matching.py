@@ -1895,8 +1895,12 @@ def _sparse_optimum(mentee_count: int, room, pairs, duals=None, all_or_none: boo
     if duals is None and mentee_count == len(slot_owner) >= _AUCTION_FROM:
         # As many slots as mentees: an auction's prices make a start. At 10,000 mentees 0.72 s against
         # 1.28 s cold (0.14 s of it the auction), at 50,000 26 s against 46 s; at 2,000 it costs more
-        # than it saves (0.074 s against 0.061 s).
-        duals = (*_auction_duals(mentee_count, room, pairs), 0)
+        # than it saves (0.074 s against 0.061 s). Only for a full matching: where mentees are left over,
+        # scipy took 120 s from such prices, against 20 s cold (50,000).
+        start = _auction_duals(mentee_count, room, pairs)
+        solved = None if start is None else _sparse_optimum(mentee_count, room, pairs, (*start, 0), all_or_none=True)
+        if solved is not None or all_or_none:
+            return solved
     # On a tie scipy solves a cold start faster with slots as rows, a warm one with mentees as rows
     # (at 10,000 of each: 1.7 s against 2.7 s cold, 0.8 s against 1.6 s warm).
     mentees_are_rows = mentee_count < len(slot_owner) or (mentee_count == len(slot_owner) and duals is not None)
@@ -1921,14 +1925,19 @@ def _sparse_optimum(mentee_count: int, room, pairs, duals=None, all_or_none: boo
             return mentor_of
 
 
-def _auction_duals(mentee_count: int, room, pairs) -> tuple:
+def _auction_duals(mentee_count: int, room, pairs) -> tuple | None:
     """(value per mentee, price per mentor) from an auction over the pairs (sorted by mentee): a start for
-    scipy's solver, not an answer. Bertsekas's auction, every free mentee bidding at once: for its best
-    mentor (score - price), the price and what that mentor gains it over its second best, plus
-    _AUCTION_STEP. A mentor keeps its best bids, its holders' among them, up to its room; once full, its
-    price is the lowest of them. It stops when at most _AUCTION_LEFT of the mentees are free, or after
-    _AUCTION_ROUNDS rounds (the last few free mentees take the most rounds). A mentee's value is its best
-    gain at the last prices."""
+    scipy's solver, not an answer.
+
+    Bertsekas's auction, every free mentee bidding at once: for its best
+    mentor (score - price), that price plus what the mentor gains it over
+    its second best, plus _AUCTION_STEP. A mentor keeps its best bids, its
+    holders' among them, up to its room; once full, its price is the lowest
+    of them. It stops when at most _AUCTION_LEFT of the mentees are free
+    (the last few take the most rounds). None when it has not got there in
+    _AUCTION_ROUNDS rounds, or when 50 rounds placed fewer than a tenth of
+    those free: the pairs may not match them all. A mentee's value is its
+    best gain at the last prices."""
     np = _numpy()
     rows, columns, scores = pairs
     starts = np.searchsorted(rows, np.arange(mentee_count + 1))
@@ -1936,9 +1945,14 @@ def _auction_duals(mentee_count: int, room, pairs) -> tuple:
     mentor_of = np.full(mentee_count, -1)
     bid_of = np.zeros(mentee_count, dtype=np.int64)
     free = np.flatnonzero(starts[1:] > starts[:-1])
-    for _ in range(_AUCTION_ROUNDS):
+    free_before = len(free)
+    for round_ in range(1, _AUCTION_ROUNDS + 1):
         if len(free) <= mentee_count * _AUCTION_LEFT:
             break
+        if not round_ % 50:
+            if len(free) > 0.9 * free_before:
+                return None  # the free no longer find places: the pairs may not match them all
+            free_before = len(free)
         counts = starts[free + 1] - starts[free]
         first = np.cumsum(counts) - counts  # where each free mentee's pairs begin among theirs
         at = np.repeat(starts[free] - first, counts) + np.arange(counts.sum())
@@ -1966,6 +1980,8 @@ def _auction_duals(mentee_count: int, room, pairs) -> tuple:
         lowest = rank == room[mentors] - 1
         price[mentors[lowest]] = bids[lowest]
         free = mentees[~kept]
+    if len(free) > mentee_count * _AUCTION_LEFT:
+        return None
     value = np.zeros(mentee_count, dtype=np.int64)
     with_pairs = np.flatnonzero(starts[1:] > starts[:-1])
     if len(with_pairs):
