@@ -120,10 +120,10 @@ def measure(solver: str, mentee_count: int) -> dict:
         "greedy": lambda: matching.greedy_baseline(mentors, mentees),
     }[solver]
     seconds, proposal = best_time(work, runs, then=lambda result: result.as_dict())
-    cells = len(mentees) * sum(record["capacity"] for record in mentors)
+    slots = sum(record["capacity"] for record in mentors)
     return {"seconds": seconds, "peak_mb": peak_rss_mb(), "baseline_mb": baseline_mb,
             "matched": len(proposal.pairs), "total_score": proposal.total_score,
-            "path": "sparse" if cells >= matching._SPARSE_FROM_CELLS else "dense"}
+            "path": "sparse" if matching._sparse_is_faster(len(mentees), slots) else "dense"}
 
 
 def solved(solver, mentors, mentees, **options):

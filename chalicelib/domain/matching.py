@@ -47,7 +47,8 @@ at a time, each criterion a table of its mentee key values × mentors
 (_Scorer), so that no mentees × mentors matrix is needed; mostly as integer
 codes of which value each criterion's fit takes, looked up in a table of
 every combination's score (_ScoreCodes). A small cohort (below
-_SPARSE_FROM_CELLS mentees × mentor slots, about 900 × 900) goes to
+_SPARSE_FROM_CELLS mentees × mentor slots: about 700 × 700 when they are as
+many, 3,000 × 2,000 otherwise) goes to
 linear_sum_assignment on the dense assignment matrix of mentees against slots
 (_cost_matrix); a larger one to the sparse solver (_sparse_assignment):
 column generation over the pairs that can matter, with LP duals proving that
@@ -107,10 +108,12 @@ _AUCTION_FROM, _AUCTION_STEP, _AUCTION_LEFT, _AUCTION_ROUNDS = 5000, 3, 0.01, 10
 # _NEAR_PAIRS at most), and bound the others by runs of mentors: _BOUND_GROUPS of them. At 64 pairs, a
 # 10,000-mentee cohort took a third solve for the 2 pairs left out: 4.6-5.9 s against 4.1 s at 128.
 _NEAR, _NEAR_PAIRS, _BOUND_GROUPS = 10, 128, 32
-# Where the sparse solver takes over: free mentees × mentor slots (the cells of the dense matrix). Measured on
-# demo cohorts (mentors taking 2), CPU time: dense 0.083 s, sparse 0.090 s at 800 mentees; 0.135 s and 0.123 s
-# at 1,000; 0.297 s and 0.207 s at 1,500.
-_SPARSE_FROM_CELLS = 900 * 900
+# Where the sparse solver takes over: free mentees × mentor slots (the cells of the dense matrix), when they are
+# as many and otherwise (its fast case is a square problem). Measured on demo cohorts, CPU time, dense against
+# sparse: as many, 0.058 s and 0.061 s at 600 mentees, 0.113 s and 0.081 s at 800, 0.163 s and 0.110 s at 1,000;
+# 2,000 mentees with 1,337 slots 0.16 s and 0.23 s, with 3,392 slots 0.37 s and 0.39 s; 3,000 with 2,011
+# slots 0.41 s and 0.36 s.
+_SPARSE_FROM_CELLS = (700 * 700, 6_000_000)
 # When more than this share of mentees would be scored again, the sparse solver scans them all afresh.
 _RESCAN_SHARE = 0.25
 # Pairs (free mentees × mentors) up to which the sparse solver keeps the scores of its first scan for the
@@ -1427,9 +1430,15 @@ def _score_table(terms: list[_Term], states: list, radix) -> object:
 def _best_assignment(cohort: _Cohort) -> list[tuple[int, int]]:
     """Exact (mentee row, mentor column) pairs: the dense solver for a small cohort, where it is faster,
     the sparse one from _SPARSE_FROM_CELLS cells of the dense matrix (free mentees × mentor slots)."""
-    if len(cohort.free_mentees) * sum(cohort.capacity_left) >= _SPARSE_FROM_CELLS:
+    if _sparse_is_faster(len(cohort.free_mentees), sum(cohort.capacity_left)):
         return _sparse_assignment(cohort)
     return _dense_assignment(cohort)
+
+
+def _sparse_is_faster(mentees: int, slots: int) -> bool:
+    """Whether the sparse solver is the faster for this many free mentees and mentor slots (_SPARSE_FROM_CELLS)."""
+    as_many, otherwise = _SPARSE_FROM_CELLS
+    return mentees * slots >= (as_many if mentees == slots else otherwise)
 
 
 def _dense_assignment(cohort: _Cohort) -> list[tuple[int, int]]:
@@ -1510,7 +1519,7 @@ def _fairest_assignment(scores, capacity: tuple[int, ...]) -> list[tuple[int, in
 def _assignment_of(scores, capacity: tuple[int, ...]) -> list[tuple[int, int]]:
     """Exact pairs for a given score matrix (BLOCKED where ruled out): most matched, then highest total.
     A small cohort goes to the dense solver, a larger one to the sparse one over every allowed pair."""
-    if scores.shape[0] * sum(capacity) < _SPARSE_FROM_CELLS:
+    if not _sparse_is_faster(scores.shape[0], sum(capacity)):
         return _optimal_assignment(scores, capacity)
     np = _numpy()
     room = np.asarray(capacity, dtype=np.int64)

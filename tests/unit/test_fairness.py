@@ -77,7 +77,7 @@ def fairest_by_brute_force(mentors, mentees, forbids) -> tuple[int, int, int]:
     return best
 
 
-@pytest.mark.parametrize("sparse_from", [matching._SPARSE_FROM_CELLS, 0], ids=["dense", "sparse"])
+@pytest.mark.parametrize("sparse_from", [matching._SPARSE_FROM_CELLS, (0, 0)], ids=["dense", "sparse"])
 @SMALL
 @given(cohort=cohorts(most_mentees=7, most_mentors=4))
 def test_the_alternative_is_the_best_possible_on_small_cohorts(sparse_from, cohort):

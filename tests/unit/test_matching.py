@@ -768,7 +768,7 @@ def test_propose_takes_the_sparse_solver_from_the_crossover_on(monkeypatch):
     monkeypatch.setattr(matching, "_sparse_assignment", lambda cohort: calls.append(cohort) or [])
     small = propose(mentors, mentees)
     assert not calls and small.pairs
-    monkeypatch.setattr(matching, "_SPARSE_FROM_CELLS", 30 * 12)
+    monkeypatch.setattr(matching, "_SPARSE_FROM_CELLS", (30 * 12, 30 * 12))
     propose(mentors, mentees)
     assert len(calls) == 1
 
