@@ -1798,7 +1798,7 @@ class _Kept:
         # threshold, numpy compares a chunk's gains 4 to 7 times slower (50,000 mentees).
         near_from = (margin - _NEAR).astype(np.int32)[:, None]
         price, reference = price.astype(np.int32), (None if price is reference else reference.astype(np.int32))
-        held_from = np.searchsorted(self.keys, np.arange(len(self.bound) + 1, dtype=np.int64) * self.mentor_count)
+        held_from = self._row_starts(self.keys)
         held = None  # a bool buffer chunk rows × mentors, True on the kept pairs of the chunk for a while
         above, added, scanned, maxima = 0, [], [], []
         for chunk, scores in scorer.chunks(rows):
@@ -1825,15 +1825,19 @@ class _Kept:
             left_out[row, column] = _NO_GAIN
             scanned.append(chunk)
             maxima.append(np.maximum.reduceat(left_out, self.group_starts, axis=1))
-        maxima = np.concatenate(maxima) if maxima else np.empty((0, len(self.group_starts)), dtype=np.int32)
-        self.bound[np.concatenate(scanned) if scanned else rows] = np.where(maxima > _NO_GAIN, maxima, -np.inf)
-        if added:
+        if scanned:
+            maxima = np.concatenate(maxima)
+            self.bound[np.concatenate(scanned)] = np.where(maxima > _NO_GAIN, maxima, -np.inf)
             self._add(*(np.concatenate(part) for part in zip(*added)))
         return above
 
+    def _row_starts(self, keys):
+        """Where each mentee's pairs start among these sorted keys, and where the last one's end."""
+        np = _numpy()
+        return np.searchsorted(keys, np.arange(len(self.bound) + 1, dtype=np.int64) * self.mentor_count)
+
     def _held(self, held_from, chunk) -> tuple:
-        """(position in chunk, mentor column) of every kept pair of these rows; held_from: where each
-        mentee's kept pairs start among the keys, and where the last one's end."""
+        """(position in chunk, mentor column) of every kept pair of these rows; held_from: _row_starts."""
         np = _numpy()
         starts = held_from[chunk]
         counts = held_from[chunk + 1] - starts
@@ -1842,21 +1846,19 @@ class _Kept:
         return positions, self.pairs[1][index]
 
     def _add(self, keys, scores) -> None:
-        """Keep these pairs too (keys none kept before, each once): merged into the sorted keys, rather
-        than all sorted again (at 50,000 mentees, ? s against ? s)."""
+        """Keep these pairs too (keys none kept before, each once), merged into the sorted ones: cheaper
+        than sorting all again, and the rows are runs, the columns what the keys have beyond them."""
         np = _numpy()
         order = np.argsort(keys)
         keys = keys[order]
         at = np.searchsorted(self.keys, keys) + np.arange(len(keys))
         old = np.ones(len(self.keys) + len(keys), dtype=bool)
         old[at] = False
-        merged = []
-        for kept, new in zip((self.keys, *self.pairs), (keys, keys // self.mentor_count, keys % self.mentor_count,
-                                                        scores[order])):
-            both = np.empty(len(old), dtype=np.int64)
-            both[old], both[at] = kept, new
-            merged.append(both)
-        self.keys, self.pairs = merged[0], tuple(merged[1:])
+        merged_keys, merged_scores = (np.empty(len(old), dtype=np.int64) for _ in range(2))
+        merged_keys[old], merged_keys[at] = self.keys, keys
+        merged_scores[old], merged_scores[at] = self.pairs[2], scores[order]
+        rows = np.repeat(np.arange(len(self.bound)), np.diff(self._row_starts(merged_keys)))
+        self.keys, self.pairs = merged_keys, (rows, merged_keys - rows * self.mentor_count, merged_scores)
 
 
 _NO_GAIN = -(1 << 30)  # the gain of a pair a rule forbids is this or less
