@@ -1538,14 +1538,16 @@ class _Candidates:
         np = _numpy()
         keep = self.per_mentee
         if keep < scores.shape[1]:
-            threshold = np.partition(scores, scores.shape[1] - keep, axis=1)[:, scores.shape[1] - keep]
+            # The keep-th best score, as the keep-th smallest of the negated: 99 against 335 us a chunk of
+            # 5 × 25,000 for the (scores.shape[1] - keep)-th smallest.
+            threshold = -np.partition(-scores, keep - 1, axis=1)[:, keep - 1]
             row, column = _cells(scores >= np.maximum(threshold, 0)[:, None])
             tied = scores[row, column] == threshold[row]
             # Of the pairs tied at the threshold, keep the lowest mentor columns, up to `keep` in all.
             above = np.bincount(row[~tied], minlength=len(rows))
             tied_at = np.flatnonzero(tied)
             tied_rows = row[tied_at]
-            rank = np.arange(len(tied_at)) - np.searchsorted(tied_rows, tied_rows)
+            rank = _run_ranks(tied_rows)
             chosen = ~tied
             chosen[tied_at] = rank < keep - above[tied_rows]
             row, column = row[chosen], column[chosen]
@@ -1573,7 +1575,7 @@ class _Candidates:
         keys = (columns.astype(np.int64) << 40) | (-standing.astype(np.int64) << 24) | rows
         keys.sort()
         rows, columns, standing = keys & 0xFFFFFF, keys >> 40, (-((keys >> 24) & 0xFFFF)).astype(np.int16)
-        rank = np.arange(len(columns)) - np.searchsorted(columns, columns)
+        rank = _run_ranks(columns)
         kept = rank < self.per_mentor
         full = rank == self.per_mentor - 1
         self.mentor_floor[columns[full]] = standing[full]
@@ -1590,6 +1592,16 @@ class _Candidates:
 
 
 _FORGONE_FLOOR = -101  # below every pair a rule allows: score - best is -100 at the least
+
+
+def _run_ranks(values):
+    """Each value's place in its run of equal ones (values sorted), as arange - searchsorted(values, values)
+    but in linear time (15 against 60 ms over 1.7 million)."""
+    np = _numpy()
+    starts = np.ones(len(values), dtype=bool)
+    np.not_equal(values[1:], values[:-1], out=starts[1:])
+    first = np.flatnonzero(starts)
+    return np.arange(len(values)) - np.repeat(first, np.diff(first, append=len(values)))
 
 
 def _sparse_assignment(cohort: _Cohort) -> list[tuple[int, int]]:
