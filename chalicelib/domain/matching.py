@@ -1547,7 +1547,7 @@ class _Candidates:
             above = np.bincount(row[~tied], minlength=len(rows))
             tied_at = np.flatnonzero(tied)
             tied_rows = row[tied_at]
-            rank = _run_ranks(tied_rows)
+            rank = np.arange(len(tied_at)) - np.searchsorted(tied_rows, tied_rows)
             chosen = ~tied
             chosen[tied_at] = rank < keep - above[tied_rows]
             row, column = row[chosen], column[chosen]
@@ -1596,7 +1596,8 @@ _FORGONE_FLOOR = -101  # below every pair a rule allows: score - best is -100 at
 
 def _run_ranks(values):
     """Each value's place in its run of equal ones (values sorted), as arange - searchsorted(values, values)
-    but in linear time (15 against 60 ms over 1.7 million)."""
+    but in linear time: 15 against 60 ms over 1.7 million (over a chunk's few hundred, searchsorted's
+    fewer calls win)."""
     np = _numpy()
     starts = np.ones(len(values), dtype=bool)
     np.not_equal(values[1:], values[:-1], out=starts[1:])
