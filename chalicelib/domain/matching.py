@@ -1558,10 +1558,11 @@ class _Candidates:
             return
         best = scores.max(axis=1, initial=0)
         self.best[rows] = best
-        # score - best, in 0 down to -100; forbidden pairs (score -1) fall below the floor, at -101 or less
+        # score - best, in 0 down to -100, where a rule allows the pair
         standing = scores - best[:, None]
-        standing += np.negative(scores < 0, dtype=np.int16) & _FORGONE_FLOOR
-        row, column = _cells(standing > self.mentor_floor)
+        above_floor = standing > self.mentor_floor
+        above_floor &= scores >= 0
+        row, column = _cells(above_floor)
         self.mentor_pairs.append((rows[row], column, standing[row, column]))
         self.mentor_held += len(row)
         if self.mentor_held > 4 * self.per_mentor * self.mentor_count:
