@@ -1819,7 +1819,7 @@ class _Kept:
         held = None  # a bool buffer chunk rows × mentors, True on the kept pairs of the chunk for a while
         above, added, scanned, maxima = 0, [], [], []
         for chunk, scores in scorer.chunks(rows):
-            if held is None or len(held) < len(chunk):
+            if held is None or len(held) < len(chunk):  # the first chunk is the largest
                 held = np.zeros(scores.shape, dtype=bool)
             gain = _gains(scores, price)
             near = gain > near_from[chunk]
@@ -1840,7 +1840,8 @@ class _Kept:
             new = ~held[row, column]
             held[held_rows, held_columns] = False
             above += int(np.count_nonzero(new & (gain[row, column] > margin[chunk[row]])))
-            added.append((chunk[row[new]] * self.mentor_count + column[new], scores[row[new], column[new]]))
+            added.append((chunk[row[new]].astype(np.int64) * self.mentor_count + column[new],
+                          scores[row[new], column[new]]))
             left_out = gain if rise is None else gain + rise
             left_out[held_rows, held_columns] = _NO_GAIN
             left_out[row, column] = _NO_GAIN
@@ -1870,6 +1871,8 @@ class _Kept:
         """Keep these pairs too (keys none kept before, each once), merged into the sorted ones: cheaper
         than sorting all again, and the rows are runs, the columns what the keys have beyond them."""
         np = _numpy()
+        if not len(keys):
+            return
         order = np.argsort(keys)
         keys = keys[order]
         at = np.searchsorted(self.keys, keys) + np.arange(len(keys))
