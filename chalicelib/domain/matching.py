@@ -1551,22 +1551,9 @@ class _Candidates:
 
     def add(self, rows, scores) -> None:
         """Take what to keep from one chunk of scores (rows × all mentors)."""
-        np = _numpy()
         keep = self.per_mentee
         if keep < scores.shape[1]:
-            # The keep-th best score, as the keep-th smallest of the negated: 99 against 335 us a chunk of
-            # 5 × 25,000 for the (scores.shape[1] - keep)-th smallest.
-            threshold = -np.partition(-scores, keep - 1, axis=1)[:, keep - 1]
-            row, column = _cells(scores >= np.maximum(threshold, 0)[:, None])
-            tied = scores[row, column] == threshold[row]
-            # Of the pairs tied at the threshold, keep the lowest mentor columns, up to `keep` in all.
-            above = np.bincount(row[~tied], minlength=len(rows))
-            tied_at = np.flatnonzero(tied)
-            tied_rows = row[tied_at]
-            rank = np.arange(len(tied_at)) - np.searchsorted(tied_rows, tied_rows)
-            chosen = ~tied
-            chosen[tied_at] = rank < keep - above[tied_rows]
-            row, column = row[chosen], column[chosen]
+            row, column = _best_of_rows(scores, keep, floor=0)
         else:
             row, column = _cells(scores >= 0)
         self.mentee_pairs.append((rows[row], column, scores[row, column]))
@@ -1848,10 +1835,9 @@ class _Kept:
                 roomy, crowded = np.flatnonzero(~crowded), np.flatnonzero(crowded)
                 row, column = _cells(near[roomy])
                 # Often every row is crowded (at 50,000 mentees, 99% of those scored again): no copy then.
-                best = np.argpartition(-(gain if len(roomy) == 0 else gain[crowded]), _NEAR_PAIRS - 1,
-                                       axis=1)[:, :_NEAR_PAIRS]
-                row = np.concatenate([roomy[row], np.repeat(crowded, _NEAR_PAIRS)])
-                column = np.concatenate([column, best.ravel()])
+                best_row, best_column = _best_of_rows(gain if len(roomy) == 0 else gain[crowded], _NEAR_PAIRS)
+                row = np.concatenate([roomy[row], crowded[best_row]])
+                column = np.concatenate([column, best_column])
             held_rows, held_columns = self._held(held_from, chunk)
             held[held_rows, held_columns] = True
             new = ~held[row, column]
@@ -1901,6 +1887,26 @@ class _Kept:
         merged_scores[old], merged_scores[at] = self.pairs[2], scores[order]
         rows = np.repeat(np.arange(len(self.bound)), np.diff(self._row_starts(merged_keys)))
         self.keys, self.pairs = merged_keys, (rows, merged_keys - rows * self.mentor_count, merged_scores)
+
+
+def _best_of_rows(values, keep: int, floor=None) -> tuple:
+    """(rows, columns) of each row's `keep` highest values (of those at least floor, if given), ties going
+    to the lowest columns: the same pairs on every machine, where numpy's argpartition picks among ties by
+    its CPU's code path. The keep-th highest is the keep-th smallest of the negated values: 99 against
+    335 us a chunk of 5 × 25,000 for the (columns - keep)-th smallest."""
+    np = _numpy()
+    threshold = -np.partition(-values, keep - 1, axis=1)[:, keep - 1]
+    if floor is not None:
+        threshold = np.maximum(threshold, floor)
+    row, column = _cells(values >= threshold[:, None])
+    tied = values[row, column] == threshold[row]
+    above = np.bincount(row[~tied], minlength=len(values))
+    tied_at = np.flatnonzero(tied)
+    tied_rows = row[tied_at]
+    rank = np.arange(len(tied_at)) - np.searchsorted(tied_rows, tied_rows)
+    chosen = ~tied
+    chosen[tied_at] = rank < keep - above[tied_rows]
+    return row[chosen], column[chosen]
 
 
 _NO_GAIN = -(1 << 30)  # the gain of a pair a rule forbids is this or less
