@@ -1662,7 +1662,7 @@ def _sparse_assignment(cohort: _Cohort) -> list[tuple[int, int]]:
         mentor_of = _sparse_optimum(mentee_count, room, kept.pairs, duals, all_or_none=first)
         first = False
         if mentor_of is None:  # these pairs leave mentees over while some mentors have room: add pairs first
-            kept = _Kept(mentee_count, _matching_most(mentee_count, room, kept.pairs, scorer_of), len(room))
+            _matching_most(kept, room, scorer_of)
             continue
         value, price = _duals(mentee_count, len(room), kept.pairs, mentor_of, big)
         # The next round starts from these, unless a price carries BIG (a mentee left over beside that
@@ -1688,8 +1688,8 @@ def _sparse_assignment(cohort: _Cohort) -> list[tuple[int, int]]:
     return list(zip(matched.tolist(), with_room[mentor_of[matched]].tolist()))
 
 
-def _matching_most(mentee_count: int, room, pairs, scorer_of) -> tuple:
-    """The first scan's pairs, with more where they cannot match as many mentees as the cohort can.
+def _matching_most(kept: _Kept, room, scorer_of) -> None:
+    """Add pairs to the first scan's where they cannot match as many mentees as the cohort can.
 
     Over the first scan's pairs, a maximum matching (Hopcroft-Karp) may leave
     mentees over while mentors have room. The mentees those can reach (by
@@ -1697,28 +1697,27 @@ def _matching_most(mentee_count: int, room, pairs, scorer_of) -> tuple:
     reached mentors, who are all full. Each reached mentee's best pairs with
     the mentors outside are added, and again, until none is left over, or
     none of them has an allowed pair outside (then no matching of the whole
-    cohort is larger either), or for _MATCHING_ROUNDS rounds. The weighted solve then starts with most
-    mentees matched, its fast case (at 50,000 mentees, the first scan's pairs
-    left 2,616 over). Only speed depends on it: the loop proves the optimum.
-    scorer_of(columns) scores the mentees against those mentors only."""
+    cohort is larger either), or for _MATCHING_ROUNDS rounds. The weighted
+    solve then starts with most mentees matched, its fast case (at 50,000
+    mentees, the first scan's pairs left 2,616 over). Only speed depends on
+    it: the loop proves the optimum. scorer_of(columns) scores the mentees
+    against those mentors only."""
     np = _numpy()
+    mentee_count = len(kept.bound)
     for _ in range(_MATCHING_ROUNDS):
-        rows, columns, scores = pairs
+        rows, columns, _ = kept.pairs
         reached_mentees, reached_mentors, unmatched = _reach_of_unmatched(mentee_count, room, rows, columns)
         outside = np.flatnonzero(~reached_mentors)
         if not unmatched or not len(outside):
-            return pairs
+            return
         added = _Candidates(mentee_count, len(outside), _MATCHING_PAIRS, 0)
         for chunk, chunk_scores in scorer_of(outside).chunks(reached_mentees):
             added.add(chunk, chunk_scores)
         new_rows, new_columns, new_scores = added.pairs()
         if not len(new_rows):
-            return pairs
-        rows, columns, scores = (np.concatenate(both) for both in zip(pairs, (new_rows, outside[new_columns],
-                                                                             new_scores)))
-        order = np.lexsort((columns, rows))
-        pairs = rows[order], columns[order], scores[order]
-    return pairs
+            return
+        # None of these was kept: a reached mentee's kept pairs are all with reached mentors.
+        kept._add(new_rows.astype(np.int64) * kept.mentor_count + outside[new_columns], new_scores)
 
 
 def _reach_of_unmatched(mentee_count: int, room, rows, columns) -> tuple:
@@ -2005,8 +2004,8 @@ def _auction_duals(mentee_count: int, room, pairs) -> tuple | None:
     price = np.zeros(len(room), dtype=np.int64)
     mentor_of = np.full(mentee_count, -1)
     bid_of = np.zeros(mentee_count, dtype=np.int64)
-    free = np.flatnonzero(starts[1:] > starts[:-1])
-    free_before = len(free)
+    with_pairs = np.flatnonzero(starts[1:] > starts[:-1])
+    free, free_before = with_pairs, len(with_pairs)
     for round_ in range(1, _AUCTION_ROUNDS + 1):
         if len(free) <= mentee_count * _AUCTION_LEFT:
             break
@@ -2034,7 +2033,7 @@ def _auction_duals(mentee_count: int, room, pairs) -> tuple | None:
         bids = np.concatenate([bid_of[holders], price[wanted] + best - second + _AUCTION_STEP])
         order = np.lexsort((-bids, mentors))
         mentees, mentors, bids = mentees[order], mentors[order], bids[order]
-        rank = np.arange(len(mentors)) - np.searchsorted(mentors, mentors)
+        rank = _run_ranks(mentors)
         kept = rank < room[mentors]
         mentor_of[mentees[kept]], bid_of[mentees[kept]] = mentors[kept], bids[kept]
         mentor_of[mentees[~kept]] = -1
@@ -2044,7 +2043,6 @@ def _auction_duals(mentee_count: int, room, pairs) -> tuple | None:
     if len(free) > mentee_count * _AUCTION_LEFT:
         return None
     value = np.zeros(mentee_count, dtype=np.int64)
-    with_pairs = np.flatnonzero(starts[1:] > starts[:-1])
     if len(with_pairs):
         value[with_pairs] = np.maximum.reduceat(scores - price[columns], starts[with_pairs])
     return value, price
