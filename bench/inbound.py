@@ -35,7 +35,13 @@ what is our code's. Then the same replies once more through the same handler,
 answered by a stub HTTP layer that replays moto's recorded answers, so only our
 code and the SDK (serialising, signing, parsing) run; and the floor's three calls
 answered the same way, so only boto3 runs: the SDK's own floor, the most any code
-could reach on that figure.
+could reach on that figure; and those three calls made through PynamoDB, as the
+app's stack makes them, answered the same way: the most any code on this stack could reach.
+
+Each of these runs in a fresh process of its own (the app's replies and their replay; the
+floor and the SDK's floor; the floor with the record; the stack's floor), so that none is
+measured in a heap an earlier one left: the garbage collector's full collections walk all of
+it, and moto's tables are most of it.
 
 Targets, each printed as met or MISSED; exits 1 when any is missed: AWS calls
 per reply (counted per operation by a botocore event hook) <= 3.2; end to end
@@ -52,6 +58,7 @@ import json
 import pstats
 import random
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -61,6 +68,7 @@ from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr, make_msgid
+from functools import partial
 from html import escape
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -442,34 +450,70 @@ def replayed(handler, context, events: list[dict], expected: list[str], warm: in
     return cpu, differs
 
 
-def sdk_floor(events: list[dict], pairings: list[Pairing]) -> float:
-    """CPU seconds boto3 alone takes for the floor's three calls per reply, answered from the
-    recording of the floor's own run: the most any code could reach without the emulator."""
+def stack_floor(events: list[dict], pairings: list[Pairing]) -> float:
+    """CPU seconds the floor's three calls take made as the app's stack makes them: the
+    pairing read into PynamoDB's model, the update and the answer through its transaction."""
+    s3 = aws.client("s3")
+    started = time.process_time()
+    for event, pairing in zip(events, (pairing for pairing in pairings for _ in range(2))):
+        location = json.loads(event["Records"][0]["body"])["receipt"]["action"]
+        s3.get_object(Bucket=location["bucketName"], Key=location["objectKey"])["Body"].read()
+        read = Pairing.get(pairing.id, consistent_read=True)
+        history = [*read.history, {"at": clock.iso(clock.now()), "event": "checkin_reply",
+                                   "trigger_id": f"ses/{uuid.uuid4().hex}"}]
+        with store.transaction() as write:
+            write.update(read, actions=[Pairing.version.add(1), Pairing.history.set(history)],
+                         condition=Pairing.version == read.version, add_version_condition=False)
+            write.save(Response(pairing_id=read.id, at_id=f"{clock.iso(clock.now())}#floor", participant="mentor",
+                                kind="checkin", rating=1, text="going well", source="email", trigger_id="floor"))
+    return time.process_time() - started
+
+
+def recorded_floor(floor, pairing_count: int, record: bool = True) -> tuple[float, list[dict], list[Pairing]]:
+    """A floor's run from the same start as the app's, in an emulator of its own, its answers
+    recorded: its CPU seconds, and the timed replies' events and pairings."""
+    warm = WARM_UP_PAIRINGS * 2
+    with mock_aws():
+        pairings, _, events = prepared(pairing_count)
+        floor(events[:warm], pairings[:WARM_UP_PAIRINGS])
+        CANNED.recording = record
+        cpu = floor(events[warm:], pairings[WARM_UP_PAIRINGS:])
+        CANNED.recording = False
+    return cpu, events[warm:], pairings[WARM_UP_PAIRINGS:]
+
+
+def floor_without_emulator(floor, events: list[dict], pairings: list[Pairing]) -> float:
+    """CPU seconds a floor's calls take answered from the recording of its own run: what the
+    SDK (and the stack's layers, if it uses them) cost, without the emulator."""
     with answered_from_recording():
         INSTRUMENTS.start()
-        cpu = emulator_floor(events, pairings) - INSTRUMENTS.inside
+        cpu = floor(events, pairings) - INSTRUMENTS.inside
     if any(CANNED.recorded.values()):
-        raise AssertionError("the SDK's floor made fewer calls than the floor's run recorded")
+        raise AssertionError("a floor made fewer calls than its recorded run")
     return cpu
 
 
-def run(pairing_count: int, profile: bool) -> int:
+def floor_figures(pairing_count: int, profile: bool) -> dict:
+    cpu, *floor_run = recorded_floor(emulator_floor, pairing_count)
+    return {"floor_cpu": cpu, "sdk_floor_cpu": floor_without_emulator(emulator_floor, *floor_run)}
+
+
+def record_floor_figures(pairing_count: int, profile: bool) -> dict:
+    cpu, *_ = recorded_floor(partial(emulator_floor, with_record=True), pairing_count, record=False)
+    return {"record_floor_cpu": cpu}
+
+
+def stack_floor_figures(pairing_count: int, profile: bool) -> dict:
+    _, *stack_run = recorded_floor(stack_floor, pairing_count)
+    return {"stack_floor_cpu": floor_without_emulator(stack_floor, *stack_run)}
+
+
+def app_figures(pairing_count: int, profile: bool) -> dict:
+    """The app's own replies end to end, then again answered from their recording, then the pure part."""
     handler = app.handler_map[INBOUND_HANDLER]
     warm = WARM_UP_PAIRINGS * 2
-    with mock_aws():  # the same start as the run below, in an emulator of its own
-        pairings, _, events = prepared(pairing_count)
-        emulator_floor(events[:warm], pairings[:WARM_UP_PAIRINGS])
-        CANNED.recording = True
-        floor_cpu = emulator_floor(events[warm:], pairings[WARM_UP_PAIRINGS:])
-        CANNED.recording = False
-    sdk_floor_cpu = sdk_floor(events[warm:], pairings[WARM_UP_PAIRINGS:])
-    with mock_aws():
-        pairings, _, events = prepared(pairing_count)
-        emulator_floor(events[:warm], pairings[:WARM_UP_PAIRINGS], with_record=True)
-        record_floor_cpu = emulator_floor(events[warm:], pairings[WARM_UP_PAIRINGS:], with_record=True)
     with mock_aws():
         pairings, mails, events = prepared(pairing_count)
-        timed = len(mails) - warm
         context = LambdaContext(INBOUND_HANDLER, 512)
 
         CANNED.recording = True
@@ -499,23 +543,52 @@ def run(pairing_count: int, profile: bool) -> int:
         CANNED.recording = False
         if profiler:
             profiler.disable()
-        moto, snapshots, client = INSTRUMENTS.inside, INSTRUMENTS.snapshots, INSTRUMENTS.client
-        collecting = dict(INSTRUMENTS.collecting)
-        calls, clients_created = dict(INSTRUMENTS.calls), INSTRUMENTS.clients_created
-        responses = sum(1 for pairing in pairings[WARM_UP_PAIRINGS:] for _ in Response.query(pairing.id))
+            print("\n--- cProfile of the timed replies (cumulative, top 40) ---", file=sys.stderr)
+            pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
+        figures = {"first": first, "seconds": seconds, "cpu": cpu, "each": each, "outcomes": outcomes,
+                   "wrong": wrong, "moto": INSTRUMENTS.inside, "snapshots": INSTRUMENTS.snapshots,
+                   "client": INSTRUMENTS.client, "collecting": dict(INSTRUMENTS.collecting),
+                   "calls": dict(INSTRUMENTS.calls), "clients_created": INSTRUMENTS.clients_created,
+                   "responses": sum(1 for pairing in pairings[WARM_UP_PAIRINGS:] for _ in Response.query(pairing.id)),
+                   "shapes": Counter(shape for _, _, shape in mails[warm:]), "timed": len(mails) - warm}
 
-    canned_cpu, replay_differs = replayed(handler, context, events, [expected for _, expected, _ in mails], warm)
+    figures["canned_cpu"], figures["replay_differs"] = replayed(handler, context, events,
+                                                                [expected for _, expected, _ in mails], warm)
     raws = [raw for raw, _, _ in mails[warm:]]
     started, started_cpu = time.perf_counter(), time.process_time()
     for _ in range(PURE_ROUNDS):
         for raw in raws:
             replies.interpret(replies.parse_message(raw).reply_text)
-    pure, pure_cpu = (time.perf_counter() - started) / PURE_ROUNDS, (time.process_time() - started_cpu) / PURE_ROUNDS
+    figures["pure"] = (time.perf_counter() - started) / PURE_ROUNDS
+    figures["pure_cpu"] = (time.process_time() - started_cpu) / PURE_ROUNDS
+    return figures
 
+
+# Each in a fresh process, so that none is measured in a heap that an earlier one left
+# (moto's tables, recordings): a full collection walks all of it.
+PARTS = {"floor": floor_figures, "record_floor": record_floor_figures, "stack_floor": stack_floor_figures,
+         "app": app_figures}
+
+
+def in_fresh_process(part: str, pairing_count: int, profile: bool) -> dict:
+    command = [sys.executable, __file__, "--part", part, "--pairings", str(pairing_count), *(["--profile"] * profile)]
+    finished = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True, cwd=PROJECT_DIR)
+    return json.loads(finished.stdout.splitlines()[-1])
+
+
+def run(pairing_count: int, profile: bool) -> int:
+    figures = {}
+    for part in PARTS:
+        figures.update(in_fresh_process(part, pairing_count, profile and part == "app"))
+    (first, seconds, cpu, each, outcomes, wrong, moto, snapshots, client, collecting, calls, clients_created,
+     responses, shapes, timed, canned_cpu, replay_differs, pure, pure_cpu, floor_cpu, sdk_floor_cpu,
+     record_floor_cpu, stack_floor_cpu) = (figures[name] for name in (
+        "first", "seconds", "cpu", "each", "outcomes", "wrong", "moto", "snapshots", "client", "collecting", "calls",
+        "clients_created", "responses", "shapes", "timed", "canned_cpu", "replay_differs", "pure", "pure_cpu",
+        "floor_cpu", "sdk_floor_cpu", "record_floor_cpu", "stack_floor_cpu"))
     per_second, per_cpu_second = timed / seconds, timed / cpu
     ours = cpu - client
     ms = 1000 / timed
-    shapes = Counter(shape for _, _, shape in mails[warm:])
     print(f"pairings: {pairing_count} awaiting check-in replies (+{WARM_UP_PAIRINGS} for warm-up); "
           f"replies timed: {timed} ({', '.join(f'{shape} {n}' for shape, n in sorted(shapes.items()))})")
     print(f"outcomes:                    {', '.join(f'{k} {v}' for k, v in sorted(outcomes.items()))}; "
@@ -557,6 +630,10 @@ def run(pairing_count: int, profile: bool) -> int:
           f"reply, {sdk_floor_cpu * ms / 3:.2f} ms per call) for the floor's three calls, boto3 alone answered from a "
           "recording of moto's answers; with parse + interpret, no more than "
           f"{timed / (sdk_floor_cpu + pure_cpu):.0f}/s for any code on the figure below")
+    print(f"stack's floor, canned answers: {timed / stack_floor_cpu:.0f} replies/s CPU time ({stack_floor_cpu * ms:.2f} ms "
+          "per reply) for the same three calls made as this stack makes them (the pairing read into PynamoDB's model, "
+          "the update and the answer through its transaction); with parse + interpret, no more than "
+          f"{timed / (stack_floor_cpu + pure_cpu):.0f}/s for any code on PynamoDB")
     print(f"our code + SDK, canned answers: {without_emulator:.0f} replies/s CPU time ({canned_cpu * ms:.2f} ms per "
           "reply): the same replies through the same handler, answered from a recording of moto's answers"
           + (f"; {replay_differs} came out otherwise" if replay_differs else ""))
@@ -571,9 +648,6 @@ def run(pairing_count: int, profile: bool) -> int:
     }
     for target, (figure, met) in verdicts.items():
         print(f"target {target}: {figure}: {'met' if met else 'MISSED'}")
-    if profiler:
-        print("\n--- cProfile of the timed replies (cumulative, top 40) ---")
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
     return 0 if all(met for _, met in verdicts.values()) and not wrong else 1
 
 
@@ -581,7 +655,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairings", type=int, default=100, help="pairings; each participant replies once")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of the timed replies")
+    parser.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)  # one part, in this process
     options = parser.parse_args()
+    if options.part:
+        print(json.dumps(PARTS[options.part](options.pairings, options.profile)))
+        return 0
     return run(options.pairings, options.profile)
 
 
