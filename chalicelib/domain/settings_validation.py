@@ -250,7 +250,7 @@ def _check_mail(value: Any, part: str, errors: dict, previous: Mapping | None = 
         sample = mail_sample(name)
         before = saved_before.get(name) or {}
         for field, source in kept_text.items():
-            variant_sample = {**sample, mail.split.key: field.partition("_")[2]} if "_" in field else sample
+            variant_sample = mail_sample(name, field.partition("_")[2]) if "_" in field else sample
             limit = SUBJECT_LIMIT if field.startswith("subject") else OUTPUT_LIMIT
             problem = f"{at}.{field}" not in errors and template_problem(source, variant_sample, limit)
             if not problem and field.startswith("body") and source != before.get(field, before.get("body")):

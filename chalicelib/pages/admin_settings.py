@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from chalicelib.domain import mail_catalogue, settings_document, settings_validation
-from chalicelib.services import settings_store
+from chalicelib.services import mail, settings_store
 from chalicelib.pages import web
 from chalicelib.services.committee import Session
 from chalicelib.adapters.models import Cohort
@@ -148,22 +148,21 @@ def _preview(session: Session, editor: str, cohort: Cohort, saved: settings_stor
         return _editor(session, editor, cohort, saved, rows, _errors_by_row(invalid.errors, positions), status=400,
                        mail_name=mail_name)
     if editor == "mail":
-        preview = _mail_previews(mail_name, clean["mail"][mail_name])
+        preview = _mail_previews(mail_name, mail_catalogue.edited_mail(clean, mail_name))
     else:
         preview = settings_document.guidelines_html(clean["guidelines"])
     return _editor(session, editor, cohort, saved, rows, {}, mail_name=mail_name, preview=preview,
                    flash="This is a preview: nothing is saved yet.")
 
 
-def _mail_previews(mail_name: str, text: dict) -> list[dict]:
+def _mail_previews(mail_name: str, edited: dict | None) -> list[dict]:
     """The mail as each variant's recipient gets it (one for most mails): subject, text part, and
-    the HTML part's body, made from the text as sending makes it."""
-    mail = mail_catalogue.MAILS[mail_name]
-    variants = mail.split.variants if mail.split else (("", ""),)
+    the HTML part's body, made as sending makes them (the system's own, for an unedited text)."""
+    entry = mail_catalogue.MAILS[mail_name]
+    variants = entry.split.variants if entry.split else (("", ""),)
     shown = []
     for value, label in variants:
-        sample = {**mail_catalogue.mail_sample(mail_name), **({mail.split.key: value} if value else {})}
-        subject, body, html = mail_catalogue.render_mail(mail_name, text, sample)
+        subject, body, html = mail.rendered(mail_name, edited, mail_catalogue.mail_sample(mail_name, value))
         shown.append({"label": label, "subject": subject, "text": body,
                       "html": html[html.index("<body"):html.rindex("</body>")].split(">", 1)[1]})
     return shown
@@ -225,8 +224,8 @@ def _rows_from_form(editor: str, form: dict):
     if editor == "schedule":
         return {name: _first(form, name) for name in settings_document.SCHEDULE_LABELS}
     if editor == "mail":
-        mail = mail_catalogue.MAILS.get(_first(form, "mail"))
-        return {field: _first(form, field) for field in (mail.fields() if mail else ())}
+        entry = mail_catalogue.MAILS.get(_first(form, "mail"))
+        return {field: _first(form, field) for field in (entry.fields() if entry else ())}
     return {"guidelines": _first(form, "guidelines")}
 
 

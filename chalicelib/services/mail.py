@@ -18,6 +18,7 @@ from __future__ import annotations
 import binascii
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email import message_from_string
@@ -78,22 +79,25 @@ def compose(template: str, to: tuple[str, ...], context: dict, reply_to: tuple[s
     edited = mail_catalogue.edited_mail(saved.document, template)
     if edited is not None:
         try:
-            subject, text, html = mail_catalogue.render_mail(template, edited, context)
+            subject, text, html = rendered(template, edited, context)
         except Exception as error:  # noqa: BLE001 - checked when saved; should it still fail, the system's own text goes
             log.warning("the committee's %s mail did not render (%s); the default is sent", template, type(error).__name__)
             _tell_committee_the_text_failed(saved.cohort, template, error)
         else:
             return Mail(template=template, to=to, subject=subject, text=text, html=html, reply_to=reply_to)
+    subject, text, html = rendered(template, None, context)
+    return Mail(template=template, to=to, subject=subject, text=text, html=html, reply_to=reply_to)
+
+
+def rendered(template: str, edited: Mapping[str, str] | None, context: Mapping) -> tuple[str, str, str]:
+    """(subject, text part, HTML part) as the mail is sent: from the committee's edited text, the
+    HTML made from it; else from mail/<template>.{subject.txt,txt,html}. The editor's preview shows these."""
+    if edited is not None:
+        return mail_catalogue.render_mail(template, edited, context)
     subject_file, text_file = mail_catalogue.system_files(template, context)
     subject = " ".join(render(f"mail/{subject_file}", **context).split())
-    return Mail(
-        template=template,
-        to=to,
-        subject=subject,
-        text=mail_catalogue.tidy_text(render(f"mail/{text_file}", **context)),
-        html=render(f"mail/{template}.html", subject=subject, **context),
-        reply_to=reply_to,
-    )
+    return (subject, mail_catalogue.tidy_text(render(f"mail/{text_file}", **context)),
+            render(f"mail/{template}.html", subject=subject, **context))
 
 
 def _tell_committee_the_text_failed(cohort: str | None, template: str, error: Exception) -> None:

@@ -10,7 +10,7 @@ from chalicelib.adapters.models import SettingsVersion
 from chalicelib.adapters.store import open_cohort
 from chalicelib.domain import clock, mail_catalogue, settings_document, settings_validation
 from chalicelib.domain.templating import TEMPLATE_DIR, render
-from chalicelib.services import settings_store
+from chalicelib.services import mail, settings_store
 from tests.helpers import csrf_of, form_body
 from tests.helpers.workflow import approved_pairs, mails_to, run_days
 
@@ -108,6 +108,29 @@ def test_the_preview_shows_the_html_and_the_text_part_under_a_neutral_heading(aw
     assert '<a href="https://mentoring.example.org/respond/SAMPLE-TOKEN">' in page  # the HTML part, links kept
     assert "with Jo Reader?" in page and "with Pat Rivera?" in page  # each variant's subject
     assert "problem" not in page.lower().split("<h2>preview")[1]
+
+
+@pytest.mark.parametrize("name", ["checkin", "introduction", "pairing_closed"])
+def test_an_unedited_mail_is_previewed_with_the_html_part_it_is_sent_with(aws, client, committee_cookie, name):
+    approved_pairs(1)
+    page = _mail_form(client, committee_cookie, name, action="preview", **mail_catalogue.default_mail()[name]).body.decode()
+    entry = mail_catalogue.MAILS[name]
+    for value, _ in entry.split.variants if entry.split else (("", ""),):
+        sent = mail.compose(name, ("someone@example.org",), mail_catalogue.mail_sample(name, value))
+        body = sent.html[sent.html.index("<body"):sent.html.rindex("</body>")].split(">", 1)[1]
+        assert body in page and sent.subject in page
+
+
+def test_each_variant_of_a_mail_split_by_role_is_previewed_as_the_person_in_that_role_gets_it(aws, client,
+                                                                                            committee_cookie):
+    approved_pairs(1)
+    page = _mail_form(client, committee_cookie, "checkin", action="preview",
+                      **mail_catalogue.default_mail()["checkin"]).body.decode()
+    to_mentors, to_mentees = page.split("As sent to mentors", 1)[1].split("As sent to mentees", 1)
+    assert "Dear Pat Rivera," in to_mentors and "partnership with Jo Reader" in to_mentors
+    assert "a different mentee" in to_mentors and "a different mentor" not in to_mentors
+    assert "Dear Jo Reader," in to_mentees and "partnership with Pat Rivera" in to_mentees
+    assert "a different mentor" in to_mentees and "a different mentee" not in to_mentees
 
 
 def _store_legacy_version(cohort_id: str) -> None:
