@@ -45,6 +45,18 @@ def valid_answers(role: str = "mentee", **overrides) -> dict:
     return answers
 
 
+def as_form(answers: dict) -> dict[str, list[str]]:
+    """Answers as a decoded form holds them: every value a list."""
+    return {name: value if isinstance(value, list) else [value] for name, value in answers.items()}
+
+
+def apply_as(role: str = "mentee", **overrides):
+    """A valid application submitted through intake, as the form would."""
+    from chalicelib.services import intake
+
+    return intake.submit(as_form(valid_answers(role, **overrides)))
+
+
 def form_body(answers: dict) -> bytes:
     from urllib.parse import urlencode
 

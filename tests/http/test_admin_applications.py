@@ -4,18 +4,10 @@ import pytest
 from chalicelib.services import intake
 from chalicelib.services.membership import current_roster
 from chalicelib.adapters.models import Application, AuditEntry, Member
-from tests.helpers import csrf_of, form_body, valid_answers
+from tests.helpers import apply_as, as_form, csrf_of, form_body, valid_answers
 
 JSON = {"Content-Type": "application/json"}
 CSV = {"Content-Type": "text/csv"}
-
-
-def as_form(answers):
-    return {name: value if isinstance(value, list) else [value] for name, value in answers.items()}
-
-
-def apply_as(role="mentee", **overrides):
-    return intake.submit(as_form(valid_answers(role, **overrides)))
 
 
 def test_loading_the_roster_replaces_it_and_makes_waiting_applications_eligible(client, committee_cookie):

@@ -32,7 +32,7 @@ from chalicelib.pages.web import BODY_METHODS
 from chalicelib.services import pairings, settings_store
 from chalicelib.services.applications import Status
 from chalicelib.services.intake import create_application
-from tests.helpers import COMMITTEE_EMAIL, csrf_of, sent_mail, sign_in, valid_answers
+from tests.helpers import COMMITTEE_EMAIL, as_form, csrf_of, sent_mail, sign_in, valid_answers
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
@@ -95,10 +95,6 @@ def world(client):
     ids["unknown"] = ["0" * 32, "1999", "a" * 53, reply]
     pair = f"{people['mentor'][1].id}:{people['mentee'][0].id}"
     return {"cookie": cookie, "csrf": csrf_of(client, cookie), "ids": ids, "seeds": seeds(people, pair)}
-
-
-def as_form(answers: dict) -> dict[str, list[str]]:
-    return {name: value if isinstance(value, list) else [value] for name, value in answers.items()}
 
 
 def seeds(people: dict, pair: str) -> dict[str, dict]:

@@ -357,7 +357,7 @@ def same_site(client, landing: str) -> str:
 
 def test_a_ten_megabyte_roster_goes_straight_to_s3_and_a_job_loads_it(client, committee_cookie, aws):
     from chalicelib.adapters import uploads
-    from tests.http.test_admin_applications import apply_as
+    from tests.helpers import apply_as
 
     waiting = apply_as("mentee", membership_id="KLA-000007", email="member7@example.org")
     body = roster_csv(45_000, name_length=195)  # names as long as a roster may have them: fewer rows to write

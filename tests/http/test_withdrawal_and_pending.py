@@ -7,18 +7,13 @@ from datetime import timedelta
 import pytest
 
 from chalicelib.adapters.models import Application, AuditEntry, Claim, OutboxMail
-from chalicelib.services import intake, mail, membership, retention
+from chalicelib.services import mail, membership, retention
 from chalicelib.services.application_review import act_on_application
 from chalicelib.services.applications import claim_key
 from chalicelib.domain.refusals import Conflict, Invalid
-from tests.helpers import csrf_of, form_body, sent_mail, valid_answers
+from tests.helpers import apply_as, csrf_of, form_body, sent_mail
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-
-
-def apply_as(role="mentee", **overrides):
-    answers = valid_answers(role, **overrides)
-    return intake.submit({name: value if isinstance(value, list) else [value] for name, value in answers.items()})
 
 
 def _post(client, cookie, application_id, **fields):

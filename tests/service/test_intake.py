@@ -14,11 +14,7 @@ from chalicelib.domain.refusals import Conflict
 from chalicelib.domain.validation import Invalid
 
 ELIGIBLE, PENDING_VERIFICATION = Status.ELIGIBLE, Status.PENDING_VERIFICATION
-from tests.helpers import sent_mail, valid_answers
-
-
-def as_form(answers: dict) -> dict[str, list[str]]:
-    return {name: value if isinstance(value, list) else [value] for name, value in answers.items()}
+from tests.helpers import as_form, sent_mail, valid_answers
 
 
 def confirm_token_in(mail: dict) -> str:

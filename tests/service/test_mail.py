@@ -11,11 +11,7 @@ from chalicelib.domain import clock
 from chalicelib.services import intake, mail
 from chalicelib.adapters.models import OutboxMail
 from chalicelib.adapters.store import transaction
-from tests.helpers import sent_mail, valid_answers
-
-
-def as_form(answers):
-    return {name: value if isinstance(value, list) else [value] for name, value in answers.items()}
+from tests.helpers import as_form, sent_mail, valid_answers
 
 
 def throttled(*args, **kwargs):

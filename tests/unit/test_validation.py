@@ -3,11 +3,7 @@ import pytest
 
 from chalicelib.domain.schema import FIELDS, FIELDS_BY_NAME, INTERESTS
 from chalicelib.domain.validation import Invalid, from_json, validate_application
-from tests.helpers import valid_answers
-
-
-def as_form(answers: dict) -> dict[str, list[str]]:
-    return {name: value if isinstance(value, list) else [value] for name, value in answers.items()}
+from tests.helpers import as_form, valid_answers
 
 
 def errors_for(answers: dict) -> dict[str, str]:
