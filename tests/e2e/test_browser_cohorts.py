@@ -4,8 +4,8 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.test_browser_matching import sign_in
 from tests.helpers import start_sandbox, stop_sandbox
+from tests.helpers.browser import sign_in
 
 
 def test_the_cohort_picker_and_the_invitations_to_a_new_year(page, browser, tmp_path):

@@ -6,8 +6,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.test_browser_settings import sign_in
 from tests.helpers import start_sandbox, stop_sandbox
+from tests.helpers.browser import sign_in
 
 FAIREST, BEST_TOTAL = "Fairest to the weakest pair", "Best total fit"
 

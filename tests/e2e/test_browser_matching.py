@@ -3,12 +3,13 @@ approves in two steps; then every committee page passes axe-core (WCAG 2.2 AA) a
 
 One sandbox for the module: the second test reads the pairings the first approved."""
 import re
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import COMMITTEE_EMAIL, PROJECT_DIR, start_sandbox, stop_sandbox
+from tests.helpers import PROJECT_DIR, start_sandbox, stop_sandbox
+from tests.helpers.browser import sign_in
 
 AXE = PROJECT_DIR / "node_modules" / "axe-core" / "axe.min.js"
 WCAG_22_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
@@ -23,14 +24,6 @@ def matching_sandbox(tmp_path_factory, browser):
     running = start_sandbox(tmp_path_factory.mktemp("browser-matching"), "--demo")
     yield running
     stop_sandbox(running)
-
-
-def sign_in(page, sandbox):
-    sandbox.post("/admin/login", urlencode({"email": COMMITTEE_EMAIL}).encode(), "application/x-www-form-urlencoded")
-    mail = [m for m in sandbox.mailbox() if "sign-in link" in m["subject"]][-1]
-    page.goto(sandbox.base_url + re.search(r"/admin/login/[a-z0-9]+", mail["text"]).group(0))
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("dashboard")
 
 
 def introductions(sandbox):

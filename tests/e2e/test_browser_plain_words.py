@@ -4,12 +4,12 @@ a reason, tells the applicant, and can be undone; a roster whose header reads
 
 Runs its own sandbox (the shared one must not see these changes)."""
 import re
-from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import COMMITTEE_EMAIL, start_sandbox, stop_sandbox, valid_answers
+from tests.helpers import start_sandbox, stop_sandbox, valid_answers
+from tests.helpers.browser import sign_in
 
 
 @pytest.fixture(scope="module")
@@ -17,15 +17,6 @@ def own_sandbox(tmp_path_factory, browser):
     running = start_sandbox(tmp_path_factory.mktemp("plain-words-sandbox"))
     yield running
     stop_sandbox(running)
-
-
-def sign_in(page, sandbox):
-    before = len(sandbox.mailbox())
-    sandbox.post("/admin/login", urlencode({"email": COMMITTEE_EMAIL}).encode(), "application/x-www-form-urlencoded")
-    [mail] = [mail for mail in sandbox.mailbox()[before:] if "sign-in link" in mail["subject"]]
-    page.goto(sandbox.base_url + re.search(r"/admin/login/[a-z0-9]+", mail["text"]).group(0))
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("dashboard")
 
 
 def test_a_withdrawal_is_confirmed_with_a_reason_and_undone(page, own_sandbox):

@@ -3,12 +3,12 @@ applicant sees both on /apply, and an application sent before still reads as it 
 
 Runs its own sandbox (the shared one must not see these settings)."""
 import re
-from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import COMMITTEE_EMAIL, start_sandbox, stop_sandbox, valid_answers
+from tests.helpers import start_sandbox, stop_sandbox, valid_answers
+from tests.helpers.browser import sign_in
 
 QUESTION = "Which library system do you work with?"
 
@@ -18,14 +18,6 @@ def own_sandbox(tmp_path, browser):
     running = start_sandbox(tmp_path / "sandbox-data")
     yield running
     stop_sandbox(running)
-
-
-def sign_in(page, sandbox):
-    sandbox.post("/admin/login", urlencode({"email": COMMITTEE_EMAIL}).encode(), "application/x-www-form-urlencoded")
-    [mail] = [mail for mail in sandbox.mailbox() if "sign-in link" in mail["subject"]]
-    page.goto(sandbox.base_url + re.search(r"/admin/login/[a-z0-9]+", mail["text"]).group(0))
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("dashboard")
 
 
 def test_the_committee_adds_a_topic_and_a_question_and_the_form_follows(page, own_sandbox):

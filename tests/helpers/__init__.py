@@ -57,6 +57,19 @@ def apply_as(role: str = "mentee", **overrides):
     return intake.submit(as_form(valid_answers(role, **overrides)))
 
 
+def post_json(client, cookie: str, path: str, document) -> object:
+    """A committee member's JSON request to the admin API."""
+    return client.http.post(path, headers={"Content-Type": "application/json", "Cookie": cookie},
+                            body=json.dumps(document).encode())
+
+
+def propose(client, cookie: str, **options) -> dict:
+    """A matching proposal asked for through the API; it must succeed."""
+    answer = post_json(client, cookie, "/admin/api/matching/proposal", options)
+    assert answer.status_code == 200, answer.body
+    return answer.json_body
+
+
 def form_body(answers: dict) -> bytes:
     from urllib.parse import urlencode
 

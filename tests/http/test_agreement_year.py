@@ -17,7 +17,7 @@ from chalicelib.services import pairings, report
 from chalicelib.services.pairings import get_pairing, live_mentee_key
 from tests.helpers import csrf_of, sent_mail, sign_in
 from tests.helpers.workflow import approved_pairs, deliver, mails_to, reply_to, respond_link, run_days
-from tests.http.test_pages_full_year import every_answer
+from tests.helpers.forms import every_answer
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 JSON = {"Content-Type": "application/json"}

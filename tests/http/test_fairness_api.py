@@ -4,7 +4,7 @@ import re
 import pytest
 
 from infra.local.seed import seed_demo_cohort
-from tests.http.test_matching_api import post, propose
+from tests.helpers import post_json, propose
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def test_the_fairest_plan_matches_as_many_and_lifts_the_lowest_score(client, com
 @pytest.mark.parametrize("options,field", [({"threshold": 101}, "threshold"), ({"threshold": 50.5}, "threshold"),
                                            ({"plan": "cheapest"}, "plan"), ({"compare": "yes"}, "compare")])
 def test_bad_fairness_options_get_a_400_naming_the_field(client, committee_cookie, cohort, options, field):
-    answer = post(client, committee_cookie, "/admin/api/matching/proposal", options)
+    answer = post_json(client, committee_cookie, "/admin/api/matching/proposal", options)
     assert answer.status_code == 400 and field in answer.json_body["errors"]
 
 

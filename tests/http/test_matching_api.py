@@ -1,5 +1,4 @@
 """Matching proposals, approval and introductions, through the committee's routes."""
-import json
 import threading
 
 import pytest
@@ -8,24 +7,12 @@ from chalicelib.services import intake
 from chalicelib.adapters.models import Claim, OutboxMail, Pairing
 from chalicelib.domain.refusals import Conflict
 from infra.local.seed import seed_demo_cohort
-from tests.helpers import sent_mail, valid_answers
-
-JSON = {"Content-Type": "application/json"}
+from tests.helpers import post_json, propose, sent_mail, valid_answers
 
 
 @pytest.fixture
 def cohort(aws):
     seed_demo_cohort()
-
-
-def post(client, cookie, path, document):
-    return client.http.post(path, headers={**JSON, "Cookie": cookie}, body=json.dumps(document).encode())
-
-
-def propose(client, cookie, **options):
-    answer = post(client, cookie, "/admin/api/matching/proposal", options)
-    assert answer.status_code == 200, answer.body
-    return answer.json_body
 
 
 def applications(client, cookie, role):
@@ -75,7 +62,7 @@ def test_locks_and_forbids_are_honoured(client, committee_cookie, cohort):
     ({"weights": {"astrology": 2}}, "astrology"), ({"locks": [["nobody", "nobody-else"]]}, ""),
 ])
 def test_bad_proposal_options_get_a_400_with_a_message(client, committee_cookie, cohort, options, message):
-    answer = post(client, committee_cookie, "/admin/api/matching/proposal", options)
+    answer = post_json(client, committee_cookie, "/admin/api/matching/proposal", options)
     errors = answer.json_body["errors"]  # named by the option at fault when it is one, else the body's
     assert answer.status_code == 400 and any(message in text for text in errors.values())
     assert set(errors) == ({"weights"} if message == "astrology" else {message} if message in ("locks", "forbids", "weights") else {"_body"})
@@ -83,10 +70,10 @@ def test_bad_proposal_options_get_a_400_with_a_message(client, committee_cookie,
 
 def test_proposal_weights_are_checked_by_the_engine_alone_and_named(client, committee_cookie, cohort):
     for weights, words in ((["interests"], "map criteria"), ({"region": True}, "'region' has True")):
-        answer = post(client, committee_cookie, "/admin/api/matching/proposal", {"weights": weights})
+        answer = post_json(client, committee_cookie, "/admin/api/matching/proposal", {"weights": weights})
         assert answer.status_code == 400 and words in answer.json_body["errors"]["weights"], weights
     # JSON has no infinity: Python's "Infinity" is refused at the edge, before any option is read.
-    answer = post(client, committee_cookie, "/admin/api/matching/proposal", {"weights": {"region": float("inf")}})
+    answer = post_json(client, committee_cookie, "/admin/api/matching/proposal", {"weights": {"region": float("inf")}})
     assert answer.status_code == 400 and answer.json_body["errors"] == {"_body": "The body is not valid JSON."}
 
 
@@ -94,7 +81,7 @@ def test_approving_creates_pairings_and_one_introduction_to_both(client, committ
     proposal = propose(client, committee_cookie)
     chosen = [{"mentor_id": p["mentor_id"], "mentee_id": p["mentee_id"]} for p in proposal["pairs"][:3]]
     before = len(sent_mail())
-    answer = post(client, committee_cookie, "/admin/api/pairings", {"pairs": chosen})
+    answer = post_json(client, committee_cookie, "/admin/api/pairings", {"pairs": chosen})
     assert answer.status_code == 201
     created = answer.json_body["pairings"]
     assert [(p["mentor_id"], p["mentee_id"], p["state"]) for p in created] == [
@@ -122,9 +109,9 @@ def test_approving_creates_pairings_and_one_introduction_to_both(client, committ
 def test_approving_the_same_pair_twice_creates_one_pairing(client, committee_cookie, cohort):
     pair = propose(client, committee_cookie)["pairs"][0]
     request = {"pairs": [{"mentor_id": pair["mentor_id"], "mentee_id": pair["mentee_id"]}]}
-    first = post(client, committee_cookie, "/admin/api/pairings", request).json_body["pairings"]
+    first = post_json(client, committee_cookie, "/admin/api/pairings", request).json_body["pairings"]
     mails = len(sent_mail())
-    second = post(client, committee_cookie, "/admin/api/pairings", request)
+    second = post_json(client, committee_cookie, "/admin/api/pairings", request)
     assert second.status_code == 201 and second.json_body["pairings"] == first
     assert len(sent_mail()) == mails and len(list(Pairing.scan())) == 1
 
@@ -156,16 +143,16 @@ def test_a_mentee_already_paired_or_a_full_mentor_gets_409_and_nothing_is_writte
     proposal = propose(client, committee_cookie)
     mentors = applications(client, committee_cookie, "mentor")
     first = proposal["pairs"][0]
-    post(client, committee_cookie, "/admin/api/pairings", {"pairs": [first]})
+    post_json(client, committee_cookie, "/admin/api/pairings", {"pairs": [first]})
     other_mentor = next(m for m in mentors if m != first["mentor_id"])
-    answer = post(client, committee_cookie, "/admin/api/pairings",
+    answer = post_json(client, committee_cookie, "/admin/api/pairings",
                   {"pairs": [{"mentor_id": other_mentor, "mentee_id": first["mentee_id"]}]})
     assert answer.status_code == 409 and "already in a live pairing" in answer.json_body["errors"]["pairs"][0]["reason"]
 
     full = next(m for m, a in mentors.items() if a["answers"]["capacity"] == 1)
     candidates = [p["mentee_id"] for p in proposal["pairs"] if p["mentee_id"] != first["mentee_id"]]
     pairings_before = len(list(Pairing.scan()))
-    statuses = [post(client, committee_cookie, "/admin/api/pairings", {"pairs": [{"mentor_id": full, "mentee_id": m}]})
+    statuses = [post_json(client, committee_cookie, "/admin/api/pairings", {"pairs": [{"mentor_id": full, "mentee_id": m}]})
                 for m in candidates[:4]]
     refused = [s for s in statuses if s.status_code == 409]
     assert refused and any("capacity" in s.json_body["errors"]["_body"] or "rule" in s.json_body["errors"]["_body"] for s in refused)
@@ -176,17 +163,17 @@ def test_a_mentee_already_paired_or_a_full_mentor_gets_409_and_nothing_is_writte
 def test_pairs_that_break_a_rule_or_are_not_ready_are_refused(client, committee_cookie, aws):
     mentor = intake.submit({k: v if isinstance(v, list) else [v] for k, v in valid_answers("mentor").items()})
     mentee = intake.submit({k: v if isinstance(v, list) else [v] for k, v in valid_answers("mentee").items()})
-    answer = post(client, committee_cookie, "/admin/api/pairings", {"pairs": [{"mentor_id": mentor.id, "mentee_id": mentee.id}]})
+    answer = post_json(client, committee_cookie, "/admin/api/pairings", {"pairs": [{"mentor_id": mentor.id, "mentee_id": mentee.id}]})
     assert answer.status_code == 409 and "not eligible" in answer.json_body["errors"]["_body"]
     for body in ({"pairs": []}, {"pairs": [{"mentor_id": 1}]}, {"pear": []}, [1]):
-        assert post(client, committee_cookie, "/admin/api/pairings", body).status_code == 400
+        assert post_json(client, committee_cookie, "/admin/api/pairings", body).status_code == 400
     assert list(Pairing.scan()) == []
 
 
 def test_a_paired_mentee_leaves_the_pool_and_the_mentor_loses_a_slot(client, committee_cookie, cohort):
     proposal = propose(client, committee_cookie)
     first = proposal["pairs"][0]
-    post(client, committee_cookie, "/admin/api/pairings", {"pairs": [first]})
+    post_json(client, committee_cookie, "/admin/api/pairings", {"pairs": [first]})
     again = propose(client, committee_cookie)
     assert first["mentee_id"] not in {p["mentee_id"] for p in again["pairs"]} | {u["id"] for u in again["unmatched_mentees"]}
     capacity = applications(client, committee_cookie, "mentor")[first["mentor_id"]]["answers"]["capacity"]
@@ -200,8 +187,8 @@ def test_a_mentors_capacity_cannot_drop_below_their_live_pairings(client, commit
     mentors = applications(client, committee_cookie, "mentor")
     busy = next(m for m, a in mentors.items() if a["answers"]["capacity"] == 2
                 and sum(p["mentor_id"] == m for p in proposal["pairs"]) == 2)
-    post(client, committee_cookie, "/admin/api/pairings", {"pairs": [p for p in proposal["pairs"] if p["mentor_id"] == busy]})
-    lowered = post(client, committee_cookie, f"/admin/api/applications/{busy}", {"action": "set_capacity", "capacity": 1})
+    post_json(client, committee_cookie, "/admin/api/pairings", {"pairs": [p for p in proposal["pairs"] if p["mentor_id"] == busy]})
+    lowered = post_json(client, committee_cookie, f"/admin/api/applications/{busy}", {"action": "set_capacity", "capacity": 1})
     assert lowered.status_code == 409 and "already use more places" in lowered.json_body["errors"]["_body"]
-    raised = post(client, committee_cookie, f"/admin/api/applications/{busy}", {"action": "set_capacity", "capacity": 3})
+    raised = post_json(client, committee_cookie, f"/admin/api/applications/{busy}", {"action": "set_capacity", "capacity": 3})
     assert raised.status_code == 200 and raised.json_body["answers"]["capacity"] == 3

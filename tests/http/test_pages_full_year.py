@@ -6,7 +6,6 @@ mailed and web answers of every kind, a reply also addressed to the partner,
 an unrated reply, an automatic reply, a quarantined one, a confidential rematch and its dissolving, an extension, and a
 person erased.
 """
-import json
 import re
 from urllib.parse import urlencode
 
@@ -16,28 +15,11 @@ from chalicelib.pages import respond
 from chalicelib.pages.admin_settings import EDITORS
 from chalicelib.domain.lifecycle import ResponseKind
 from chalicelib.adapters.models import Application
-from tests.helpers import sign_in
+from tests.helpers import post_json, sign_in
+from tests.helpers.forms import every_answer
 from tests.helpers.workflow import approved_pairs, deliver, mails_to, receive_with, reply_to, respond_link, run_days
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-JSON = {"Content-Type": "application/json"}
-
-
-def every_answer(fields) -> bytes:
-    """A form body answering every question, the way a participant would."""
-    answers = []
-    for field in fields:
-        if field.kind == "choice":
-            answers.append((field.name, field.choices[-1][0]))
-        elif field.kind == "choices":
-            answers += [(field.name, value) for value, _ in field.choices[:2]]
-        elif field.kind == "yes_no":
-            answers.append((field.name, "yes"))
-        elif field.kind == "integer":
-            answers.append((field.name, str(field.minimum or 1)))
-        else:
-            answers.append((field.name, f"Some words on {field.label.lower()}"))
-    return urlencode(answers).encode()
 
 
 def answer_on_the_web(client, mail: dict, kind: ResponseKind, role: str, cohort: str, **extra) -> None:
@@ -52,7 +34,7 @@ def committee(client, method: str, path: str, document: dict | None = None):
     cookie = sign_in(client)  # sessions last hours, the year a year: sign in for each call
     if method == "GET":
         return client.http.get(path, headers={"Cookie": cookie})
-    return client.http.post(path, headers={**JSON, "Cookie": cookie}, body=json.dumps(document).encode())
+    return post_json(client, cookie, path, document)
 
 
 @pytest.fixture
