@@ -100,10 +100,18 @@ def test_every_committee_page_passes_axe_and_fits_320_pixels(page_for_axe, match
 
     page.set_viewport_size({"width": 320, "height": 800})
     problems = {}
-    for path in paths + ["review"]:
-        if path == "review":  # the confirmation step is a page too
-            page.goto(matching_sandbox.base_url + "/admin/matching")
-            page.get_by_role("button", name="Review the introductions for the ticked pairs").click()
+    # Pages that a button opens: the introductions' confirmation step, and mail previews (a mail's
+    # own HTML part, tables and headings included, shown inside the page).
+    opened_by_a_button = {
+        "review": ("/admin/matching", "Review the introductions for the ticked pairs", re.compile(r"^Send \d+ intro")),
+        **{f"preview of {name}": (f"/admin/settings/mail?mail={name}", "Preview with sample data",
+                                  "Preview with sample data") for name in ("introduction", "checkin", "committee_digest")}}
+    for path in paths + list(opened_by_a_button):
+        if path in opened_by_a_button:
+            start, button, heading = opened_by_a_button[path]
+            page.goto(matching_sandbox.base_url + start)
+            page.get_by_role("button", name=button).click()
+            expect(page.get_by_role("heading", name=heading)).to_be_visible()
         else:
             page.goto(matching_sandbox.base_url + path)
         expect(page.get_by_role("link", name="Skip to main content")).to_have_attribute("href", "#main")
