@@ -41,7 +41,8 @@ app's stack makes them, answered the same way: the most any code on this stack c
 Each of these runs in a fresh process of its own (the app's replies and their replay; the
 floor and the SDK's floor; the floor with the record; the stack's floor), so that none is
 measured in a heap an earlier one left: the garbage collector's full collections walk all of
-it, and moto's tables are most of it.
+it, and moto's tables are most of it. They take turns for --rounds rounds (3 unless told),
+and each figure is its median: one round's ratio to the floor moves by half on this machine.
 
 Targets, each printed as met or MISSED; exits 1 when any is missed: AWS calls
 per reply (counted per operation by a botocore event hook) <= 3.2; end to end
@@ -576,10 +577,20 @@ def in_fresh_process(part: str, pairing_count: int, profile: bool) -> dict:
     return json.loads(finished.stdout.splitlines()[-1])
 
 
-def run(pairing_count: int, profile: bool) -> int:
-    figures = {}
-    for part in PARTS:
-        figures.update(in_fresh_process(part, pairing_count, profile and part == "app"))
+def run(pairing_count: int, profile: bool, rounds: int) -> int:
+    measured = []  # one dict a round, each part in a fresh process, the parts taking turns
+    for number in range(rounds):
+        figures = {}
+        for part in PARTS:
+            figures.update(in_fresh_process(part, pairing_count, profile and part == "app" and number == 0))
+        measured.append(figures)
+    # Every figure that is a number is its median over the rounds; the rest (the outcomes, the
+    # calls, the latencies) are the round's whose end to end is the median.
+    middle = sorted(measured, key=lambda one: one["cpu"])[len(measured) // 2]
+    figures = {name: statistics.median(one[name] for one in measured) if isinstance(value, float) else value
+               for name, value in middle.items()}
+    figures["wrong"] = sum((Counter(one["wrong"]) for one in measured), Counter())  # any round's counts
+    figures["replay_differs"] = sum(one["replay_differs"] for one in measured)
     (first, seconds, cpu, each, outcomes, wrong, moto, snapshots, client, collecting, calls, clients_created,
      responses, shapes, timed, canned_cpu, replay_differs, pure, pure_cpu, floor_cpu, sdk_floor_cpu,
      record_floor_cpu, stack_floor_cpu) = (figures[name] for name in (
@@ -589,6 +600,8 @@ def run(pairing_count: int, profile: bool) -> int:
     per_second, per_cpu_second = timed / seconds, timed / cpu
     ours = cpu - client
     ms = 1000 / timed
+    print(f"rounds: {rounds}, each part in a fresh process; figures are medians. End to end against the floor, "
+          "round by round: " + ", ".join(f"{one['cpu'] / one['floor_cpu']:.2f} x" for one in measured))
     print(f"pairings: {pairing_count} awaiting check-in replies (+{WARM_UP_PAIRINGS} for warm-up); "
           f"replies timed: {timed} ({', '.join(f'{shape} {n}' for shape, n in sorted(shapes.items()))})")
     print(f"outcomes:                    {', '.join(f'{k} {v}' for k, v in sorted(outcomes.items()))}; "
@@ -655,12 +668,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairings", type=int, default=100, help="pairings; each participant replies once")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of the timed replies")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every part; figures are their medians")
     parser.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)  # one part, in this process
     options = parser.parse_args()
     if options.part:
         print(json.dumps(PARTS[options.part](options.pairings, options.profile)))
         return 0
-    return run(options.pairings, options.profile)
+    return run(options.pairings, options.profile, options.rounds)
 
 
 if __name__ == "__main__":
