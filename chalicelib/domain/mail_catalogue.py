@@ -245,7 +245,8 @@ def plain_placeholders(context: Mapping[str, Any]) -> dict[str, Any]:
 def mail_sample(name: str, variant: str = "") -> dict[str, Any]:
     """The mail's sample data, for one variant of a split mail if named: a mail split by role
     goes to the person in that role, so the partner and their role follow from it."""
-    mail, sample = MAILS[name], {**COMMON_PLACEHOLDERS, **MAILS[name].sample}
+    mail = MAILS[name]
+    sample = {**COMMON_PLACEHOLDERS, **mail.sample}
     if variant:
         sample[mail.split.key] = variant
         if mail.split.key == "role" and "participant" in sample:

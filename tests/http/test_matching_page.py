@@ -96,7 +96,7 @@ def movable(cohort, pairs) -> tuple[str, str]:
     mentors, mentees, _ = proposals.matching_pool(cohort)
     for pair in pairs:
         mentor_id, mentee_id = pair.split(":")
-        if any(p.mentee_id == mentee_id for p in matching.propose(mentors, mentees, forbids=[pair.split(":")]).pairs):
+        if any(p.mentee_id == mentee_id for p in matching.propose(mentors, mentees, forbids=[(mentor_id, mentee_id)]).pairs):
             return mentor_id, mentee_id
     raise AssertionError("no proposed mentee has another mentor")
 
